@@ -1,0 +1,123 @@
+/*
+ * hsm.h - the station's only door to a PKCS#11 token.
+ *
+ * Built on libp11 (0.4.12): it loads the module, finds the token by label,
+ * logs in once and keeps that logged-in session for the life of the handle
+ * (libp11 keeps a pool of sessions on the slot; the station never opens one per
+ * certificate). Keys come out as OpenSSL EVP_PKEYs whose private operations run
+ * inside the token. What libp11 0.4.12 cannot do (EC key-pair generation,
+ * reading CKA_SENSITIVE / CKA_EXTRACTABLE) is done here through the module's
+ * own PKCS#11 function list. No PKCS#11 or libp11 type leaves this directory.
+ *
+ * Errors name what failed: the module path, the token label (and the labels
+ * that were found), the key label, a refused PIN (the PIN itself is never
+ * printed, logged or kept after hsm_login returns).
+ *
+ * Thread safety: one struct hsm may be used from several threads for signing
+ * through hsm_key_signer(); open/login/find/generate are for one thread.
+ */
+#ifndef STATION_HSM_H
+#define STATION_HSM_H
+
+#include <stddef.h>
+#include <openssl/evp.h>
+
+struct st_detail;
+struct hsm;       /* a loaded module and one token on it */
+struct hsm_key;   /* a private key object on that token */
+
+struct hsm_token_info {
+  char label[33];          /* blank-padded label, trimmed */
+  char manufacturer[33];
+  char model[17];
+  char serial[17];
+  int logged_in;           /* 1 when the user is logged in */
+  int pin_count_low;       /* token says a wrong PIN was entered */
+  int pin_final_try;       /* one more wrong PIN locks it */
+  int pin_locked;
+};
+
+struct hsm_key_info {
+  char label[65];
+  int is_ec_p256;          /* 1 for an EC key on prime256v1 */
+  int sensitive;           /* CKA_SENSITIVE: 1, 0, or -1 when unknown */
+  int extractable;         /* CKA_EXTRACTABLE: 1, 0, or -1 when unknown */
+  int always_sensitive;    /* CKA_ALWAYS_SENSITIVE: 1, 0, -1 */
+  int never_extractable;   /* CKA_NEVER_EXTRACTABLE: 1, 0, -1 */
+};
+
+/* Loads the PKCS#11 module at MODULE_PATH and finds the token labelled
+ * TOKEN_LABEL (with a token present). Does not log in.
+ * Returns 0 and *OUT, or ST_E_HSM_MODULE (module path in DETAIL),
+ * ST_E_HSM_TOKEN (label wanted and labels seen in DETAIL). */
+int hsm_open(const char *module_path, const char *token_label, struct hsm **out,
+             struct st_detail *detail);
+
+/* Logs the user in with PIN (NUL-terminated; the caller wipes it afterwards).
+ * Already logged in is success. Never retries: a wrong PIN is one attempt.
+ * Returns 0, ST_E_HSM_PIN (wrong PIN; DETAIL says whether the token reports a
+ * low count or a final try), ST_E_HSM_PIN_LOCKED, or ST_E_HSM. */
+int hsm_login(struct hsm *h, const char *pin, struct st_detail *detail);
+
+/* Logs out (the console's lock). Keys found before stay valid handles but
+ * cannot sign until hsm_login succeeds again. Returns 0 or ST_E_HSM. */
+int hsm_logout(struct hsm *h);
+
+/* Fills INFO from the token (fresh from the module each call). Returns 0 or ST_E_HSM. */
+int hsm_token_info(struct hsm *h, struct hsm_token_info *info);
+
+/* Finds the one private key labelled LABEL (login needed first).
+ * Returns 0 and *OUT (free with hsm_key_free), ST_E_HSM_KEY when there is no
+ * such key or more than one (DETAIL says which), ST_E_HSM otherwise. */
+int hsm_find_key(struct hsm *h, const char *label, struct hsm_key **out,
+                 struct st_detail *detail);
+
+/* The key's signing handle: an EVP_PKEY whose private-key operations run in the
+ * token (use with X509_sign, X509_REQ_sign, EVP_DigestSign). Borrowed: valid
+ * until hsm_key_free. Never NULL for a key hsm_find_key returned. */
+EVP_PKEY *hsm_key_signer(struct hsm_key *k);
+
+/* The key's public half as a plain software EVP_PKEY, read from the token
+ * (the matching public-key object, or the private key's CKA_EC_POINT).
+ * Returns a new reference (caller frees) or NULL when the token has none. */
+EVP_PKEY *hsm_key_public(struct hsm_key *k);
+
+/* Reads the key's attributes into INFO. Returns 0 or ST_E_HSM. */
+int hsm_key_info(struct hsm_key *k, struct hsm_key_info *info);
+
+/* Generates an EC P-256 key pair inside the token: private key sensitive,
+ * never extractable, token object, signing only; public key a token object;
+ * both labelled LABEL with one fresh random CKA_ID. Refuses with ST_E_EXISTS
+ * when any key object labelled LABEL is already there (a key is never
+ * overwritten). Returns 0 and the new private key in *OUT, or an error. */
+int hsm_generate_ec_p256(struct hsm *h, const char *label, struct hsm_key **out,
+                         struct st_detail *detail);
+
+/* Frees K; NULL is fine. */
+void hsm_key_free(struct hsm_key *k);
+
+/* Logs nothing out, closes sessions, unloads the module; NULL is fine.
+ * Every hsm_key of H must be freed first. */
+void hsm_close(struct hsm *h);
+
+/*
+ * A PKCS#11 URI (RFC 7512) naming a private key, as `station ca certify
+ * --root-key pkcs11:...` takes it. Understood attributes: token, object, id
+ * (percent-encoded bytes) in the path; module-path, pin-source (a file path,
+ * or env:NAME) in the query. pin-value is refused (a PIN never goes in argv).
+ */
+struct hsm_uri {
+  char *token;        /* NULL when absent */
+  char *object;       /* NULL when absent */
+  char *module_path;  /* NULL when absent */
+  char *pin_source;   /* NULL when absent */
+};
+
+/* Parses URI into OUT (strings owned by OUT, free with hsm_uri_cleanup).
+ * Returns 0, or ST_E_USAGE with DETAIL saying what is wrong. */
+int hsm_uri_parse(const char *uri, struct hsm_uri *out, struct st_detail *detail);
+
+/* Frees what OUT owns and zeroes it; NULL is fine. */
+void hsm_uri_cleanup(struct hsm_uri *out);
+
+#endif

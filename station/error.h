@@ -1,0 +1,104 @@
+/*
+ * error.h - the station's one table of outcomes.
+ *
+ * Every function that can fail returns 0 or one of the negative codes below.
+ * Each code has a short name (kebab-case, stable: it is what an operator sees in
+ * rejected/NAME.txt, on a serial line as `STATION ERR <name> ...`, and what the
+ * journal records as a refusal reason) and a sentence an operator can act on.
+ *
+ * The class says how the code is to be treated:
+ *   REFUSAL  the request (a CSR, a file) is refused; the station carries on.
+ *   USAGE    the command line or the configuration is wrong (exit status 2).
+ *   FAULT    the HSM, the CA, the journal or the system failed (exit status 3).
+ *
+ * Library errors (OpenSSL, PKCS#11, libyaml, errno) are translated into these
+ * codes once, where they are met; their own detail goes into the caller's
+ * detail text or the log, never in place of a code.
+ */
+#ifndef STATION_ERROR_H
+#define STATION_ERROR_H
+
+#include <stddef.h>
+
+enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FAULT };
+
+/* X(symbol, value, class, name, sentence) */
+#define ST_ERROR_TABLE(X) \
+  X(ST_OK,                      0, OK,      "ok",                        "Success.") \
+  /* refusals of a request: policy and intake */ \
+  X(ST_E_UNREADABLE,           -1, REFUSAL, "unreadable",                "The file could not be read.") \
+  X(ST_E_TOO_LARGE,            -2, REFUSAL, "too-large",                 "The input is larger than a CSR can be.") \
+  X(ST_E_NOT_A_CSR,            -3, REFUSAL, "not-a-csr",                 "The input is not a certificate signing request in PEM or DER.") \
+  X(ST_E_MULTIPLE_CSRS,        -4, REFUSAL, "multiple-csrs",             "The file holds more than one CSR; put one CSR in each file.") \
+  X(ST_E_CSR_SIGNATURE,        -5, REFUSAL, "csr-signature-invalid",     "The CSR's signature does not verify with its own public key.") \
+  X(ST_E_SIGNATURE_ALGORITHM,  -6, REFUSAL, "wrong-signature-algorithm", "The CSR is not signed with ecdsa-with-SHA256.") \
+  X(ST_E_KEY_TYPE,             -7, REFUSAL, "wrong-key-type",            "The CSR's key is not an EC P-256 key with a named curve.") \
+  X(ST_E_COMMON_NAME,          -8, REFUSAL, "bad-common-name",           "The subject must hold exactly one CN, the device UUID.") \
+  X(ST_E_FACTORY,              -9, REFUSAL, "wrong-factory",             "The subject must hold exactly one OU, this station's factory.") \
+  X(ST_E_SUBJECT_ATTRIBUTE,   -10, REFUSAL, "unexpected-subject-attribute", "The subject holds an attribute the device profile does not allow.") \
+  X(ST_E_PRODUCTION_FORBIDDEN,-11, REFUSAL, "production-forbidden",      "The CSR asks for a production certificate (businessCategory=production) and this station does not issue them.") \
+  X(ST_E_PRODUCTION_REQUIRED, -12, REFUSAL, "production-required",       "This station issues production certificates only; the CSR lacks businessCategory=production.") \
+  X(ST_E_KEY_REUSED,          -13, REFUSAL, "key-reused",                "This public key is already certified for another device: a cloned or mis-provisioned board.") \
+  X(ST_E_DEVICE_KNOWN,        -14, REFUSAL, "device-already-certified",  "This device id already holds a certificate for a different key.") \
+  X(ST_E_NOT_REGULAR_FILE,    -15, REFUSAL, "not-a-regular-file",        "Only regular files are read; links, directories, FIFOs and devices are skipped.") \
+  X(ST_E_FILE_NAME,           -16, REFUSAL, "bad-file-name",             "A CSR file name must end in .csr, .pem or .der.") \
+  X(ST_E_NAME_CLASH,          -17, REFUSAL, "name-clash",                "Another CSR file in this batch already gives the same certificate name.") \
+  X(ST_E_TIMEOUT,             -18, REFUSAL, "timeout",                   "The request did not complete in time.") \
+  /* usage and configuration */ \
+  X(ST_E_USAGE,               -40, USAGE,   "usage",                     "The command line is not valid; see station --help.") \
+  X(ST_E_CONFIG,              -41, USAGE,   "config",                    "The configuration is not valid.") \
+  X(ST_E_PIN_SOURCE,          -42, USAGE,   "pin-source",                "The HSM PIN could not be read from its configured source.") \
+  X(ST_E_BATCH_LAYOUT,        -43, USAGE,   "batch-layout",              "The batch directory must hold a csr/ directory.") \
+  X(ST_E_EXISTS,              -44, USAGE,   "exists",                    "The object already exists and is never overwritten.") \
+  /* faults: the station cannot go on */ \
+  X(ST_E_INTERNAL,            -60, FAULT,   "internal",                  "Internal error.") \
+  X(ST_E_NO_MEMORY,           -61, FAULT,   "no-memory",                 "Out of memory.") \
+  X(ST_E_IO,                  -62, FAULT,   "io",                        "A file system operation failed.") \
+  X(ST_E_NO_SPACE,            -63, FAULT,   "no-space",                  "The disk is full.") \
+  X(ST_E_HSM_MODULE,          -64, FAULT,   "hsm-module",                "The PKCS#11 module could not be loaded.") \
+  X(ST_E_HSM_TOKEN,           -65, FAULT,   "hsm-token",                 "The HSM token was not found.") \
+  X(ST_E_HSM_PIN,             -66, FAULT,   "hsm-pin",                   "The HSM refused the PIN.") \
+  X(ST_E_HSM_PIN_LOCKED,      -67, FAULT,   "hsm-pin-locked",            "The HSM user PIN is locked; the token's security officer must unlock it.") \
+  X(ST_E_HSM_KEY,             -68, FAULT,   "hsm-key",                   "The key was not found on the HSM token.") \
+  X(ST_E_HSM,                 -69, FAULT,   "hsm",                       "The HSM failed an operation.") \
+  X(ST_E_CA_MISMATCH,         -70, FAULT,   "ca-key-mismatch",           "The local CA certificate does not match the CA key on the token.") \
+  X(ST_E_CA_CERT,             -71, FAULT,   "ca-certificate",            "The local CA certificate or the factory root is missing, unreadable or unfit.") \
+  X(ST_E_SIGN_VERIFY,         -72, FAULT,   "signature-check-failed",    "A signature made by the HSM did not verify; nothing was released.") \
+  X(ST_E_JOURNAL,             -73, FAULT,   "journal",                   "The journal could not be read or written.") \
+  X(ST_E_JOURNAL_CORRUPT,     -74, FAULT,   "journal-corrupt",           "The journal fails its integrity check.") \
+  X(ST_E_JOURNAL_LOCKED,      -75, FAULT,   "journal-locked",            "Another station process holds the journal.") \
+  X(ST_E_CRYPTO,              -76, FAULT,   "crypto",                    "A cryptographic operation failed.")
+
+#define ST_ERROR_ENUM(sym, val, cls, name, sentence) sym = val,
+enum st_error { ST_ERROR_TABLE(ST_ERROR_ENUM) };
+#undef ST_ERROR_ENUM
+
+/* The short, stable name of a code ("wrong-factory"); "unknown" for a value
+ * not in the table. Never NULL; static storage. */
+const char *st_error_name(int code);
+
+/* The operator sentence of a code; never NULL; static storage. */
+const char *st_error_sentence(int code);
+
+/* The class of a code; ST_CLASS_FAULT for a value not in the table. */
+enum st_error_class st_error_class_of(int code);
+
+/* The code whose name is NAME, or ST_E_INTERNAL when none is. */
+int st_error_from_name(const char *name);
+
+/* A detail text: the particulars of one failure ("OU is \"x\", expected \"y\"").
+ * Functions that take a `struct st_detail *` fill it when they fail (it may be
+ * NULL when the caller does not want it). */
+struct st_detail {
+  char text[512];
+};
+
+/* Formats into D (printf-style); D may be NULL. Truncates silently. */
+void st_detail_set(struct st_detail *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Appends the oldest pending OpenSSL error (if any) to D after ": ", and clears
+ * OpenSSL's error queue. D may be NULL (the queue is still cleared). */
+void st_detail_add_openssl(struct st_detail *d);
+
+#endif

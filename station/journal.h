@@ -1,0 +1,162 @@
+/*
+ * journal.h - the station's write-ahead journal: append-only, hash-chained.
+ *
+ * One record per request the station issued or refused. A record reaches the
+ * disk (journal_commit: write + fdatasync) before the certificate it holds may
+ * leave the station; callers append a group of records and commit once per
+ * group (group commit), then release that group's outputs.
+ *
+ * Layout: journal.path names a directory the station owns (created 0700 when
+ * missing) holding the file `journal.log` (0600); when journal.path is an
+ * existing regular file, that file is the log itself.
+ *
+ * File format (v1), text, one line per entry, '\n' ends every line:
+ *
+ *   line 1, the header:  station-journal 1 <genesis>
+ *       <genesis> is 64 hex digits, random, made when the journal is created.
+ *   every further line, a record of 12 fields separated by one space:
+ *       <seq> <time> <event> <source> <device> <csr-sha256> <key-sha256>
+ *       <serial> <reason> <detail> <certificate> <chain>
+ *     seq          decimal, 1 for the first record, each next one +1
+ *     time         UTC, YYYY-MM-DDTHH:MM:SS.mmmZ
+ *     event        issued | refused  (lower-case word; later versions add more)
+ *     source       where the request came from ("batch:/media/stick/csr/a.csr",
+ *                  "serial:/dev/ttyUSB0"), percent-encoded
+ *     device       the device id (CN, a lower-case UUID), percent-encoded
+ *     csr-sha256   SHA-256 of the CSR's DER (of the raw input when it did not
+ *                  parse), 64 lower-case hex digits
+ *     key-sha256   SHA-256 of the CSR's SubjectPublicKeyInfo DER, 64 hex digits
+ *     serial       the certificate serial number, lower-case hex, even length
+ *     reason       the refusal's error name (error.h), e.g. wrong-factory
+ *     detail       a sentence with the particulars, percent-encoded
+ *     certificate  the issued certificate, DER in base64 (RFC 4648, no breaks)
+ *     chain        64 hex digits: SHA-256( previous chain value (32 bytes) ||
+ *                  the bytes of this line before the space that precedes chain )
+ *                  The chain value before the first record is SHA-256 of the
+ *                  header line without its '\n'.
+ *   A field with no value is a single '-'. Percent-encoding: every byte below
+ *   0x21 or above 0x7e, and '%', is written %XX (upper-case hex); a value that
+ *   is exactly "-" is written %2D.
+ *
+ * Crash recovery: records are appended with whole writes; a crash can leave a
+ * partial last line (no '\n', or trailing NUL bytes). journal_open cuts such a
+ * torn tail back to the last whole record and says so in its report. Any other
+ * damage (a whole line that does not parse, a broken chain, a gap in seq) is
+ * tampering or corruption: journal_open refuses with ST_E_JOURNAL_CORRUPT and
+ * journal_verify names the first bad record.
+ *
+ * Concurrency: journal_open takes an exclusive flock on the log; a second
+ * station process gets ST_E_JOURNAL_LOCKED. One thread uses a struct journal.
+ */
+#ifndef STATION_JOURNAL_H
+#define STATION_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct st_detail;
+struct journal;
+
+enum journal_event { JOURNAL_EVENT_ISSUED = 1, JOURNAL_EVENT_REFUSED = 2 };
+
+/* One record. When appending, the caller fills the inputs (pointers it owns;
+ * NULL or has_* = 0 for "no value") and journal_append fills seq, time_ms
+ * (when 0) and chain. When read back (journal_find_*, journal_verify callbacks),
+ * every pointer is owned by the record: free with journal_record_cleanup. */
+struct journal_record {
+  uint64_t seq;
+  int64_t time_ms;                 /* milliseconds since the epoch, UTC */
+  enum journal_event event;
+  char *source;
+  char *device;
+  uint8_t csr_sha256[32];
+  int has_csr_sha256;
+  uint8_t key_sha256[32];
+  int has_key_sha256;
+  uint8_t serial[20];
+  size_t serial_len;               /* 0: no serial */
+  char *reason;
+  char *detail;
+  uint8_t *cert_der;
+  size_t cert_len;                 /* 0: no certificate */
+  uint8_t chain[32];
+};
+
+/* What journal_open found. */
+struct journal_open_report {
+  uint64_t records;                /* whole records in the journal */
+  uint64_t issued;
+  uint64_t refused;
+  uint64_t torn_bytes_dropped;     /* bytes of a torn last record cut away (0: none) */
+  int created;                     /* 1 when the journal was made new */
+};
+
+/* Opens (creating when missing) the journal at PATH, takes its lock, checks the
+ * whole chain, cuts a torn tail (fsync'd), and indexes issued records by CSR
+ * hash, device id, key hash and serial. REPORT may be NULL.
+ * Returns 0 and *OUT, or ST_E_JOURNAL_LOCKED, ST_E_JOURNAL_CORRUPT (DETAIL
+ * names the first bad record: "record 17 (line 18): chain hash mismatch"),
+ * ST_E_JOURNAL (I/O, with the path and errno text in DETAIL). */
+int journal_open(const char *path, struct journal **out, struct journal_open_report *report,
+                 struct st_detail *detail);
+
+/* Appends REC (assigns rec->seq, rec->time_ms when 0, rec->chain). Buffered:
+ * not durable until journal_commit returns 0. Issued records are indexed at
+ * once, so lookups see them before the commit.
+ * Returns 0, ST_E_NO_MEMORY, or ST_E_JOURNAL when the journal has failed before. */
+int journal_append(struct journal *j, struct journal_record *rec);
+
+/* Number of appended records not yet committed. */
+size_t journal_pending(const struct journal *j);
+
+/* Makes every appended record durable: writes them (through st_sys) and
+ * fdatasyncs the log. Returns 0 when durable; ST_E_NO_SPACE or ST_E_JOURNAL
+ * otherwise, after cutting the log back to its last durable length. After a
+ * failed commit the handle refuses further appends (ST_E_JOURNAL): close it
+ * and open the journal again, which re-reads what is really on disk. */
+int journal_commit(struct journal *j, struct st_detail *detail);
+
+/* Lookups among issued records (committed or pending). Each returns 1 and a
+ * copy in *OUT (caller cleans up) when found, 0 when not, or a negative code.
+ *   by CSR hash: the record that issued a certificate for that CSR;
+ *   by device:   the latest issued record for that device id;
+ *   by key hash: the first issued record for that public key. */
+int journal_find_csr(struct journal *j, const uint8_t csr_sha256[32], struct journal_record *out);
+int journal_find_device(struct journal *j, const char *device, struct journal_record *out);
+int journal_find_key(struct journal *j, const uint8_t key_sha256[32], struct journal_record *out);
+
+/* 1 when a certificate with this serial was ever issued here, else 0. */
+int journal_serial_used(struct journal *j, const uint8_t *serial, size_t len);
+
+/* Counts of records so far (committed and pending). Any pointer may be NULL. */
+void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued, uint64_t *refused);
+
+/* The path of the log file itself. Borrowed. */
+const char *journal_log_path(const struct journal *j);
+
+/* Commits nothing: pending records are dropped. Releases the lock; NULL is fine. */
+void journal_close(struct journal *j);
+
+/* Frees what REC owns (for records the journal handed out) and zeroes it. */
+void journal_record_cleanup(struct journal_record *rec);
+
+/* What journal_verify found. */
+struct journal_verify_report {
+  uint64_t records;                /* records that checked out */
+  uint64_t issued;
+  uint64_t refused;
+  uint64_t bad_seq;                /* seq the first bad record claims or should have (0: none bad) */
+  uint64_t bad_line;               /* its line number in the file (0: none bad) */
+  int torn_tail;                   /* 1 when the file ends in a partial record */
+};
+
+/* Checks the journal at PATH (directory or file, as journal_open takes it)
+ * without taking its lock and without changing it: the header, every record's
+ * syntax, seq continuity, and the chain. A torn last record is reported, not
+ * fatal. Returns 0 when intact, ST_E_JOURNAL_CORRUPT with DETAIL naming the
+ * first bad record and why ("record 17 (line 18): chain hash mismatch: the
+ * record was changed, or a record before it was removed or inserted"), or
+ * ST_E_JOURNAL when it cannot be read. REPORT may be NULL. */
+int journal_verify(const char *path, struct journal_verify_report *report, struct st_detail *detail);
+
+#endif

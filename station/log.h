@@ -1,0 +1,24 @@
+/*
+ * log.h - the station's diagnostic log, on stderr.
+ *
+ * Lines look like "station: warning: the CA key is extractable". The level
+ * threshold is set once at start (--verbose, --quiet). Secrets (the PIN, key
+ * material) are never passed to these functions.
+ */
+#ifndef STATION_LOG_H
+#define STATION_LOG_H
+
+enum st_log_level { ST_LOG_DEBUG, ST_LOG_INFO, ST_LOG_WARNING, ST_LOG_ERROR };
+
+/* Sets the lowest level that is printed (default ST_LOG_INFO). */
+void st_log_set_level(enum st_log_level level);
+
+/* Prints one line at LEVEL, printf-style; a '\n' is added. Thread-safe. */
+void st_log(enum st_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define st_debug(...) st_log(ST_LOG_DEBUG, __VA_ARGS__)
+#define st_info(...) st_log(ST_LOG_INFO, __VA_ARGS__)
+#define st_warn(...) st_log(ST_LOG_WARNING, __VA_ARGS__)
+#define st_error(...) st_log(ST_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,51 @@
+/* syscalls.c - the default system-call table (see syscalls.h). */
+#include "syscalls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static const struct st_syscalls st_sys_real = {
+  .write = write,
+  .pwrite = pwrite,
+  .fsync = fsync,
+  .fdatasync = fdatasync,
+  .renameat = renameat,
+  .ftruncate = ftruncate,
+  .syncfs = syncfs,
+};
+
+struct st_syscalls st_sys = {
+  .write = write,
+  .pwrite = pwrite,
+  .fsync = fsync,
+  .fdatasync = fdatasync,
+  .renameat = renameat,
+  .ftruncate = ftruncate,
+  .syncfs = syncfs,
+};
+
+void st_syscalls_reset(void)
+{
+  st_sys = st_sys_real;
+}
+
+int st_write_all(int fd, const void *buf, size_t len)
+{
+  const unsigned char *p = buf;
+  int r = 0;
+  while (len > 0) {
+    ssize_t n = st_sys.write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      r = -1;
+      break;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return r;
+}
