@@ -1,0 +1,426 @@
+/* batch.c - a batch directory in, certificates and rejection notes out (see batch.h). */
+#include "batch.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "csr.h"
+#include "engine.h"
+#include "error.h"
+#include "log.h"
+#include "output.h"
+#include "syscalls.h"
+
+/* Requests decided between two journal commits. */
+#define BATCH_GROUP 256
+
+struct batch_entry {
+  char *name;             /* the file name in csr/ */
+  size_t stem_len;        /* length of NAME without its extension; 0: bad name */
+};
+
+struct batch_slot {
+  char stem[NAME_MAX + 1];
+  char name[NAME_MAX + 1];
+  struct engine_result result;
+};
+
+struct batch_run {
+  struct engine *engine;
+  char root[PATH_MAX];    /* the batch directory, absolute */
+  int csr_fd, certs_fd, rejected_fd;
+  struct output_group *outputs;
+  struct batch_slot *slots;
+  size_t slot_count;
+  struct batch_summary *summary;
+};
+
+/* A file name made safe for one line on a terminal: unprintable bytes as \xNN. */
+static void batch_display(const char *name, char *out, size_t cap)
+{
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)name; *p != '\0' && n + 5 < cap; p++) {
+    if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+      out[n++] = (char)*p;
+    else
+      n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
+  }
+  out[n] = '\0';
+}
+
+/* The length of NAME's stem when it ends in .csr, .pem or .der (any case), else 0. */
+static size_t batch_stem_len(const char *name)
+{
+  size_t len = strlen(name);
+  if (len > 4 && (strcasecmp(name + len - 4, ".csr") == 0 || strcasecmp(name + len - 4, ".pem") == 0 ||
+                  strcasecmp(name + len - 4, ".der") == 0))
+    return len - 4;
+  return 0;
+}
+
+/* Orders entries by stem, then by full name, so that clashing names sit together. */
+static int batch_entry_cmp(const void *a, const void *b)
+{
+  const struct batch_entry *x = a, *y = b;
+  size_t lx = x->stem_len ? x->stem_len : strlen(x->name);
+  size_t ly = y->stem_len ? y->stem_len : strlen(y->name);
+  int c = memcmp(x->name, y->name, lx < ly ? lx : ly);
+  if (c == 0 && lx != ly)
+    c = lx < ly ? -1 : 1;
+  return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+/* Lists csr/ into *OUT (sorted). */
+static int batch_list(int csr_fd, struct batch_entry **out, size_t *count, struct st_detail *detail)
+{
+  int r = ST_E_IO;
+  int fd = dup(csr_fd);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct batch_entry *list = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *ent;
+
+  if (d == NULL) {
+    st_detail_set(detail, "cannot list csr/: %s", strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    goto out;
+  }
+  while ((errno = 0, ent = readdir(d)) != NULL) {
+    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+      continue;
+    if (n == cap) {
+      struct batch_entry *grown = realloc(list, (cap ? cap * 2 : 256) * sizeof *grown);
+      if (grown == NULL) {
+        r = ST_E_NO_MEMORY;
+        goto out;
+      }
+      list = grown;
+      cap = cap ? cap * 2 : 256;
+    }
+    list[n].name = strdup(ent->d_name);
+    if (list[n].name == NULL) {
+      r = ST_E_NO_MEMORY;
+      goto out;
+    }
+    list[n].stem_len = batch_stem_len(ent->d_name);
+    n++;
+  }
+  if (errno != 0) {
+    st_detail_set(detail, "cannot list csr/: %s", strerror(errno));
+    goto out;
+  }
+  if (n > 0)
+    qsort(list, n, sizeof *list, batch_entry_cmp);
+  *out = list;
+  *count = n;
+  list = NULL;
+  n = 0;
+  r = ST_OK;
+out:
+  for (size_t i = 0; i < n; i++)
+    free(list[i].name);
+  free(list);
+  if (d != NULL)
+    closedir(d);
+  return r;
+}
+
+static const char *batch_file_kind(mode_t mode)
+{
+  return S_ISLNK(mode) ? "a symbolic link (not followed)"
+       : S_ISDIR(mode) ? "a directory"
+       : S_ISFIFO(mode) ? "a FIFO"
+       : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+       : S_ISSOCK(mode) ? "a socket"
+                        : "not a regular file";
+}
+
+/* Reads a regular file without following links or blocking. Returns 0 with
+ * the bytes in *DATA, or a refusal code with a sentence in DETAIL. */
+static int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct st_detail *detail)
+{
+  int r = ST_E_UNREADABLE;
+  int fd = openat(csr_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  struct stat st;
+  uint8_t *buf = NULL;
+  size_t used = 0;
+
+  if (fd < 0) {
+    if (errno == ELOOP) {
+      r = ST_E_NOT_REGULAR_FILE;
+      st_detail_set(detail, "the entry is a symbolic link (not followed)");
+    } else {
+      st_detail_set(detail, "cannot open the file: %s", strerror(errno));
+    }
+    goto out;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    r = ST_E_NOT_REGULAR_FILE;
+    st_detail_set(detail, "the entry is %s", batch_file_kind(st.st_mode));
+    goto out;
+  }
+  if (st.st_size > CSR_MAX_BYTES) {
+    r = ST_E_TOO_LARGE;
+    st_detail_set(detail, "the file is %lld bytes; a CSR is at most %d", (long long)st.st_size, CSR_MAX_BYTES);
+    goto out;
+  }
+  buf = malloc(CSR_MAX_BYTES + 1);
+  if (buf == NULL) {
+    r = ST_E_NO_MEMORY;
+    goto out;
+  }
+  for (;;) {
+    ssize_t n = read(fd, buf + used, CSR_MAX_BYTES + 1 - used);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      st_detail_set(detail, "reading the file failed: %s", strerror(errno));
+      goto out;
+    }
+    if (n == 0)
+      break;
+    used += (size_t)n;
+    if (used > CSR_MAX_BYTES) {
+      r = ST_E_TOO_LARGE;
+      st_detail_set(detail, "the file grew past %d bytes while it was read", CSR_MAX_BYTES);
+      goto out;
+    }
+  }
+  *data = buf;
+  *len = used;
+  buf = NULL;
+  r = ST_OK;
+out:
+  free(buf);
+  if (fd >= 0)
+    close(fd);
+  return r;
+}
+
+/* Decides one entry of csr/ into SLOT. Returns 0 or a fault. */
+static int batch_decide(struct batch_run *run, const struct batch_entry *entry, const struct batch_entry *previous,
+                        struct batch_slot *slot)
+{
+  int r;
+  char source[PATH_MAX + NAME_MAX + 16];
+  struct st_detail why = {""};
+  struct stat st;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  int refusal = ST_OK;
+
+  snprintf(source, sizeof source, "batch:%s/csr/%s", run->root, entry->name);
+  snprintf(slot->name, sizeof slot->name, "%s", entry->name);
+  snprintf(slot->stem, sizeof slot->stem, "%.*s", (int)(entry->stem_len ? entry->stem_len : strlen(entry->name)),
+           entry->name);
+  if (fstatat(run->csr_fd, entry->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    refusal = ST_E_UNREADABLE;
+    st_detail_set(&why, "the entry vanished or cannot be examined: %s", strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    refusal = ST_E_NOT_REGULAR_FILE;
+    st_detail_set(&why, "the entry is %s", batch_file_kind(st.st_mode));
+  } else if (entry->stem_len == 0) {
+    refusal = ST_E_FILE_NAME;
+    st_detail_set(&why, "the name does not end in .csr, .pem or .der");
+  } else if (previous != NULL && previous->stem_len == entry->stem_len &&
+             memcmp(previous->name, entry->name, entry->stem_len) == 0) {
+    refusal = ST_E_NAME_CLASH;
+    st_detail_set(&why, "csr/%s already gives certs/%s.pem", previous->name, slot->stem);
+  } else {
+    refusal = batch_read(run->csr_fd, entry->name, &data, &len, &why);
+  }
+  if (refusal == ST_OK)
+    r = engine_submit(run->engine, source, data, len, &slot->result);
+  else
+    r = engine_refuse(run->engine, source, refusal, why.text, &slot->result);
+  free(data);
+  return r;
+}
+
+/* Text of a rejection note. */
+static int batch_rejection_text(const struct batch_slot *slot, char *buf, size_t cap)
+{
+  const struct engine_result *res = &slot->result;
+  return snprintf(buf, cap, "%s %s\ndetail: %s\nfile: csr/%s\njournal-record: %llu\n", st_error_name(res->code),
+                  st_error_sentence(res->code), res->detail.text[0] ? res->detail.text : "-", slot->name,
+                  (unsigned long long)res->seq);
+}
+
+/* Stages the output file(s) of one decided slot. */
+static int batch_stage(struct batch_run *run, struct batch_slot *slot, struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY;
+  char file[NAME_MAX + 8], display[NAME_MAX * 4 + 1], text[2048];
+  BIO *pem = NULL;
+  char *pem_data = NULL;
+  long pem_len;
+  const struct engine_result *res = &slot->result;
+
+  batch_display(slot->name, display, sizeof display);
+  if (res->code == ST_OK) {
+    const unsigned char *p = res->cert_der;
+    X509 *cert = d2i_X509(NULL, &p, (long)res->cert_len);
+    pem = BIO_new(BIO_s_mem());
+    if (cert == NULL || pem == NULL || PEM_write_bio_X509(pem, cert) != 1) {
+      X509_free(cert);
+      r = ST_E_CRYPTO;
+      goto out;
+    }
+    X509_free(cert);
+    pem_len = BIO_get_mem_data(pem, &pem_data);
+    snprintf(file, sizeof file, "%s.pem", slot->stem);
+    r = output_group_stage(run->outputs, run->certs_fd, file, pem_data, (size_t)pem_len, 1, detail);
+    snprintf(file, sizeof file, "%s.txt", slot->stem);
+    if (r == ST_OK)
+      r = output_group_unlink(run->outputs, run->rejected_fd, file);
+    if (res->from_journal)
+      run->summary->handed_back++;
+    else
+      run->summary->issued++;
+    st_info("%s %s: device %s, serial %s", res->from_journal ? "issued before" : "issued", display, res->device,
+            res->serial_hex);
+  } else {
+    int n = batch_rejection_text(slot, text, sizeof text);
+    snprintf(file, sizeof file, "%s.txt", slot->stem);
+    r = output_group_stage(run->outputs, run->rejected_fd, file, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1,
+                           0, detail);
+    run->summary->refused++;
+    st_info("refused %s: %s: %s", display, st_error_name(res->code), res->detail.text);
+  }
+out:
+  BIO_free(pem);
+  return r;
+}
+
+/* Commits the group's journal records, then publishes its outputs. */
+static int batch_flush(struct batch_run *run, struct st_detail *detail)
+{
+  int r = engine_commit(run->engine, detail);
+  for (size_t i = 0; i < run->slot_count && r == ST_OK; i++)
+    r = batch_stage(run, &run->slots[i], detail);
+  if (r == ST_OK)
+    r = output_group_publish(run->outputs, detail);
+  for (size_t i = 0; i < run->slot_count; i++)
+    engine_result_cleanup(&run->slots[i].result);
+  run->slot_count = 0;
+  return r;
+}
+
+/* Opens (creating when missing) the output directory NAME under the batch root. */
+static int batch_open_outdir(int root_fd, const char *name, int *out, struct st_detail *detail)
+{
+  int r = ST_E_IO;
+  int fd;
+  if (mkdirat(root_fd, name, 0755) == 0) {
+    if (st_sys.fsync(root_fd) != 0) {
+      st_detail_set(detail, "cannot make %s/ durable: %s", name, strerror(errno));
+      goto out;
+    }
+  } else if (errno != EEXIST) {
+    r = errno == ENOSPC ? ST_E_NO_SPACE : ST_E_IO;
+    st_detail_set(detail, "cannot create %s/: %s", name, strerror(errno));
+    goto out;
+  }
+  fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    st_detail_set(detail, "%s/ is not a directory (a symbolic link is not followed): %s", name, strerror(errno));
+    goto out;
+  }
+  output_remove_stale(fd);
+  *out = fd;
+  r = ST_OK;
+out:
+  return r;
+}
+
+int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary *summary, struct st_detail *detail)
+{
+  int r = ST_E_BATCH_LAYOUT;
+  int root_fd = -1;
+  struct batch_run run = {.engine = e, .csr_fd = -1, .certs_fd = -1, .rejected_fd = -1, .summary = summary};
+  struct batch_entry *entries = NULL;
+  size_t count = 0;
+
+  memset(summary, 0, sizeof *summary);
+  if (realpath(dir, run.root) == NULL || (root_fd = open(run.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    st_detail_set(detail, "%s is not a directory that can be opened: %s", dir, strerror(errno));
+    goto out;
+  }
+  run.csr_fd = openat(root_fd, "csr", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (run.csr_fd < 0) {
+    st_detail_set(detail, "%s has no csr/ directory (CSRs go in %s/csr/NAME.csr)", dir, dir);
+    goto out;
+  }
+  r = batch_open_outdir(root_fd, "certs", &run.certs_fd, detail);
+  if (r == ST_OK)
+    r = batch_open_outdir(root_fd, "rejected", &run.rejected_fd, detail);
+  if (r == ST_OK)
+    r = batch_list(run.csr_fd, &entries, &count, detail);
+  if (r != ST_OK)
+    goto out;
+  run.outputs = output_group_new();
+  run.slots = calloc(BATCH_GROUP, sizeof *run.slots);
+  if (run.outputs == NULL || run.slots == NULL) {
+    r = ST_E_NO_MEMORY;
+    goto out;
+  }
+  for (size_t i = 0; i < count && r == ST_OK; i++) {
+    const struct batch_entry *previous = NULL;
+    if (entries[i].name[0] == '.') {
+      char display[NAME_MAX * 4 + 1];
+      batch_display(entries[i].name, display, sizeof display);
+      st_info("skipped hidden entry csr/%s", display);
+      summary->skipped++;
+      continue;
+    }
+    for (size_t k = i; k > 0 && previous == NULL; k--)
+      if (entries[k - 1].name[0] != '.')
+        previous = &entries[k - 1];
+    r = batch_decide(&run, &entries[i], previous, &run.slots[run.slot_count]);
+    if (r != ST_OK) {
+      st_detail_set(detail, "%s: %s", st_error_sentence(r), run.slots[run.slot_count].result.detail.text);
+      engine_result_cleanup(&run.slots[run.slot_count].result);
+      break;
+    }
+    run.slot_count++;
+    if (r == ST_OK && run.slot_count == BATCH_GROUP)
+      r = batch_flush(&run, detail);
+  }
+  if (run.slot_count > 0) {
+    struct st_detail flush_detail = {""};
+    int flushed = batch_flush(&run, &flush_detail);
+    if (r == ST_OK) {
+      r = flushed;
+      if (r != ST_OK)
+        *detail = flush_detail;
+    }
+  }
+out:
+  for (size_t i = 0; i < count; i++)
+    free(entries[i].name);
+  free(entries);
+  for (size_t i = 0; run.slots != NULL && i < run.slot_count; i++)
+    engine_result_cleanup(&run.slots[i].result);
+  free(run.slots);
+  output_group_free(run.outputs);
+  if (run.csr_fd >= 0)
+    close(run.csr_fd);
+  if (run.certs_fd >= 0)
+    close(run.certs_fd);
+  if (run.rejected_fd >= 0)
+    close(run.rejected_fd);
+  if (root_fd >= 0)
+    close(root_fd);
+  return r;
+}

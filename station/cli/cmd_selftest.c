@@ -1,0 +1,34 @@
+/* cmd_selftest.c - `station selftest`: the CA health report and the journal check. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ceremony.h"
+#include "cli.h"
+#include "journal.h"
+
+int cli_selftest(struct cli *cli)
+{
+  struct station_config *cfg = NULL;
+  struct pin pin;
+  struct st_detail detail = {""};
+  struct journal_verify_report report;
+  int r, healthy = 0;
+
+  memset(&pin, 0, sizeof pin);
+  memset(&report, 0, sizeof report);
+  r = cli_load_config(cli, &cfg);
+  if (r == ST_OK)
+    r = cli_obtain_pin(cfg, &pin);
+  if (r != ST_OK)
+    goto out;
+  healthy = ceremony_show(cfg, pin.value, stdout, &detail) == ST_OK;
+  r = journal_verify(cfg->journal_path, &report, &detail);
+  printf("%-12s %s %s\n", "journal", r == ST_OK ? "ok  " : "FAIL", r == ST_OK ? cfg->journal_path : detail.text);
+  healthy = healthy && r == ST_OK;
+  printf("selftest: %s\n", healthy ? "healthy" : "NOT healthy");
+out:
+  pin_wipe(&pin);
+  config_free(cfg);
+  return r != ST_OK && !healthy && st_error_class_of(r) == ST_CLASS_USAGE ? 2 : healthy ? 0 : 1;
+}

@@ -1,0 +1,69 @@
+/* cmd_sign.c - `station sign DIR`: headless batch signing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "batch.h"
+#include "cli.h"
+#include "engine.h"
+#include "log.h"
+
+/* The headless event sink: one line per request on stderr. */
+static void cli_sign_print_event(void *arg, const struct engine_event *ev)
+{
+  (void)arg;
+  switch (ev->kind) {
+  case ENGINE_EVENT_ISSUED:
+    st_info("issued %s: device %s, serial %s (journal record %llu)", ev->source, ev->device, ev->serial_hex,
+            (unsigned long long)ev->seq);
+    break;
+  case ENGINE_EVENT_REDELIVERED:
+    st_info("issued before %s: device %s, serial %s (no new signature)", ev->source, ev->device, ev->serial_hex);
+    break;
+  case ENGINE_EVENT_REFUSED:
+    st_info("refused %s: %s: %s (journal record %llu)", ev->source, st_error_name(ev->code),
+            ev->detail[0] ? ev->detail : st_error_sentence(ev->code), (unsigned long long)ev->seq);
+    break;
+  }
+}
+
+int cli_sign(struct cli *cli)
+{
+  int r;
+  struct station_config *cfg = NULL;
+  struct engine *engine = NULL;
+  struct pin pin;
+  struct batch_summary summary;
+  struct st_detail detail = {""};
+  struct engine_sink sink = {cli_sign_print_event, NULL};
+
+  memset(&pin, 0, sizeof pin);
+  memset(&summary, 0, sizeof summary);
+  if (cli->argc != 2) {
+    fprintf(stderr, "usage: station sign DIR\n");
+    r = ST_E_USAGE;
+    goto out;
+  }
+  r = cli_load_config(cli, &cfg);
+  if (r != ST_OK)
+    goto out;
+  r = engine_open(cfg, &engine, &detail);
+  if (r == ST_OK)
+    r = engine_add_sink(engine, &sink);
+  if (r == ST_OK && (r = cli_obtain_pin(cfg, &pin)) != ST_OK)
+    goto out;
+  if (r == ST_OK)
+    r = engine_login(engine, pin.value, &detail);
+  pin_wipe(&pin);
+  if (r == ST_OK)
+    r = batch_sign_directory(engine, cli->argv[1], &summary, &detail);
+  printf("issued %zu (new %zu, issued before %zu), refused %zu, skipped %zu hidden\n",
+         summary.issued + summary.handed_back, summary.issued, summary.handed_back, summary.refused,
+         summary.skipped);
+  if (r != ST_OK)
+    cli_fail(r, &detail);
+out:
+  pin_wipe(&pin);
+  engine_close(engine);
+  config_free(cfg);
+  return r != ST_OK ? cli_exit_status(r) : summary.refused > 0 ? 1 : 0;
+}

@@ -1,0 +1,45 @@
+/* common.c - configuration, PIN and exit statuses for every command (see cli.h). */
+#include <stdio.h>
+
+#include "cli.h"
+#include "log.h"
+
+int cli_exit_status(int code)
+{
+  switch (st_error_class_of(code)) {
+  case ST_CLASS_OK: return 0;
+  case ST_CLASS_REFUSAL: return 1;
+  case ST_CLASS_USAGE: return 2;
+  default: return 3;
+  }
+}
+
+int cli_fail(int code, const struct st_detail *detail)
+{
+  if (detail != NULL && detail->text[0] != '\0')
+    st_error("%s (%s): %s", st_error_sentence(code), st_error_name(code), detail->text);
+  else
+    st_error("%s (%s)", st_error_sentence(code), st_error_name(code));
+  return cli_exit_status(code);
+}
+
+int cli_load_config(const struct cli *cli, struct station_config **out)
+{
+  struct st_detail detail = {""};
+  int r = config_load(config_default_path(cli->config_path), out, &detail);
+  if (r != ST_OK)
+    st_error("%s", detail.text);
+  return r;
+}
+
+int cli_obtain_pin(const struct station_config *cfg, struct pin *pin)
+{
+  struct st_detail detail = {""};
+  char prompt[96];
+  int r;
+  snprintf(prompt, sizeof prompt, "PIN of HSM token \"%.40s\": ", cfg->hsm_token);
+  r = pin_obtain(cfg->pin_kind, cfg->pin_ref, prompt, pin, &detail);
+  if (r != ST_OK)
+    st_error("%s", detail.text);
+  return r;
+}

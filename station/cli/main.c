@@ -1,0 +1,77 @@
+/* main.c - the `station` program: global options and dispatch to a command. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "cli.h"
+#include "log.h"
+
+static const struct cli_command cli_commands[] = {
+  {"ca", cli_ca, "ca init --cn fio-<user-id> --out local-ca.csr\n"
+                 "  ca certify --csr F --root-cert F --root-key F|pkcs11:URI --out F [--days N] [--factory NAME]\n"
+                 "  ca show",
+   "the local CA key ceremony and its health report"},
+  {"sign", cli_sign, "sign DIR", "sign the batch in DIR/csr/ into DIR/certs/ and DIR/rejected/"},
+  {"journal", cli_journal, "journal verify", "check the journal's hash chain; name the first bad record"},
+  {"selftest", cli_selftest, "selftest", "check the HSM, the CA key and chain, a test signature and the journal"},
+};
+
+static void cli_usage(FILE *out)
+{
+  fprintf(out, "usage: station [-c FILE] [-v|-q] COMMAND [ARGS]\n\n"
+               "The factory's offline signing station: signs device CSRs with the local CA key held in an HSM.\n\n"
+               "options:\n"
+               "  -c, --config FILE  configuration (default $STATION_CONFIG, else /etc/station/station.yaml)\n"
+               "  -v, --verbose      more messages;  -q, --quiet  errors and warnings only\n"
+               "  -h, --help         this help;      -V, --version\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+    fprintf(out, "  %s\n      %s\n", cli_commands[i].usage, cli_commands[i].help);
+  fprintf(out, "\nexit status: 0 success, 1 refusals or a failed check, 2 usage or configuration, 3 HSM/CA/journal fault\n"
+               "documentation: docs/ (configuration.md, journal-format.md, key-ceremony.md, certificate-profile.md)\n");
+}
+
+int main(int argc, char **argv)
+{
+  static const struct option options[] = {
+    {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+  };
+  struct cli cli = {NULL, 0, NULL};
+  int opt, status = 2;
+
+  /* No core dumps and no ptrace peeking: the process holds a PIN. */
+  prctl(PR_SET_DUMPABLE, 0);
+  while ((opt = getopt_long(argc, argv, "+c:vqhV", options, NULL)) != -1) {
+    switch (opt) {
+    case 'c': cli.config_path = optarg; break;
+    case 'v': st_log_set_level(ST_LOG_DEBUG); break;
+    case 'q': st_log_set_level(ST_LOG_WARNING); break;
+    case 'h': cli_usage(stdout); return 0;
+    case 'V': printf("station %s\n", STATION_VERSION); return 0;
+    default: cli_usage(stderr); return 2;
+    }
+  }
+  if (optind >= argc) {
+    cli_usage(stderr);
+    return 2;
+  }
+  cli.argc = argc - optind;
+  cli.argv = argv + optind;
+  for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+    if (strcmp(cli.argv[0], cli_commands[i].name) == 0)
+      status = cli_commands[i].run(&cli);
+  if (status == 2 && strcmp(cli.argv[0], "help") == 0) {
+    cli_usage(stdout);
+    status = 0;
+  } else if (status == 2) {
+    int known = 0;
+    for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
+      known |= strcmp(cli.argv[0], cli_commands[i].name) == 0;
+    if (!known)
+      fprintf(stderr, "station: unknown command \"%s\"; see station --help\n", cli.argv[0]);
+  }
+  return status;
+}

@@ -1,0 +1,126 @@
+/*
+ * engine.h - the signing engine: one local CA in an HSM, one journal, one policy.
+ *
+ * Every intake (a batch directory, a serial port, the console) drives the same
+ * engine the same way:
+ *
+ *   engine_submit() / engine_refuse()   decide one request; its journal record
+ *                                       is appended (not yet durable)
+ *   engine_commit()                     makes every record since the last
+ *                                       commit durable (one fdatasync), then
+ *                                       emits their events
+ *   release the results                 only now may a certificate or a
+ *                                       refusal leave the station
+ *
+ * No CSR is signed twice: a CSR already issued (same DER), or a CSR for a
+ * device whose key and subject already hold a certificate, gets that
+ * certificate back from the journal, with no new signature and no new record.
+ *
+ * Identity rules (pki-profile.md): a public key certified for one device is
+ * refused for any other (key-reused); a device id certified with one key is
+ * refused with another unless profile.reissue is allow (device-already-certified).
+ *
+ * Events go to registered sinks after the records they speak of are durable;
+ * the engine knows nothing of screens. One thread drives an engine.
+ */
+#ifndef STATION_ENGINE_H
+#define STATION_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/x509.h>
+
+#include "error.h"
+
+struct station_config;
+struct engine;
+
+enum engine_event_kind {
+  ENGINE_EVENT_ISSUED,       /* a new certificate was signed and journaled */
+  ENGINE_EVENT_REDELIVERED,  /* a certificate issued before was handed back */
+  ENGINE_EVENT_REFUSED,      /* a request was refused and journaled */
+};
+
+struct engine_event {
+  enum engine_event_kind kind;
+  const char *source;        /* "batch:/media/x/csr/a.csr" */
+  const char *device;        /* device id, or "" */
+  const char *serial_hex;    /* or "" */
+  int code;                  /* ST_OK or the refusal code */
+  const char *detail;        /* the refusal's particulars, or "" */
+  uint64_t seq;              /* journal record (0 for a redelivery) */
+};
+
+/* A receiver of events. EMIT is called on the engine's thread; the event and
+ * its strings are valid only during the call. */
+struct engine_sink {
+  void (*emit)(void *arg, const struct engine_event *event);
+  void *arg;
+};
+
+/* The outcome of one request. */
+struct engine_result {
+  int code;                  /* ST_OK: a certificate; else the refusal code */
+  int from_journal;          /* 1: issued before, handed back without signing */
+  char device[37];           /* device id, or "" */
+  char serial_hex[41];       /* certificate serial, or "" */
+  uint8_t csr_sha256[32];    /* identity of the input */
+  uint8_t *cert_der;         /* owned: the certificate (code ST_OK), else NULL */
+  size_t cert_len;
+  uint64_t seq;              /* journal record written for it (0: none) */
+  struct st_detail detail;   /* the particulars of a refusal (text empty otherwise) */
+};
+
+/* Loads and checks the local CA certificate and the factory root (profile,
+ * chain, factory OU) and opens the journal (recovering a torn tail). Does not
+ * touch the HSM. Returns 0 and *OUT, or ST_E_CA_CERT, ST_E_JOURNAL*,
+ * ST_E_NO_MEMORY with DETAIL. CFG must outlive the engine. */
+int engine_open(const struct station_config *cfg, struct engine **out, struct st_detail *detail);
+
+/* Opens the token (once), logs in with PIN, finds the CA key and proves it
+ * matches the CA certificate (same public key, and a test signature that
+ * verifies with the certificate). Warns when the key is extractable or not
+ * sensitive. Returns 0, or ST_E_HSM_* / ST_E_CA_MISMATCH with DETAIL. */
+int engine_login(struct engine *e, const char *pin, struct st_detail *detail);
+
+/* Logs out of the token (console lock). Submitting then fails with ST_E_HSM_PIN. */
+int engine_logout(struct engine *e);
+
+/* 1 when engine_login succeeded and no logout followed. */
+int engine_logged_in(const struct engine *e);
+
+/* Adds SINK (copied). Returns 0 or ST_E_NO_MEMORY. */
+int engine_add_sink(struct engine *e, const struct engine_sink *sink);
+
+/* Decides one request: DATA (LEN bytes, PEM or DER) from SOURCE. Fills RES.
+ * Returns 0 when the request has an outcome (issued, handed back, or refused:
+ * see res->code), or a FAULT code (HSM, signature check, journal) when the
+ * station cannot go on; then res->code is that fault and nothing was journaled
+ * for this request. Needs engine_login for requests that must be signed. */
+int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,
+                  struct engine_result *res);
+
+/* Journals a refusal decided by an intake before any CSR was read (a symlink,
+ * a bad file name): CODE with DETAIL (may be NULL). Fills RES. Returns 0 or a fault. */
+int engine_refuse(struct engine *e, const char *source, int code, const char *detail,
+                  struct engine_result *res);
+
+/* Makes every result since the last commit durable, then emits their events.
+ * Returns 0, or ST_E_NO_SPACE / ST_E_JOURNAL: then none of those results may
+ * be released, and the engine refuses further work until reopened. */
+int engine_commit(struct engine *e, struct st_detail *detail);
+
+/* Frees what RES owns and zeroes it; NULL is fine. */
+void engine_result_cleanup(struct engine_result *res);
+
+/* The local CA and factory root certificates. Borrowed. */
+X509 *engine_ca_cert(const struct engine *e);
+X509 *engine_root_cert(const struct engine *e);
+
+/* Journal record counts (committed and pending). */
+void engine_counts(const struct engine *e, uint64_t *records, uint64_t *issued, uint64_t *refused);
+
+/* Closes the journal (dropping uncommitted records) and the token; NULL is fine. */
+void engine_close(struct engine *e);
+
+#endif

@@ -1,0 +1,468 @@
+/*
+ * journal.c - open, append, group commit, lookups and close of the journal
+ * (see journal.h for the contract, journal_format.c for the line format).
+ *
+ * State: the log is open O_APPEND and flock'ed. durable_len is the length of
+ * the file known to be on disk (after the last fdatasync, or as found and
+ * checked by journal_open). Appended records are formatted into `pending`, an
+ * in-memory buffer that journal_commit writes with one write and makes durable
+ * with one fdatasync. A record's location is its offset in the file as if
+ * pending were already written after durable_len: below durable_len it is read
+ * back with pread, above it from the pending buffer. So the index never moves
+ * a location when a commit succeeds.
+ *
+ * When a commit fails, the log is cut back to durable_len and the handle is
+ * marked failed: from then on it answers ST_E_JOURNAL to everything, because
+ * what is on disk is no longer certain; the caller closes it and opens the
+ * journal again, which reads what is really there.
+ */
+#include "journal_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "error.h"
+#include "log.h"
+#include "syscalls.h"
+
+struct journal {
+  int fd;
+  char *log_path;
+  uint64_t durable_len;
+  struct jbuf pending;        /* whole lines appended since the last commit */
+  size_t pending_records;
+  uint64_t next_seq;
+  uint8_t chain[32];          /* chain value of the last appended record */
+  uint64_t records, issued, refused;
+  struct jindex *index;
+  char *scratch;              /* JOURNAL_LINE_MAX bytes for reading one line back */
+  int failed;
+};
+
+int journal_resolve(const char *path, char **log_path, int *is_dir, struct st_detail *detail)
+{
+  int r = ST_E_JOURNAL;
+  struct stat st;
+  *log_path = NULL;
+  if (stat(path, &st) < 0) {
+    st_detail_set(detail, "cannot open journal %s: %s", path, strerror(errno));
+    goto out;
+  }
+  *is_dir = S_ISDIR(st.st_mode);
+  if (!*is_dir && !S_ISREG(st.st_mode)) {
+    st_detail_set(detail, "cannot open journal %s: it is neither a directory nor a regular file",
+                  path);
+    goto out;
+  }
+  r = ST_E_NO_MEMORY;
+  if (*is_dir ? asprintf(log_path, "%s/%s", path, JOURNAL_LOG_NAME) < 0
+              : (*log_path = strdup(path)) == NULL) {
+    *log_path = NULL;
+    goto out;
+  }
+  r = 0;
+out:
+  return r;
+}
+
+/* fsyncs the directory that holds FILE (so a new name in it is durable). */
+static int journal_sync_dir_of(const char *file, struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY, fd = -1;
+  char *copy = strdup(file);
+  const char *dir;
+  if (copy == NULL)
+    goto out;
+  dir = dirname(copy);
+  r = ST_E_JOURNAL;
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || st_sys.fsync(fd) < 0) {
+    st_detail_set(detail, "cannot sync directory %s: %s", dir, strerror(errno));
+    goto out;
+  }
+  r = 0;
+out:
+  if (fd >= 0)
+    close(fd);
+  free(copy);
+  return r;
+}
+
+/* Reads the line at LOC (committed or pending) back into REC. */
+static int journal_load(void *arg, uint64_t loc, struct journal_record *rec)
+{
+  struct journal *j = arg;
+  int r = ST_E_JOURNAL_CORRUPT;
+  const char *p = NULL, *why = NULL, *nl = NULL;
+  size_t n = 0, body_len = 0;
+  memset(rec, 0, sizeof *rec);
+  if (loc >= j->durable_len) {
+    if (loc - j->durable_len >= j->pending.len)
+      goto out;
+    p = j->pending.data + (loc - j->durable_len);
+    n = j->pending.len - (size_t)(loc - j->durable_len);
+    nl = memchr(p, '\n', n);
+  } else {
+    /* A record is short; read 4 KiB at first, more only when needed. */
+    size_t want = 4096;
+    p = j->scratch;
+    while (nl == NULL && n < want) {
+      ssize_t got = pread(j->fd, j->scratch + n, want - n, (off_t)(loc + n));
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0) {
+        r = got < 0 ? ST_E_JOURNAL : ST_E_JOURNAL_CORRUPT;
+        goto out;
+      }
+      nl = memchr(j->scratch + n, '\n', (size_t)got);
+      n += (size_t)got;
+      if (nl == NULL && n == want && want < JOURNAL_LINE_MAX)
+        want = JOURNAL_LINE_MAX;
+    }
+  }
+  if (nl == NULL)
+    goto out;
+  r = jf_parse(p, (size_t)(nl - p), rec, &body_len, &why);
+out:
+  if (r < 0)
+    journal_record_cleanup(rec);
+  return r;
+}
+
+/* Indexes a record found by the scan at journal_open. */
+static int journal_index_record(void *arg, uint64_t off, const struct journal_record *rec)
+{
+  struct journal *j = arg;
+  return rec->event == JOURNAL_EVENT_ISSUED ? jindex_add(j->index, off, rec) : 0;
+}
+
+/* Opens (creating when missing) the log, checks it is a regular file, and
+ * locks it. *CREATED says the log file was made now. */
+static int journal_open_log(struct journal *j, int is_dir, int *created, struct st_detail *detail)
+{
+  int r = ST_E_JOURNAL;
+  int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY;
+  struct stat st;
+  *created = 0;
+  if (is_dir) {
+    j->fd = open(j->log_path, flags | O_NOFOLLOW | O_CREAT | O_EXCL, 0600);
+    *created = j->fd >= 0;
+    if (j->fd < 0 && errno == EEXIST)
+      j->fd = open(j->log_path, flags | O_NOFOLLOW);
+  } else {
+    j->fd = open(j->log_path, flags);
+  }
+  if (j->fd < 0 || fstat(j->fd, &st) < 0) {
+    st_detail_set(detail, "cannot open journal %s: %s", j->log_path, strerror(errno));
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    st_detail_set(detail, "cannot open journal %s: it is not a regular file", j->log_path);
+    goto out;
+  }
+  if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) {
+      r = ST_E_JOURNAL_LOCKED;
+      st_detail_set(detail, "journal %s is in use by another station process", j->log_path);
+    } else {
+      st_detail_set(detail, "cannot lock journal %s: %s", j->log_path, strerror(errno));
+    }
+    goto out;
+  }
+  r = 0;
+out:
+  return r;
+}
+
+/* Starts an empty (or torn-header) log: a new header with a random genesis,
+ * written and fsync'd, and the directory fsync'd. */
+static int journal_init(struct journal *j, struct jscan *s, struct st_detail *detail)
+{
+  int r = ST_E_CRYPTO;
+  uint8_t genesis[32];
+  char header[JOURNAL_HEADER_LEN + 2];
+  if (RAND_bytes(genesis, sizeof genesis) != 1) {
+    st_detail_set(detail, "cannot draw the journal's genesis value");
+    st_detail_add_openssl(detail);
+    goto out;
+  }
+  jf_header_format(header, genesis);
+  r = ST_E_JOURNAL;
+  if ((s->header_torn && st_sys.ftruncate(j->fd, 0) < 0) ||
+      st_write_all(j->fd, header, JOURNAL_HEADER_LEN + 1) < 0 || st_sys.fsync(j->fd) < 0) {
+    st_detail_set(detail, "cannot write the header of journal %s: %s", j->log_path,
+                  strerror(errno));
+    goto out;
+  }
+  r = journal_sync_dir_of(j->log_path, detail);
+  if (r < 0)
+    goto out;
+  r = EVP_Digest(header, JOURNAL_HEADER_LEN, j->chain, NULL, EVP_sha256(), NULL) ? 0 : ST_E_CRYPTO;
+  j->durable_len = JOURNAL_HEADER_LEN + 1;
+out:
+  return r;
+}
+
+/* Cuts a torn tail found by the scan back to the last whole record. */
+static int journal_cut_torn(struct journal *j, const struct jscan *s, struct st_detail *detail)
+{
+  int r = ST_E_JOURNAL;
+  if (st_sys.ftruncate(j->fd, (off_t)s->good_end) < 0 || st_sys.fsync(j->fd) < 0) {
+    st_detail_set(detail, "cannot cut the torn last record of journal %s: %s", j->log_path,
+                  strerror(errno));
+    goto out;
+  }
+  st_warn("journal %s: cut %llu bytes of a torn last record (a write a crash interrupted, "
+          "never committed) after record %llu", j->log_path, (unsigned long long)s->torn_bytes,
+          (unsigned long long)s->last_seq);
+  r = 0;
+out:
+  return r;
+}
+
+/* Makes the journal directory PATH when nothing is there; *MADE says so. */
+static int journal_make_dir(const char *path, int *made, struct st_detail *detail)
+{
+  int r = 0;
+  struct stat st;
+  *made = 0;
+  if (stat(path, &st) == 0 || errno != ENOENT)
+    goto out;
+  if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+    r = ST_E_JOURNAL;
+    st_detail_set(detail, "cannot create journal directory %s: %s", path, strerror(errno));
+    goto out;
+  }
+  *made = 1;
+out:
+  return r;
+}
+
+int journal_open(const char *path, struct journal **out, struct journal_open_report *report,
+                 struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY, made_dir = 0, is_dir = 0, created = 0;
+  struct journal *j = calloc(1, sizeof *j);
+  struct jscan s;
+  struct jindex_loader loader = {journal_load, j};
+  memset(&s, 0, sizeof s);
+  *out = NULL;
+  if (report != NULL)
+    memset(report, 0, sizeof *report);
+  if (j == NULL)
+    goto out;
+  j->fd = -1;
+  j->durable_len = UINT64_MAX; /* during the scan every record is in the file */
+  if ((r = journal_make_dir(path, &made_dir, detail)) < 0 ||
+      (r = journal_resolve(path, &j->log_path, &is_dir, detail)) < 0 ||
+      (r = journal_open_log(j, is_dir, &created, detail)) < 0)
+    goto out;
+  r = ST_E_NO_MEMORY;
+  if ((j->scratch = malloc(JOURNAL_LINE_MAX)) == NULL || (j->index = jindex_new(&loader)) == NULL)
+    goto out;
+  s.fd = j->fd;
+  s.path = j->log_path;
+  s.on_record = journal_index_record;
+  s.arg = j;
+  if ((r = jscan_run(&s, detail)) < 0)
+    goto out;
+  if (s.empty || s.header_torn) {
+    if (!created)
+      st_warn("journal %s %s; starting a new journal in it", j->log_path,
+              s.empty ? "is empty" : "holds only a header cut short by a crash");
+    r = journal_init(j, &s, detail);
+    created = 1;
+  } else {
+    r = s.torn_tail ? journal_cut_torn(j, &s, detail) : 0;
+    memcpy(j->chain, s.chain, 32);
+    j->durable_len = s.good_end;
+  }
+  if (r == 0 && made_dir)
+    r = journal_sync_dir_of(path, detail);
+  if (r < 0)
+    goto out;
+  j->next_seq = s.last_seq + 1;
+  j->records = s.records;
+  j->issued = s.issued;
+  j->refused = s.refused;
+  if (report != NULL) {
+    report->records = s.records;
+    report->issued = s.issued;
+    report->refused = s.refused;
+    report->torn_bytes_dropped = s.torn_bytes;
+    report->created = created;
+  }
+  *out = j;
+  j = NULL;
+  r = 0;
+out:
+  journal_close(j);
+  return r;
+}
+
+/* Milliseconds since the epoch, now. */
+static int64_t journal_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int journal_append(struct journal *j, struct journal_record *rec)
+{
+  int r = ST_E_JOURNAL;
+  size_t start = j->pending.len;
+  if (j->failed)
+    goto out;
+  rec->seq = j->next_seq;
+  if (rec->time_ms == 0)
+    rec->time_ms = journal_now_ms();
+  r = jf_format(&j->pending, rec, j->chain);
+  if (r == ST_E_INTERNAL)
+    st_error("journal: record %llu cannot be written: a field is out of range",
+             (unsigned long long)rec->seq);
+  if (r < 0)
+    goto out;
+  if (rec->event == JOURNAL_EVENT_ISSUED && (r = jindex_add(j->index, j->durable_len + start, rec)) < 0) {
+    j->pending.len = start;
+    goto out;
+  }
+  memcpy(j->chain, rec->chain, 32);
+  j->next_seq++;
+  j->pending_records++;
+  j->records++;
+  if (rec->event == JOURNAL_EVENT_ISSUED)
+    j->issued++;
+  else
+    j->refused++;
+  r = 0;
+out:
+  return r;
+}
+
+size_t journal_pending(const struct journal *j)
+{
+  return j->pending_records;
+}
+
+int journal_commit(struct journal *j, struct st_detail *detail)
+{
+  int r = ST_E_JOURNAL, err;
+  if (j->failed) {
+    st_detail_set(detail, "journal %s failed earlier; close it and open it again", j->log_path);
+    goto out;
+  }
+  r = 0;
+  if (j->pending.len == 0)
+    goto out;
+  if (st_write_all(j->fd, j->pending.data, j->pending.len) == 0 && st_sys.fdatasync(j->fd) == 0) {
+    j->durable_len += j->pending.len;
+    j->pending.len = 0;
+    j->pending_records = 0;
+    goto out;
+  }
+  err = errno;
+  r = err == ENOSPC ? ST_E_NO_SPACE : ST_E_JOURNAL;
+  j->failed = 1;
+  if (st_sys.ftruncate(j->fd, (off_t)j->durable_len) == 0 && st_sys.fsync(j->fd) == 0)
+    st_detail_set(detail, "cannot write journal %s: %s; it was cut back to its last durable "
+                  "length (%llu bytes): %zu records were not committed", j->log_path,
+                  strerror(err), (unsigned long long)j->durable_len, j->pending_records);
+  else
+    st_detail_set(detail, "cannot write journal %s: %s; cutting it back to %llu bytes also "
+                  "failed: %s", j->log_path, strerror(err), (unsigned long long)j->durable_len,
+                  strerror(errno));
+out:
+  return r;
+}
+
+/* Finds KEY in TABLE and reads its record into OUT. 1, 0 or a negative code. */
+static int journal_find(struct journal *j, enum jindex_table table, const void *key, size_t len,
+                        struct journal_record *out)
+{
+  int r = ST_E_JOURNAL;
+  uint64_t loc = 0;
+  memset(out, 0, sizeof *out);
+  if (j->failed)
+    goto out;
+  r = jindex_find(j->index, table, key, len, &loc);
+  if (r == 1 && (r = journal_load(j, loc, out)) == 0)
+    r = 1;
+out:
+  return r;
+}
+
+int journal_find_csr(struct journal *j, const uint8_t csr_sha256[32], struct journal_record *out)
+{
+  return journal_find(j, JINDEX_CSR, csr_sha256, 32, out);
+}
+
+int journal_find_device(struct journal *j, const char *device, struct journal_record *out)
+{
+  return journal_find(j, JINDEX_DEVICE, device, device != NULL ? strlen(device) : 0, out);
+}
+
+int journal_find_key(struct journal *j, const uint8_t key_sha256[32], struct journal_record *out)
+{
+  return journal_find(j, JINDEX_KEY, key_sha256, 32, out);
+}
+
+int journal_serial_used(struct journal *j, const uint8_t *serial, size_t len)
+{
+  int r = ST_E_JOURNAL;
+  uint64_t loc = 0;
+  if (!j->failed)
+    r = len > 0 && len <= 20 ? jindex_find(j->index, JINDEX_SERIAL, serial, len, &loc) : 0;
+  return r;
+}
+
+void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued, uint64_t *refused)
+{
+  if (records != NULL)
+    *records = j->records;
+  if (issued != NULL)
+    *issued = j->issued;
+  if (refused != NULL)
+    *refused = j->refused;
+}
+
+const char *journal_log_path(const struct journal *j)
+{
+  return j->log_path;
+}
+
+void journal_close(struct journal *j)
+{
+  if (j != NULL) {
+    if (j->fd >= 0)
+      close(j->fd); /* releases the flock */
+    jindex_free(j->index);
+    jbuf_free(&j->pending);
+    free(j->scratch);
+    free(j->log_path);
+    free(j);
+  }
+}
+
+void journal_record_cleanup(struct journal_record *rec)
+{
+  if (rec != NULL) {
+    free(rec->source);
+    free(rec->device);
+    free(rec->reason);
+    free(rec->detail);
+    free(rec->cert_der);
+    memset(rec, 0, sizeof *rec);
+  }
+}

@@ -1,0 +1,145 @@
+/*
+ * journal_internal.h - what the journal's own files share; not for the rest of
+ * the station (the contract is journal.h).
+ *
+ *   journal_format.c  one line <-> struct journal_record, the header, the chain
+ *   journal_index.c   the in-memory index of issued records
+ *   journal_verify.c  the streaming scanner (used by journal_open too) and
+ *                     journal_verify
+ *   journal.c         open, append, commit, lookups, close
+ */
+#ifndef STATION_JOURNAL_INTERNAL_H
+#define STATION_JOURNAL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal.h"
+
+struct st_detail;
+
+/* The longest line the journal writes or reads, its '\n' included. */
+#define JOURNAL_LINE_MAX 65536
+
+/* "station-journal 1 " and 64 hex digits, without the '\n'. */
+#define JOURNAL_HEADER_PREFIX "station-journal 1 "
+#define JOURNAL_HEADER_LEN 82
+
+/* The log's name inside a journal directory. */
+#define JOURNAL_LOG_NAME "journal.log"
+
+/* A growable byte buffer. Zero-initialised is empty. */
+struct jbuf {
+  char *data;
+  size_t len;
+  size_t cap;
+};
+
+/* Makes room for MORE bytes after len. 0 or ST_E_NO_MEMORY. */
+int jbuf_reserve(struct jbuf *b, size_t more);
+
+/* Frees the bytes and zeroes B. */
+void jbuf_free(struct jbuf *b);
+
+/* journal_format.c ----------------------------------------------------- */
+
+/* Writes the header line for GENESIS, '\n' included, into OUT
+ * (JOURNAL_HEADER_LEN + 2 bytes, NUL-terminated). */
+void jf_header_format(char *out, const uint8_t genesis[32]);
+
+/* Checks a header line (without '\n'). Returns true, or false with *WHY saying
+ * what is wrong (static text). */
+bool jf_header_check(const char *line, size_t len, const char **why);
+
+/* True when P (LEN bytes, no '\n') could be the start of a header whose write
+ * was interrupted: a prefix of a valid header, then only NUL bytes. */
+bool jf_header_torn(const char *p, size_t len);
+
+/* CHAIN_OUT = SHA-256(PREV || BODY). 0 or ST_E_CRYPTO. */
+int jf_chain(uint8_t chain_out[32], const uint8_t prev[32], const void *body, size_t len);
+
+/* Appends REC as one line, '\n' included, to OUT, with its chain computed from
+ * PREV into REC->chain. REC's seq and time_ms must be set. Returns 0,
+ * ST_E_NO_MEMORY, ST_E_CRYPTO, or ST_E_INTERNAL when a field cannot be written
+ * (bad event, reason not [a-z0-9-], serial over 20 bytes, time out of range,
+ * line over JOURNAL_LINE_MAX); OUT is unchanged on failure. */
+int jf_format(struct jbuf *out, struct journal_record *rec, const uint8_t prev[32]);
+
+/* Parses one record line LINE (LEN bytes, without '\n') into REC (zeroed
+ * first; clean up with journal_record_cleanup even on failure). *BODY_LEN gets
+ * the length of the chained part (the bytes before the space before chain).
+ * Returns 0, ST_E_NO_MEMORY, or ST_E_JOURNAL_CORRUPT with *WHY saying which
+ * field is wrong (static text). */
+int jf_parse(const char *line, size_t len, struct journal_record *rec, size_t *body_len,
+             const char **why);
+
+/* journal_index.c ------------------------------------------------------ */
+
+enum jindex_table { JINDEX_CSR, JINDEX_KEY, JINDEX_DEVICE, JINDEX_SERIAL, JINDEX_TABLES };
+
+/* Reads the record stored at location LOC back into REC (for the index to
+ * compare keys). Returns 0 or a negative code. */
+struct jindex_loader {
+  int (*load)(void *arg, uint64_t loc, struct journal_record *rec);
+  void *arg;
+};
+
+struct jindex;
+
+/* A new, empty index reading records through LOADER. NULL when out of memory. */
+struct jindex *jindex_new(const struct jindex_loader *loader);
+
+/* Frees IX; NULL is fine. */
+void jindex_free(struct jindex *ix);
+
+/* Indexes the issued record REC, stored at location LOC, under each key it
+ * has. Returns 0 or a negative code; the index is unchanged on failure. */
+int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec);
+
+/* Looks KEY (LEN bytes) up in TABLE. Returns 1 and *LOC, 0 when absent, or a
+ * negative code from the loader. */
+int jindex_find(struct jindex *ix, enum jindex_table table, const void *key, size_t len,
+                uint64_t *loc);
+
+/* Bytes the index has allocated. */
+size_t jindex_memory(const struct jindex *ix);
+
+/* journal_verify.c ------------------------------------------------------ */
+
+/* The streaming check of a whole log, shared by journal_open and
+ * journal_verify. Set fd, path, and optionally on_record; jscan_run fills the
+ * rest. */
+struct jscan {
+  int fd;
+  const char *path;
+  /* Called for every record that checked out, with its byte offset; a
+   * negative return stops the scan with that code. */
+  int (*on_record)(void *arg, uint64_t off, const struct journal_record *rec);
+  void *arg;
+
+  uint64_t records, issued, refused;
+  uint64_t last_seq;          /* seq of the last good record (0: none) */
+  uint8_t chain[32];          /* chain value after the last good record */
+  uint64_t good_end;          /* offset just past the last good line */
+  uint64_t torn_bytes;        /* bytes after good_end in a torn tail */
+  int torn_tail;              /* 1: the file ends in a partial line */
+  int header_torn;            /* 1: not even the header is whole (see jf_header_torn) */
+  int empty;                  /* 1: the file has no bytes */
+  uint64_t bad_seq, bad_line; /* the first bad record (0: none) */
+};
+
+/* Reads S->fd from offset 0 to the end, checking the header, every record's
+ * syntax, seq continuity and the chain. Returns 0 (torn tail and empty file
+ * included: see the flags), ST_E_JOURNAL_CORRUPT with DETAIL naming the first
+ * bad record, ST_E_JOURNAL on a read error, or what on_record returned. */
+int jscan_run(struct jscan *s, struct st_detail *detail);
+
+/* journal.c ------------------------------------------------------------- */
+
+/* The log file for PATH: PATH/journal.log when PATH is a directory, PATH when
+ * it is a regular file. *LOG_PATH is malloc'd. Returns 0, ST_E_NO_MEMORY, or
+ * ST_E_JOURNAL (DETAIL says why; errno ENOENT stays set when PATH is missing). */
+int journal_resolve(const char *path, char **log_path, int *is_dir, struct st_detail *detail);
+
+#endif
