@@ -11,7 +11,8 @@
  *
  * Errors name what failed: the module path, the token label (and the labels
  * that were found), the key label, a refused PIN (the PIN itself is never
- * printed, logged or kept after hsm_login returns).
+ * printed or logged; libp11 itself keeps a copy inside its slot state, for
+ * logging in again after fork(), until hsm_close).
  *
  * Thread safety: one struct hsm may be used from several threads for signing
  * through hsm_key_signer(); open/login/find/generate are for one thread.
