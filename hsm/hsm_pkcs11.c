@@ -568,6 +568,7 @@ int hsm_generate_ec_p256(struct hsm *h, const char *label, struct hsm_key **out,
       {CKA_SIGN, &yes, sizeof yes},
       {CKA_DERIVE, &no, sizeof no},
       {CKA_DECRYPT, &no, sizeof no},
+      {CKA_UNWRAP, &no, sizeof no},
       {CKA_LABEL, (void *)label, label_len},
       {CKA_ID, id, sizeof id},
     };

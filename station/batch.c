@@ -68,12 +68,19 @@ static size_t batch_stem_len(const char *name)
   return 0;
 }
 
-/* Orders entries by stem, then by full name, so that clashing names sit together. */
+/* The length of the name outputs take for ENTRY: its stem, or the whole name
+ * when it has no CSR extension. */
+static size_t batch_output_stem_len(const struct batch_entry *entry)
+{
+  return entry->stem_len ? entry->stem_len : strlen(entry->name);
+}
+
+/* Orders entries by output stem, then by full name, so that clashing names sit together. */
 static int batch_entry_cmp(const void *a, const void *b)
 {
   const struct batch_entry *x = a, *y = b;
-  size_t lx = x->stem_len ? x->stem_len : strlen(x->name);
-  size_t ly = y->stem_len ? y->stem_len : strlen(y->name);
+  size_t lx = batch_output_stem_len(x);
+  size_t ly = batch_output_stem_len(y);
   int c = memcmp(x->name, y->name, lx < ly ? lx : ly);
   if (c == 0 && lx != ly)
     c = lx < ly ? -1 : 1;
@@ -222,8 +229,7 @@ static int batch_decide(struct batch_run *run, const struct batch_entry *entry, 
 
   snprintf(source, sizeof source, "batch:%s/csr/%s", run->root, entry->name);
   snprintf(slot->name, sizeof slot->name, "%s", entry->name);
-  snprintf(slot->stem, sizeof slot->stem, "%.*s", (int)(entry->stem_len ? entry->stem_len : strlen(entry->name)),
-           entry->name);
+  snprintf(slot->stem, sizeof slot->stem, "%.*s", (int)batch_output_stem_len(entry), entry->name);
   if (fstatat(run->csr_fd, entry->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     refusal = ST_E_UNREADABLE;
     st_detail_set(&why, "the entry vanished or cannot be examined: %s", strerror(errno));
@@ -233,10 +239,12 @@ static int batch_decide(struct batch_run *run, const struct batch_entry *entry, 
   } else if (entry->stem_len == 0) {
     refusal = ST_E_FILE_NAME;
     st_detail_set(&why, "the name does not end in .csr, .pem or .der");
-  } else if (previous != NULL && previous->stem_len == entry->stem_len &&
+  } else if (previous != NULL && batch_output_stem_len(previous) == entry->stem_len &&
              memcmp(previous->name, entry->name, entry->stem_len) == 0) {
     refusal = ST_E_NAME_CLASH;
     st_detail_set(&why, "csr/%s already gives certs/%s.pem", previous->name, slot->stem);
+    /* the note takes the full name, so it cannot replace the first file's note */
+    snprintf(slot->stem, sizeof slot->stem, "%s", entry->name);
   } else {
     refusal = batch_read(run->csr_fd, entry->name, &data, &len, &why);
   }

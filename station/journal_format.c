@@ -297,11 +297,11 @@ out:
 /* Parses the reason field: "-" (none) or [a-z0-9-]+ into a malloc'd string. */
 static int jf_parse_reason(const char *p, size_t n, char **out)
 {
-  int r = ST_E_JOURNAL_CORRUPT;
-  if (!jf_reason_ok(p, n))
-    goto out;
-  r = 0;
+  int r = 0;
   if (n == 1 && p[0] == '-')
+    goto out;
+  r = ST_E_JOURNAL_CORRUPT;
+  if (!jf_reason_ok(p, n))
     goto out;
   r = ST_E_NO_MEMORY;
   *out = strndup(p, n);

@@ -9,6 +9,7 @@ STATION=${1:?usage: test.sh path/to/station}
 STATION=$(cd "$(dirname "$STATION")" && pwd)/$(basename "$STATION")
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 FACTORY=acme-factory
+TEST_PIN=7319
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/station-e2e.XXXXXX")
 [ "${KEEP_WORK:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 PASSED=0
@@ -40,7 +41,7 @@ finish() {
 
 uuid() { cat /proc/sys/kernel/random/uuid; }
 
-# make_token DIR LABEL: a fresh SoftHSM token store in DIR with one token (user PIN 1234).
+# make_token DIR LABEL: a fresh SoftHSM token store in DIR with one token (user PIN $TEST_PIN).
 make_token() {
   mkdir -p "$1/tokens"
   cat >"$1/softhsm2.conf" <<CONF
@@ -50,7 +51,7 @@ log.level = ERROR
 slots.removable = false
 CONF
   export SOFTHSM2_CONF=$1/softhsm2.conf
-  softhsm2-util --init-token --free --label "$2" --pin 1234 --so-pin 12345678 >/dev/null
+  softhsm2-util --init-token --free --label "$2" --pin "$TEST_PIN" --so-pin 12345678 >/dev/null
 }
 
 # write_config FILE [EXTRA YAML for profile:]: the station configuration used by the tests.
@@ -80,7 +81,7 @@ YAML
 make_pki() {
   mkdir -p "$WORK/pki"
   make_token "$WORK/pki" station
-  export STATION_TEST_PIN=1234
+  export STATION_TEST_PIN=$TEST_PIN
   write_config "$WORK/station.yaml"
   export STATION_CONFIG=$WORK/station.yaml
   openssl ecparam -genkey -name prime256v1 -out "$WORK/pki/factory_ca.key" 2>/dev/null

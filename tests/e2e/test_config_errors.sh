@@ -8,7 +8,7 @@ B=$WORK/stick; mkdir -p "$B/csr"; make_key "$WORK/d.key"; make_csr "$B/csr/d.csr
 sed 's/^  token: station/  tokn: station/' "$WORK/station.yaml" >"$WORK/typo.yaml"
 "$STATION" -c "$WORK/typo.yaml" sign "$B" >"$WORK/typo.out" 2>&1 || echo "status $?" >>"$WORK/typo.out"
 check "unknown key: exit 2" grep -q "status 2" "$WORK/typo.out"
-check "unknown key: file:line:column named" grep -q "typo.yaml:5:3: unknown key \"tokn\"" "$WORK/typo.out"
+check "unknown key: file:line:column named" grep -q "typo.yaml:4:3: unknown key \"tokn\"" "$WORK/typo.out"
 check "missing configuration file: exit 2" expect_status 2 "$STATION" -c "$WORK/nope.yaml" sign "$B"
 check "no arguments: exit 2" expect_status 2 "$STATION"
 check "unknown command: exit 2" expect_status 2 "$STATION" frobnicate
@@ -17,7 +17,7 @@ check "a directory without csr/: exit 2" sh -c "mkdir -p '$WORK/empty'; '$STATIO
 check "--help lists the commands" sh -c "'$STATION' --help | grep -q 'sign DIR'"
 
 # PIN from a file: refused when others can read it
-echo 1234 >"$WORK/pin"; chmod 644 "$WORK/pin"
+echo $TEST_PIN >"$WORK/pin"; chmod 644 "$WORK/pin"
 sed "s|pin: env:STATION_TEST_PIN|pin: file:$WORK/pin|" "$WORK/station.yaml" >"$WORK/pinfile.yaml"
 "$STATION" -c "$WORK/pinfile.yaml" sign "$B" >"$WORK/pin.out" 2>&1 || echo "status $?" >>"$WORK/pin.out"
 check "world-readable PIN file: exit 2 with a chmod hint" sh -c "grep -q 'status 2' '$WORK/pin.out' && grep -q 'chmod 600' '$WORK/pin.out'"
