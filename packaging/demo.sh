@@ -91,4 +91,6 @@ head -n 1 "$DEMO"/stick/rejected/*.txt
 echo "== the journal"
 "$STATION" journal verify
 echo
-echo "Demo files are in $DEMO (config: $DEMO/station.yaml). Try: STATION_CONFIG=$DEMO/station.yaml $STATION ca show"
+echo "Demo files are in $DEMO. Try:"
+echo "  export SOFTHSM2_CONF=$DEMO/softhsm2.conf STATION_CONFIG=$DEMO/station.yaml"
+echo "  $STATION ca show"

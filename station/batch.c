@@ -45,19 +45,6 @@ struct batch_run {
   struct batch_summary *summary;
 };
 
-/* A file name made safe for one line on a terminal: unprintable bytes as \xNN. */
-static void batch_display(const char *name, char *out, size_t cap)
-{
-  size_t n = 0;
-  for (const unsigned char *p = (const unsigned char *)name; *p != '\0' && n + 5 < cap; p++) {
-    if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-      out[n++] = (char)*p;
-    else
-      n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
-  }
-  out[n] = '\0';
-}
-
 /* The length of NAME's stem when it ends in .csr, .pem or .der (any case), else 0. */
 static size_t batch_stem_len(const char *name)
 {
@@ -269,13 +256,12 @@ static int batch_rejection_text(const struct batch_slot *slot, char *buf, size_t
 static int batch_stage(struct batch_run *run, struct batch_slot *slot, struct st_detail *detail)
 {
   int r = ST_E_NO_MEMORY;
-  char file[NAME_MAX + 8], display[NAME_MAX * 4 + 1], text[2048];
+  char file[NAME_MAX + 8], text[2048];
   BIO *pem = NULL;
   char *pem_data = NULL;
   long pem_len;
   const struct engine_result *res = &slot->result;
 
-  batch_display(slot->name, display, sizeof display);
   if (res->code == ST_OK) {
     const unsigned char *p = res->cert_der;
     X509 *cert = d2i_X509(NULL, &p, (long)res->cert_len);
@@ -296,15 +282,12 @@ static int batch_stage(struct batch_run *run, struct batch_slot *slot, struct st
       run->summary->handed_back++;
     else
       run->summary->issued++;
-    st_info("%s %s: device %s, serial %s", res->from_journal ? "issued before" : "issued", display, res->device,
-            res->serial_hex);
   } else {
     int n = batch_rejection_text(slot, text, sizeof text);
     snprintf(file, sizeof file, "%s.txt", slot->stem);
     r = output_group_stage(run->outputs, run->rejected_fd, file, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1,
                            0, detail);
     run->summary->refused++;
-    st_info("refused %s: %s: %s", display, st_error_name(res->code), res->detail.text);
   }
 out:
   BIO_free(pem);
@@ -387,8 +370,7 @@ int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary
     const struct batch_entry *previous = NULL;
     if (entries[i].name[0] == '.') {
       char display[NAME_MAX * 4 + 1];
-      batch_display(entries[i].name, display, sizeof display);
-      st_info("skipped hidden entry csr/%s", display);
+      st_info("skipped hidden entry csr/%s", st_printable(display, sizeof display, entries[i].name));
       summary->skipped++;
       continue;
     }

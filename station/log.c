@@ -27,3 +27,17 @@ void st_log(enum st_log_level level, const char *fmt, ...)
   pthread_mutex_unlock(&st_log_lock);
   va_end(ap);
 }
+
+char *st_printable(char *out, size_t cap, const char *in)
+{
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)in; *p != '\0' && n + 5 < cap; p++) {
+    if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+      out[n++] = (char)*p;
+    else
+      n += (size_t)snprintf(out + n, cap - n, "\\x%02x", *p);
+  }
+  if (cap > 0)
+    out[n] = '\0';
+  return out;
+}

@@ -8,6 +8,8 @@
 #ifndef STATION_LOG_H
 #define STATION_LOG_H
 
+#include <stddef.h>
+
 enum st_log_level { ST_LOG_DEBUG, ST_LOG_INFO, ST_LOG_WARNING, ST_LOG_ERROR };
 
 /* Sets the lowest level that is printed (default ST_LOG_INFO). */
@@ -15,6 +17,12 @@ void st_log_set_level(enum st_log_level level);
 
 /* Prints one line at LEVEL, printf-style; a '\n' is added. Thread-safe. */
 void st_log(enum st_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copies IN into OUT (CAP bytes, always NUL-terminated) for one line on a
+ * terminal: bytes outside printable ASCII, and '\\', become \\xNN. For file
+ * names and other text from outside (a stick can hold a name with a newline or
+ * an escape sequence). Returns OUT. */
+char *st_printable(char *out, size_t cap, const char *in);
 
 #define st_debug(...) st_log(ST_LOG_DEBUG, __VA_ARGS__)
 #define st_info(...) st_log(ST_LOG_INFO, __VA_ARGS__)

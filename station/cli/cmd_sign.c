@@ -10,17 +10,19 @@
 /* The headless event sink: one line per request on stderr. */
 static void cli_sign_print_event(void *arg, const struct engine_event *ev)
 {
+  char source[1024];
   (void)arg;
+  st_printable(source, sizeof source, ev->source);
   switch (ev->kind) {
   case ENGINE_EVENT_ISSUED:
-    st_info("issued %s: device %s, serial %s (journal record %llu)", ev->source, ev->device, ev->serial_hex,
+    st_info("issued %s: device %s, serial %s (journal record %llu)", source, ev->device, ev->serial_hex,
             (unsigned long long)ev->seq);
     break;
   case ENGINE_EVENT_REDELIVERED:
-    st_info("issued before %s: device %s, serial %s (no new signature)", ev->source, ev->device, ev->serial_hex);
+    st_info("issued before %s: device %s, serial %s (no new signature)", source, ev->device, ev->serial_hex);
     break;
   case ENGINE_EVENT_REFUSED:
-    st_info("refused %s: %s: %s (journal record %llu)", ev->source, st_error_name(ev->code),
+    st_info("refused %s: %s: %s (journal record %llu)", source, st_error_name(ev->code),
             ev->detail[0] ? ev->detail : st_error_sentence(ev->code), (unsigned long long)ev->seq);
     break;
   }
