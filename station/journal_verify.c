@@ -235,6 +235,10 @@ int jscan_run(struct jscan *s, struct st_detail *detail)
         r = jscan_bad(s, 0, 1);
         goto out;
       }
+      if (overlong > 0 && pos.gap) {
+        r = jscan_gap(s, &pos, 0, detail);
+        goto out;
+      }
       if (overlong > 0) {
         st_detail_set(detail, "record %llu (line %llu) cannot be read: it is longer than %d "
                       "bytes: the record was changed or damaged",
