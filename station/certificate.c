@@ -141,22 +141,52 @@ out:
   return r;
 }
 
+/* Starts a v3 certificate for REQ's subject and key, issued by ISSUER with
+ * SERIAL, valid [NOW - BACKDATE, NOW + DAYS] within the issuer's validity. */
+static int cert_start(X509 **out, X509_REQ *req, X509 *issuer, const uint8_t *serial, time_t now, long backdate,
+                      unsigned days, struct st_detail *detail)
+{
+  int r = ST_E_CRYPTO;
+  X509 *x = X509_new();
+  if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
+      cert_set_serial(x, serial, CERT_SERIAL_BYTES) != ST_OK ||
+      X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
+      X509_set_subject_name(x, X509_REQ_get_subject_name(req)) != 1 ||
+      X509_set_pubkey(x, X509_REQ_get0_pubkey(req)) != 1)
+    goto out;
+  r = cert_set_validity(x, issuer, now, backdate, days, detail);
+  if (r != ST_OK)
+    goto out;
+  *out = x;
+  x = NULL;
+out:
+  X509_free(x);
+  return r;
+}
+
+/* Signs X, checks it, and hands it to *OUT (X is consumed either way). */
+static int cert_finish(X509 *x, EVP_PKEY *signer, EVP_PKEY *verify_key, X509 **out, struct st_detail *detail)
+{
+  int r = cert_sign_and_check(x, signer, verify_key, detail);
+  if (r == ST_OK) {
+    *out = x;
+    x = NULL;
+  }
+  X509_free(x);
+  return r;
+}
+
 int cert_issue_device(X509_REQ *req, X509 *ca_cert, EVP_PKEY *signer, EVP_PKEY *ca_public,
                       const uint8_t serial[CERT_SERIAL_BYTES], unsigned days, time_t now,
                       X509 **out, struct st_detail *detail)
 {
   int r = ST_E_CRYPTO;
-  X509 *x = X509_new();
+  X509 *x = NULL;
   const ASN1_OCTET_STRING *ca_ski = X509_get0_subject_key_id(ca_cert);
 
-  if (x == NULL || ca_ski == NULL)
+  if (ca_ski == NULL)
     goto out;
-  if (X509_set_version(x, X509_VERSION_3) != 1 || cert_set_serial(x, serial, CERT_SERIAL_BYTES) != ST_OK ||
-      X509_set_issuer_name(x, X509_get_subject_name(ca_cert)) != 1 ||
-      X509_set_subject_name(x, X509_REQ_get_subject_name(req)) != 1 ||
-      X509_set_pubkey(x, X509_REQ_get0_pubkey(req)) != 1)
-    goto out;
-  r = cert_set_validity(x, ca_cert, now, CERT_BACKDATE_SECONDS, days, detail);
+  r = cert_start(&x, req, ca_cert, serial, now, CERT_BACKDATE_SECONDS, days, detail);
   if (r != ST_OK)
     goto out;
   r = ST_E_CRYPTO;
@@ -164,10 +194,7 @@ int cert_issue_device(X509_REQ *req, X509 *ca_cert, EVP_PKEY *signer, EVP_PKEY *
       cert_add_text_ext(x, NID_ext_key_usage, "critical,clientAuth") != ST_OK ||
       cert_add_ski(x) != ST_OK || cert_add_aki(x, ca_ski) != ST_OK)
     goto out;
-  r = cert_sign_and_check(x, signer, ca_public, detail);
-  if (r != ST_OK)
-    goto out;
-  *out = x;
+  r = cert_finish(x, signer, ca_public, out, detail);
   x = NULL;
 out:
   if (r == ST_E_CRYPTO)
@@ -181,30 +208,20 @@ int cert_issue_local_ca(X509_REQ *req, X509 *root_cert, EVP_PKEY *root_key, unsi
 {
   int r = ST_E_CRYPTO;
   uint8_t serial[CERT_SERIAL_BYTES];
-  X509 *x = X509_new();
-  EVP_PKEY *root_public = X509_get0_pubkey(root_cert);
+  X509 *x = NULL;
   const ASN1_OCTET_STRING *root_ski = X509_get0_subject_key_id(root_cert);
 
-  if (x == NULL || root_public == NULL || cert_random_serial(serial) != ST_OK)
+  if (X509_get0_pubkey(root_cert) == NULL || cert_random_serial(serial) != ST_OK)
     goto out;
-  if (X509_set_version(x, X509_VERSION_3) != 1 || cert_set_serial(x, serial, sizeof serial) != ST_OK ||
-      X509_set_issuer_name(x, X509_get_subject_name(root_cert)) != 1 ||
-      X509_set_subject_name(x, X509_REQ_get_subject_name(req)) != 1 ||
-      X509_set_pubkey(x, X509_REQ_get0_pubkey(req)) != 1)
-    goto out;
-  r = cert_set_validity(x, root_cert, now, 0, days, detail);
+  r = cert_start(&x, req, root_cert, serial, now, 0, days, detail);
   if (r != ST_OK)
     goto out;
   r = ST_E_CRYPTO;
   if (cert_add_text_ext(x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") != ST_OK ||
-      cert_add_text_ext(x, NID_key_usage, "critical,keyCertSign") != ST_OK || cert_add_ski(x) != ST_OK)
+      cert_add_text_ext(x, NID_key_usage, "critical,keyCertSign") != ST_OK || cert_add_ski(x) != ST_OK ||
+      (root_ski != NULL && cert_add_aki(x, root_ski) != ST_OK))
     goto out;
-  if (root_ski != NULL && cert_add_aki(x, root_ski) != ST_OK)
-    goto out;
-  r = cert_sign_and_check(x, root_key, root_public, detail);
-  if (r != ST_OK)
-    goto out;
-  *out = x;
+  r = cert_finish(x, root_key, X509_get0_pubkey(root_cert), out, detail);
   x = NULL;
 out:
   if (r == ST_E_CRYPTO)

@@ -5,25 +5,14 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static const struct st_syscalls st_sys_real = {
-  .write = write,
-  .pwrite = pwrite,
-  .fsync = fsync,
-  .fdatasync = fdatasync,
-  .renameat = renameat,
-  .ftruncate = ftruncate,
-  .syncfs = syncfs,
-};
+#define ST_SYSCALLS_REAL                                                                            \
+  {                                                                                                \
+    .write = write, .pwrite = pwrite, .fsync = fsync, .fdatasync = fdatasync, .renameat = renameat, \
+    .ftruncate = ftruncate, .syncfs = syncfs,                                                       \
+  }
 
-struct st_syscalls st_sys = {
-  .write = write,
-  .pwrite = pwrite,
-  .fsync = fsync,
-  .fdatasync = fdatasync,
-  .renameat = renameat,
-  .ftruncate = ftruncate,
-  .syncfs = syncfs,
-};
+static const struct st_syscalls st_sys_real = ST_SYSCALLS_REAL;
+struct st_syscalls st_sys = ST_SYSCALLS_REAL;
 
 void st_syscalls_reset(void)
 {
