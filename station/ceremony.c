@@ -176,7 +176,7 @@ static int ceremony_read_ca_csr(const struct ceremony_certify_args *args, struct
   if (r != ST_OK)
     goto out;
   r = ST_E_COMMON_NAME;
-  subject = X509_REQ_get_subject_name(csr_request(c));
+  subject = csr_subject(c);
   cn_index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
   ou_index = X509_NAME_get_index_by_NID(subject, NID_organizationalUnitName, -1);
   if (cn_index < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, cn_index) >= 0) {
@@ -303,7 +303,7 @@ int ceremony_certify(const struct ceremony_certify_args *args, struct st_detail 
   else
     r = ceremony_root_key_file(args->root_key, root, &soft_key, detail);
   if (r == ST_OK)
-    r = cert_issue_local_ca(csr_request(c), root, soft_key != NULL ? soft_key : hsm_key_signer(k), args->days,
+    r = cert_issue_local_ca(c, root, soft_key != NULL ? soft_key : hsm_key_signer(k), args->days,
                             time(NULL), &cert, detail);
   if (r == ST_OK)
     r = ceremony_write_pem(args->out_path, ceremony_write_cert, cert, detail);

@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "csr.h"
 #include "error.h"
 
 /* Clock-skew allowance: device certificates start this many seconds in the past. */
@@ -143,7 +144,7 @@ out:
 
 /* Starts a v3 certificate for REQ's subject and key, issued by ISSUER with
  * SERIAL, valid [NOW - BACKDATE, NOW + DAYS] within the issuer's validity. */
-static int cert_start(X509 **out, X509_REQ *req, X509 *issuer, const uint8_t *serial, time_t now, long backdate,
+static int cert_start(X509 **out, const struct csr *req, X509 *issuer, const uint8_t *serial, time_t now, long backdate,
                       unsigned days, struct st_detail *detail)
 {
   int r = ST_E_CRYPTO;
@@ -151,8 +152,7 @@ static int cert_start(X509 **out, X509_REQ *req, X509 *issuer, const uint8_t *se
   if (x == NULL || X509_set_version(x, X509_VERSION_3) != 1 ||
       cert_set_serial(x, serial, CERT_SERIAL_BYTES) != ST_OK ||
       X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
-      X509_set_subject_name(x, X509_REQ_get_subject_name(req)) != 1 ||
-      X509_set_pubkey(x, X509_REQ_get0_pubkey(req)) != 1)
+      X509_set_subject_name(x, csr_subject(req)) != 1 || csr_copy_key_to(req, x) != ST_OK)
     goto out;
   r = cert_set_validity(x, issuer, now, backdate, days, detail);
   if (r != ST_OK)
@@ -176,7 +176,7 @@ static int cert_finish(X509 *x, EVP_PKEY *signer, EVP_PKEY *verify_key, X509 **o
   return r;
 }
 
-int cert_issue_device(X509_REQ *req, X509 *ca_cert, EVP_PKEY *signer, EVP_PKEY *ca_public,
+int cert_issue_device(const struct csr *req, X509 *ca_cert, EVP_PKEY *signer, EVP_PKEY *ca_public,
                       const uint8_t serial[CERT_SERIAL_BYTES], unsigned days, time_t now,
                       X509 **out, struct st_detail *detail)
 {
@@ -203,7 +203,7 @@ out:
   return r;
 }
 
-int cert_issue_local_ca(X509_REQ *req, X509 *root_cert, EVP_PKEY *root_key, unsigned days,
+int cert_issue_local_ca(const struct csr *req, X509 *root_cert, EVP_PKEY *root_key, unsigned days,
                         time_t now, X509 **out, struct st_detail *detail)
 {
   int r = ST_E_CRYPTO;

@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 
 struct st_detail;
+struct csr;
 
 #define CERT_SERIAL_BYTES 16
 
@@ -40,15 +41,17 @@ int cert_random_serial(uint8_t serial[CERT_SERIAL_BYTES]);
  * NOW for DAYS, with SERIAL. Verifies the signature with CA_PUBLIC (the CA
  * certificate's key) before returning. Returns 0 and *OUT, ST_E_SIGN_VERIFY
  * when the signature does not verify, ST_E_HSM when signing failed,
- * ST_E_CA_CERT when the CA is expired at NOW, ST_E_CRYPTO otherwise. */
-int cert_issue_device(X509_REQ *req, X509 *ca_cert, EVP_PKEY *signer, EVP_PKEY *ca_public,
+ * ST_E_CA_CERT when the CA is expired at NOW, ST_E_CRYPTO otherwise.
+ * The key goes in as the CSR's bytes, never decoded: X509_get0_pubkey() on
+ * *OUT gives NULL; encode it (i2d_X509, PEM) to hand it on. */
+int cert_issue_device(const struct csr *req, X509 *ca_cert, EVP_PKEY *signer, EVP_PKEY *ca_public,
                       const uint8_t serial[CERT_SERIAL_BYTES], unsigned days, time_t now,
                       X509 **out, struct st_detail *detail);
 
 /* Builds and signs a local CA certificate for REQ with the factory root
  * ROOT_CERT/ROOT_KEY, valid from NOW for DAYS (capped at the root's notAfter).
  * Verifies it with the root's public key. Returns 0 and *OUT, or an error. */
-int cert_issue_local_ca(X509_REQ *req, X509 *root_cert, EVP_PKEY *root_key, unsigned days,
+int cert_issue_local_ca(const struct csr *req, X509 *root_cert, EVP_PKEY *root_key, unsigned days,
                         time_t now, X509 **out, struct st_detail *detail);
 
 /* Checks that CA fits the local-CA profile: X.509 v3, basicConstraints

@@ -14,12 +14,68 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/asn1t.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 
 #include "error.h"
 
+/*
+ * PKCS#10 (RFC 2986) as the station reads it:
+ *   CertificationRequest ::= SEQUENCE {
+ *     certificationRequestInfo  SEQUENCE {
+ *       version        INTEGER (0),
+ *       subject        Name,
+ *       subjectPKInfo  SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING },
+ *       attributes     [0] IMPLICIT SET OF Attribute },
+ *     signatureAlgorithm  AlgorithmIdentifier,
+ *     signature           BIT STRING }
+ * Both SEQUENCEs that are hashed (the info, signed by the device; the key
+ * info, the key's identity) keep their received encoding.
+ */
+typedef struct {
+  ASN1_ENCODING enc;
+  X509_ALGOR *algorithm;
+  ASN1_BIT_STRING *public_key;
+} STATION_SPKI;
+
+typedef struct {
+  ASN1_ENCODING enc;
+  ASN1_INTEGER *version;
+  X509_NAME *subject;
+  STATION_SPKI *key_info;
+  STACK_OF(X509_ATTRIBUTE) *attributes;
+} STATION_REQ_INFO;
+
+typedef struct {
+  STATION_REQ_INFO *info;
+  X509_ALGOR *signature_algorithm;
+  ASN1_BIT_STRING *signature;
+} STATION_REQ;
+
+ASN1_SEQUENCE_enc(STATION_SPKI, enc, NULL) = {
+  ASN1_SIMPLE(STATION_SPKI, algorithm, X509_ALGOR),
+  ASN1_SIMPLE(STATION_SPKI, public_key, ASN1_BIT_STRING),
+} ASN1_SEQUENCE_END_enc(STATION_SPKI, STATION_SPKI)
+
+ASN1_SEQUENCE_enc(STATION_REQ_INFO, enc, NULL) = {
+  ASN1_SIMPLE(STATION_REQ_INFO, version, ASN1_INTEGER),
+  ASN1_SIMPLE(STATION_REQ_INFO, subject, X509_NAME),
+  ASN1_SIMPLE(STATION_REQ_INFO, key_info, STATION_SPKI),
+  ASN1_IMP_SET_OF_OPT(STATION_REQ_INFO, attributes, X509_ATTRIBUTE, 0),
+} ASN1_SEQUENCE_END_enc(STATION_REQ_INFO, STATION_REQ_INFO)
+
+ASN1_SEQUENCE(STATION_REQ) = {
+  ASN1_SIMPLE(STATION_REQ, info, STATION_REQ_INFO),
+  ASN1_SIMPLE(STATION_REQ, signature_algorithm, X509_ALGOR),
+  ASN1_SIMPLE(STATION_REQ, signature, ASN1_BIT_STRING),
+} ASN1_SEQUENCE_END(STATION_REQ)
+
+DECLARE_ASN1_FUNCTIONS(STATION_REQ)
+IMPLEMENT_ASN1_FUNCTIONS(STATION_REQ)
+
 struct csr {
-  X509_REQ *request;
+  STATION_REQ *request;
   uint8_t *der;
   size_t der_len;
 };
@@ -95,12 +151,12 @@ out:
   return r;
 }
 
-/* Decodes exactly one X509_REQ from DER; refuses trailing bytes. */
-static int csr_decode_der(const uint8_t *der, size_t len, X509_REQ **out, struct st_detail *detail)
+/* Decodes exactly one request from DER; refuses trailing bytes. */
+static int csr_decode_der(const uint8_t *der, size_t len, STATION_REQ **out, struct st_detail *detail)
 {
   int r = ST_E_NOT_A_CSR;
   const unsigned char *p = der;
-  X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+  STATION_REQ *req = d2i_STATION_REQ(NULL, &p, (long)len);
   size_t used = (size_t)(p - der);
 
   if (req == NULL) {
@@ -110,26 +166,26 @@ static int csr_decode_der(const uint8_t *der, size_t len, X509_REQ **out, struct
   }
   if (used != len) {
     const unsigned char *q = p;
-    X509_REQ *second = d2i_X509_REQ(NULL, &q, (long)(len - used));
+    STATION_REQ *second = d2i_STATION_REQ(NULL, &q, (long)(len - used));
     if (second != NULL) {
       st_detail_set(detail, "the DER file holds more than one certificate request");
       r = ST_E_MULTIPLE_CSRS;
     } else {
       st_detail_set(detail, "%zu unexpected bytes follow the DER request", len - used);
     }
-    X509_REQ_free(second);
+    STATION_REQ_free(second);
     goto out;
   }
-  if (X509_REQ_get_version(req) != X509_REQ_VERSION_1) {
+  if (ASN1_INTEGER_get(req->info->version) != 0) {
     st_detail_set(detail, "the request has version %ld; only PKCS#10 version 1 (0) exists",
-                  X509_REQ_get_version(req));
+                  ASN1_INTEGER_get(req->info->version));
     goto out;
   }
   *out = req;
   req = NULL;
   r = ST_OK;
 out:
-  X509_REQ_free(req);
+  STATION_REQ_free(req);
   ERR_clear_error();
   return r;
 }
@@ -182,9 +238,101 @@ out:
   return r;
 }
 
-X509_REQ *csr_request(const struct csr *c)
+const X509_NAME *csr_subject(const struct csr *c)
 {
-  return c->request;
+  return c->request->info->subject;
+}
+
+void csr_key_algorithm(const struct csr *c, int *key_nid, int *param_type, int *curve_nid)
+{
+  const ASN1_OBJECT *oid = NULL;
+  const void *param = NULL;
+  X509_ALGOR_get0(&oid, param_type, &param, c->request->info->key_info->algorithm);
+  *key_nid = OBJ_obj2nid(oid);
+  *curve_nid = *param_type == V_ASN1_OBJECT ? OBJ_obj2nid(param) : NID_undef;
+}
+
+int csr_signature_nid(const struct csr *c, int *has_params)
+{
+  const ASN1_OBJECT *oid = NULL;
+  int param_type = V_ASN1_UNDEF;
+  X509_ALGOR_get0(&oid, &param_type, NULL, c->request->signature_algorithm);
+  *has_params = param_type != V_ASN1_UNDEF;
+  return OBJ_obj2nid(oid);
+}
+
+/* The P-256 public key of C as an EVP_PKEY, imported from its point (the
+ * import checks that the point is on the curve). */
+static EVP_PKEY *csr_p256_key(const struct csr *c)
+{
+  const ASN1_BIT_STRING *bits = c->request->info->key_info->public_key;
+  EVP_PKEY *key = NULL;
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+  OSSL_PARAM params[] = {
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)ASN1_STRING_get0_data(bits),
+                            (size_t)ASN1_STRING_length(bits)),
+    OSSL_PARAM_END,
+  };
+  if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    key = NULL;
+  EVP_PKEY_CTX_free(ctx);
+  return key;
+}
+
+int csr_verify_signature(const struct csr *c, struct st_detail *detail)
+{
+  int r = ST_E_KEY_TYPE;
+  EVP_PKEY *key = csr_p256_key(c);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  const STATION_REQ_INFO *info = c->request->info;
+  const ASN1_BIT_STRING *sig = c->request->signature;
+
+  if (key == NULL) {
+    st_detail_set(detail, "the public key is not a point on P-256");
+    goto out;
+  }
+  r = ST_E_CSR_SIGNATURE;
+  if (md == NULL || info->enc.enc == NULL || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+      EVP_DigestVerify(md, ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), info->enc.enc,
+                       (size_t)info->enc.len) != 1) {
+    st_detail_set(detail, "the CSR's signature does not verify: the request was altered or not signed by its key");
+    goto out;
+  }
+  r = ST_OK;
+out:
+  EVP_MD_CTX_free(md);
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  return r;
+}
+
+int csr_copy_key_to(const struct csr *c, X509 *x)
+{
+  int r = ST_E_CRYPTO;
+  const STATION_SPKI *spki = c->request->info->key_info;
+  const ASN1_OBJECT *oid = NULL;
+  const void *param = NULL;
+  int param_type = V_ASN1_UNDEF;
+  ASN1_OBJECT *oid_copy = NULL, *param_copy = NULL;
+  unsigned char *bits = NULL;
+  int bits_len = ASN1_STRING_length(spki->public_key);
+
+  X509_ALGOR_get0(&oid, &param_type, &param, spki->algorithm);
+  oid_copy = OBJ_dup(oid);
+  param_copy = param_type == V_ASN1_OBJECT ? OBJ_dup(param) : NULL;
+  bits = OPENSSL_memdup(ASN1_STRING_get0_data(spki->public_key), (size_t)bits_len);
+  if (oid_copy == NULL || param_copy == NULL || bits == NULL ||
+      X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), oid_copy, V_ASN1_OBJECT, param_copy, bits, bits_len) != 1)
+    goto out;
+  oid_copy = param_copy = NULL;
+  bits = NULL;
+  r = ST_OK;
+out:
+  ASN1_OBJECT_free(oid_copy);
+  ASN1_OBJECT_free(param_copy);
+  OPENSSL_free(bits);
+  return r;
 }
 
 const uint8_t *csr_der(const struct csr *c, size_t *len)
@@ -198,31 +346,17 @@ void csr_sha256(const struct csr *c, uint8_t out[32])
   EVP_Digest(c->der, c->der_len, out, NULL, EVP_sha256(), NULL);
 }
 
-int csr_key_sha256(const struct csr *c, uint8_t out[32])
+void csr_key_sha256(const struct csr *c, uint8_t out[32])
 {
-  int r = ST_E_NOT_A_CSR;
-  unsigned char *spki = NULL;
-  X509_PUBKEY *pub = X509_REQ_get_X509_PUBKEY(c->request);
-  int n = pub != NULL ? i2d_X509_PUBKEY(pub, &spki) : -1;
-
-  if (n <= 0)
-    goto out;
-  if (EVP_Digest(spki, (size_t)n, out, NULL, EVP_sha256(), NULL) != 1) {
-    r = ST_E_CRYPTO;
-    goto out;
-  }
-  r = ST_OK;
-out:
-  OPENSSL_free(spki);
-  ERR_clear_error();
-  return r;
+  const STATION_SPKI *spki = c->request->info->key_info;
+  EVP_Digest(spki->enc.enc, (size_t)spki->enc.len, out, NULL, EVP_sha256(), NULL);
 }
 
 void csr_free(struct csr *c)
 {
   if (c == NULL)
     return;
-  X509_REQ_free(c->request);
+  STATION_REQ_free(c->request);
   OPENSSL_free(c->der);
   OPENSSL_free(c);
 }

@@ -287,11 +287,11 @@ out:
 }
 
 /* 1 when the subject of the certificate in REC is byte-equal to REQ's subject. */
-static int engine_same_subject(const struct journal_record *rec, X509_REQ *req)
+static int engine_same_subject(const struct journal_record *rec, const struct csr *req)
 {
   const unsigned char *p = rec->cert_der;
   X509 *cert = d2i_X509(NULL, &p, (long)rec->cert_len);
-  int same = cert != NULL && X509_NAME_cmp(X509_get_subject_name(cert), X509_REQ_get_subject_name(req)) == 0;
+  int same = cert != NULL && X509_NAME_cmp(X509_get_subject_name(cert), csr_subject(req)) == 0;
   X509_free(cert);
   return same;
 }
@@ -330,7 +330,7 @@ static int engine_record(struct engine *e, const char *source, struct engine_res
 
 /* The identity rules: may return a handed-back certificate (1), a refusal
  * code in RES (0 with res->code set), or go on to sign (0 with ST_OK). */
-static int engine_check_identity(struct engine *e, X509_REQ *req, const uint8_t key_sha256[32],
+static int engine_check_identity(struct engine *e, const struct csr *req, const uint8_t key_sha256[32],
                                  struct engine_result *res, int *handed_back)
 {
   int r = ST_OK, found;
@@ -388,7 +388,7 @@ static int engine_fresh_serial(struct engine *e, uint8_t serial[CERT_SERIAL_BYTE
 }
 
 /* Signs a certificate for REQ and records it in RES. */
-static int engine_issue(struct engine *e, X509_REQ *req, struct engine_result *res,
+static int engine_issue(struct engine *e, const struct csr *req, struct engine_result *res,
                         uint8_t serial[CERT_SERIAL_BYTES])
 {
   int r = ST_E_HSM_PIN;
@@ -458,13 +458,13 @@ int engine_submit(struct engine *e, const char *source, const uint8_t *data, siz
   res->code = policy_check(&e->policy, c, &id, &res->detail);
   if (res->code == ST_OK) {
     memcpy(res->device, id.device_id, sizeof res->device);
-    res->code = csr_key_sha256(c, key_sha256);
+    csr_key_sha256(c, key_sha256);
   }
   if (res->code != ST_OK) {
     r = engine_record(e, source, res, NULL, NULL, 0);
     goto out;
   }
-  r = engine_check_identity(e, csr_request(c), key_sha256, res, &handed_back);
+  r = engine_check_identity(e, c, key_sha256, res, &handed_back);
   if (r != ST_OK || handed_back) {
     if (r == ST_OK)
       r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
@@ -474,7 +474,7 @@ int engine_submit(struct engine *e, const char *source, const uint8_t *data, siz
     r = engine_record(e, source, res, key_sha256, NULL, 0);
     goto out;
   }
-  r = engine_issue(e, csr_request(c), res, serial);
+  r = engine_issue(e, c, res, serial);
   if (r != ST_OK)
     goto out;
   r = engine_record(e, source, res, key_sha256, serial, sizeof serial);

@@ -24,81 +24,46 @@ int policy_is_uuid(const char *text, size_t len)
   return ok;
 }
 
-/* Check 1: the request is signed by the key it carries. */
-static int policy_check_signature(X509_REQ *req, struct st_detail *detail)
-{
-  int r = ST_E_CSR_SIGNATURE;
-  EVP_PKEY *key = X509_REQ_get0_pubkey(req);
-
-  if (key == NULL) {
-    st_detail_set(detail, "the CSR's public key cannot be decoded, so its signature cannot be checked");
-    goto out;
-  }
-  if (X509_REQ_verify(req, key) != 1) {
-    st_detail_set(detail, "the CSR's signature does not verify: the request was altered or not signed by its key");
-    goto out;
-  }
-  r = ST_OK;
-out:
-  ERR_clear_error();
-  return r;
-}
-
 /* Check 2: id-ecPublicKey with the named curve prime256v1 as its parameter. */
-static int policy_check_key(X509_REQ *req, struct st_detail *detail)
+static int policy_check_key(const struct csr *c, struct st_detail *detail)
 {
   int r = ST_E_KEY_TYPE;
-  X509_PUBKEY *pub = X509_REQ_get_X509_PUBKEY(req);
-  ASN1_OBJECT *algorithm = NULL;
-  X509_ALGOR *alg = NULL;
-  int param_type = 0;
-  const void *param = NULL;
+  int key_nid, param_type, curve_nid;
 
-  if (pub == NULL || X509_PUBKEY_get0_param(&algorithm, NULL, NULL, &alg, pub) != 1) {
-    st_detail_set(detail, "the CSR's public key cannot be read");
+  csr_key_algorithm(c, &key_nid, &param_type, &curve_nid);
+  if (key_nid != NID_X9_62_id_ecPublicKey) {
+    const char *name = OBJ_nid2sn(key_nid);
+    st_detail_set(detail, "the key is %s; devices use EC P-256", name != NULL ? name : "of an unknown type");
     goto out;
   }
-  if (OBJ_obj2nid(algorithm) != NID_X9_62_id_ecPublicKey) {
-    st_detail_set(detail, "the key is %s; devices use EC P-256", OBJ_nid2sn(OBJ_obj2nid(algorithm)));
-    goto out;
-  }
-  X509_ALGOR_get0(NULL, &param_type, &param, alg);
   if (param_type != V_ASN1_OBJECT) {
     st_detail_set(detail, "the EC key spells out its curve parameters; only the named curve P-256 is accepted");
     goto out;
   }
-  if (OBJ_obj2nid(param) != NID_X9_62_prime256v1) {
-    const char *curve = OBJ_nid2sn(OBJ_obj2nid(param));
+  if (curve_nid != NID_X9_62_prime256v1) {
+    const char *curve = OBJ_nid2sn(curve_nid);
     st_detail_set(detail, "the EC key is on curve %s; devices use P-256 (prime256v1)",
                   curve != NULL ? curve : "unknown");
     goto out;
   }
-  if (X509_REQ_get0_pubkey(req) == NULL) {
-    st_detail_set(detail, "the EC public point is not on P-256");
-    goto out;
-  }
   r = ST_OK;
 out:
-  ERR_clear_error();
   return r;
 }
 
-/* Check 3: ecdsa-with-SHA256. */
-static int policy_check_algorithm(X509_REQ *req, struct st_detail *detail)
+/* Check 3: ecdsa-with-SHA256, without parameters. */
+static int policy_check_algorithm(const struct csr *c, struct st_detail *detail)
 {
   int r = ST_E_SIGNATURE_ALGORITHM;
-  const X509_ALGOR *alg = NULL;
-  const ASN1_OBJECT *oid = NULL;
-  int param_type = 0;
+  int has_params = 0;
+  int nid = csr_signature_nid(c, &has_params);
 
-  X509_REQ_get0_signature(req, NULL, &alg);
-  X509_ALGOR_get0(&oid, &param_type, NULL, alg);
-  if (OBJ_obj2nid(oid) != NID_ecdsa_with_SHA256) {
-    const char *name = OBJ_nid2ln(OBJ_obj2nid(oid));
+  if (nid != NID_ecdsa_with_SHA256) {
+    const char *name = OBJ_nid2ln(nid);
     st_detail_set(detail, "the CSR is signed with %s, not ecdsa-with-SHA256", name != NULL ? name : "an unknown algorithm");
     goto out;
   }
-  if (param_type != V_ASN1_UNDEF) {
+  if (has_params) {
     st_detail_set(detail, "the ecdsa-with-SHA256 algorithm identifier carries parameters it must not have");
     goto out;
   }
@@ -124,11 +89,11 @@ static int policy_string_equals(const ASN1_STRING *s, const char *text)
 }
 
 /* Checks 4-7 over the subject's attributes. */
-static int policy_check_subject(const struct policy *p, X509_REQ *req, struct policy_identity *id,
+static int policy_check_subject(const struct policy *p, const struct csr *c, struct policy_identity *id,
                                 struct st_detail *detail)
 {
   int r = ST_E_SUBJECT_ATTRIBUTE;
-  const X509_NAME *subject = X509_REQ_get_subject_name(req);
+  const X509_NAME *subject = csr_subject(c);
   const ASN1_STRING *cn = NULL, *ou = NULL;
   int cn_count = 0, ou_count = 0, production_count = 0;
   char shown[80];
@@ -201,12 +166,11 @@ out:
 
 int policy_check_crypto(const struct csr *c, struct st_detail *detail)
 {
-  X509_REQ *req = csr_request(c);
-  int r = policy_check_signature(req, detail);
+  int r = policy_check_key(c, detail);
   if (r == ST_OK)
-    r = policy_check_key(req, detail);
+    r = policy_check_algorithm(c, detail);
   if (r == ST_OK)
-    r = policy_check_algorithm(req, detail);
+    r = csr_verify_signature(c, detail);
   return r;
 }
 
@@ -215,6 +179,6 @@ int policy_check(const struct policy *p, const struct csr *c, struct policy_iden
 {
   int r = policy_check_crypto(c, detail);
   if (r == ST_OK)
-    r = policy_check_subject(p, csr_request(c), id, detail);
+    r = policy_check_subject(p, c, id, detail);
   return r;
 }

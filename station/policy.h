@@ -2,9 +2,10 @@
  * policy.h - what a device CSR must be before the station signs it.
  *
  * The checks, in order (the first failure is the refusal):
- *   1. the CSR's signature verifies with its own public key;
- *   2. the key is EC on the named curve P-256 (prime256v1), not explicit parameters;
- *   3. the CSR is signed with ecdsa-with-SHA256;
+ *   1. the key is EC on the named curve P-256 (prime256v1), not explicit parameters;
+ *   2. the CSR is signed with ecdsa-with-SHA256;
+ *   3. that signature verifies with the CSR's own key (before anything about
+ *      the subject is believed);
  *   4. the subject holds exactly one CN, a UUID (8-4-4-4-12 hex digits, either case);
  *   5. the subject holds exactly one OU, equal to the station's factory;
  *   6. the subject holds nothing else but, at most once, businessCategory=production;
@@ -44,7 +45,7 @@ struct policy_identity {
 int policy_check(const struct policy *p, const struct csr *c, struct policy_identity *id,
                  struct st_detail *detail);
 
-/* Runs checks 1-3 only (signature, P-256 named-curve key, ecdsa-with-SHA256):
+/* Runs checks 1-3 only (P-256 named-curve key, ecdsa-with-SHA256, signature):
  * the checks any CSR the station signs must pass, device or local CA.
  * Returns 0 or the refusal code with DETAIL. */
 int policy_check_crypto(const struct csr *c, struct st_detail *detail);
