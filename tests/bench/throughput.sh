@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# throughput.sh - the station's signing rate against the ceiling of its token,
+# in one run on one throwaway SoftHSM token:
+#   raw        C_Sign loop on the token (tests/bench/raw_sign): the ceiling
+#   opensslca  `openssl ca -batch -infiles` with the libp11 engine, same token
+#   station    `station sign` on a batch of N fresh CSRs, journal durable
+# and prints certs/s, the ratios, and the station's peak RSS.
+#
+# usage: tests/bench/throughput.sh [-n N] [--build DIR] [--slow-ms D] [--sessions S] [--no-openssl]
+#   --slow-ms D   put tests/pkcs11 slow_token in front of SoftHSM: D ms per C_Sign
+#                 (a USB HSM), for the station and the raw ceiling
+#   --sessions S  hsm.sessions for the station, threads for the raw ceiling
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+N=6000 BUILD=$ROOT/build SLOW_MS=0 SESSIONS=1 OPENSSL_CA=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) N=$2; shift 2 ;;
+    --build) BUILD=$2; shift 2 ;;
+    --slow-ms) SLOW_MS=$2; shift 2 ;;
+    --sessions) SESSIONS=$2; shift 2 ;;
+    --no-openssl) OPENSSL_CA=0; shift ;;
+    *) echo "usage: $0 [-n N] [--build DIR] [--slow-ms D] [--sessions S] [--no-openssl]" >&2; exit 2 ;;
+  esac
+done
+STATION=$BUILD/bin/station
+[ -x "$STATION" ] && [ -x "$BUILD/tests/bench/raw_sign" ] || {
+  echo "build first: cmake -S $ROOT -B $BUILD -DCMAKE_BUILD_TYPE=Release && cmake --build $BUILD" >&2; exit 2; }
+SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
+W=$(mktemp -d "${TMPDIR:-/tmp}/station-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+mkdir -p "$W/tokens" "$W/stick/csr" "$W/ca/newcerts"
+printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$W" >"$W/softhsm2.conf"
+export SOFTHSM2_CONF=$W/softhsm2.conf BENCH_PIN=4711
+softhsm2-util --init-token --free --label station --pin "$BENCH_PIN" --so-pin 12345678 >/dev/null
+MODULE=$SOFTHSM
+if [ "$SLOW_MS" != 0 ]; then
+  MODULE=$BUILD/tests/libslow_token.so
+  export SLOW_TOKEN_MODULE=$SOFTHSM SLOW_TOKEN_DELAY_MS=$SLOW_MS
+fi
+cat >"$W/station.yaml" <<YAML
+factory: bench-factory
+hsm:
+  module: $MODULE
+  token: station
+  key: local-ca
+  pin: env:BENCH_PIN
+  sessions: $SESSIONS
+ca:
+  certificate: ca/local-ca.pem
+  root: ca/root.pem
+journal:
+  path: journal
+YAML
+openssl ecparam -genkey -name prime256v1 -noout -out "$W/ca/root.key" 2>/dev/null
+openssl req -new -x509 -key "$W/ca/root.key" -days 3650 -subj "/CN=Bench-Root/OU=bench-factory" \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$W/ca/root.pem" 2>/dev/null
+"$STATION" -q -c "$W/station.yaml" ca init --cn fio-bench --out "$W/ca/local-ca.csr"
+"$STATION" -q -c "$W/station.yaml" ca certify --csr "$W/ca/local-ca.csr" --root-cert "$W/ca/root.pem" \
+  --root-key "$W/ca/root.key" --out "$W/ca/local-ca.pem"
+"$BUILD/tests/bench/make_csrs" "$W/stick/csr" "$N" bench-factory
+
+if [ "$SLOW_MS" = 0 ]; then echo "token: SoftHSM"; else echo "token: SoftHSM behind slow_token, $SLOW_MS ms per C_Sign"; fi
+echo "batch: $N CSRs; machine: $(nproc) cores"
+RAW=$("$BUILD/tests/bench/raw_sign" "$MODULE" station local-ca BENCH_PIN 3 "$SESSIONS" | awk '{print $2}')
+printf '%-10s %9s certs/s\n' raw "$RAW"
+
+OSSL=""
+if [ "$OPENSSL_CA" = 1 ]; then
+  : >"$W/ca/index.txt"; openssl rand -hex 16 >"$W/ca/serial"
+  cat >"$W/ca/ca.cnf" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+MODULE_PATH = $MODULE
+PIN = $BENCH_PIN
+init = 0
+[ca]
+default_ca = local
+[local]
+dir = $W/ca
+database = $W/ca/index.txt
+new_certs_dir = $W/ca/newcerts
+serial = $W/ca/serial
+certificate = $W/ca/local-ca.pem
+default_md = sha256
+default_days = 3650
+policy = pol
+unique_subject = no
+x509_extensions = dev
+[pol]
+commonName = supplied
+organizationalUnitName = supplied
+[dev]
+keyUsage = critical,digitalSignature
+extendedKeyUsage = critical,clientAuth
+authorityKeyIdentifier = keyid
+CNF
+  t0=$(date +%s.%N)
+  openssl ca -config "$W/ca/ca.cnf" -batch -engine pkcs11 -keyform engine \
+    -keyfile "pkcs11:token=station;object=local-ca;type=private" -notext -out "$W/ca/out.pem" \
+    -infiles "$W"/stick/csr/*.csr >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  OSSL=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+  printf '%-10s %9s certs/s\n' opensslca "$OSSL"
+fi
+
+/usr/bin/time -f "%e %M" -o "$W/time" "$STATION" -q -c "$W/station.yaml" sign "$W/stick" >"$W/sign.out"
+read -r SECONDS_TAKEN RSS_KB <"$W/time"
+grep -q "new $N," "$W/sign.out" || { echo "station did not issue all $N: $(cat "$W/sign.out")" >&2; exit 1; }
+RATE=$(awk -v n="$N" -v s="$SECONDS_TAKEN" 'BEGIN {printf "%.0f", n / s}')
+printf '%-10s %9s certs/s   peak RSS %s MiB\n' station "$RATE" "$(awk -v k="$RSS_KB" 'BEGIN {printf "%.1f", k / 1024}')"
+awk -v s="$RATE" -v r="$RAW" 'BEGIN {printf "station / raw        %.2f\n", s / r}'
+[ -z "$OSSL" ] || awk -v s="$RATE" -v o="$OSSL" 'BEGIN {printf "station / opensslca  %.2f\n", s / o}'
