@@ -94,6 +94,34 @@ int hsm_key_info(struct hsm_key *k, struct hsm_key_info *info);
 int hsm_generate_ec_p256(struct hsm *h, const char *label, struct hsm_key **out,
                          struct st_detail *detail);
 
+/* Finds the private key labelled LABEL; when there is no key by that label,
+ * generates one as hsm_generate_ec_p256 does (EC P-256, sensitive, never
+ * extractable, sign only). For the journal-signing key, made on first use.
+ * *CREATED (may be NULL) is 1 when the key was made now. Returns 0 and *OUT,
+ * or the errors of hsm_find_key (two keys under LABEL stay ST_E_HSM_KEY) and
+ * hsm_generate_ec_p256. Login needed first. */
+int hsm_find_or_create_key(struct hsm *h, const char *label, struct hsm_key **out, int *created,
+                           struct st_detail *detail);
+
+/* Data objects: small values kept inside the token (CKO_DATA, a private,
+ * modifiable token object with CKA_APPLICATION "station" and CKA_LABEL
+ * LABEL, 1 to 128 bytes). Login needed first: private objects are invisible
+ * and unchangeable without it.
+ *
+ * hsm_data_read copies the value of the object labelled LABEL into BUF (CAP
+ * bytes) and its length into *LEN. Returns 1 when found, 0 when there is no
+ * such object (*LEN = 0), or ST_E_HSM (two objects with the label, a value
+ * over CAP bytes, a token failure; DETAIL says which), ST_E_USAGE. */
+int hsm_data_read(struct hsm *h, const char *label, void *buf, size_t cap, size_t *len,
+                  struct st_detail *detail);
+
+/* Sets the value of the object labelled LABEL to LEN bytes of DATA, creating
+ * the object when it is missing. The token writes it before returning (for
+ * SoftHSM: its object file). Returns 0, ST_E_HSM (DETAIL names the CKR_ code)
+ * or ST_E_USAGE. */
+int hsm_data_write(struct hsm *h, const char *label, const void *data, size_t len,
+                   struct st_detail *detail);
+
 /* Frees K; NULL is fine. */
 void hsm_key_free(struct hsm_key *k);
 

@@ -4,7 +4,8 @@
  * hsm.c drives libp11 (module loading, slots, login, key lookup, the signing
  * EVP_PKEY); hsm_pkcs11.c calls the module's own PKCS#11 function list for
  * what libp11 0.4.12 cannot do (EC key-pair generation, key attributes, fresh
- * token flags). Both see the handles defined here.
+ * token flags); hsm_data.c keeps small data objects on the token and finds
+ * or creates the journal-signing key. They all see the handles defined here.
  */
 #ifndef STATION_HSM_INTERNAL_H
 #define STATION_HSM_INTERNAL_H
@@ -63,6 +64,23 @@ int hsm_p11_token_info(struct hsm_p11 *p, struct hsm_token_info *info);
  * itself. A new software EVP_PKEY (caller frees), or NULL when the token has
  * neither (or the key is not EC). */
 EVP_PKEY *hsm_p11_public_key(struct hsm_key *k);
+
+/* Opens a session of our own on P's token, read-write when RW. The caller
+ * closes it with P's C_CloseSession. */
+CK_RV hsm_p11_session(struct hsm_p11 *p, int rw, CK_SESSION_HANDLE *s);
+
+/* Finds up to MAX objects of class CLS labelled LABEL (and, when ID_LEN > 0,
+ * with CKA_ID equal to ID) into FOUND; *N says how many. Private objects are
+ * only visible to a logged-in session. */
+CK_RV hsm_p11_find(struct hsm_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *label,
+                   const unsigned char *id, size_t id_len, CK_OBJECT_HANDLE *found, CK_ULONG max,
+                   CK_ULONG *n);
+
+/* Puts "CALL: CKR_NAME" into DETAIL and returns the station code for RV. */
+int hsm_p11_fail(struct st_detail *detail, const char *call, CK_RV rv);
+
+/* The module's function list (hsm_data.c calls it directly). */
+CK_FUNCTION_LIST_PTR hsm_p11_functions(struct hsm_p11 *p);
 
 /* Writes the name of PKCS#11 return value RV ("CKR_PIN_INCORRECT", or
  * "CKR 0x..." for one not in the table) into BUF of SIZE bytes. */

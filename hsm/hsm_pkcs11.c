@@ -13,7 +13,7 @@
  * Done here: fresh token information (the user-PIN flags), the public half of
  * an EC key read from CKA_EC_PARAMS and CKA_EC_POINT, the attributes of a
  * private key (hsm_key_info) and EC P-256 key-pair generation inside the
- * token (hsm_generate_ec_p256). PKCS#11 return values are translated into the
+ * token (hsm_generate_ec_p256). Data objects are in hsm_data.c. PKCS#11 return values are translated into the
  * station's codes here, once, with the CKR_ name kept in the detail or the log.
  */
 #include "hsm_internal.h"
@@ -124,8 +124,7 @@ static int hsm_code_of_rv(CK_RV rv)
   return rv == CKR_HOST_MEMORY ? ST_E_NO_MEMORY : ST_E_HSM;
 }
 
-/* Puts "CALL: CKR_NAME" into DETAIL and returns the station code for RV. */
-static int hsm_p11_fail(struct st_detail *detail, const char *call, CK_RV rv)
+int hsm_p11_fail(struct st_detail *detail, const char *call, CK_RV rv)
 {
   char name[48];
   hsm_ckr_text(rv, name, sizeof name);
@@ -203,8 +202,7 @@ void hsm_p11_close(struct hsm_p11 *p)
   free(p);
 }
 
-/* Opens a session of our own on the token, read-write when RW. */
-static CK_RV hsm_p11_session(struct hsm_p11 *p, int rw, CK_SESSION_HANDLE *s)
+CK_RV hsm_p11_session(struct hsm_p11 *p, int rw, CK_SESSION_HANDLE *s)
 {
   CK_FLAGS flags = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
   return p->f->C_OpenSession(p->slot, flags, NULL, NULL, s);
@@ -253,10 +251,7 @@ out:
   return r;
 }
 
-/* Finds up to MAX objects of class CLS labelled LABEL (and, when ID_LEN > 0,
- * with CKA_ID equal to ID) into FOUND; *N says how many. Private objects are
- * only visible to a logged-in session. */
-static CK_RV hsm_p11_find(struct hsm_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+CK_RV hsm_p11_find(struct hsm_p11 *p, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
                           const char *label, const unsigned char *id, size_t id_len,
                           CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *n)
 {
@@ -587,4 +582,9 @@ out:
   if (have_session)
     p->f->C_CloseSession(s);
   return r;
+}
+
+CK_FUNCTION_LIST_PTR hsm_p11_functions(struct hsm_p11 *p)
+{
+  return p->f;
 }

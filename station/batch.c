@@ -20,6 +20,7 @@
 #include "log.h"
 #include "output.h"
 #include "syscalls.h"
+#include "workers.h"
 
 /* Requests decided between two journal commits. */
 #define BATCH_GROUP 256
@@ -29,19 +30,43 @@ struct batch_entry {
   size_t stem_len;        /* length of NAME without its extension; 0: bad name */
 };
 
+struct batch_run;
+
+/* One entry of csr/ on its way: read and prepared on a pool thread, decided
+ * by the engine, then written out. */
 struct batch_slot {
   char stem[NAME_MAX + 1];
   char name[NAME_MAX + 1];
+  struct batch_run *run;
+  int intake_code;                 /* a refusal decided by the intake, or ST_OK */
+  struct st_detail intake_detail;
+  struct engine_request *request;  /* prepared; NULL when refused by the intake */
   struct engine_result result;
 };
+
+/* A group of slots. Three are in flight at once: one read and checked on the
+ * pool, one decided by the engine, one written out by the publisher. */
+struct batch_chunk {
+  struct batch_slot *slots;
+  size_t count;                    /* slots filled */
+  size_t decided;                  /* slots the engine decided (and committed) */
+  struct work_group *prepared;     /* its reads */
+  struct work_group *published;    /* its publication */
+  struct output_group *outputs;
+  int publish_result;              /* ST_OK, or why its files could not be written */
+  struct st_detail publish_detail;
+};
+
+#define BATCH_CHUNKS 3
 
 struct batch_run {
   struct engine *engine;
   char root[PATH_MAX];    /* the batch directory, absolute */
   int csr_fd, certs_fd, rejected_fd;
-  struct output_group *outputs;
-  struct batch_slot *slots;
-  size_t slot_count;
+  struct workers *publisher;          /* one thread writing the outputs */
+  struct batch_entry *entries;
+  size_t entry_count, next_entry;
+  const struct batch_entry *previous;  /* the last entry given a slot */
   struct batch_summary *summary;
 };
 
@@ -202,45 +227,90 @@ out:
   return r;
 }
 
-/* Decides one entry of csr/ into SLOT. Returns 0 or a fault. */
-static int batch_decide(struct batch_run *run, const struct batch_entry *entry, const struct batch_entry *previous,
-                        struct batch_slot *slot)
+/* Pool task: examines and reads the slot's file and prepares its request. */
+static void batch_prepare_slot(void *arg)
 {
-  int r;
-  char source[PATH_MAX + NAME_MAX + 16];
-  struct st_detail why = {""};
+  struct batch_slot *slot = arg;
+  struct batch_run *run = slot->run;
   struct stat st;
   uint8_t *data = NULL;
   size_t len = 0;
-  int refusal = ST_OK;
 
-  snprintf(source, sizeof source, "batch:%s/csr/%s", run->root, entry->name);
-  snprintf(slot->name, sizeof slot->name, "%s", entry->name);
-  snprintf(slot->stem, sizeof slot->stem, "%.*s", (int)batch_output_stem_len(entry), entry->name);
-  if (fstatat(run->csr_fd, entry->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    refusal = ST_E_UNREADABLE;
-    st_detail_set(&why, "the entry vanished or cannot be examined: %s", strerror(errno));
+  if (fstatat(run->csr_fd, slot->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    slot->intake_code = ST_E_UNREADABLE;
+    st_detail_set(&slot->intake_detail, "the entry vanished or cannot be examined: %s", strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
-    refusal = ST_E_NOT_REGULAR_FILE;
-    st_detail_set(&why, "the entry is %s", batch_file_kind(st.st_mode));
-  } else if (entry->stem_len == 0) {
-    refusal = ST_E_FILE_NAME;
-    st_detail_set(&why, "the name does not end in .csr, .pem or .der");
-  } else if (previous != NULL && batch_output_stem_len(previous) == entry->stem_len &&
-             memcmp(previous->name, entry->name, entry->stem_len) == 0) {
-    refusal = ST_E_NAME_CLASH;
-    st_detail_set(&why, "csr/%s already gives certs/%s.pem", previous->name, slot->stem);
-    /* the note takes the full name, so it cannot replace the first file's note */
-    snprintf(slot->stem, sizeof slot->stem, "%s", entry->name);
+    slot->intake_code = ST_E_NOT_REGULAR_FILE;
+    st_detail_set(&slot->intake_detail, "the entry is %s", batch_file_kind(st.st_mode));
   } else {
-    refusal = batch_read(run->csr_fd, entry->name, &data, &len, &why);
+    slot->intake_code = batch_read(run->csr_fd, slot->name, &data, &len, &slot->intake_detail);
   }
-  if (refusal == ST_OK)
-    r = engine_submit(run->engine, source, data, len, &slot->result);
-  else
-    r = engine_refuse(run->engine, source, refusal, why.text, &slot->result);
+  if (slot->intake_code == ST_OK)
+    slot->intake_code = engine_prepare(run->engine, data, len, &slot->request);
   free(data);
-  return r;
+}
+
+/* Gives the next entries of csr/ their slots in CHUNK and starts reading
+ * them on the pool. Refusals that need only the name are decided here. */
+static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
+{
+  chunk->count = 0;
+  while (run->next_entry < run->entry_count && chunk->count < BATCH_GROUP) {
+    const struct batch_entry *entry = &run->entries[run->next_entry++];
+    const struct batch_entry *previous = run->previous;
+    struct batch_slot *slot = &chunk->slots[chunk->count];
+    if (entry->name[0] == '.') {
+      char display[NAME_MAX * 4 + 1];
+      st_info("skipped hidden entry csr/%s", st_printable(display, sizeof display, entry->name));
+      run->summary->skipped++;
+      continue;
+    }
+    memset(slot, 0, sizeof *slot);
+    slot->run = run;
+    run->previous = entry;
+    chunk->count++;
+    snprintf(slot->name, sizeof slot->name, "%s", entry->name);
+    snprintf(slot->stem, sizeof slot->stem, "%.*s", (int)batch_output_stem_len(entry), entry->name);
+    if (entry->stem_len == 0) {
+      slot->intake_code = ST_E_FILE_NAME;
+      st_detail_set(&slot->intake_detail, "the name does not end in .csr, .pem or .der");
+    } else if (previous != NULL && batch_output_stem_len(previous) == entry->stem_len &&
+               memcmp(previous->name, entry->name, entry->stem_len) == 0) {
+      slot->intake_code = ST_E_NAME_CLASH;
+      st_detail_set(&slot->intake_detail, "csr/%s already gives certs/%s.pem", previous->name, slot->stem);
+      /* the note takes the full name, so it cannot replace the first file's note */
+      snprintf(slot->stem, sizeof slot->stem, "%s", entry->name);
+    } else {
+      workers_submit(engine_workers(run->engine), chunk->prepared, batch_prepare_slot, slot);
+    }
+  }
+}
+
+/* Decides one prepared slot on the engine thread. Returns 0 or a fault. */
+static int batch_decide(struct batch_run *run, struct batch_slot *slot)
+{
+  char source[PATH_MAX + NAME_MAX + 16];
+  snprintf(source, sizeof source, "batch:%s/csr/%s", run->root, slot->name);
+  if (slot->request != NULL)
+    return engine_decide(run->engine, source, slot->request, &slot->result);
+  if (st_error_class_of(slot->intake_code) != ST_CLASS_REFUSAL) {
+    slot->result.code = slot->intake_code;
+    return slot->intake_code;
+  }
+  return engine_refuse(run->engine, source, slot->intake_code, slot->intake_detail.text, &slot->result);
+}
+
+/* Frees what the slots of CHUNK hold and empties it (its reads finished). */
+static void batch_chunk_clear(struct batch_chunk *chunk)
+{
+  work_group_wait(chunk->prepared);
+  work_group_wait(chunk->published);
+  chunk->decided = 0;
+  for (size_t i = 0; i < chunk->count; i++) {
+    engine_request_free(chunk->slots[i].request);
+    engine_result_cleanup(&chunk->slots[i].result);
+  }
+  chunk->count = 0;
 }
 
 /* Text of a rejection note. */
@@ -253,7 +323,8 @@ static int batch_rejection_text(const struct batch_slot *slot, char *buf, size_t
 }
 
 /* Stages the output file(s) of one decided slot. */
-static int batch_stage(struct batch_run *run, struct batch_slot *slot, struct st_detail *detail)
+static int batch_stage(struct batch_run *run, struct batch_chunk *chunk, struct batch_slot *slot,
+                       struct st_detail *detail)
 {
   int r = ST_E_NO_MEMORY;
   char file[NAME_MAX + 8], text[2048];
@@ -271,10 +342,10 @@ static int batch_stage(struct batch_run *run, struct batch_slot *slot, struct st
     }
     pem_len = BIO_get_mem_data(pem, &pem_data);
     snprintf(file, sizeof file, "%s.pem", slot->stem);
-    r = output_group_stage(run->outputs, run->certs_fd, file, pem_data, (size_t)pem_len, 1, detail);
+    r = output_group_stage(chunk->outputs, run->certs_fd, file, pem_data, (size_t)pem_len, 1, detail);
     snprintf(file, sizeof file, "%s.txt", slot->stem);
     if (r == ST_OK)
-      r = output_group_unlink(run->outputs, run->rejected_fd, file);
+      r = output_group_unlink(chunk->outputs, run->rejected_fd, file);
     if (res->from_journal)
       run->summary->handed_back++;
     else
@@ -282,7 +353,7 @@ static int batch_stage(struct batch_run *run, struct batch_slot *slot, struct st
   } else {
     int n = batch_rejection_text(slot, text, sizeof text);
     snprintf(file, sizeof file, "%s.txt", slot->stem);
-    r = output_group_stage(run->outputs, run->rejected_fd, file, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1,
+    r = output_group_stage(chunk->outputs, run->rejected_fd, file, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1,
                            0, detail);
     run->summary->refused++;
   }
@@ -291,18 +362,54 @@ out:
   return r;
 }
 
-/* Commits the group's journal records, then publishes its outputs. */
-static int batch_flush(struct batch_run *run, struct st_detail *detail)
+/* Publisher task: writes the files of a committed chunk. */
+static void batch_publish(void *arg)
 {
-  int r = engine_commit(run->engine, detail);
-  for (size_t i = 0; i < run->slot_count && r == ST_OK; i++)
-    r = batch_stage(run, &run->slots[i], detail);
+  struct batch_chunk *chunk = arg;
+  struct batch_run *run = chunk->slots[0].run;
+  int r = ST_OK;
+  for (size_t i = 0; i < chunk->decided && r == ST_OK; i++)
+    r = batch_stage(run, chunk, &chunk->slots[i], &chunk->publish_detail);
   if (r == ST_OK)
-    r = output_group_publish(run->outputs, detail);
-  for (size_t i = 0; i < run->slot_count; i++)
-    engine_result_cleanup(&run->slots[i].result);
-  run->slot_count = 0;
+    r = output_group_publish(chunk->outputs, &chunk->publish_detail);
+  chunk->publish_result = r;
+}
+
+/* Decides CHUNK slot by slot, commits what was decided (also after a fault)
+ * and hands it to the publisher. */
+static int batch_run_chunk(struct batch_run *run, struct batch_chunk *chunk, struct st_detail *detail)
+{
+  int r = ST_OK, committed;
+  struct st_detail commit_detail = {""};
+
+  work_group_wait(chunk->prepared);
+  for (; chunk->decided < chunk->count; chunk->decided++) {
+    r = batch_decide(run, &chunk->slots[chunk->decided]);
+    if (r != ST_OK) {
+      st_detail_set(detail, "%s: %s", st_error_sentence(r), chunk->slots[chunk->decided].result.detail.text);
+      break;
+    }
+  }
+  /* the write-ahead rule: nothing is written out before its records are durable */
+  committed = engine_commit(run->engine, &commit_detail);
+  if (committed == ST_OK && chunk->decided > 0) {
+    chunk->publish_result = ST_OK;
+    workers_submit(run->publisher, chunk->published, batch_publish, chunk);
+  }
+  if (r == ST_OK && committed != ST_OK) {
+    r = committed;
+    *detail = commit_detail;
+  }
   return r;
+}
+
+/* Waits for CHUNK's files; returns what writing them gave. */
+static int batch_wait_published(struct batch_chunk *chunk, struct st_detail *detail)
+{
+  work_group_wait(chunk->published);
+  if (chunk->publish_result != ST_OK)
+    *detail = chunk->publish_detail;
+  return chunk->publish_result;
 }
 
 /* Opens (creating when missing) the output directory NAME under the batch root. */
@@ -337,10 +444,12 @@ int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary
   int r = ST_E_BATCH_LAYOUT;
   int root_fd = -1;
   struct batch_run run = {.engine = e, .csr_fd = -1, .certs_fd = -1, .rejected_fd = -1, .summary = summary};
+  struct batch_chunk chunks[BATCH_CHUNKS];
   struct batch_entry *entries = NULL;
   size_t count = 0;
 
   memset(summary, 0, sizeof *summary);
+  memset(chunks, 0, sizeof chunks);
   if (realpath(dir, run.root) == NULL || (root_fd = open(run.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     st_detail_set(detail, "%s is not a directory that can be opened: %s", dir, strerror(errno));
     goto out;
@@ -357,50 +466,55 @@ int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary
     r = batch_list(run.csr_fd, &entries, &count, detail);
   if (r != ST_OK)
     goto out;
-  run.outputs = output_group_new();
-  run.slots = calloc(BATCH_GROUP, sizeof *run.slots);
-  if (run.outputs == NULL || run.slots == NULL) {
+  run.publisher = workers_new(1);
+  run.entries = entries;
+  run.entry_count = count;
+  for (int k = 0; k < BATCH_CHUNKS; k++) {
+    chunks[k].slots = calloc(BATCH_GROUP, sizeof *chunks[k].slots);
+    chunks[k].prepared = work_group_new();
+    chunks[k].published = work_group_new();
+    chunks[k].outputs = output_group_new();
+    if (chunks[k].slots == NULL || chunks[k].prepared == NULL || chunks[k].published == NULL ||
+        chunks[k].outputs == NULL)
+      r = ST_E_NO_MEMORY;
+  }
+  if (run.publisher == NULL || r != ST_OK) {
     r = ST_E_NO_MEMORY;
     goto out;
   }
-  for (size_t i = 0; i < count && r == ST_OK; i++) {
-    const struct batch_entry *previous = NULL;
-    if (entries[i].name[0] == '.') {
-      char display[NAME_MAX * 4 + 1];
-      st_info("skipped hidden entry csr/%s", st_printable(display, sizeof display, entries[i].name));
-      summary->skipped++;
-      continue;
-    }
-    for (size_t k = i; k > 0 && previous == NULL; k--)
-      if (entries[k - 1].name[0] != '.')
-        previous = &entries[k - 1];
-    r = batch_decide(&run, &entries[i], previous, &run.slots[run.slot_count]);
-    if (r != ST_OK) {
-      st_detail_set(detail, "%s: %s", st_error_sentence(r), run.slots[run.slot_count].result.detail.text);
-      engine_result_cleanup(&run.slots[run.slot_count].result);
-      break;
-    }
-    run.slot_count++;
-    if (r == ST_OK && run.slot_count == BATCH_GROUP)
-      r = batch_flush(&run, detail);
+  /* chunk i is decided while chunk i+1 is read and chunk i-1 is written out */
+  batch_fill(&run, &chunks[0]);
+  for (int i = 0; chunks[i].count > 0 && r == ST_OK; i = (i + 1) % BATCH_CHUNKS) {
+    int next = (i + 1) % BATCH_CHUNKS, before = (i + BATCH_CHUNKS - 1) % BATCH_CHUNKS;
+    batch_fill(&run, &chunks[next]);
+    r = batch_run_chunk(&run, &chunks[i], detail);
+    if (r == ST_OK)
+      r = batch_wait_published(&chunks[before], detail);
+    batch_chunk_clear(&chunks[before]);
   }
-  if (run.slot_count > 0) {
-    struct st_detail flush_detail = {""};
-    int flushed = batch_flush(&run, &flush_detail);
-    if (r == ST_OK) {
-      r = flushed;
-      if (r != ST_OK)
-        *detail = flush_detail;
+  for (int k = 0; k < BATCH_CHUNKS; k++) {
+    struct st_detail late = {""};
+    int published = batch_wait_published(&chunks[k], &late);
+    if (r == ST_OK && published != ST_OK) {
+      r = published;
+      *detail = late;
     }
   }
+  if (r == ST_OK)
+    r = engine_checkpoint(e, detail); /* a signed checkpoint at the end of every batch */
 out:
+  for (int k = 0; k < BATCH_CHUNKS; k++) {
+    if (chunks[k].prepared != NULL && chunks[k].published != NULL)
+      batch_chunk_clear(&chunks[k]);
+    work_group_free(chunks[k].prepared);
+    work_group_free(chunks[k].published);
+    output_group_free(chunks[k].outputs);
+    free(chunks[k].slots);
+  }
+  workers_free(run.publisher);
   for (size_t i = 0; i < count; i++)
     free(entries[i].name);
   free(entries);
-  for (size_t i = 0; run.slots != NULL && i < run.slot_count; i++)
-    engine_result_cleanup(&run.slots[i].result);
-  free(run.slots);
-  output_group_free(run.outputs);
   if (run.csr_fd >= 0)
     close(run.csr_fd);
   if (run.certs_fd >= 0)

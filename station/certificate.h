@@ -39,7 +39,9 @@ int cert_random_serial(uint8_t serial[CERT_SERIAL_BYTES]);
 /* Builds and signs a device certificate for REQ (already checked by policy)
  * with the local CA CA_CERT and its signing key SIGNER (in the HSM), valid from
  * NOW for DAYS, with SERIAL. Verifies the signature with CA_PUBLIC (the CA
- * certificate's key) before returning. Returns 0 and *OUT, ST_E_SIGN_VERIFY
+ * certificate's key) before returning; when CA_PUBLIC is NULL the caller
+ * must make that check itself before the certificate is released (the engine
+ * does it on its worker pool). Returns 0 and *OUT, ST_E_SIGN_VERIFY
  * when the signature does not verify, ST_E_HSM when signing failed,
  * ST_E_CA_CERT when the CA is expired at NOW, ST_E_CRYPTO otherwise.
  * The key goes in as the CSR's bytes, never decoded: X509_get0_pubkey() on

@@ -8,6 +8,7 @@
  */
 #include "engine.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,14 +16,17 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "audit.h"
 #include "certificate.h"
 #include "config.h"
 #include "csr.h"
 #include "encoding.h"
+#include "export.h"
 #include "hsm.h"
 #include "journal.h"
 #include "log.h"
 #include "policy.h"
+#include "workers.h"
 
 /* An event waiting for its record to be durable. */
 struct engine_pending_event {
@@ -33,6 +37,23 @@ struct engine_pending_event {
   int code;
   char *detail;
   uint64_t seq;
+};
+
+/* A request prepared beside the engine (see engine_prepare). */
+struct engine_request {
+  int code;                         /* ST_OK, or the refusal found while preparing */
+  struct st_detail detail;
+  struct csr *csr;                  /* NULL when the bytes did not parse */
+  uint8_t csr_sha256[32];
+  uint8_t key_sha256[32];
+  struct policy_identity id;
+};
+
+/* A signature check running on a pool thread. */
+struct engine_check {
+  struct engine *engine;
+  X509 *cert;
+  char serial_hex[41];
 };
 
 struct engine {
@@ -49,6 +70,12 @@ struct engine {
   size_t sink_count;
   struct engine_pending_event *pending;
   size_t pending_count, pending_cap;
+  struct workers *pool;             /* CSR checks and post-signing checks */
+  struct work_group *checks;        /* the post-signing checks since the last commit */
+  pthread_mutex_t check_lock;
+  int check_failed;                 /* a signature the HSM made did not verify */
+  char check_failed_serial[41];
+  struct audit *audit;              /* journal key and head on the token (audit hooks below) */
 };
 
 /* ---- events ---- */
@@ -143,6 +170,11 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
   time_t now = time(NULL);
 
   if (e == NULL)
+    goto out;
+  pthread_mutex_init(&e->check_lock, NULL);
+  e->pool = workers_new(workers_default_threads());
+  e->checks = work_group_new();
+  if (e->pool == NULL || e->checks == NULL)
     goto out;
   e->cfg = cfg;
   e->policy.factory = cfg->factory;
@@ -247,6 +279,8 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
       e->ca_key = NULL;
     }
   }
+  if (r == ST_OK)
+    r = engine_audit_login(e, detail);
   e->logged_in = r == ST_OK;
   return r;
 }
@@ -387,7 +421,27 @@ static int engine_fresh_serial(struct engine *e, uint8_t serial[CERT_SERIAL_BYTE
   return r;
 }
 
-/* Signs a certificate for REQ and records it in RES. */
+/* Pool task: checks a certificate the HSM signed against the CA certificate's
+ * key. A failure stops the engine at its next commit: nothing of that group
+ * is released or made durable. */
+static void engine_check_signature(void *arg)
+{
+  struct engine_check *check = arg;
+  struct engine *e = check->engine;
+  int ok = X509_verify(check->cert, X509_get0_pubkey(e->ca_cert)) == 1;
+  ERR_clear_error();
+  if (!ok) {
+    pthread_mutex_lock(&e->check_lock);
+    if (!e->check_failed)
+      memcpy(e->check_failed_serial, check->serial_hex, sizeof e->check_failed_serial);
+    e->check_failed = 1;
+    pthread_mutex_unlock(&e->check_lock);
+  }
+  X509_free(check->cert);
+  free(check);
+}
+
+/* Signs a certificate for REQ, records it in RES and queues its signature check. */
 static int engine_issue(struct engine *e, const struct csr *req, struct engine_result *res,
                         uint8_t serial[CERT_SERIAL_BYTES])
 {
@@ -395,6 +449,7 @@ static int engine_issue(struct engine *e, const struct csr *req, struct engine_r
   X509 *cert = NULL;
   unsigned char *der = NULL;
   int der_len;
+  struct engine_check *check = NULL;
 
   if (!e->logged_in || e->ca_key == NULL) {
     st_detail_set(&res->detail, "the station is not logged in to the HSM");
@@ -403,81 +458,104 @@ static int engine_issue(struct engine *e, const struct csr *req, struct engine_r
   r = engine_fresh_serial(e, serial);
   if (r != ST_OK)
     goto out;
-  r = cert_issue_device(req, e->ca_cert, hsm_key_signer(e->ca_key), X509_get0_pubkey(e->ca_cert), serial,
-                        e->cfg->validity_days, time(NULL), &cert, &res->detail);
+  r = cert_issue_device(req, e->ca_cert, hsm_key_signer(e->ca_key), NULL, serial, e->cfg->validity_days, time(NULL),
+                        &cert, &res->detail);
   if (r != ST_OK)
     goto out;
+  r = ST_E_NO_MEMORY;
   der_len = i2d_X509(cert, &der);
-  if (der_len <= 0) {
-    r = ST_E_CRYPTO;
+  check = calloc(1, sizeof *check);
+  if (der_len <= 0 || check == NULL || (res->cert_der = malloc((size_t)der_len)) == NULL)
     goto out;
-  }
-  res->cert_der = malloc((size_t)der_len);
-  if (res->cert_der == NULL) {
-    r = ST_E_NO_MEMORY;
-    goto out;
-  }
   memcpy(res->cert_der, der, (size_t)der_len);
   res->cert_len = (size_t)der_len;
   st_hex_encode(res->serial_hex, serial, CERT_SERIAL_BYTES);
+  check->engine = e;
+  check->cert = cert;
+  memcpy(check->serial_hex, res->serial_hex, sizeof check->serial_hex);
+  cert = NULL;
+  workers_submit(e->pool, e->checks, engine_check_signature, check);
+  check = NULL;
   r = ST_OK;
 out:
+  free(check);
   OPENSSL_free(der);
   X509_free(cert);
   return r;
 }
 
-int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,
-                  struct engine_result *res)
+int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, struct engine_request **out)
+{
+  int r = ST_E_NO_MEMORY;
+  struct engine_request *req = calloc(1, sizeof *req);
+  if (req == NULL)
+    goto out;
+  req->code = csr_parse(data, len, &req->csr, &req->detail);
+  if (req->code != ST_OK) {
+    EVP_Digest(data, len, req->csr_sha256, NULL, EVP_sha256(), NULL);
+  } else {
+    csr_sha256(req->csr, req->csr_sha256);
+    req->code = policy_check(&e->policy, req->csr, &req->id, &req->detail);
+    if (req->code == ST_OK)
+      csr_key_sha256(req->csr, req->key_sha256);
+  }
+  *out = req;
+  r = ST_OK;
+out:
+  return r;
+}
+
+void engine_request_free(struct engine_request *req)
+{
+  if (req == NULL)
+    return;
+  csr_free(req->csr);
+  free(req);
+}
+
+int engine_decide(struct engine *e, const char *source, const struct engine_request *req, struct engine_result *res)
 {
   int r = ST_E_JOURNAL;
-  struct csr *c = NULL;
-  struct policy_identity id;
   struct journal_record rec;
-  uint8_t key_sha256[32], serial[CERT_SERIAL_BYTES];
+  uint8_t serial[CERT_SERIAL_BYTES];
   int handed_back = 0, found;
 
   memset(res, 0, sizeof *res);
   memset(&rec, 0, sizeof rec);
   if (e->failed)
     goto out;
-  res->code = csr_parse(data, len, &c, &res->detail);
-  if (res->code != ST_OK) {
-    EVP_Digest(data, len, res->csr_sha256, NULL, EVP_sha256(), NULL);
+  memcpy(res->csr_sha256, req->csr_sha256, sizeof res->csr_sha256);
+  if (req->csr != NULL) {
+    /* the same CSR issued before is handed back, whatever the policy says now */
+    found = journal_find_csr(e->journal, req->csr_sha256, &rec);
+    if (found != 0) {
+      r = found < 0 ? found : engine_result_from_record(res, &rec);
+      if (r == ST_OK)
+        r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
+      goto out;
+    }
+  }
+  if (req->code != ST_OK) {
+    res->code = req->code;
+    res->detail = req->detail;
     r = engine_record(e, source, res, NULL, NULL, 0);
     goto out;
   }
-  csr_sha256(c, res->csr_sha256);
-  found = journal_find_csr(e->journal, res->csr_sha256, &rec);
-  if (found != 0) {
-    r = found < 0 ? found : engine_result_from_record(res, &rec);
-    if (r == ST_OK)
-      r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
-    goto out;
-  }
-  res->code = policy_check(&e->policy, c, &id, &res->detail);
-  if (res->code == ST_OK) {
-    memcpy(res->device, id.device_id, sizeof res->device);
-    csr_key_sha256(c, key_sha256);
-  }
-  if (res->code != ST_OK) {
-    r = engine_record(e, source, res, NULL, NULL, 0);
-    goto out;
-  }
-  r = engine_check_identity(e, c, key_sha256, res, &handed_back);
+  memcpy(res->device, req->id.device_id, sizeof res->device);
+  r = engine_check_identity(e, req->csr, req->key_sha256, res, &handed_back);
   if (r != ST_OK || handed_back) {
     if (r == ST_OK)
       r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
     goto out;
   }
   if (res->code != ST_OK) {
-    r = engine_record(e, source, res, key_sha256, NULL, 0);
+    r = engine_record(e, source, res, req->key_sha256, NULL, 0);
     goto out;
   }
-  r = engine_issue(e, c, res, serial);
+  r = engine_issue(e, req->csr, res, serial);
   if (r != ST_OK)
     goto out;
-  r = engine_record(e, source, res, key_sha256, serial, sizeof serial);
+  r = engine_record(e, source, res, req->key_sha256, serial, sizeof serial);
 out:
   if (r != ST_OK) {
     free(res->cert_der);
@@ -486,7 +564,19 @@ out:
     res->code = r;
   }
   journal_record_cleanup(&rec);
-  csr_free(c);
+  return r;
+}
+
+int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,
+                  struct engine_result *res)
+{
+  struct engine_request *req = NULL;
+  int r = engine_prepare(e, data, len, &req);
+  if (r == ST_OK)
+    r = engine_decide(e, source, req, res);
+  else
+    memset(res, 0, sizeof *res), res->code = r;
+  engine_request_free(req);
   return r;
 }
 
@@ -507,8 +597,17 @@ out:
 int engine_commit(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_JOURNAL;
+  work_group_wait(e->checks);
+  if (e->check_failed && !e->failed) {
+    st_detail_set(detail, "certificate %s signed by the HSM does not verify with the CA certificate; "
+                  "nothing of this group was released or journaled", e->check_failed_serial);
+    e->failed = 1;
+    engine_flush_events(e, 0);
+    r = ST_E_SIGN_VERIFY;
+    goto out;
+  }
   if (e->failed) {
-    st_detail_set(detail, "the journal failed earlier; restart the station");
+    st_detail_set(detail, "the engine stopped after an earlier fault; restart the station");
     goto out;
   }
   r = journal_commit(e->journal, detail);
@@ -518,6 +617,7 @@ int engine_commit(struct engine *e, struct st_detail *detail)
     goto out;
   }
   engine_flush_events(e, 1);
+  r = engine_audit_commit(e, detail);
 out:
   return r;
 }
@@ -528,6 +628,11 @@ void engine_result_cleanup(struct engine_result *res)
     return;
   free(res->cert_der);
   memset(res, 0, sizeof *res);
+}
+
+struct workers *engine_workers(const struct engine *e)
+{
+  return e->pool;
 }
 
 X509 *engine_ca_cert(const struct engine *e)
@@ -549,6 +654,10 @@ void engine_close(struct engine *e)
 {
   if (e == NULL)
     return;
+  engine_audit_close(e);
+  work_group_free(e->checks);
+  workers_free(e->pool);
+  pthread_mutex_destroy(&e->check_lock);
   engine_flush_events(e, 0);
   free(e->pending);
   free(e->sinks);
@@ -558,4 +667,84 @@ void engine_close(struct engine *e)
   X509_free(e->ca_cert);
   X509_free(e->root_cert);
   free(e);
+}
+
+/* ---- audit hooks: the journal key, checkpoints and the head (audit.h) ---- */
+
+/* Codes that mean the journal on disk is not the one the token vouches for. */
+static int engine_audit_fatal(int code)
+{
+  return code == ST_E_JOURNAL_REPLACED || code == ST_E_JOURNAL_TRUNCATED || code == ST_E_JOURNAL_ROLLBACK;
+}
+
+int engine_audit_login(struct engine *e, struct st_detail *detail)
+{
+  int r = ST_OK;
+  if (e->audit == NULL)
+    r = audit_open(e->hsm, e->cfg->hsm_journal_key, &e->audit, detail);
+  if (r == ST_OK && journal_pending(e->journal) == 0)
+    r = audit_check_journal(e->audit, e->journal, detail);
+  if (engine_audit_fatal(r))
+    e->failed = 1; /* never sign on top of a journal that was cut or rolled back */
+  return r;
+}
+
+int engine_audit_commit(struct engine *e, struct st_detail *detail)
+{
+  int r = ST_OK;
+  uint64_t last = 0;
+  uint8_t chain[32];
+  if (e->audit == NULL || e->failed || !e->logged_in)
+    goto out;
+  journal_last(e->journal, &last, chain);
+  if (last - journal_last_checkpoint(e->journal) >= AUDIT_CHECKPOINT_EVERY)
+    r = audit_checkpoint(e->audit, e->journal, detail);
+  else
+    r = audit_head_write(e->audit, e->journal, detail);
+  if (r != ST_OK)
+    e->failed = 1;
+out:
+  return r;
+}
+
+int engine_checkpoint(struct engine *e, struct st_detail *detail)
+{
+  int r = ST_OK;
+  if (e->audit == NULL || e->failed || !e->logged_in || journal_pending(e->journal) > 0)
+    goto out;
+  r = audit_checkpoint(e->audit, e->journal, detail);
+  if (r != ST_OK)
+    e->failed = 1;
+out:
+  return r;
+}
+
+void engine_audit_close(struct engine *e)
+{
+  struct st_detail d = {""};
+  if (e->audit != NULL && engine_checkpoint(e, &d) != ST_OK)
+    st_warn("journal: no checkpoint at close: %s", d.text);
+  audit_free(e->audit);
+  e->audit = NULL;
+}
+
+int engine_export(struct engine *e, const struct export_options *opt, const char *out_dir, char *path,
+                  size_t path_cap, struct export_counts *counts, struct st_detail *detail)
+{
+  static const char *const ext[] = {"csv", "jsonl", "pem", "txt"};
+  int r = ST_E_HSM_PIN;
+  char stamp[ST_TIME_LEN + 1];
+  struct timespec ts;
+  if (e->audit == NULL || !e->logged_in) {
+    st_detail_set(detail, "log in to the token first: the export is signed by the journal key");
+    goto out;
+  }
+  clock_gettime(CLOCK_REALTIME, &ts);
+  st_time_format(stamp, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  for (char *c = stamp; *c != '\0'; c++)
+    *c = *c == ':' ? '-' : *c;
+  snprintf(path, path_cap, "%s/station-journal-%s.%s", out_dir, stamp, ext[opt->format]);
+  r = export_write(e->cfg->journal_path, e->audit, opt, path, counts, detail);
+out:
+  return r;
 }

@@ -100,14 +100,42 @@ int engine_add_sink(struct engine *e, const struct engine_sink *sink);
 int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,
                   struct engine_result *res);
 
+/* A request read and checked on its own, with neither the journal nor the
+ * HSM: the CSR parsed, its signature and its subject checked, its hashes
+ * taken. Preparing is the costly half of a request that needs no order, so
+ * intakes prepare ahead on the engine's worker pool while the engine
+ * decides earlier requests. */
+struct engine_request;
+
+/* Prepares DATA (LEN bytes). Thread-safe: may run on any thread while the
+ * engine thread works. A refusal is carried inside *OUT, not returned.
+ * Returns 0 and *OUT (free with engine_request_free), or ST_E_NO_MEMORY. */
+int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, struct engine_request **out);
+
+/* Frees REQ; NULL is fine. */
+void engine_request_free(struct engine_request *req);
+
+/* Decides a prepared request from SOURCE, on the engine thread, as
+ * engine_submit does (engine_submit is engine_prepare + engine_decide).
+ * The signature check of a new certificate runs on the pool; engine_commit
+ * waits for it. */
+int engine_decide(struct engine *e, const char *source, const struct engine_request *req,
+                  struct engine_result *res);
+
+/* The engine's worker pool, for intakes that prepare ahead. Borrowed. */
+struct workers *engine_workers(const struct engine *e);
+
 /* Journals a refusal decided by an intake before any CSR was read (a symlink,
  * a bad file name): CODE with DETAIL (may be NULL). Fills RES. Returns 0 or a fault. */
 int engine_refuse(struct engine *e, const char *source, int code, const char *detail,
                   struct engine_result *res);
 
-/* Makes every result since the last commit durable, then emits their events.
- * Returns 0, or ST_E_NO_SPACE / ST_E_JOURNAL: then none of those results may
- * be released, and the engine refuses further work until reopened. */
+/* Waits for the signature checks of the certificates signed since the last
+ * commit; when all verify, makes every result since the last commit durable
+ * and emits their events. Returns 0, or ST_E_SIGN_VERIFY (a certificate the
+ * HSM signed does not verify), ST_E_NO_SPACE / ST_E_JOURNAL: then none of
+ * those results may be released, and the engine refuses further work until
+ * reopened. */
 int engine_commit(struct engine *e, struct st_detail *detail);
 
 /* Frees what RES owns and zeroes it; NULL is fine. */
@@ -122,5 +150,39 @@ void engine_counts(const struct engine *e, uint64_t *records, uint64_t *issued, 
 
 /* Closes the journal (dropping uncommitted records) and the token; NULL is fine. */
 void engine_close(struct engine *e);
+
+/* ---- audit hooks (audit.h, export.h) ---- */
+
+struct export_options;
+struct export_counts;
+
+/* After a login: finds or makes the journal-signing key (hsm.journal_key)
+ * and checks the journal against the head kept on the token. A journal that
+ * was replaced, cut or rolled back stops the engine (ST_E_JOURNAL_REPLACED,
+ * ST_E_JOURNAL_TRUNCATED, ST_E_JOURNAL_ROLLBACK). Called by engine_login. */
+int engine_audit_login(struct engine *e, struct st_detail *detail);
+
+/* After a durable commit: writes the head to the token, or, when
+ * AUDIT_CHECKPOINT_EVERY records have passed since the last checkpoint,
+ * makes a checkpoint (which writes the head). Called by engine_commit. */
+int engine_audit_commit(struct engine *e, struct st_detail *detail);
+
+/* A signed checkpoint covering every durable record, made durable, and the
+ * head written; nothing when no record came since the last one, when not
+ * logged in, or when records are still uncommitted. Drivers call it at the
+ * end of a batch (batch_sign_directory does) and engine_close calls it.
+ * Returns 0 or a fault (the engine then stops). */
+int engine_checkpoint(struct engine *e, struct st_detail *detail);
+
+/* At close: a last checkpoint (engine_checkpoint), then the journal key is
+ * released. Called by engine_close. */
+void engine_audit_close(struct engine *e);
+
+/* Writes a signed export (export.h) of the journal into directory OUT_DIR as
+ * station-journal-<UTC time>.<csv|jsonl|pem|txt>, with its .sig; the path
+ * goes into PATH (PATH_CAP bytes). For the console's export key. Needs a
+ * login. COUNTS may be NULL. Returns 0 or the codes of export_write. */
+int engine_export(struct engine *e, const struct export_options *opt, const char *out_dir, char *path,
+                  size_t path_cap, struct export_counts *counts, struct st_detail *detail);
 
 #endif

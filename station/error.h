@@ -67,7 +67,20 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_JOURNAL,             -73, FAULT,   "journal",                   "The journal could not be read or written.") \
   X(ST_E_JOURNAL_CORRUPT,     -74, FAULT,   "journal-corrupt",           "The journal fails its integrity check.") \
   X(ST_E_JOURNAL_LOCKED,      -75, FAULT,   "journal-locked",            "Another station process holds the journal.") \
-  X(ST_E_CRYPTO,              -76, FAULT,   "crypto",                    "A cryptographic operation failed.")
+  X(ST_E_CRYPTO,              -76, FAULT,   "crypto",                    "A cryptographic operation failed.") \
+  /* serial */ \
+  X(ST_E_SERIAL_BUSY,         -80, REFUSAL, "serial-busy",               "The board sent more CSRs than the station queues for one port; wait for each answer before sending again.") \
+  X(ST_E_SERIAL_PORT,         -81, FAULT,   "serial-port",               "The serial port could not be opened, set up, read or written; check the adapter, its cable and the device path.") \
+  X(ST_E_SERIAL_BAUD,         -82, USAGE,   "serial-baud",               "The baud rate is not one a serial port can be set to (e.g. 9600, 57600, 115200, 921600).") \
+  /* audit */ \
+  X(ST_E_CHECKPOINT,          -90, FAULT,   "checkpoint-invalid",        "A signed checkpoint of the journal does not verify with the journal key: the journal was rewritten.") \
+  X(ST_E_JOURNAL_TRUNCATED,   -91, FAULT,   "journal-truncated",         "The journal ends before the head kept on the token: its tail was cut.") \
+  X(ST_E_JOURNAL_ROLLBACK,    -92, FAULT,   "journal-rolled-back",       "The journal is an older copy than the head kept on the token: an earlier copy was restored.") \
+  X(ST_E_JOURNAL_REPLACED,    -93, FAULT,   "journal-replaced",          "The journal is not the one the head kept on the token vouches for.") \
+  X(ST_E_JOURNAL_HEAD,        -94, FAULT,   "journal-head",              "The journal head on the token is missing or cannot be read or written.") \
+  X(ST_E_JOURNAL_KEY,         -95, FAULT,   "journal-key",               "The journal-signing key is missing, unusable or not the one that signed.") \
+  X(ST_E_EXPORT_SIGNATURE,    -96, FAULT,   "export-signature",          "The export does not match its signature by the journal key.") \
+  X(ST_E_EXPORT_INVALID,      -97, FAULT,   "export-invalid",            "The export file is not a well-formed station export.")
 
 #define ST_ERROR_ENUM(sym, val, cls, name, sentence) sym = val,
 enum st_error { ST_ERROR_TABLE(ST_ERROR_ENUM) };

@@ -44,7 +44,9 @@ struct journal {
   size_t pending_records;
   uint64_t next_seq;
   uint8_t chain[32];          /* chain value of the last appended record */
-  uint64_t records, issued, refused;
+  uint8_t genesis[32];        /* the header's genesis value */
+  uint64_t last_checkpoint;   /* seq of the last checkpoint appended (0: none) */
+  uint64_t records, issued, refused, checkpoints;
   struct jindex *index;
   char *scratch;              /* JOURNAL_LINE_MAX bytes for reading one line back */
   int failed;
@@ -198,6 +200,7 @@ static int journal_init(struct journal *j, struct jscan *s, struct st_detail *de
     goto out;
   }
   jf_header_format(header, genesis);
+  memcpy(j->genesis, genesis, 32);
   r = ST_E_JOURNAL;
   if ((s->header_torn && st_sys.ftruncate(j->fd, 0) < 0) ||
       st_write_all(j->fd, header, JOURNAL_HEADER_LEN + 1) < 0 || st_sys.fsync(j->fd) < 0) {
@@ -286,6 +289,7 @@ int journal_open(const char *path, struct journal **out, struct journal_open_rep
   } else {
     r = s.torn_tail ? journal_cut_torn(j, &s, detail) : 0;
     memcpy(j->chain, s.chain, 32);
+    memcpy(j->genesis, s.genesis, 32);
     j->durable_len = s.good_end;
   }
   if (r == 0 && made_dir)
@@ -296,10 +300,13 @@ int journal_open(const char *path, struct journal **out, struct journal_open_rep
   j->records = s.records;
   j->issued = s.issued;
   j->refused = s.refused;
+  j->checkpoints = s.checkpoints;
+  j->last_checkpoint = s.last_checkpoint;
   if (report != NULL) {
     report->records = s.records;
     report->issued = s.issued;
     report->refused = s.refused;
+    report->checkpoints = s.checkpoints;
     report->torn_bytes_dropped = s.torn_bytes;
     report->created = created;
   }
@@ -344,8 +351,12 @@ int journal_append(struct journal *j, struct journal_record *rec)
   j->records++;
   if (rec->event == JOURNAL_EVENT_ISSUED)
     j->issued++;
-  else
+  else if (rec->event == JOURNAL_EVENT_REFUSED)
     j->refused++;
+  else
+    j->checkpoints++;
+  if (rec->event == JOURNAL_EVENT_CHECKPOINT)
+    j->last_checkpoint = rec->seq;
   r = 0;
 out:
   return r;
@@ -435,6 +446,22 @@ void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued
     *issued = j->issued;
   if (refused != NULL)
     *refused = j->refused;
+}
+
+void journal_genesis(const struct journal *j, uint8_t genesis[32])
+{
+  memcpy(genesis, j->genesis, 32);
+}
+
+void journal_last(const struct journal *j, uint64_t *seq, uint8_t chain[32])
+{
+  *seq = j->next_seq - 1;
+  memcpy(chain, j->chain, 32);
+}
+
+uint64_t journal_last_checkpoint(const struct journal *j)
+{
+  return j->last_checkpoint;
 }
 
 const char *journal_log_path(const struct journal *j)

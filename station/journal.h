@@ -19,7 +19,8 @@
  *       <serial> <reason> <detail> <certificate> <chain>
  *     seq          decimal, 1 for the first record, each next one +1
  *     time         UTC, YYYY-MM-DDTHH:MM:SS.mmmZ
- *     event        issued | refused  (lower-case word; later versions add more)
+ *     event        issued | refused | checkpoint  (a checkpoint is a record
+ *                  signed by the journal key: see checkpoint.h)
  *     source       where the request came from ("batch:/media/stick/csr/a.csr",
  *                  "serial:/dev/ttyUSB0"), percent-encoded
  *     device       the device id (CN, a lower-case UUID), percent-encoded
@@ -57,7 +58,7 @@
 struct st_detail;
 struct journal;
 
-enum journal_event { JOURNAL_EVENT_ISSUED = 1, JOURNAL_EVENT_REFUSED = 2 };
+enum journal_event { JOURNAL_EVENT_ISSUED = 1, JOURNAL_EVENT_REFUSED = 2, JOURNAL_EVENT_CHECKPOINT = 3 };
 
 /* One record. When appending, the caller fills the inputs (pointers it owns;
  * NULL or has_* = 0 for "no value") and journal_append fills seq, time_ms
@@ -84,9 +85,10 @@ struct journal_record {
 
 /* What journal_open found. */
 struct journal_open_report {
-  uint64_t records;                /* whole records in the journal */
+  uint64_t records;                /* whole records in the journal (checkpoints included) */
   uint64_t issued;
   uint64_t refused;
+  uint64_t checkpoints;
   uint64_t torn_bytes_dropped;     /* bytes of a torn last record cut away (0: none) */
   int created;                     /* 1 when the journal was made new */
 };
@@ -128,7 +130,18 @@ int journal_find_key(struct journal *j, const uint8_t key_sha256[32], struct jou
 /* 1 when a certificate with this serial was ever issued here, else 0. */
 int journal_serial_used(struct journal *j, const uint8_t *serial, size_t len);
 
-/* Counts of records so far (committed and pending). Any pointer may be NULL. */
+/* The genesis value of J's header (32 bytes). */
+void journal_genesis(const struct journal *j, uint8_t genesis[32]);
+
+/* The seq and chain value of the last record appended (committed or pending);
+ * 0 and the chain value of the header when the journal has no record. */
+void journal_last(const struct journal *j, uint64_t *seq, uint8_t chain[32]);
+
+/* The seq of the last checkpoint record appended (0: none yet). */
+uint64_t journal_last_checkpoint(const struct journal *j);
+
+/* Counts of records so far (committed and pending; records includes
+ * checkpoints). Any pointer may be NULL. */
 void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued, uint64_t *refused);
 
 /* The path of the log file itself. Borrowed. */
@@ -142,9 +155,15 @@ void journal_record_cleanup(struct journal_record *rec);
 
 /* What journal_verify found. */
 struct journal_verify_report {
-  uint64_t records;                /* records that checked out */
+  uint64_t records;                /* records that checked out (checkpoints included) */
   uint64_t issued;
   uint64_t refused;
+  uint64_t checkpoints;
+  uint64_t last_seq;               /* seq of the last record that checked out (0: none) */
+  uint64_t last_checkpoint;        /* seq of the last checkpoint among them (0: none) */
+  enum journal_event last_event;   /* event of that last record (0: none) */
+  uint8_t last_chain[32];          /* chain value after it (of the header when none) */
+  uint8_t genesis[32];             /* the header's genesis value */
   uint64_t bad_seq;                /* seq the first bad record claims or should have (0: none bad) */
   uint64_t bad_line;               /* its line number in the file (0: none bad) */
   int torn_tail;                   /* 1 when the file ends in a partial record */
@@ -158,5 +177,22 @@ struct journal_verify_report {
  * record was changed, or a record before it was removed or inserted"), or
  * ST_E_JOURNAL when it cannot be read. REPORT may be NULL. */
 int journal_verify(const char *path, struct journal_verify_report *report, struct st_detail *detail);
+
+/* A further check of each record, for journal_verify_with: CHECK gets every
+ * record whose syntax, seq and chain checked out, in order, with the header's
+ * GENESIS and PREV_CHAIN, the chain value of the record before it (of the
+ * header for record 1). It returns 0 to go on, or a negative code with DETAIL
+ * set to stop the check (that code is returned, and the report names REC as
+ * the first bad record). REC and its strings are valid during the call only. */
+struct journal_checker {
+  int (*check)(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
+               const uint8_t prev_chain[32], struct st_detail *detail);
+  void *arg;
+};
+
+/* journal_verify, calling CHECKER (may be NULL) for every good record. Reads
+ * the log once, in constant memory, without its lock. */
+int journal_verify_with(const char *path, const struct journal_checker *checker,
+                        struct journal_verify_report *report, struct st_detail *detail);
 
 #endif

@@ -11,7 +11,8 @@
  *   certificate chain
  *
  * seq is decimal without leading zeros (1, 2, ...); time is UTC
- * YYYY-MM-DDTHH:MM:SS.mmmZ; event is "issued" or "refused"; source, device and
+ * YYYY-MM-DDTHH:MM:SS.mmmZ; event is "issued", "refused" or "checkpoint" (a
+ * signed checkpoint: see checkpoint.h); source, device and
  * detail are percent-encoded (bytes outside 0x21-0x7e and '%' as %XX, a lone
  * "-" as %2D); the two hashes and chain are 64 lower-case hex digits; serial
  * is lower-case hex of even length (at most 20 bytes); reason is an error name
@@ -156,7 +157,7 @@ static bool jf_reason_ok(const char *reason, size_t len)
 /* An upper bound of REC's line length with its '\n'; SIZE_MAX when absurd. */
 static size_t jf_line_len(const struct journal_record *rec)
 {
-  size_t n = 20 + ST_TIME_LEN + 7 + 64 + 64 + 40 + 64 + JF_FIELDS + 1;
+  size_t n = 20 + ST_TIME_LEN + 10 + 64 + 64 + 40 + 64 + JF_FIELDS + 1;
   size_t parts[5] = {st_pct_len(rec->source), st_pct_len(rec->device), st_pct_len(rec->detail),
                      rec->reason != NULL ? strlen(rec->reason) + 1 : 1,
                      st_base64_len(rec->cert_len)};
@@ -171,9 +172,10 @@ int jf_format(struct jbuf *out, struct journal_record *rec, const uint8_t prev[3
   size_t start = out->len, cap = jf_line_len(rec);
   size_t reason_len = rec->reason != NULL ? strlen(rec->reason) : 0;
   char time[ST_TIME_LEN + 1];
-  const char *event = rec->event == JOURNAL_EVENT_ISSUED    ? "issued"
-                      : rec->event == JOURNAL_EVENT_REFUSED ? "refused"
-                                                            : NULL;
+  const char *event = rec->event == JOURNAL_EVENT_ISSUED       ? "issued"
+                      : rec->event == JOURNAL_EVENT_REFUSED    ? "refused"
+                      : rec->event == JOURNAL_EVENT_CHECKPOINT ? "checkpoint"
+                                                               : NULL;
   if (event == NULL || rec->seq == 0 || !st_time_format(time, rec->time_ms) ||
       rec->serial_len > sizeof rec->serial || !jf_reason_ok(rec->reason, reason_len) ||
       (rec->cert_len > 0 && rec->cert_der == NULL) || cap == SIZE_MAX)
@@ -346,11 +348,13 @@ int jf_parse(const char *line, size_t len, struct journal_record *rec, size_t *b
   *why = "its time is not a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ";
   if (!st_time_parse(&rec->time_ms, f.p[1], f.n[1]))
     goto out;
-  *why = "its event is neither \"issued\" nor \"refused\"";
+  *why = "its event is not \"issued\", \"refused\" or \"checkpoint\"";
   if (f.n[2] == 6 && memcmp(f.p[2], "issued", 6) == 0)
     rec->event = JOURNAL_EVENT_ISSUED;
   else if (f.n[2] == 7 && memcmp(f.p[2], "refused", 7) == 0)
     rec->event = JOURNAL_EVENT_REFUSED;
+  else if (f.n[2] == 10 && memcmp(f.p[2], "checkpoint", 10) == 0)
+    rec->event = JOURNAL_EVENT_CHECKPOINT;
   else
     goto out;
   *why = "its source is not percent-encoded text";

@@ -118,8 +118,11 @@ struct jscan {
   int (*on_record)(void *arg, uint64_t off, const struct journal_record *rec);
   void *arg;
 
-  uint64_t records, issued, refused;
+  uint64_t records, issued, refused, checkpoints;
   uint64_t last_seq;          /* seq of the last good record (0: none) */
+  uint64_t last_checkpoint;   /* seq of the last good checkpoint record (0: none) */
+  enum journal_event last_event; /* event of the last good record (0: none) */
+  uint8_t genesis[32];        /* the header's genesis value */
   uint8_t chain[32];          /* chain value after the last good record */
   uint64_t good_end;          /* offset just past the last good line */
   uint64_t torn_bytes;        /* bytes after good_end in a torn tail */

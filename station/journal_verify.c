@@ -42,6 +42,7 @@
 
 #include <openssl/evp.h>
 
+#include "encoding.h"
 #include "error.h"
 
 #define JSCAN_BUF (4 * JOURNAL_LINE_MAX)
@@ -97,7 +98,8 @@ static int jscan_header(struct jscan *s, const char *line, size_t len, struct st
     r = jscan_bad(s, 0, 1);
     goto out;
   }
-  if (!EVP_Digest(line, len, s->chain, NULL, EVP_sha256(), NULL))
+  if (!EVP_Digest(line, len, s->chain, NULL, EVP_sha256(), NULL) ||
+      !st_hex_decode(s->genesis, line + sizeof JOURNAL_HEADER_PREFIX - 1, 64))
     goto out;
   r = 0;
 out:
@@ -159,10 +161,15 @@ static int jscan_record(struct jscan *s, struct jscan_pos *p, const char *line, 
   memcpy(s->chain, rec.chain, 32);
   s->last_seq = rec.seq;
   s->records++;
+  s->last_event = rec.event;
   if (rec.event == JOURNAL_EVENT_ISSUED)
     s->issued++;
-  else
+  else if (rec.event == JOURNAL_EVENT_REFUSED)
     s->refused++;
+  else
+    s->checkpoints++;
+  if (rec.event == JOURNAL_EVENT_CHECKPOINT)
+    s->last_checkpoint = rec.seq;
   s->good_end = p->off + len + 1;
   r = 0;
 out:
@@ -220,7 +227,8 @@ int jscan_run(struct jscan *s, struct st_detail *detail)
   uint64_t overlong = 0; /* bytes of an over-long line already dropped */
   int eof = 0;
   struct jscan_pos pos = {.off = 0, .line = 1};
-  s->records = s->issued = s->refused = s->last_seq = 0;
+  s->records = s->issued = s->refused = s->checkpoints = s->last_seq = s->last_checkpoint = 0;
+  s->last_event = 0;
   s->good_end = s->torn_bytes = s->bad_seq = s->bad_line = 0;
   s->torn_tail = s->header_torn = s->empty = 0;
   if (buf == NULL)
@@ -280,13 +288,41 @@ out:
   return r;
 }
 
+/* What journal_verify_with's scan callback needs to call the checker. */
+struct jverify_hook {
+  struct jscan *scan;
+  const struct journal_checker *checker;
+  struct st_detail *detail;
+  uint64_t failed_seq;      /* the record the checker refused (0: none) */
+};
+
+/* jscan's on_record: hands a record whose chain checked out to the checker,
+ * with the genesis and the chain value before it. */
+static int jverify_on_record(void *arg, uint64_t off, const struct journal_record *rec)
+{
+  struct jverify_hook *h = arg;
+  int r;
+  (void)off;
+  r = h->checker->check(h->checker->arg, rec, h->scan->genesis, h->scan->chain, h->detail);
+  if (r < 0)
+    h->failed_seq = rec->seq;
+  return r;
+}
+
 int journal_verify(const char *path, struct journal_verify_report *report, struct st_detail *detail)
+{
+  return journal_verify_with(path, NULL, report, detail);
+}
+
+int journal_verify_with(const char *path, const struct journal_checker *checker,
+                        struct journal_verify_report *report, struct st_detail *detail)
 {
   int r;
   char *log_path = NULL;
   int is_dir = 0, fd = -1;
   struct stat st;
   struct jscan s;
+  struct jverify_hook hook = {&s, checker, detail, 0};
   memset(&s, 0, sizeof s);
   if (report != NULL)
     memset(report, 0, sizeof *report);
@@ -306,7 +342,15 @@ int journal_verify(const char *path, struct journal_verify_report *report, struc
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   s.fd = fd;
   s.path = log_path;
+  if (checker != NULL) {
+    s.on_record = jverify_on_record;
+    s.arg = &hook;
+  }
   r = jscan_run(&s, detail);
+  if (r < 0 && hook.failed_seq != 0) {
+    s.bad_seq = hook.failed_seq;
+    s.bad_line = hook.failed_seq + 1;
+  }
   if (r == 0 && s.empty) {
     st_detail_set(detail, "line 1: the file is empty: it has no journal header");
     r = jscan_bad(&s, 0, 1);
@@ -315,6 +359,12 @@ int journal_verify(const char *path, struct journal_verify_report *report, struc
     report->records = s.records;
     report->issued = s.issued;
     report->refused = s.refused;
+    report->checkpoints = s.checkpoints;
+    report->last_seq = s.last_seq;
+    report->last_checkpoint = s.last_checkpoint;
+    report->last_event = s.last_event;
+    memcpy(report->last_chain, s.chain, 32);
+    memcpy(report->genesis, s.genesis, 32);
     report->bad_seq = s.bad_seq;
     report->bad_line = s.bad_line;
     report->torn_tail = s.torn_tail;

@@ -44,6 +44,7 @@ int cli_obtain_pin(const struct station_config *cfg, struct pin *pin);
 /* The commands. */
 int cli_ca(struct cli *cli);
 int cli_sign(struct cli *cli);
+int cli_serial(struct cli *cli);
 int cli_journal(struct cli *cli);
 int cli_selftest(struct cli *cli);
 

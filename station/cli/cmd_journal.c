@@ -1,44 +1,256 @@
-/* cmd_journal.c - `station journal verify`. */
+/*
+ * cmd_journal.c - `station journal verify|export|key`.
+ *
+ *   journal verify                      the chain, every checkpoint signature
+ *                                       and the head on the token (PIN needed)
+ *   journal verify --export FILE [--key PEM]
+ *                                       FILE.sig and FILE's syntax, offline when
+ *                                       --key gives the journal public key
+ *   journal export --format csv|jsonl|pem|index --out FILE
+ *                  [--since T] [--until T] [--source S]
+ *                                       FILE and FILE.sig (export.h)
+ *   journal key                         the journal public key, PEM
+ *
+ * A check that fails prints "NOT intact" or "NOT valid", the reason's name
+ * on a line "reason: <name>", and exits 1; a fault exits 3.
+ */
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+
+#include "audit.h"
 #include "cli.h"
+#include "export.h"
+#include "hsm.h"
 #include "journal.h"
 #include "log.h"
 
+/* The token side of a journal command. */
+struct cli_token {
+  struct station_config *cfg;
+  struct hsm *hsm;
+  struct audit *audit;
+};
+
+static void cli_token_close(struct cli_token *t)
+{
+  audit_free(t->audit);
+  hsm_close(t->hsm);
+  config_free(t->cfg);
+  memset(t, 0, sizeof *t);
+}
+
+/* Loads the configuration, logs in to the token and finds (or makes) the
+ * journal key. Prints what went wrong. */
+static int cli_token_open(struct cli *cli, struct cli_token *t)
+{
+  struct pin pin;
+  struct st_detail detail = {""};
+  int r;
+  memset(&pin, 0, sizeof pin);
+  memset(t, 0, sizeof *t);
+  r = cli_load_config(cli, &t->cfg);
+  if (r == ST_OK && (r = cli_obtain_pin(t->cfg, &pin)) != ST_OK)
+    goto out;
+  if (r == ST_OK)
+    r = hsm_open(t->cfg->hsm_module, t->cfg->hsm_token, &t->hsm, &detail);
+  if (r == ST_OK)
+    r = hsm_login(t->hsm, pin.value, &detail);
+  if (r == ST_OK)
+    r = audit_open(t->hsm, t->cfg->hsm_journal_key, &t->audit, &detail);
+  if (r != ST_OK && r != ST_E_CONFIG)
+    cli_fail(r, &detail);
+out:
+  pin_wipe(&pin);
+  return r;
+}
+
+/* Exit status of a check: 1 when the journal or the export failed it. */
+static int cli_check_status(int r)
+{
+  switch (r) {
+  case ST_E_JOURNAL_CORRUPT:
+  case ST_E_CHECKPOINT:
+  case ST_E_JOURNAL_TRUNCATED:
+  case ST_E_JOURNAL_ROLLBACK:
+  case ST_E_JOURNAL_REPLACED:
+  case ST_E_JOURNAL_HEAD:
+  case ST_E_EXPORT_SIGNATURE:
+  case ST_E_EXPORT_INVALID:
+    return 1;
+  default:
+    return cli_exit_status(r);
+  }
+}
+
 static int cli_journal_verify(struct cli *cli)
 {
-  int r, status;
-  struct station_config *cfg = NULL;
-  struct journal_verify_report report;
+  struct cli_token t;
+  struct audit_verify_report rep;
+  struct journal_head head;
   struct st_detail detail = {""};
+  const struct journal_verify_report *jr = &rep.journal;
+  int r, found;
 
-  memset(&report, 0, sizeof report);
-  r = cli_load_config(cli, &cfg);
+  memset(&rep, 0, sizeof rep);
+  r = cli_token_open(cli, &t);
   if (r != ST_OK)
     goto out;
-  r = journal_verify(cfg->journal_path, &report, &detail);
+  r = found = audit_head_read(t.audit, &head, &detail);
+  if (r >= 0)
+    r = audit_verify(t.cfg->journal_path, audit_public_key(t.audit), found == 1 ? &head : NULL, NULL,
+                     &rep, &detail);
   if (r == ST_OK) {
-    printf("journal %s: intact: %" PRIu64 " records (%" PRIu64 " issued, %" PRIu64 " refused)%s\n",
-           cfg->journal_path, report.records, report.issued, report.refused,
-           report.torn_tail ? "; the last record is torn (an interrupted write; cut at the next start)" : "");
-  } else if (r == ST_E_JOURNAL_CORRUPT) {
-    printf("journal %s: NOT intact: %s\n", cfg->journal_path, detail.text);
-    printf("records before the first bad one: %" PRIu64 "\n", report.records);
+    printf("journal %s: intact: %" PRIu64 " records (%" PRIu64 " issued, %" PRIu64 " refused, %" PRIu64
+           " checkpoints, every signature verifies)%s\n",
+           t.cfg->journal_path, jr->records, jr->issued, jr->refused, jr->checkpoints,
+           jr->torn_tail ? "; the last record is torn (an interrupted write; cut at the next start)" : "");
+    printf("head on the token: record %" PRIu64 "%s; records after the last checkpoint: %" PRIu64 "\n",
+           rep.head.seq, rep.head_behind > 0 ? " (behind the journal: a stop between writes)" : "",
+           rep.unsigned_tail);
+  } else if (cli_check_status(r) == 1) {
+    printf("journal %s: NOT intact: %s\n", t.cfg->journal_path, detail.text);
+    printf("reason: %s\n", st_error_name(r));
+    printf("records before the first bad one: %" PRIu64 "\n", jr->records);
   } else {
     cli_fail(r, &detail);
   }
 out:
-  status = r == ST_E_JOURNAL_CORRUPT ? 1 : cli_exit_status(r);
-  config_free(cfg);
-  return status;
+  cli_token_close(&t);
+  return cli_check_status(r);
+}
+
+/* Reads a PEM public key from PATH. */
+static EVP_PKEY *cli_read_key(const char *path)
+{
+  FILE *f = fopen(path, "r");
+  EVP_PKEY *k = f != NULL ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
+  if (f != NULL)
+    fclose(f);
+  if (k == NULL)
+    st_error("cannot read a PEM public key from %s", path);
+  return k;
+}
+
+static int cli_journal_verify_export(struct cli *cli, const char *file, const char *key_path)
+{
+  static const char *const names[] = {"csv", "jsonl", "pem", "index"};
+  struct cli_token t;
+  struct export_counts c;
+  enum export_format format = EXPORT_CSV;
+  struct st_detail detail = {""};
+  EVP_PKEY *key = NULL;
+  int r = ST_E_USAGE;
+
+  memset(&t, 0, sizeof t);
+  if (key_path != NULL) {
+    if ((key = cli_read_key(key_path)) == NULL)
+      goto out;
+  } else {
+    if ((r = cli_token_open(cli, &t)) != ST_OK)
+      goto out;
+    key = audit_public_key(t.audit);
+    EVP_PKEY_up_ref(key);
+  }
+  r = export_verify(file, key, &format, &c, &detail);
+  if (r == ST_OK)
+    printf("export %s: valid: the signature verifies with the journal key; %s, %" PRIu64 " rows (%" PRIu64
+           " issued, %" PRIu64 " refused)\n", file, names[format], c.rows, c.issued, c.refused);
+  else if (cli_check_status(r) == 1)
+    printf("export %s: NOT valid: %s\nreason: %s\n", file, detail.text, st_error_name(r));
+  else
+    cli_fail(r, &detail);
+out:
+  EVP_PKEY_free(key);
+  cli_token_close(&t);
+  return cli_check_status(r);
+}
+
+static int cli_journal_export(struct cli_token *t, const struct export_options *opt, const char *out)
+{
+  struct export_counts c;
+  struct st_detail detail = {""};
+  int r = export_write(t->cfg->journal_path, t->audit, opt, out, &c, &detail);
+  if (r == ST_OK)
+    printf("exported %" PRIu64 " rows (%" PRIu64 " issued, %" PRIu64 " refused) to %s, signed in %s.sig\n",
+           c.rows, c.issued, c.refused, out, out);
+  else if (cli_check_status(r) == 1)
+    printf("journal %s: NOT intact, nothing exported: %s\nreason: %s\n", t->cfg->journal_path, detail.text,
+           st_error_name(r));
+  else
+    cli_fail(r, &detail);
+  return r;
+}
+
+static int cli_journal_key(struct cli *cli)
+{
+  struct cli_token t;
+  int r = cli_token_open(cli, &t);
+  if (r == ST_OK && PEM_write_PUBKEY(stdout, audit_public_key(t.audit)) != 1) {
+    r = ST_E_IO;
+    cli_fail(r, NULL);
+  }
+  cli_token_close(&t);
+  return cli_exit_status(r);
+}
+
+static int cli_journal_usage(void)
+{
+  fprintf(stderr, "usage: station journal verify [--export FILE [--key PEM]]\n"
+                  "       station journal export --format csv|jsonl|pem|index --out FILE [--since T] [--until T] [--source S]\n"
+                  "       station journal key\n");
+  return 2;
 }
 
 int cli_journal(struct cli *cli)
 {
-  if (cli->argc == 2 && strcmp(cli->argv[1], "verify") == 0)
-    return cli_journal_verify(cli);
-  fprintf(stderr, "usage: station journal verify\n");
-  return 2;
+  static const struct option options[] = {
+    {"export", required_argument, NULL, 'e'}, {"key", required_argument, NULL, 'k'},
+    {"format", required_argument, NULL, 'f'}, {"out", required_argument, NULL, 'o'},
+    {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
+    {"source", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
+  };
+  struct export_options opt = {EXPORT_CSV, 0, 0, 0, 0, NULL};
+  const char *export_file = NULL, *key = NULL, *out = NULL, *format = NULL, *verb;
+  struct cli_token t;
+  int o, bad = 0, status;
+
+  if (cli->argc < 2)
+    return cli_journal_usage();
+  verb = cli->argv[1];
+  optind = 0;
+  while ((o = getopt_long(cli->argc - 1, cli->argv + 1, "", options, NULL)) != -1) {
+    switch (o) {
+    case 'e': export_file = optarg; break;
+    case 'k': key = optarg; break;
+    case 'f': format = optarg; break;
+    case 'o': out = optarg; break;
+    case 's': opt.has_since = 1; bad |= export_parse_time(optarg, &opt.since_ms) != 0; break;
+    case 'u': opt.has_until = 1; bad |= export_parse_time(optarg, &opt.until_ms) != 0; break;
+    case 'S': opt.source = optarg; break;
+    default: bad = 1; break;
+    }
+  }
+  if (bad || optind != cli->argc - 1) {
+    if (bad)
+      fprintf(stderr, "station: --since and --until take an RFC 3339 time, e.g. 2024-06-11T11:28:13Z\n");
+    return cli_journal_usage();
+  }
+  if (strcmp(verb, "verify") == 0 && format == NULL && out == NULL && (key == NULL || export_file != NULL))
+    return export_file != NULL ? cli_journal_verify_export(cli, export_file, key) : cli_journal_verify(cli);
+  if (strcmp(verb, "key") == 0 && export_file == NULL && key == NULL && format == NULL && out == NULL)
+    return cli_journal_key(cli);
+  if (strcmp(verb, "export") != 0 || out == NULL || format == NULL || export_file != NULL || key != NULL)
+    return cli_journal_usage();
+  if (export_parse_format(format, &opt.format) != ST_OK) {
+    fprintf(stderr, "station: --format is csv, jsonl, pem or index\n");
+    return 2;
+  }
+  status = cli_token_open(cli, &t);
+  status = status != ST_OK ? cli_exit_status(status) : cli_check_status(cli_journal_export(&t, &opt, out));
+  cli_token_close(&t);
+  return status;
 }

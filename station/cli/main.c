@@ -14,7 +14,13 @@ static const struct cli_command cli_commands[] = {
                  "  ca show",
    "the local CA key ceremony and its health report"},
   {"sign", cli_sign, "sign DIR", "sign the batch in DIR/csr/ into DIR/certs/ and DIR/rejected/"},
-  {"journal", cli_journal, "journal verify", "check the journal's hash chain; name the first bad record"},
+  {"serial", cli_serial, "serial [--block-timeout MS] [PORT[@BAUD]...]",
+   "serve boards on serial ports (default: intake.serial) until SIGINT/SIGTERM; see docs/line-protocol.md"},
+  {"journal", cli_journal, "journal verify [--export FILE [--key PEM]]\n"
+                           "  journal export --format csv|jsonl|pem|index --out FILE [--since T] [--until T] [--source S]\n"
+                           "  journal key",
+   "check the journal (chain, signed checkpoints, head on the token) or a signed export offline;\n"
+   "      write a signed export (FILE and FILE.sig); print the journal-signing public key"},
   {"selftest", cli_selftest, "selftest", "check the HSM, the CA key and chain, a test signature and the journal"},
 };
 
@@ -29,7 +35,7 @@ static void cli_usage(FILE *out)
   for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
     fprintf(out, "  %s\n      %s\n", cli_commands[i].usage, cli_commands[i].help);
   fprintf(out, "\nexit status: 0 success, 1 refusals or a failed check, 2 usage or configuration, 3 HSM/CA/journal fault\n"
-               "documentation: docs/ (configuration.md, journal-format.md, key-ceremony.md, certificate-profile.md)\n");
+               "documentation: docs/ (configuration.md, journal-format.md, key-ceremony.md, certificate-profile.md, line-protocol.md, board-enrollment.md)\n");
 }
 
 int main(int argc, char **argv)

@@ -385,6 +385,71 @@ static void test_ambiguous_label(void **state)
   hsm_close(h);
 }
 
+static void test_data_objects(void **state)
+{
+  struct hsm *h = open_logged_in();
+  struct st_detail d = {""};
+  char buf[64];
+  size_t len = 99;
+  (void)state;
+
+  assert_int_equal(hsm_data_read(h, "head", buf, sizeof buf, &len, &d), 0);
+  assert_int_equal(len, 0);
+  assert_int_equal(hsm_data_write(h, "head", "first", 5, &d), 0);
+  assert_int_equal(hsm_data_read(h, "head", buf, sizeof buf, &len, &d), 1);
+  assert_int_equal(len, 5);
+  assert_memory_equal(buf, "first", 5);
+  /* replaced (SoftHSM keeps CKA_VALUE read-only: a new object takes over) */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(hsm_data_write(h, "head", "second value", 12, &d), 0);
+  assert_int_equal(hsm_data_read(h, "head", buf, sizeof buf, &len, &d), 1);
+  assert_int_equal(len, 12);
+  assert_memory_equal(buf, "second value", 12);
+  /* too small a buffer is an error, not a cut value */
+  assert_int_equal(hsm_data_read(h, "head", buf, 4, &len, &d), ST_E_HSM);
+  /* a replacement cut short after the old copy went: "<label>.new" is read */
+  assert_int_equal(hsm_data_write(h, "cut.new", "new one", 7, &d), 0);
+  assert_int_equal(hsm_data_read(h, "cut", buf, sizeof buf, &len, &d), 1);
+  assert_memory_equal(buf, "new one", 7);
+  assert_int_equal(hsm_data_write(h, "cut", "newer", 5, &d), 0);
+  assert_int_equal(hsm_data_read(h, "cut", buf, sizeof buf, &len, &d), 1);
+  assert_memory_equal(buf, "newer", 5);
+  assert_int_equal(hsm_data_read(h, "cut.new", buf, sizeof buf, &len, &d), 0);
+  /* private: invisible without a login */
+  assert_int_equal(hsm_logout(h), 0);
+  assert_int_equal(hsm_data_read(h, "head", buf, sizeof buf, &len, &d), 0);
+  assert_int_equal(hsm_data_read(h, "", buf, sizeof buf, &len, &d), ST_E_USAGE);
+  hsm_close(h);
+}
+
+static void test_find_or_create_key(void **state)
+{
+  struct hsm *h = open_logged_in();
+  struct hsm_key *k = NULL, *again = NULL;
+  struct hsm_key_info ki;
+  struct st_detail d = {""};
+  EVP_PKEY *p1 = NULL, *p2 = NULL;
+  int created = -1;
+  (void)state;
+
+  assert_int_equal(hsm_find_or_create_key(h, "journal-key", &k, &created, &d), 0);
+  assert_int_equal(created, 1);
+  assert_int_equal(hsm_key_info(k, &ki), 0);
+  assert_int_equal(ki.is_ec_p256, 1);
+  assert_int_equal(ki.sensitive, 1);
+  assert_int_equal(ki.extractable, 0);
+  assert_int_equal(hsm_find_or_create_key(h, "journal-key", &again, &created, &d), 0);
+  assert_int_equal(created, 0);
+  p1 = hsm_key_public(k);
+  p2 = hsm_key_public(again);
+  assert_int_equal(EVP_PKEY_eq(p1, p2), 1);
+  EVP_PKEY_free(p1);
+  EVP_PKEY_free(p2);
+  hsm_key_free(again);
+  hsm_key_free(k);
+  hsm_close(h);
+}
+
 static void test_bad_arguments(void **state)
 {
   struct hsm *h = open_logged_in();
@@ -417,6 +482,8 @@ int main(void)
     cmocka_unit_test(test_csr_signature),
     cmocka_unit_test(test_logout_stops_signing),
     cmocka_unit_test(test_ambiguous_label),
+    cmocka_unit_test(test_data_objects),
+    cmocka_unit_test(test_find_or_create_key),
     cmocka_unit_test(test_bad_arguments),
   };
   if (access(MODULE, R_OK) != 0) {

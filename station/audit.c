@@ -1,0 +1,254 @@
+/*
+ * audit.c - the journal key and head on the token, checkpoints, and the full
+ * journal check (see audit.h; formats in checkpoint.h).
+ *
+ * The full check is one streaming pass (journal_verify_with): the checker
+ * below checks each checkpoint's signature, remembers the chain value at the
+ * head's seq, and hands every good record on to an optional extra checker
+ * (the export). After the pass the end of the journal is compared with the
+ * head.
+ */
+#include "audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "encoding.h"
+#include "error.h"
+#include "hsm.h"
+#include "log.h"
+
+struct audit {
+  struct hsm *h;
+  struct hsm_key *key;
+  EVP_PKEY *pub;
+  char head_label[160];
+};
+
+int audit_open(struct hsm *h, const char *key_label, struct audit **out, struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY, created = 0;
+  struct audit *a = calloc(1, sizeof *a);
+  if (a == NULL)
+    goto out;
+  a->h = h;
+  snprintf(a->head_label, sizeof a->head_label, "%s-head", key_label);
+  r = hsm_find_or_create_key(h, key_label, &a->key, &created, detail);
+  if (r != 0)
+    goto out;
+  if (created)
+    st_info("journal: made the journal-signing key \"%s\" in the token", key_label);
+  a->pub = hsm_key_public(a->key);
+  if (a->pub == NULL) {
+    r = ST_E_JOURNAL_KEY;
+    st_detail_set(detail, "the token holds no public key for the journal key \"%s\"", key_label);
+    goto out;
+  }
+  *out = a;
+  a = NULL;
+  r = 0;
+out:
+  audit_free(a);
+  return r;
+}
+
+EVP_PKEY *audit_public_key(struct audit *a)
+{
+  return a->pub;
+}
+
+EVP_PKEY *audit_signer(struct audit *a)
+{
+  return hsm_key_signer(a->key);
+}
+
+void audit_free(struct audit *a)
+{
+  if (a != NULL) {
+    EVP_PKEY_free(a->pub);
+    hsm_key_free(a->key);
+    free(a);
+  }
+}
+
+int audit_head_read(struct audit *a, struct journal_head *head, struct st_detail *detail)
+{
+  char text[CHECKPOINT_TEXT_MAX];
+  size_t len = 0;
+  int r = hsm_data_read(a->h, a->head_label, text, sizeof text, &len, detail);
+  if (r < 0) {
+    r = ST_E_JOURNAL_HEAD;
+  } else if (r == 1 && !checkpoint_head_parse(head, text, len)) {
+    st_detail_set(detail, "the token's data object \"%s\" does not hold a journal head",
+                  a->head_label);
+    r = ST_E_JOURNAL_HEAD;
+  }
+  return r;
+}
+
+int audit_head_write(struct audit *a, struct journal *j, struct st_detail *detail)
+{
+  struct journal_head head;
+  char text[CHECKPOINT_TEXT_MAX];
+  size_t len;
+  int r;
+  journal_genesis(j, head.genesis);
+  journal_last(j, &head.seq, head.chain);
+  len = checkpoint_head_format(text, &head);
+  r = hsm_data_write(a->h, a->head_label, text, len, detail);
+  return r < 0 ? ST_E_JOURNAL_HEAD : 0;
+}
+
+/* Says why a journal ending at LAST (its last record's EVENT) falls short of
+ * HEAD, and returns the code. */
+static int audit_short(uint64_t last, enum journal_event event, const struct journal_head *head,
+                       struct st_detail *detail)
+{
+  unsigned long long n = last, m = head->seq;
+  int r;
+  if (event == JOURNAL_EVENT_CHECKPOINT || last == 0) {
+    st_detail_set(detail, "the journal ends at record %llu%s, but the head kept on the token is "
+                  "record %llu: an older copy of the journal was restored (rolled back; records "
+                  "%llu to %llu are missing)", n, last == 0 ? "" : ", a checkpoint", m, n + 1, m);
+    r = ST_E_JOURNAL_ROLLBACK;
+  } else {
+    st_detail_set(detail, "the journal ends at record %llu, but the head kept on the token is "
+                  "record %llu: its tail was cut (truncated; records %llu to %llu are missing)",
+                  n, m, n + 1, m);
+    r = ST_E_JOURNAL_TRUNCATED;
+  }
+  return r;
+}
+
+/* Says that GENESIS is not the head's. */
+static int audit_replaced(const uint8_t genesis[32], struct st_detail *detail)
+{
+  char g[65];
+  st_hex_encode(g, genesis, 32);
+  st_detail_set(detail, "the journal's genesis %.16s... is not the one of the head kept on the "
+                "token: the whole journal was replaced by another one", g);
+  return ST_E_JOURNAL_REPLACED;
+}
+
+int audit_check_journal(struct audit *a, struct journal *j, struct st_detail *detail)
+{
+  struct journal_head head, now;
+  int r = audit_head_read(a, &head, detail);
+  if (r < 0)
+    goto out;
+  journal_genesis(j, now.genesis);
+  journal_last(j, &now.seq, now.chain);
+  if (r == 0) {
+    st_info("journal: no head on the token yet; recording record %llu as the head",
+            (unsigned long long)now.seq);
+    r = audit_head_write(a, j, detail);
+  } else if (memcmp(head.genesis, now.genesis, 32) != 0) {
+    r = audit_replaced(now.genesis, detail);
+  } else if (now.seq < head.seq) {
+    r = audit_short(now.seq, journal_last_checkpoint(j) == now.seq && now.seq > 0
+                                 ? JOURNAL_EVENT_CHECKPOINT : JOURNAL_EVENT_ISSUED,
+                    &head, detail);
+  } else if (now.seq == head.seq && memcmp(now.chain, head.chain, 32) != 0) {
+    st_detail_set(detail, "record %llu's chain value is not the one the head kept on the token "
+                  "names: the journal was rewritten from an older copy (rolled back)",
+                  (unsigned long long)now.seq);
+    r = ST_E_JOURNAL_ROLLBACK;
+  } else {
+    if (now.seq > head.seq)
+      st_warn("journal: the head on the token is %llu records behind the journal (a stop between "
+              "a journal write and the head update); it is brought up to date",
+              (unsigned long long)(now.seq - head.seq));
+    r = 0;
+  }
+out:
+  return r;
+}
+
+int audit_checkpoint(struct audit *a, struct journal *j, struct st_detail *detail)
+{
+  uint64_t last = 0;
+  uint8_t chain[32];
+  int r = 0;
+  journal_last(j, &last, chain);
+  if (last == journal_last_checkpoint(j) || last == 0)
+    goto out;
+  r = checkpoint_append(j, audit_signer(a), a->pub, detail);
+  if (r == 0)
+    r = journal_commit(j, detail);
+  if (r == 0)
+    r = audit_head_write(a, j, detail);
+out:
+  return r;
+}
+
+/* ---- the full check ---- */
+
+struct audit_pass {
+  EVP_PKEY *pub;
+  const struct journal_head *head;
+  const struct journal_checker *extra;
+  uint8_t chain_at_head[32];
+  int seen_head;
+};
+
+static int audit_check_record(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
+                              const uint8_t prev_chain[32], struct st_detail *detail)
+{
+  struct audit_pass *p = arg;
+  int r = 0;
+  if (rec->event == JOURNAL_EVENT_CHECKPOINT && (r = checkpoint_check(rec, genesis, prev_chain, p->pub, detail)) < 0)
+    goto out;
+  if (p->head != NULL && rec->seq == p->head->seq) {
+    memcpy(p->chain_at_head, rec->chain, 32);
+    p->seen_head = 1;
+  }
+  if (p->extra != NULL)
+    r = p->extra->check(p->extra->arg, rec, genesis, prev_chain, detail);
+out:
+  return r;
+}
+
+int audit_verify(const char *path, EVP_PKEY *pub, const struct journal_head *head,
+                 const struct journal_checker *extra, struct audit_verify_report *report,
+                 struct st_detail *detail)
+{
+  struct audit_pass pass = {pub, head, extra, {0}, 0};
+  struct journal_checker checker = {audit_check_record, &pass};
+  struct audit_verify_report local;
+  struct audit_verify_report *rep = report != NULL ? report : &local;
+  struct journal_verify_report *jr = &rep->journal;
+  int r;
+
+  memset(rep, 0, sizeof *rep);
+  r = journal_verify_with(path, &checker, jr, detail);
+  if (r < 0)
+    goto out;
+  rep->unsigned_tail = jr->last_seq - jr->last_checkpoint;
+  if (head == NULL) {
+    if (jr->last_seq > 0) {
+      st_detail_set(detail, "the token holds no journal head: the journal's end cannot be "
+                    "checked against a cut tail or a restored copy");
+      r = ST_E_JOURNAL_HEAD;
+    }
+    goto out;
+  }
+  rep->head_found = 1;
+  rep->head = *head;
+  if (memcmp(head->genesis, jr->genesis, 32) != 0) {
+    r = audit_replaced(jr->genesis, detail);
+  } else if (jr->last_seq < head->seq) {
+    r = audit_short(jr->last_seq, jr->last_event, head, detail);
+  } else if (head->seq > 0 && (!pass.seen_head || memcmp(pass.chain_at_head, head->chain, 32) != 0)) {
+    st_detail_set(detail, "record %llu (line %llu)'s chain value is not the one the head kept on "
+                  "the token names: the journal was rewritten from an older copy (rolled back)",
+                  (unsigned long long)head->seq, (unsigned long long)head->seq + 1);
+    jr->bad_seq = head->seq;
+    jr->bad_line = head->seq + 1;
+    r = ST_E_JOURNAL_ROLLBACK;
+  } else {
+    rep->head_behind = jr->last_seq - head->seq;
+  }
+out:
+  return r;
+}

@@ -1,0 +1,95 @@
+/*
+ * audit.h - the journal that proves itself: the journal-signing key and the
+ * head on the token, checkpoints made by the engine, and the full check that
+ * `station journal verify` runs.
+ *
+ * The journal key is a private key in the token labelled hsm.journal_key
+ * (made on first use; never the CA key). The head is a data object on the
+ * same token labelled "<journal_key>-head" holding the seq and chain value of
+ * the last durable record (checkpoint.h gives the text). Order of writes: the
+ * journal record is durable first, then the head is written, so a crash in
+ * between leaves the head behind the journal, which the check accepts; it
+ * never leaves the head ahead.
+ *
+ * What the full check adds to the chain check of journal_verify:
+ *   - every checkpoint's signature verifies with the journal key;
+ *   - the journal reaches the head: a journal ending before the head's seq
+ *     had its tail cut (journal-truncated) or is an older copy
+ *     (journal-rolled-back: it ends on a checkpoint, as a journal does after a
+ *     batch or a clean stop); a different genesis means the whole journal was
+ *     replaced (journal-replaced); a different chain value at the head's seq
+ *     means it was rewritten from an older copy (journal-rolled-back).
+ */
+#ifndef STATION_AUDIT_H
+#define STATION_AUDIT_H
+
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "checkpoint.h"
+#include "journal.h"
+
+struct hsm;
+struct st_detail;
+struct audit;
+
+/* Records between automatic checkpoints (the engine also makes one at the
+ * end of every batch and at a clean close). */
+#define AUDIT_CHECKPOINT_EVERY 256
+
+/* Finds the journal key KEY_LABEL on H (logged in), creating it when missing.
+ * Returns 0 and *OUT (free with audit_free; H must outlive it), or
+ * ST_E_JOURNAL_KEY / ST_E_HSM* with DETAIL. */
+int audit_open(struct hsm *h, const char *key_label, struct audit **out, struct st_detail *detail);
+
+/* The journal key's public half (borrowed) and its signing handle (borrowed;
+ * signs inside the token). */
+EVP_PKEY *audit_public_key(struct audit *a);
+EVP_PKEY *audit_signer(struct audit *a);
+
+/* Reads the head from the token. Returns 1 and *HEAD, 0 when the token holds
+ * none, ST_E_JOURNAL_HEAD when it cannot be read or is not a head value. */
+int audit_head_read(struct audit *a, struct journal_head *head, struct st_detail *detail);
+
+/* Writes J's last record (journal_last) as the head. Call only when that
+ * record is durable. Returns 0 or ST_E_JOURNAL_HEAD. */
+int audit_head_write(struct audit *a, struct journal *j, struct st_detail *detail);
+
+/* Before signing on journal J: refuses a journal the head says was replaced
+ * (ST_E_JOURNAL_REPLACED), cut (ST_E_JOURNAL_TRUNCATED) or rolled back
+ * (ST_E_JOURNAL_ROLLBACK); a journal ahead of the head (a crash between the
+ * journal write and the head update) is accepted. With no head on the token
+ * yet, writes one (first use). Returns 0 or one of those codes with DETAIL. */
+int audit_check_journal(struct audit *a, struct journal *j, struct st_detail *detail);
+
+/* When J holds records after its last checkpoint: appends a checkpoint,
+ * commits it, and writes the head. Returns 0 (nothing to do included) or a
+ * code with DETAIL. */
+int audit_checkpoint(struct audit *a, struct journal *j, struct st_detail *detail);
+
+/* Frees A; NULL is fine. */
+void audit_free(struct audit *a);
+
+/* What audit_verify found. */
+struct audit_verify_report {
+  struct journal_verify_report journal;
+  int head_found;               /* 1 when a head was given */
+  struct journal_head head;
+  uint64_t head_behind;         /* records after the head (a crash between writes) */
+  uint64_t unsigned_tail;       /* records after the last checkpoint (covered by the head) */
+};
+
+/* The full check of the journal at PATH: journal_verify, every checkpoint
+ * with PUB, and HEAD (NULL: the token holds none; then a journal with records
+ * fails with ST_E_JOURNAL_HEAD). EXTRA (may be NULL) is called for every good
+ * record after the checks, for an export that reads the journal in the same
+ * pass. Returns 0 when intact, or ST_E_JOURNAL_CORRUPT, ST_E_CHECKPOINT,
+ * ST_E_JOURNAL_TRUNCATED, ST_E_JOURNAL_ROLLBACK, ST_E_JOURNAL_REPLACED,
+ * ST_E_JOURNAL_HEAD, ST_E_JOURNAL (I/O), or what EXTRA returned; DETAIL
+ * names the first bad record and the reason. */
+int audit_verify(const char *path, EVP_PKEY *pub, const struct journal_head *head,
+                 const struct journal_checker *extra, struct audit_verify_report *report,
+                 struct st_detail *detail);
+
+#endif

@@ -1,0 +1,84 @@
+/* serial_answer.c - the bytes the station sends a board (see serial_answer.h). */
+#include "serial_answer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "error.h"
+
+/* Moves the contents of BIO into a new NUL-terminated string. */
+static int answer_take_bio(BIO *bio, char **out, size_t *out_len)
+{
+  int r = ST_E_NO_MEMORY;
+  char *data = NULL;
+  long len = BIO_get_mem_data(bio, &data);
+  char *copy = len >= 0 ? malloc((size_t)len + 1) : NULL;
+  if (copy == NULL)
+    goto out;
+  memcpy(copy, data, (size_t)len);
+  copy[len] = '\0';
+  *out = copy;
+  if (out_len != NULL)
+    *out_len = (size_t)len;
+  r = ST_OK;
+out:
+  return r;
+}
+
+int serial_answer_chain(X509 *ca, X509 *root, char **out)
+{
+  int r = ST_E_CRYPTO;
+  BIO *bio = BIO_new(BIO_s_mem());
+  if (bio == NULL || PEM_write_bio_X509(bio, ca) != 1 || PEM_write_bio_X509(bio, root) != 1)
+    goto out;
+  r = answer_take_bio(bio, out, NULL);
+out:
+  ERR_clear_error();
+  BIO_free(bio);
+  return r;
+}
+
+int serial_answer_issued(const uint8_t *cert_der, size_t cert_len, const char *chain_pem, const char *serial_hex,
+                         char **out, size_t *out_len)
+{
+  int r = ST_E_CRYPTO;
+  const unsigned char *p = cert_der;
+  X509 *cert = d2i_X509(NULL, &p, (long)cert_len);
+  BIO *bio = BIO_new(BIO_s_mem());
+  if (cert == NULL || bio == NULL || PEM_write_bio_X509(bio, cert) != 1 || BIO_puts(bio, chain_pem) < 0 ||
+      BIO_printf(bio, "STATION OK %s\n", serial_hex) <= 0)
+    goto out;
+  r = answer_take_bio(bio, out, out_len);
+out:
+  ERR_clear_error();
+  BIO_free(bio);
+  X509_free(cert);
+  return r;
+}
+
+int serial_answer_refused(int code, const char *detail, char **out, size_t *out_len)
+{
+  int r = ST_E_NO_MEMORY;
+  const char *sentence = detail != NULL && detail[0] != '\0' ? detail : st_error_sentence(code);
+  char line[SERIAL_ANSWER_SENTENCE_MAX + 1];
+  size_t n = 0, size;
+  char *text;
+
+  for (const unsigned char *s = (const unsigned char *)sentence; *s != '\0' && n < SERIAL_ANSWER_SENTENCE_MAX; s++)
+    line[n++] = *s < 0x20 || *s == 0x7f ? ' ' : *s > 0x7f ? '?' : (char)*s;
+  line[n] = '\0';
+  size = strlen("STATION ERR  \n") + strlen(st_error_name(code)) + n + 1;
+  text = malloc(size);
+  if (text == NULL)
+    goto out;
+  *out_len = (size_t)snprintf(text, size, "STATION ERR %s %s\n", st_error_name(code), line);
+  *out = text;
+  r = ST_OK;
+out:
+  return r;
+}

@@ -1,0 +1,173 @@
+/* serial_port.c - raw, non-blocking serial ports (see serial_port.h). */
+#include "serial_port.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "syscalls.h"
+
+struct serial_port {
+  int fd;
+  struct termios saved;      /* the settings found at open, put back at close */
+  char *path;
+};
+
+struct serial_speed {
+  unsigned baud;
+  speed_t speed;
+};
+
+static const struct serial_speed serial_speeds[] = {
+  {1200, B1200},       {2400, B2400},       {4800, B4800},       {9600, B9600},       {19200, B19200},
+  {38400, B38400},     {57600, B57600},     {115200, B115200},   {230400, B230400},   {460800, B460800},
+  {500000, B500000},   {576000, B576000},   {921600, B921600},   {1000000, B1000000}, {1152000, B1152000},
+  {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000}, {3500000, B3500000},
+  {4000000, B4000000},
+};
+
+/* The speed_t of BAUD, or B0 when it has none. */
+static speed_t serial_speed_of(unsigned baud)
+{
+  speed_t speed = B0;
+  for (size_t i = 0; i < sizeof serial_speeds / sizeof serial_speeds[0]; i++)
+    if (serial_speeds[i].baud == baud)
+      speed = serial_speeds[i].speed;
+  return speed;
+}
+
+int serial_baud_supported(unsigned baud)
+{
+  return serial_speed_of(baud) != B0;
+}
+
+int serial_termios_settings(unsigned baud, struct termios *out)
+{
+  int r = ST_E_SERIAL_BAUD;
+  struct termios t;
+  speed_t speed = serial_speed_of(baud);
+
+  if (speed == B0)
+    goto out;
+  memset(&t, 0, sizeof t);
+  t.c_iflag = 0;                        /* no CR/LF mapping, no XON/XOFF, no parity marking, no stripping */
+  t.c_oflag = 0;                        /* no output processing: "\n" goes out as LF */
+  t.c_cflag = CS8 | CREAD | CLOCAL;     /* 8 data bits, no parity, 1 stop bit, no RTS/CTS, no modem lines */
+  t.c_lflag = 0;                        /* no echo, no canonical lines, no signal characters */
+  t.c_cc[VMIN] = 1;
+  t.c_cc[VTIME] = 0;
+  if (cfsetispeed(&t, speed) != 0 || cfsetospeed(&t, speed) != 0)
+    goto out;
+  *out = t;
+  r = ST_OK;
+out:
+  return r;
+}
+
+int serial_port_open(const char *path, unsigned baud, struct serial_port **out, struct st_detail *detail)
+{
+  int r;
+  struct termios raw;
+  struct serial_port *p = calloc(1, sizeof *p);
+
+  if (p != NULL)
+    p->fd = -1;
+  r = serial_termios_settings(baud, &raw);
+  if (r != ST_OK) {
+    st_detail_set(detail, "%s: %u baud is not supported", path, baud);
+    goto out;
+  }
+  r = ST_E_NO_MEMORY;
+  if (p == NULL || (p->path = strdup(path)) == NULL)
+    goto out;
+  r = ST_E_SERIAL_PORT;
+  p->fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (p->fd < 0) {
+    st_detail_set(detail, "%s: %s", path, strerror(errno));
+    goto out;
+  }
+  if (tcgetattr(p->fd, &p->saved) != 0) {
+    st_detail_set(detail, "%s: %s", path, errno == ENOTTY ? "not a terminal (a serial port was expected)" : strerror(errno));
+    goto out;
+  }
+  (void)ioctl(p->fd, TIOCEXCL);
+  if (tcsetattr(p->fd, TCSANOW, &raw) != 0) {
+    st_detail_set(detail, "%s: cannot set raw mode at %u baud: %s", path, baud, strerror(errno));
+    goto out;
+  }
+  *out = p;
+  p = NULL;
+  r = ST_OK;
+out:
+  if (p != NULL && p->fd >= 0)
+    close(p->fd);
+  if (p != NULL)
+    free(p->path);
+  free(p);
+  return r;
+}
+
+int serial_port_fd(const struct serial_port *p)
+{
+  return p->fd;
+}
+
+int serial_port_read(struct serial_port *p, uint8_t *buf, size_t cap, size_t *got, struct st_detail *detail)
+{
+  int r = ST_OK;
+  ssize_t n;
+
+  *got = 0;
+  do
+    n = read(p->fd, buf, cap);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    *got = (size_t)n;
+  } else if (n == 0) {
+    st_detail_set(detail, "%s: the line hung up", p->path);
+    r = ST_E_SERIAL_PORT;
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+    st_detail_set(detail, "%s: %s", p->path, strerror(errno));
+    r = ST_E_SERIAL_PORT;
+  }
+  return r;
+}
+
+int serial_port_write(struct serial_port *p, const uint8_t *buf, size_t len, size_t *written,
+                      struct st_detail *detail)
+{
+  int r = ST_OK;
+  size_t done = 0;
+
+  while (done < len) {
+    ssize_t n = st_sys.write(p->fd, buf + done, len - done);
+    if (n > 0) {
+      done += (size_t)n;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      st_detail_set(detail, "%s: %s", p->path, n == 0 ? "the port takes no more bytes" : strerror(errno));
+      r = ST_E_SERIAL_PORT;
+      break;
+    }
+  }
+  *written = done;
+  return r;
+}
+
+void serial_port_close(struct serial_port *p)
+{
+  if (p == NULL)
+    return;
+  (void)tcsetattr(p->fd, TCSANOW, &p->saved);
+  close(p->fd);
+  free(p->path);
+  free(p);
+}

@@ -1,0 +1,506 @@
+/* serial_server.c - the poll loop over every port (see serial_server.h). */
+#include "serial_server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "error.h"
+#include "line_parser.h"
+#include "log.h"
+#include "serial_answer.h"
+#include "serial_port.h"
+
+#define SERVER_READ_CHUNK 4096
+#define SERVER_READS_PER_TURN 8          /* per port: one port cannot hog a turn */
+#define SERVER_OUTPUT_MAX (64 * 1024)    /* answers a board has not read yet */
+#define SERVER_REOPEN_MS 1000
+#define SERVER_QUEUE_PER_PORT 4
+
+/* A request waiting for the engine. */
+struct serial_request {
+  struct serial_request *next;
+  size_t slot;
+  unsigned generation;       /* the slot's generation when it arrived */
+  int refusal;               /* ST_OK: a CSR in DATA; else a refusal the parser decided */
+  char *data;
+  size_t len;
+  char why[160];             /* the refusal's particulars */
+};
+
+/* One port and everything the loop keeps for it. */
+struct serial_slot {
+  struct serial_server *server;
+  size_t index;
+  char *path;
+  unsigned baud;
+  char *source;              /* "serial:<path>", the journal source */
+  struct serial_port *port;  /* NULL while the port is gone */
+  unsigned generation;       /* +1 each time the port is lost: answers never cross to a new board */
+  struct line_parser *parser;
+  enum serial_port_state state;
+  int64_t next_open_ms;
+  int lost_reported;         /* the current outage was reported */
+  uint8_t *out;              /* SERVER_OUTPUT_MAX bytes: answers not yet taken by the port */
+  size_t out_len;
+  size_t queued;             /* requests of this port in the queue */
+  int taken;                 /* a request of this port is in the current group */
+  int poll_index;            /* in the pollfd array, or -1 */
+};
+
+struct serial_server {
+  struct engine *engine;
+  struct serial_server_options options;
+  struct serial_slot *slots;
+  size_t slot_count;
+  char *chain_pem;           /* local CA + root, the tail of every issued answer */
+  struct serial_request *queue;
+  struct serial_sink *sinks;
+  size_t sink_count;
+  struct pollfd *fds;        /* slot_count + 1 */
+  struct serial_request **group;
+  struct engine_result *results;
+};
+
+static int64_t server_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sets the slot's STATE and tells every sink. */
+static void server_emit(struct serial_slot *slot, enum serial_event_kind kind, enum serial_port_state state, int code,
+                        const char *device, const char *serial_hex, const char *text)
+{
+  struct serial_server *s = slot->server;
+  struct serial_event ev = {kind, slot->path, state, code, device != NULL ? device : "",
+                            serial_hex != NULL ? serial_hex : "", text != NULL ? text : ""};
+  slot->state = state;
+  for (size_t i = 0; i < s->sink_count; i++)
+    s->sinks[i].emit(s->sinks[i].arg, &ev);
+}
+
+/* ---- ports coming and going ---- */
+
+static void server_lose(struct serial_slot *slot, const char *why)
+{
+  serial_port_close(slot->port);
+  slot->port = NULL;
+  slot->generation++;
+  slot->out_len = 0;
+  line_parser_reset(slot->parser);
+  slot->next_open_ms = server_now_ms() + slot->server->options.reopen_interval_ms;
+  slot->lost_reported = 1;
+  server_emit(slot, SERIAL_EVENT_LOST, SERIAL_PORT_ERROR, ST_E_SERIAL_PORT, NULL, NULL, why);
+}
+
+static void server_try_open(struct serial_slot *slot, int64_t now)
+{
+  struct st_detail why = {""};
+  int r = serial_port_open(slot->path, slot->baud, &slot->port, &why);
+  if (r == ST_OK) {
+    slot->lost_reported = 0;
+    line_parser_reset(slot->parser);
+    server_emit(slot, SERIAL_EVENT_OPENED, slot->queued > 0 ? SERIAL_PORT_SIGNING : SERIAL_PORT_IDLE, ST_OK, NULL,
+                NULL, NULL);
+  } else {
+    slot->next_open_ms = now + slot->server->options.reopen_interval_ms;
+    if (!slot->lost_reported)
+      server_emit(slot, SERIAL_EVENT_LOST, SERIAL_PORT_ERROR, r, NULL, NULL, why.text);
+    slot->lost_reported = 1;
+  }
+}
+
+/* Hands as much pending output to the port as it takes now. */
+static void server_flush(struct serial_slot *slot)
+{
+  struct st_detail why = {""};
+  size_t written = 0;
+  if (slot->port == NULL || slot->out_len == 0)
+    return;
+  if (serial_port_write(slot->port, slot->out, slot->out_len, &written, &why) != ST_OK) {
+    server_lose(slot, why.text);
+    return;
+  }
+  memmove(slot->out, slot->out + written, slot->out_len - written);
+  slot->out_len -= written;
+}
+
+/* Queues TEXT for the port, or says why it cannot be delivered. Returns 1 when queued. */
+static int server_deliver(struct serial_slot *slot, const char *text, size_t len)
+{
+  int queued = 0;
+  if (slot->port == NULL) {
+    server_emit(slot, SERIAL_EVENT_DROPPED, slot->state, ST_E_SERIAL_PORT, NULL, NULL,
+                "the port went away before the answer was ready; the board's retry gets the same answer");
+  } else if (len > SERVER_OUTPUT_MAX - slot->out_len) {
+    server_emit(slot, SERIAL_EVENT_DROPPED, slot->state, ST_E_SERIAL_PORT, NULL, NULL,
+                "the board has not read its earlier answers; this one was dropped");
+  } else {
+    memcpy(slot->out + slot->out_len, text, len);
+    slot->out_len += len;
+    queued = 1;
+  }
+  return queued;
+}
+
+/* ---- requests ---- */
+
+static void server_enqueue(struct serial_slot *slot, int refusal, const char *data, size_t len, const char *why)
+{
+  struct serial_server *s = slot->server;
+  struct serial_request *q = NULL, **tail;
+  char *busy = NULL;
+  size_t busy_len = 0;
+
+  if (slot->queued >= s->options.queue_per_port) {
+    if (serial_answer_refused(ST_E_SERIAL_BUSY, NULL, &busy, &busy_len) == ST_OK)
+      server_deliver(slot, busy, busy_len);
+    server_emit(slot, SERIAL_EVENT_DROPPED, slot->state, ST_E_SERIAL_BUSY, NULL, NULL,
+                "a CSR arrived while the port already had its fill of requests waiting; it was answered serial-busy");
+    goto out;
+  }
+  q = calloc(1, sizeof *q);
+  if (q == NULL || (len > 0 && (q->data = malloc(len)) == NULL)) {
+    st_error("%s: out of memory: a request was dropped", slot->path);
+    goto out;
+  }
+  q->slot = slot->index;
+  q->generation = slot->generation;
+  q->refusal = refusal;
+  if (len > 0)
+    memcpy(q->data, data, len);
+  q->len = len;
+  snprintf(q->why, sizeof q->why, "%s", why);
+  for (tail = &s->queue; *tail != NULL; tail = &(*tail)->next)
+    ;
+  *tail = q;
+  q = NULL;
+  slot->queued++;
+  server_emit(slot, SERIAL_EVENT_QUEUED, SERIAL_PORT_SIGNING, refusal, NULL, NULL, why);
+out:
+  if (q != NULL)
+    free(q->data);
+  free(q);
+  free(busy);
+}
+
+static void server_on_message(void *arg, const struct line_message *m)
+{
+  struct serial_slot *slot = arg;
+  char why[160];
+  switch (m->kind) {
+  case LINE_MESSAGE_CSR:
+    server_enqueue(slot, ST_OK, m->text, m->len, "");
+    break;
+  case LINE_MESSAGE_TOO_LARGE:
+    snprintf(why, sizeof why, "the block passed %d bytes before its END line", LINE_PARSER_BLOCK_MAX);
+    server_enqueue(slot, ST_E_TOO_LARGE, NULL, 0, why);
+    break;
+  case LINE_MESSAGE_TIMEOUT:
+    snprintf(why, sizeof why, "no byte arrived for %u ms before the END line",
+             (unsigned)slot->server->options.block_timeout_ms);
+    server_enqueue(slot, ST_E_TIMEOUT, NULL, 0, why);
+    break;
+  }
+}
+
+static void server_read(struct serial_slot *slot, int64_t now)
+{
+  uint8_t buf[SERVER_READ_CHUNK];
+  struct st_detail why = {""};
+  for (int i = 0; i < SERVER_READS_PER_TURN && slot->port != NULL; i++) {
+    size_t got = 0;
+    if (serial_port_read(slot->port, buf, sizeof buf, &got, &why) != ST_OK) {
+      server_lose(slot, why.text);
+      break;
+    }
+    if (got == 0)
+      break;
+    line_parser_feed(slot->parser, buf, got, now, server_on_message, slot);
+  }
+  if (slot->port != NULL && line_parser_in_block(slot->parser) &&
+      (slot->state == SERIAL_PORT_IDLE || slot->state == SERIAL_PORT_ANSWERED))
+    server_emit(slot, SERIAL_EVENT_RECEIVING, SERIAL_PORT_RECEIVING, ST_OK, NULL, NULL, NULL);
+}
+
+/* 1 for the faults after which nothing may be released: the journal's. */
+static int server_fault_stops(int code)
+{
+  return code == ST_E_JOURNAL || code == ST_E_JOURNAL_CORRUPT || code == ST_E_JOURNAL_LOCKED ||
+         code == ST_E_NO_SPACE || code == ST_E_IO;
+}
+
+/* Writes the answer of one decided request into its port's output. */
+static void server_answer(struct serial_server *s, const struct serial_request *q, const struct engine_result *res)
+{
+  struct serial_slot *slot = &s->slots[q->slot];
+  enum serial_port_state after = slot->queued > 0 ? SERIAL_PORT_SIGNING : SERIAL_PORT_ANSWERED;
+  char *text = NULL;
+  size_t len = 0;
+  int r;
+
+  if (res->code == ST_OK)
+    r = serial_answer_issued(res->cert_der, res->cert_len, s->chain_pem, res->serial_hex, &text, &len);
+  else
+    r = serial_answer_refused(res->code, res->detail.text, &text, &len);
+  if (r != ST_OK) {
+    st_error("%s: the answer could not be written out: %s", slot->path, st_error_sentence(r));
+  } else if (q->generation != slot->generation) {
+    server_emit(slot, SERIAL_EVENT_DROPPED, slot->state, res->code, res->device, res->serial_hex,
+                "the port went away before the answer was ready; the board's retry gets the same answer");
+  } else if (server_deliver(slot, text, len)) {
+    server_emit(slot, SERIAL_EVENT_ANSWERED, after, res->code, res->device, res->serial_hex, res->detail.text);
+    server_flush(slot);
+  }
+  free(text);
+}
+
+/* Decides the head of the queue, at most one request per port, with one
+ * commit; then answers. Returns 0, or the fault that must stop the station. */
+static int server_decide_group(struct serial_server *s, struct st_detail *detail)
+{
+  int r = ST_OK;
+  size_t n = 0;
+
+  for (struct serial_request **pp = &s->queue; *pp != NULL && n < s->slot_count;) {
+    struct serial_request *q = *pp;
+    if (s->slots[q->slot].taken) {
+      pp = &q->next;
+      continue;
+    }
+    s->slots[q->slot].taken = 1;
+    s->slots[q->slot].queued--;
+    *pp = q->next;
+    s->group[n++] = q;
+  }
+  for (size_t i = 0; i < n && r == ST_OK; i++) {
+    struct serial_request *q = s->group[i];
+    struct serial_slot *slot = &s->slots[q->slot];
+    struct engine_result *res = &s->results[i];
+    int f = q->refusal == ST_OK ? engine_submit(s->engine, slot->source, (const uint8_t *)q->data, q->len, res)
+                                : engine_refuse(s->engine, slot->source, q->refusal, q->why, res);
+    if (f != ST_OK && server_fault_stops(f)) {
+      st_detail_set(detail, "%s: %s", slot->path, res->detail.text[0] ? res->detail.text : st_error_sentence(f));
+      r = f;
+    } else if (f != ST_OK) {
+      res->code = f;
+      st_error("%s: %s (%s)%s%s; the board is answered with the code and the station carries on", slot->path,
+               st_error_sentence(f), st_error_name(f), res->detail.text[0] ? ": " : "", res->detail.text);
+    }
+  }
+  if (r == ST_OK && n > 0)
+    r = engine_commit(s->engine, detail);
+  for (size_t i = 0; i < n; i++) {
+    if (r == ST_OK)
+      server_answer(s, s->group[i], &s->results[i]);
+    s->slots[s->group[i]->slot].taken = 0;
+    engine_result_cleanup(&s->results[i]);
+    free(s->group[i]->data);
+    free(s->group[i]);
+  }
+  return r;
+}
+
+/* ---- the loop ---- */
+
+static int server_poll_timeout(const struct serial_server *s, int64_t now)
+{
+  int64_t wait = 1000;
+  if (s->queue != NULL)
+    return 0;
+  for (size_t i = 0; i < s->slot_count; i++) {
+    const struct serial_slot *slot = &s->slots[i];
+    int64_t due = slot->port == NULL ? slot->next_open_ms : line_parser_deadline(slot->parser);
+    if (due >= 0 && due - now < wait)
+      wait = due - now;
+  }
+  return wait < 0 ? 0 : (int)wait;
+}
+
+/* Fills the pollfd array: the stop fd, then every open port. Returns the count. */
+static nfds_t server_poll_set(struct serial_server *s, int stop_fd)
+{
+  nfds_t n = 0;
+  s->fds[n++] = (struct pollfd){stop_fd, POLLIN, 0};
+  for (size_t i = 0; i < s->slot_count; i++) {
+    struct serial_slot *slot = &s->slots[i];
+    slot->poll_index = -1;
+    if (slot->port == NULL)
+      continue;
+    slot->poll_index = (int)n;
+    s->fds[n++] = (struct pollfd){serial_port_fd(slot->port), (short)(POLLIN | (slot->out_len > 0 ? POLLOUT : 0)), 0};
+  }
+  return n;
+}
+
+/* Takes what poll() reported for every port, then timeouts and reopenings. */
+static void server_serve_ports(struct serial_server *s, int64_t now)
+{
+  for (size_t i = 0; i < s->slot_count; i++) {
+    struct serial_slot *slot = &s->slots[i];
+    short rev = slot->poll_index >= 0 ? s->fds[slot->poll_index].revents : 0;
+    if (slot->port != NULL && (rev & POLLNVAL))
+      server_lose(slot, "the port's file descriptor became invalid");
+    if (slot->port != NULL && (rev & POLLOUT))
+      server_flush(slot);
+    if (slot->port != NULL && (rev & (POLLIN | POLLHUP | POLLERR)))
+      server_read(slot, now);
+    if (slot->port != NULL && (rev & (POLLHUP | POLLERR)))
+      server_lose(slot, rev & POLLHUP ? "the line hung up (adapter unplugged?)" : "the port reported an error");
+    if (slot->port != NULL)
+      line_parser_tick(slot->parser, now, server_on_message, slot);
+    else if (now >= slot->next_open_ms)
+      server_try_open(slot, now);
+  }
+}
+
+int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *detail)
+{
+  int r = ST_OK;
+  int64_t now = server_now_ms();
+
+  for (size_t i = 0; i < s->slot_count; i++)
+    server_try_open(&s->slots[i], now);
+  for (;;) {
+    nfds_t nfds = server_poll_set(s, stop_fd);
+    int ready = poll(s->fds, nfds, server_poll_timeout(s, now));
+    if (ready < 0 && errno != EINTR) {
+      st_detail_set(detail, "poll: %s", strerror(errno));
+      r = ST_E_INTERNAL;
+      break;
+    }
+    if (ready > 0 && (s->fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+      break;
+    now = server_now_ms();
+    server_serve_ports(s, now);
+    r = server_decide_group(s, detail);
+    if (r != ST_OK)
+      break;
+  }
+  for (size_t i = 0; i < s->slot_count; i++) {
+    server_flush(&s->slots[i]);
+    serial_port_close(s->slots[i].port);
+    s->slots[i].port = NULL;
+  }
+  return r;
+}
+
+/* ---- making and freeing ---- */
+
+int serial_server_add_sink(struct serial_server *s, const struct serial_sink *sink)
+{
+  int r = ST_E_NO_MEMORY;
+  struct serial_sink *grown = realloc(s->sinks, (s->sink_count + 1) * sizeof *grown);
+  if (grown != NULL) {
+    s->sinks = grown;
+    s->sinks[s->sink_count++] = *sink;
+    r = ST_OK;
+  }
+  return r;
+}
+
+static int server_slot_init(struct serial_server *s, size_t i, const struct serial_port_spec *spec)
+{
+  int r = ST_E_NO_MEMORY;
+  struct serial_slot *slot = &s->slots[i];
+  size_t source_len = strlen("serial:") + strlen(spec->path) + 1;
+
+  slot->server = s;
+  slot->index = i;
+  slot->baud = spec->baud;
+  slot->state = SERIAL_PORT_ERROR;
+  slot->poll_index = -1;
+  slot->path = strdup(spec->path);
+  slot->source = malloc(source_len);
+  slot->out = malloc(SERVER_OUTPUT_MAX);
+  slot->parser = line_parser_new(0, s->options.block_timeout_ms);
+  if (slot->path == NULL || slot->source == NULL || slot->out == NULL || slot->parser == NULL)
+    goto out;
+  snprintf(slot->source, source_len, "serial:%s", spec->path);
+  r = ST_OK;
+out:
+  return r;
+}
+
+int serial_server_new(struct engine *e, const struct serial_port_spec *specs, size_t n,
+                      const struct serial_server_options *options, struct serial_server **out,
+                      struct st_detail *detail)
+{
+  int r = ST_E_USAGE;
+  struct serial_server *s = NULL;
+
+  if (n == 0) {
+    st_detail_set(detail, "no serial port to serve");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!serial_baud_supported(specs[i].baud)) {
+      st_detail_set(detail, "%s: %u baud is not supported", specs[i].path, specs[i].baud);
+      r = ST_E_SERIAL_BAUD;
+      goto out;
+    }
+  }
+  r = ST_E_NO_MEMORY;
+  s = calloc(1, sizeof *s);
+  if (s == NULL)
+    goto out;
+  s->engine = e;
+  if (options != NULL)
+    s->options = *options;
+  if (s->options.block_timeout_ms == 0)
+    s->options.block_timeout_ms = LINE_PARSER_TIMEOUT_MS;
+  if (s->options.reopen_interval_ms == 0)
+    s->options.reopen_interval_ms = SERVER_REOPEN_MS;
+  if (s->options.queue_per_port == 0)
+    s->options.queue_per_port = SERVER_QUEUE_PER_PORT;
+  s->slots = calloc(n, sizeof *s->slots);
+  s->fds = calloc(n + 1, sizeof *s->fds);
+  s->group = calloc(n, sizeof *s->group);
+  s->results = calloc(n, sizeof *s->results);
+  if (s->slots == NULL || s->fds == NULL || s->group == NULL || s->results == NULL)
+    goto out;
+  s->slot_count = n;
+  for (size_t i = 0; i < n; i++)
+    if ((r = server_slot_init(s, i, &specs[i])) != ST_OK)
+      goto out;
+  r = serial_answer_chain(engine_ca_cert(e), engine_root_cert(e), &s->chain_pem);
+  if (r != ST_OK)
+    goto out;
+  *out = s;
+  s = NULL;
+out:
+  serial_server_free(s);
+  return r;
+}
+
+void serial_server_free(struct serial_server *s)
+{
+  if (s == NULL)
+    return;
+  for (size_t i = 0; i < s->slot_count; i++) {
+    serial_port_close(s->slots[i].port);
+    line_parser_free(s->slots[i].parser);
+    free(s->slots[i].path);
+    free(s->slots[i].source);
+    free(s->slots[i].out);
+  }
+  while (s->queue != NULL) {
+    struct serial_request *q = s->queue;
+    s->queue = q->next;
+    free(q->data);
+    free(q);
+  }
+  free(s->slots);
+  free(s->fds);
+  free(s->group);
+  free(s->results);
+  free(s->sinks);
+  free(s->chain_pem);
+  free(s);
+}

@@ -1,0 +1,157 @@
+/* workers.c - the thread pool (see workers.h). */
+#include "workers.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "error.h"
+
+struct work_item {
+  work_fn fn;
+  void *arg;
+  struct work_group *group;
+  struct work_item *next;
+};
+
+struct work_group {
+  pthread_mutex_t lock;
+  pthread_cond_t done;
+  size_t pending;
+};
+
+struct workers {
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  struct work_item *head, *tail;
+  int stopping;
+  unsigned count;
+  pthread_t threads[64];
+};
+
+static void work_group_finish_one(struct work_group *g)
+{
+  pthread_mutex_lock(&g->lock);
+  if (--g->pending == 0)
+    pthread_cond_broadcast(&g->done);
+  pthread_mutex_unlock(&g->lock);
+}
+
+/* A pool thread: takes tasks in queue order until told to stop. */
+static void *workers_main(void *arg)
+{
+  struct workers *w = arg;
+  for (;;) {
+    struct work_item *item;
+    pthread_mutex_lock(&w->lock);
+    while (w->head == NULL && !w->stopping)
+      pthread_cond_wait(&w->wake, &w->lock);
+    item = w->head;
+    if (item != NULL) {
+      w->head = item->next;
+      if (w->head == NULL)
+        w->tail = NULL;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (item == NULL)
+      break;
+    item->fn(item->arg);
+    work_group_finish_one(item->group);
+    free(item);
+  }
+  return NULL;
+}
+
+unsigned workers_default_threads(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
+}
+
+struct workers *workers_new(unsigned threads)
+{
+  struct workers *w = calloc(1, sizeof *w);
+  if (w == NULL || threads > 64)
+    goto fail;
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->wake, NULL);
+  for (; w->count < threads; w->count++)
+    if (pthread_create(&w->threads[w->count], NULL, workers_main, w) != 0)
+      goto fail;
+  return w;
+fail:
+  workers_free(w);
+  return NULL;
+}
+
+void workers_free(struct workers *w)
+{
+  if (w == NULL)
+    return;
+  pthread_mutex_lock(&w->lock);
+  w->stopping = 1;
+  pthread_cond_broadcast(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+  for (unsigned i = 0; i < w->count; i++)
+    pthread_join(w->threads[i], NULL);
+  pthread_cond_destroy(&w->wake);
+  pthread_mutex_destroy(&w->lock);
+  free(w);
+}
+
+struct work_group *work_group_new(void)
+{
+  struct work_group *g = calloc(1, sizeof *g);
+  if (g != NULL) {
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->done, NULL);
+  }
+  return g;
+}
+
+void work_group_free(struct work_group *g)
+{
+  if (g == NULL)
+    return;
+  work_group_wait(g);
+  pthread_cond_destroy(&g->done);
+  pthread_mutex_destroy(&g->lock);
+  free(g);
+}
+
+int workers_submit(struct workers *w, struct work_group *g, work_fn fn, void *arg)
+{
+  int r = ST_E_NO_MEMORY;
+  struct work_item *item = w != NULL && w->count > 0 ? malloc(sizeof *item) : NULL;
+  if (item == NULL) {
+    fn(arg);
+    r = w == NULL || w->count == 0 ? ST_OK : ST_E_NO_MEMORY;
+    goto out;
+  }
+  item->fn = fn;
+  item->arg = arg;
+  item->group = g;
+  item->next = NULL;
+  pthread_mutex_lock(&g->lock);
+  g->pending++;
+  pthread_mutex_unlock(&g->lock);
+  pthread_mutex_lock(&w->lock);
+  if (w->tail != NULL)
+    w->tail->next = item;
+  else
+    w->head = item;
+  w->tail = item;
+  pthread_cond_signal(&w->wake);
+  pthread_mutex_unlock(&w->lock);
+  r = ST_OK;
+out:
+  return r;
+}
+
+void work_group_wait(struct work_group *g)
+{
+  pthread_mutex_lock(&g->lock);
+  while (g->pending > 0)
+    pthread_cond_wait(&g->done, &g->lock);
+  pthread_mutex_unlock(&g->lock);
+}

@@ -1,0 +1,45 @@
+/*
+ * workers.h - a small pool of threads for the work that can run beside the
+ * HSM: reading and checking CSRs, checking signatures the HSM made.
+ *
+ * Tasks are functions run once on some pool thread. Each task belongs to a
+ * group; a caller waits for a group, not for the whole pool, so an intake
+ * reading ahead and the engine checking signatures can share one pool
+ * without waiting on each other. A pool of zero threads runs every task at
+ * once on the caller's thread (the same results, without parallelism).
+ */
+#ifndef STATION_WORKERS_H
+#define STATION_WORKERS_H
+
+#include <stddef.h>
+
+struct workers;
+struct work_group;
+
+/* A task: called once with ARG on a pool thread. */
+typedef void (*work_fn)(void *arg);
+
+/* Starts THREADS threads (0..64). Returns NULL when out of memory or when a
+ * thread cannot be started. */
+struct workers *workers_new(unsigned threads);
+
+/* A number of threads that suits this machine: the online CPUs, at least 1, at most 8. */
+unsigned workers_default_threads(void);
+
+/* Waits for every queued task, stops the threads and frees W; NULL is fine. */
+void workers_free(struct workers *w);
+
+/* A new, empty group. NULL when out of memory. */
+struct work_group *work_group_new(void);
+
+/* Frees G (waiting for its tasks first); NULL is fine. */
+void work_group_free(struct work_group *g);
+
+/* Queues FN(ARG) in group G. Returns 0, or ST_E_NO_MEMORY (then FN was run
+ * on the caller's thread before returning, so the work is never lost). */
+int workers_submit(struct workers *w, struct work_group *g, work_fn fn, void *arg);
+
+/* Blocks until every task queued in G so far has finished. */
+void work_group_wait(struct work_group *g);
+
+#endif
