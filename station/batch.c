@@ -37,6 +37,7 @@ struct batch_run;
 struct batch_slot {
   char stem[NAME_MAX + 1];
   char name[NAME_MAX + 1];
+  char *source;                    /* "batch:<dir>/csr/<name>", for the journal */
   struct batch_run *run;
   int intake_code;                 /* a refusal decided by the intake, or ST_OK */
   struct st_detail intake_detail;
@@ -270,6 +271,11 @@ static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
     run->previous = entry;
     chunk->count++;
     snprintf(slot->name, sizeof slot->name, "%s", entry->name);
+    if (asprintf(&slot->source, "batch:%s/csr/%s", run->root, entry->name) < 0) {
+      slot->source = NULL;
+      slot->intake_code = ST_E_NO_MEMORY;
+      continue;
+    }
     snprintf(slot->stem, sizeof slot->stem, "%.*s", (int)batch_output_stem_len(entry), entry->name);
     if (entry->stem_len == 0) {
       slot->intake_code = ST_E_FILE_NAME;
@@ -286,18 +292,60 @@ static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
   }
 }
 
-/* Decides one prepared slot on the engine thread. Returns 0 or a fault. */
-static int batch_decide(struct batch_run *run, struct batch_slot *slot)
+/* Decides every slot of CHUNK on the engine thread: the intake's refusals one
+ * by one, the prepared requests as one group (signed together). Returns 0 or
+ * the first fault; then every slot still has a result, a fault for those that
+ * must not be released. */
+static int batch_decide_chunk(struct batch_run *run, struct batch_chunk *chunk, struct st_detail *detail)
 {
-  char source[PATH_MAX + NAME_MAX + 16];
-  snprintf(source, sizeof source, "batch:%s/csr/%s", run->root, slot->name);
-  if (slot->request != NULL)
-    return engine_decide(run->engine, source, slot->request, &slot->result);
-  if (st_error_class_of(slot->intake_code) != ST_CLASS_REFUSAL) {
-    slot->result.code = slot->intake_code;
-    return slot->intake_code;
+  int r = ST_OK;
+  size_t n = 0;
+  const char **sources = calloc(chunk->count + 1, sizeof *sources);
+  const struct engine_request **requests = calloc(chunk->count + 1, sizeof *requests);
+  struct engine_result *results = calloc(chunk->count + 1, sizeof *results);
+  size_t *where = calloc(chunk->count + 1, sizeof *where);
+
+  if (sources == NULL || requests == NULL || results == NULL || where == NULL) {
+    r = ST_E_NO_MEMORY;
+    goto out;
   }
-  return engine_refuse(run->engine, source, slot->intake_code, slot->intake_detail.text, &slot->result);
+  for (size_t i = 0; i < chunk->count; i++) {
+    struct batch_slot *slot = &chunk->slots[i];
+    if (slot->request != NULL) {
+      sources[n] = slot->source;
+      requests[n] = slot->request;
+      where[n++] = i;
+    } else if (r != ST_OK || st_error_class_of(slot->intake_code) != ST_CLASS_REFUSAL) {
+      slot->result.code = r != ST_OK ? r : slot->intake_code;
+      r = slot->result.code;
+    } else {
+      r = engine_refuse(run->engine, slot->source, slot->intake_code, slot->intake_detail.text, &slot->result);
+    }
+  }
+  if (r == ST_OK && n > 0)
+    r = engine_decide_many(run->engine, n, sources, requests, results);
+  for (size_t k = 0; k < n; k++) {
+    struct batch_slot *slot = &chunk->slots[where[k]];
+    slot->result = results[k];
+    if (r != ST_OK && slot->result.code == ST_OK) {
+      free(slot->result.cert_der);
+      slot->result.cert_der = NULL;
+      slot->result.code = r;
+    }
+  }
+out:
+  if (r != ST_OK) {
+    const char *why = "";
+    for (size_t i = 0; i < chunk->count && why[0] == '\0'; i++)
+      if (chunk->slots[i].result.code == r)
+        why = chunk->slots[i].result.detail.text;
+    st_detail_set(detail, "%s: %s", st_error_sentence(r), why);
+  }
+  free(where);
+  free(results);
+  free(requests);
+  free(sources);
+  return r;
 }
 
 /* Frees what the slots of CHUNK hold and empties it (its reads finished). */
@@ -309,6 +357,7 @@ static void batch_chunk_clear(struct batch_chunk *chunk)
   for (size_t i = 0; i < chunk->count; i++) {
     engine_request_free(chunk->slots[i].request);
     engine_result_cleanup(&chunk->slots[i].result);
+    free(chunk->slots[i].source);
   }
   chunk->count = 0;
 }
@@ -333,6 +382,10 @@ static int batch_stage(struct batch_run *run, struct batch_chunk *chunk, struct 
   long pem_len;
   const struct engine_result *res = &slot->result;
 
+  if (res->code != ST_OK && st_error_class_of(res->code) != ST_CLASS_REFUSAL) {
+    r = ST_OK; /* a fault: nothing of this request may leave */
+    goto out;
+  }
   if (res->code == ST_OK) {
     /* PEM straight from the DER: decoding the certificate again would cost more than signing it */
     pem = BIO_new(BIO_s_mem());
@@ -383,13 +436,8 @@ static int batch_run_chunk(struct batch_run *run, struct batch_chunk *chunk, str
   struct st_detail commit_detail = {""};
 
   work_group_wait(chunk->prepared);
-  for (; chunk->decided < chunk->count; chunk->decided++) {
-    r = batch_decide(run, &chunk->slots[chunk->decided]);
-    if (r != ST_OK) {
-      st_detail_set(detail, "%s: %s", st_error_sentence(r), chunk->slots[chunk->decided].result.detail.text);
-      break;
-    }
-  }
+  r = batch_decide_chunk(run, chunk, detail);
+  chunk->decided = chunk->count;
   /* the write-ahead rule: nothing is written out before its records are durable */
   committed = engine_commit(run->engine, &commit_detail);
   if (committed == ST_OK && chunk->decided > 0) {

@@ -7,6 +7,7 @@
  * engine_commit; events wait in a queue until then.
  */
 #include "engine.h"
+#include "engine_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,59 +29,9 @@
 #include "policy.h"
 #include "workers.h"
 
-/* An event waiting for its record to be durable. */
-struct engine_pending_event {
-  enum engine_event_kind kind;
-  char *source;
-  char device[37];
-  char serial_hex[41];
-  int code;
-  char *detail;
-  uint64_t seq;
-};
-
-/* A request prepared beside the engine (see engine_prepare). */
-struct engine_request {
-  int code;                         /* ST_OK, or the refusal found while preparing */
-  struct st_detail detail;
-  struct csr *csr;                  /* NULL when the bytes did not parse */
-  uint8_t csr_sha256[32];
-  uint8_t key_sha256[32];
-  struct policy_identity id;
-};
-
-/* A signature check running on a pool thread. */
-struct engine_check {
-  struct engine *engine;
-  X509 *cert;
-  char serial_hex[41];
-};
-
-struct engine {
-  const struct station_config *cfg;
-  struct policy policy;
-  X509 *ca_cert;
-  X509 *root_cert;
-  struct journal *journal;
-  struct hsm *hsm;
-  struct hsm_key *ca_key;
-  int logged_in;
-  int failed;                       /* a commit failed: refuse everything */
-  struct engine_sink *sinks;
-  size_t sink_count;
-  struct engine_pending_event *pending;
-  size_t pending_count, pending_cap;
-  struct workers *pool;             /* CSR checks and post-signing checks */
-  struct work_group *checks;        /* the post-signing checks since the last commit */
-  pthread_mutex_t check_lock;
-  int check_failed;                 /* a signature the HSM made did not verify */
-  char check_failed_serial[41];
-  struct audit *audit;              /* journal key and head on the token (audit hooks below) */
-};
-
 /* ---- events ---- */
 
-static int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char *source,
+int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char *source,
                               const struct engine_result *res)
 {
   int r = ST_E_NO_MEMORY;
@@ -175,6 +126,8 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
   e->pool = workers_new(workers_default_threads());
   e->checks = work_group_new();
   if (e->pool == NULL || e->checks == NULL)
+    goto out;
+  if (cfg->hsm_sessions > 1 && (e->signers = workers_new(cfg->hsm_sessions)) == NULL)
     goto out;
   e->cfg = cfg;
   e->policy.factory = cfg->factory;
@@ -299,301 +252,6 @@ int engine_logged_in(const struct engine *e)
   return e->logged_in;
 }
 
-/* ---- requests ---- */
-
-/* Fills RES from an issued journal record (a certificate handed back). */
-static int engine_result_from_record(struct engine_result *res, const struct journal_record *rec)
-{
-  int r = ST_E_NO_MEMORY;
-  res->code = ST_OK;
-  res->from_journal = 1;
-  res->seq = 0;
-  snprintf(res->device, sizeof res->device, "%s", rec->device != NULL ? rec->device : "");
-  st_hex_encode(res->serial_hex, rec->serial, rec->serial_len > 20 ? 20 : rec->serial_len);
-  res->cert_der = malloc(rec->cert_len);
-  if (res->cert_der == NULL)
-    goto out;
-  memcpy(res->cert_der, rec->cert_der, rec->cert_len);
-  res->cert_len = rec->cert_len;
-  r = ST_OK;
-out:
-  return r;
-}
-
-/* 1 when the subject of the certificate in REC is byte-equal to REQ's subject. */
-static int engine_same_subject(const struct journal_record *rec, const struct csr *req)
-{
-  const unsigned char *p = rec->cert_der;
-  X509 *cert = d2i_X509(NULL, &p, (long)rec->cert_len);
-  int same = cert != NULL && X509_NAME_cmp(X509_get_subject_name(cert), csr_subject(req)) == 0;
-  X509_free(cert);
-  return same;
-}
-
-/* Appends the journal record of RES (issued or refused) and queues its event. */
-static int engine_record(struct engine *e, const char *source, struct engine_result *res,
-                         const uint8_t *key_sha256, const uint8_t *serial, size_t serial_len)
-{
-  int r;
-  struct journal_record rec;
-  memset(&rec, 0, sizeof rec);
-  rec.event = res->code == ST_OK ? JOURNAL_EVENT_ISSUED : JOURNAL_EVENT_REFUSED;
-  rec.source = (char *)source;
-  rec.device = res->device[0] != '\0' ? res->device : NULL;
-  memcpy(rec.csr_sha256, res->csr_sha256, 32);
-  rec.has_csr_sha256 = 1;
-  if (key_sha256 != NULL) {
-    memcpy(rec.key_sha256, key_sha256, 32);
-    rec.has_key_sha256 = 1;
-  }
-  if (serial != NULL) {
-    memcpy(rec.serial, serial, serial_len);
-    rec.serial_len = serial_len;
-  }
-  rec.reason = res->code == ST_OK ? NULL : (char *)st_error_name(res->code);
-  rec.detail = res->detail.text[0] != '\0' ? res->detail.text : NULL;
-  rec.cert_der = res->cert_der;
-  rec.cert_len = res->cert_len;
-  r = journal_append(e->journal, &rec);
-  if (r == ST_OK) {
-    res->seq = rec.seq;
-    r = engine_queue_event(e, res->code == ST_OK ? ENGINE_EVENT_ISSUED : ENGINE_EVENT_REFUSED, source, res);
-  }
-  return r;
-}
-
-/* The identity rules: may return a handed-back certificate (1), a refusal
- * code in RES (0 with res->code set), or go on to sign (0 with ST_OK). */
-static int engine_check_identity(struct engine *e, const struct csr *req, const uint8_t key_sha256[32],
-                                 struct engine_result *res, int *handed_back)
-{
-  int r = ST_OK, found;
-  struct journal_record rec;
-  memset(&rec, 0, sizeof rec);
-
-  found = journal_find_key(e->journal, key_sha256, &rec);
-  if (found < 0) {
-    r = found;
-    goto out;
-  }
-  if (found == 1 && strcmp(rec.device, res->device) != 0) {
-    res->code = ST_E_KEY_REUSED;
-    st_detail_set(&res->detail, "this public key is already certified for device %s (journal record %llu)",
-                  rec.device, (unsigned long long)rec.seq);
-    goto out;
-  }
-  journal_record_cleanup(&rec);
-  found = journal_find_device(e->journal, res->device, &rec);
-  if (found < 0) {
-    r = found;
-    goto out;
-  }
-  if (found == 1 && rec.has_key_sha256 && memcmp(rec.key_sha256, key_sha256, 32) == 0 &&
-      engine_same_subject(&rec, req)) {
-    r = engine_result_from_record(res, &rec);
-    *handed_back = 1;
-    goto out;
-  }
-  if (found == 1 && e->cfg->reissue != CONFIG_REISSUE_ALLOW) {
-    char serial[41];
-    st_hex_encode(serial, rec.serial, rec.serial_len > 20 ? 20 : rec.serial_len);
-    res->code = ST_E_DEVICE_KNOWN;
-    st_detail_set(&res->detail, "device %s already holds certificate %s (journal record %llu) for %s",
-                  res->device, serial, (unsigned long long)rec.seq,
-                  memcmp(rec.key_sha256, key_sha256, 32) != 0 ? "another key" : "this key with another subject");
-    goto out;
-  }
-out:
-  journal_record_cleanup(&rec);
-  return r;
-}
-
-/* Picks a serial number this journal has never issued. */
-static int engine_fresh_serial(struct engine *e, uint8_t serial[CERT_SERIAL_BYTES])
-{
-  int r = ST_E_CRYPTO;
-  for (int tries = 0; tries < 16; tries++) {
-    r = cert_random_serial(serial);
-    if (r != ST_OK || !journal_serial_used(e->journal, serial, CERT_SERIAL_BYTES))
-      break;
-    r = ST_E_CRYPTO;
-  }
-  return r;
-}
-
-/* Pool task: checks a certificate the HSM signed against the CA certificate's
- * key. A failure stops the engine at its next commit: nothing of that group
- * is released or made durable. */
-static void engine_check_signature(void *arg)
-{
-  struct engine_check *check = arg;
-  struct engine *e = check->engine;
-  int ok = X509_verify(check->cert, X509_get0_pubkey(e->ca_cert)) == 1;
-  ERR_clear_error();
-  if (!ok) {
-    pthread_mutex_lock(&e->check_lock);
-    if (!e->check_failed)
-      memcpy(e->check_failed_serial, check->serial_hex, sizeof e->check_failed_serial);
-    e->check_failed = 1;
-    pthread_mutex_unlock(&e->check_lock);
-  }
-  X509_free(check->cert);
-  free(check);
-}
-
-/* Signs a certificate for REQ, records it in RES and queues its signature check. */
-static int engine_issue(struct engine *e, const struct csr *req, struct engine_result *res,
-                        uint8_t serial[CERT_SERIAL_BYTES])
-{
-  int r = ST_E_HSM_PIN;
-  X509 *cert = NULL;
-  unsigned char *der = NULL;
-  int der_len;
-  struct engine_check *check = NULL;
-
-  if (!e->logged_in || e->ca_key == NULL) {
-    st_detail_set(&res->detail, "the station is not logged in to the HSM");
-    goto out;
-  }
-  r = engine_fresh_serial(e, serial);
-  if (r != ST_OK)
-    goto out;
-  r = cert_issue_device(req, e->ca_cert, hsm_key_signer(e->ca_key), NULL, serial, e->cfg->validity_days, time(NULL),
-                        &cert, &res->detail);
-  if (r != ST_OK)
-    goto out;
-  r = ST_E_NO_MEMORY;
-  der_len = i2d_X509(cert, &der);
-  check = calloc(1, sizeof *check);
-  if (der_len <= 0 || check == NULL || (res->cert_der = malloc((size_t)der_len)) == NULL)
-    goto out;
-  memcpy(res->cert_der, der, (size_t)der_len);
-  res->cert_len = (size_t)der_len;
-  st_hex_encode(res->serial_hex, serial, CERT_SERIAL_BYTES);
-  check->engine = e;
-  check->cert = cert;
-  memcpy(check->serial_hex, res->serial_hex, sizeof check->serial_hex);
-  cert = NULL;
-  workers_submit(e->pool, e->checks, engine_check_signature, check);
-  check = NULL;
-  r = ST_OK;
-out:
-  free(check);
-  OPENSSL_free(der);
-  X509_free(cert);
-  return r;
-}
-
-int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, struct engine_request **out)
-{
-  int r = ST_E_NO_MEMORY;
-  struct engine_request *req = calloc(1, sizeof *req);
-  if (req == NULL)
-    goto out;
-  req->code = csr_parse(data, len, &req->csr, &req->detail);
-  if (req->code != ST_OK) {
-    EVP_Digest(data, len, req->csr_sha256, NULL, EVP_sha256(), NULL);
-  } else {
-    csr_sha256(req->csr, req->csr_sha256);
-    req->code = policy_check(&e->policy, req->csr, &req->id, &req->detail);
-    if (req->code == ST_OK)
-      csr_key_sha256(req->csr, req->key_sha256);
-  }
-  *out = req;
-  r = ST_OK;
-out:
-  return r;
-}
-
-void engine_request_free(struct engine_request *req)
-{
-  if (req == NULL)
-    return;
-  csr_free(req->csr);
-  free(req);
-}
-
-int engine_decide(struct engine *e, const char *source, const struct engine_request *req, struct engine_result *res)
-{
-  int r = ST_E_JOURNAL;
-  struct journal_record rec;
-  uint8_t serial[CERT_SERIAL_BYTES];
-  int handed_back = 0, found;
-
-  memset(res, 0, sizeof *res);
-  memset(&rec, 0, sizeof rec);
-  if (e->failed)
-    goto out;
-  memcpy(res->csr_sha256, req->csr_sha256, sizeof res->csr_sha256);
-  if (req->csr != NULL) {
-    /* the same CSR issued before is handed back, whatever the policy says now */
-    found = journal_find_csr(e->journal, req->csr_sha256, &rec);
-    if (found != 0) {
-      r = found < 0 ? found : engine_result_from_record(res, &rec);
-      if (r == ST_OK)
-        r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
-      goto out;
-    }
-  }
-  if (req->code != ST_OK) {
-    res->code = req->code;
-    res->detail = req->detail;
-    r = engine_record(e, source, res, NULL, NULL, 0);
-    goto out;
-  }
-  memcpy(res->device, req->id.device_id, sizeof res->device);
-  r = engine_check_identity(e, req->csr, req->key_sha256, res, &handed_back);
-  if (r != ST_OK || handed_back) {
-    if (r == ST_OK)
-      r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
-    goto out;
-  }
-  if (res->code != ST_OK) {
-    r = engine_record(e, source, res, req->key_sha256, NULL, 0);
-    goto out;
-  }
-  r = engine_issue(e, req->csr, res, serial);
-  if (r != ST_OK)
-    goto out;
-  r = engine_record(e, source, res, req->key_sha256, serial, sizeof serial);
-out:
-  if (r != ST_OK) {
-    free(res->cert_der);
-    res->cert_der = NULL;
-    res->cert_len = 0;
-    res->code = r;
-  }
-  journal_record_cleanup(&rec);
-  return r;
-}
-
-int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,
-                  struct engine_result *res)
-{
-  struct engine_request *req = NULL;
-  int r = engine_prepare(e, data, len, &req);
-  if (r == ST_OK)
-    r = engine_decide(e, source, req, res);
-  else
-    memset(res, 0, sizeof *res), res->code = r;
-  engine_request_free(req);
-  return r;
-}
-
-int engine_refuse(struct engine *e, const char *source, int code, const char *detail,
-                  struct engine_result *res)
-{
-  int r = ST_E_JOURNAL;
-  memset(res, 0, sizeof *res);
-  if (e->failed)
-    goto out;
-  res->code = code;
-  st_detail_set(&res->detail, "%s", detail != NULL ? detail : "");
-  r = engine_record(e, source, res, NULL, NULL, 0);
-out:
-  return r;
-}
-
 int engine_commit(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_JOURNAL;
@@ -656,6 +314,7 @@ void engine_close(struct engine *e)
     return;
   engine_audit_close(e);
   work_group_free(e->checks);
+  workers_free(e->signers);
   workers_free(e->pool);
   pthread_mutex_destroy(&e->check_lock);
   engine_flush_events(e, 0);

@@ -122,6 +122,15 @@ void engine_request_free(struct engine_request *req);
 int engine_decide(struct engine *e, const char *source, const struct engine_request *req,
                   struct engine_result *res);
 
+/* Decides N prepared requests (REQS[i] from SOURCES[i]) into RESULTS[i], as
+ * engine_decide would one after the other, but signing them together: on
+ * hsm.sessions threads when that is above 1. Returns 0, or the first fault:
+ * then the results before the faulty request stand (they are journaled like
+ * any other), and that request and the ones after it have the fault as
+ * their code and nothing to release. */
+int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
+                       const struct engine_request *const *reqs, struct engine_result *results);
+
 /* The engine's worker pool, for intakes that prepare ahead. Borrowed. */
 struct workers *engine_workers(const struct engine *e);
 

@@ -1,0 +1,499 @@
+/*
+ * engine_decide.c - deciding requests (see engine.h).
+ *
+ * A group of prepared requests is decided in three phases:
+ *
+ *   1. plan, in order, on the engine thread: the same CSR issued before is
+ *      handed back; a refusal found while preparing stays a refusal; the
+ *      identity rules are checked against the journal and against the
+ *      requests planned earlier in the same group (a CSR twice in one batch is
+ *      signed once, a key or a device twice is refused as it would be across
+ *      batches); every request to sign gets a fresh serial;
+ *   2. sign: the certificates are built and signed in the HSM, on the engine
+ *      thread or, with hsm.sessions N > 1, on N threads each using its own
+ *      token session; each signature is then checked on the worker pool;
+ *   3. record, in order: the journal records are appended (issued, refused)
+ *      and the events queued. A signing fault stops the group there: the
+ *      requests before it keep their records, the ones from it on get the
+ *      fault as their result and no record.
+ *
+ * Nothing decided here is durable or released before engine_commit.
+ */
+#include "engine.h"
+#include "engine_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "certificate.h"
+#include "config.h"
+#include "csr.h"
+#include "encoding.h"
+#include "hsm.h"
+#include "journal.h"
+#include "workers.h"
+
+enum engine_plan_kind {
+  ENGINE_PLAN_HANDED_BACK,   /* issued before: result filled in phase 1 */
+  ENGINE_PLAN_REFUSE,        /* refused: record in phase 3 */
+  ENGINE_PLAN_SIGN,          /* to sign in phase 2, record in phase 3 */
+  ENGINE_PLAN_COPY,          /* the same as an earlier request of the group */
+};
+
+/* What phase 1 decided for one request, and what phase 2 made of it. */
+struct engine_plan {
+  enum engine_plan_kind kind;
+  size_t copy_of;                     /* ENGINE_PLAN_COPY: index of the original */
+  uint8_t serial[CERT_SERIAL_BYTES];
+  struct engine *engine;
+  const struct engine_request *req;
+  struct engine_result *res;
+  int sign_result;                    /* phase 2: ST_OK or the fault */
+};
+
+/* Fills RES from an issued journal record (a certificate handed back). */
+static int engine_result_from_record(struct engine_result *res, const struct journal_record *rec)
+{
+  int r = ST_E_NO_MEMORY;
+  res->code = ST_OK;
+  res->from_journal = 1;
+  res->seq = 0;
+  snprintf(res->device, sizeof res->device, "%s", rec->device != NULL ? rec->device : "");
+  st_hex_encode(res->serial_hex, rec->serial, rec->serial_len > 20 ? 20 : rec->serial_len);
+  res->cert_der = malloc(rec->cert_len);
+  if (res->cert_der == NULL)
+    goto out;
+  memcpy(res->cert_der, rec->cert_der, rec->cert_len);
+  res->cert_len = rec->cert_len;
+  r = ST_OK;
+out:
+  return r;
+}
+
+/* 1 when the subject of the certificate in REC is byte-equal to REQ's subject. */
+static int engine_same_subject(const struct journal_record *rec, const struct csr *req)
+{
+  const unsigned char *p = rec->cert_der;
+  X509 *cert = d2i_X509(NULL, &p, (long)rec->cert_len);
+  int same = cert != NULL && X509_NAME_cmp(X509_get_subject_name(cert), csr_subject(req)) == 0;
+  X509_free(cert);
+  return same;
+}
+
+/* Appends the journal record of RES (issued or refused) and queues its event. */
+static int engine_record(struct engine *e, const char *source, struct engine_result *res,
+                         const uint8_t *key_sha256, const uint8_t *serial, size_t serial_len)
+{
+  int r;
+  struct journal_record rec;
+  memset(&rec, 0, sizeof rec);
+  rec.event = res->code == ST_OK ? JOURNAL_EVENT_ISSUED : JOURNAL_EVENT_REFUSED;
+  rec.source = (char *)source;
+  rec.device = res->device[0] != '\0' ? res->device : NULL;
+  memcpy(rec.csr_sha256, res->csr_sha256, 32);
+  rec.has_csr_sha256 = 1;
+  if (key_sha256 != NULL) {
+    memcpy(rec.key_sha256, key_sha256, 32);
+    rec.has_key_sha256 = 1;
+  }
+  if (serial != NULL) {
+    memcpy(rec.serial, serial, serial_len);
+    rec.serial_len = serial_len;
+  }
+  rec.reason = res->code == ST_OK ? NULL : (char *)st_error_name(res->code);
+  rec.detail = res->detail.text[0] != '\0' ? res->detail.text : NULL;
+  rec.cert_der = res->cert_der;
+  rec.cert_len = res->cert_len;
+  r = journal_append(e->journal, &rec);
+  if (r == ST_OK) {
+    res->seq = rec.seq;
+    r = engine_queue_event(e, res->code == ST_OK ? ENGINE_EVENT_ISSUED : ENGINE_EVENT_REFUSED, source, res);
+  }
+  return r;
+}
+
+/* The identity rules: may return a handed-back certificate (1), a refusal
+ * code in RES (0 with res->code set), or go on to sign (0 with ST_OK). */
+static int engine_check_identity(struct engine *e, const struct csr *req, const uint8_t key_sha256[32],
+                                 struct engine_result *res, int *handed_back)
+{
+  int r = ST_OK, found;
+  struct journal_record rec;
+  memset(&rec, 0, sizeof rec);
+
+  found = journal_find_key(e->journal, key_sha256, &rec);
+  if (found < 0) {
+    r = found;
+    goto out;
+  }
+  if (found == 1 && strcmp(rec.device, res->device) != 0) {
+    res->code = ST_E_KEY_REUSED;
+    st_detail_set(&res->detail, "this public key is already certified for device %s (journal record %llu)",
+                  rec.device, (unsigned long long)rec.seq);
+    goto out;
+  }
+  journal_record_cleanup(&rec);
+  found = journal_find_device(e->journal, res->device, &rec);
+  if (found < 0) {
+    r = found;
+    goto out;
+  }
+  if (found == 1 && rec.has_key_sha256 && memcmp(rec.key_sha256, key_sha256, 32) == 0 &&
+      engine_same_subject(&rec, req)) {
+    r = engine_result_from_record(res, &rec);
+    *handed_back = 1;
+    goto out;
+  }
+  if (found == 1 && e->cfg->reissue != CONFIG_REISSUE_ALLOW) {
+    char serial[41];
+    st_hex_encode(serial, rec.serial, rec.serial_len > 20 ? 20 : rec.serial_len);
+    res->code = ST_E_DEVICE_KNOWN;
+    st_detail_set(&res->detail, "device %s already holds certificate %s (journal record %llu) for %s",
+                  res->device, serial, (unsigned long long)rec.seq,
+                  memcmp(rec.key_sha256, key_sha256, 32) != 0 ? "another key" : "this key with another subject");
+    goto out;
+  }
+out:
+  journal_record_cleanup(&rec);
+  return r;
+}
+
+/* Picks a serial number neither this journal nor the group has used. */
+static int engine_fresh_serial(struct engine *e, const struct engine_plan *plans, size_t planned,
+                               uint8_t serial[CERT_SERIAL_BYTES])
+{
+  int r = ST_E_CRYPTO;
+  for (int tries = 0; tries < 16; tries++) {
+    int taken = 0;
+    r = cert_random_serial(serial);
+    if (r != ST_OK)
+      break;
+    for (size_t j = 0; j < planned && !taken; j++)
+      taken = plans[j].kind == ENGINE_PLAN_SIGN && memcmp(plans[j].serial, serial, CERT_SERIAL_BYTES) == 0;
+    if (!taken && !journal_serial_used(e->journal, serial, CERT_SERIAL_BYTES))
+      break;
+    r = ST_E_CRYPTO;
+  }
+  return r;
+}
+
+/* Pool task: checks a certificate the HSM signed against the CA certificate's
+ * key. A failure stops the engine at its next commit: nothing of that group
+ * is released or made durable. */
+static void engine_check_signature(void *arg)
+{
+  struct engine_check *check = arg;
+  struct engine *e = check->engine;
+  int ok = X509_verify(check->cert, X509_get0_pubkey(e->ca_cert)) == 1;
+  ERR_clear_error();
+  if (!ok) {
+    pthread_mutex_lock(&e->check_lock);
+    if (!e->check_failed)
+      memcpy(e->check_failed_serial, check->serial_hex, sizeof e->check_failed_serial);
+    e->check_failed = 1;
+    pthread_mutex_unlock(&e->check_lock);
+  }
+  X509_free(check->cert);
+  free(check);
+}
+
+/* Phase 2 for one request: build, sign in the token, hand the certificate
+ * to RES and its signature check to the pool. Runs on a signing thread when
+ * hsm.sessions > 1: it touches only its own plan and result. */
+static void engine_sign_plan(void *arg)
+{
+  struct engine_plan *plan = arg;
+  struct engine *e = plan->engine;
+  struct engine_result *res = plan->res;
+  X509 *cert = NULL;
+  unsigned char *der = NULL;
+  int der_len;
+  struct engine_check *check = NULL;
+  int r = cert_issue_device(plan->req->csr, e->ca_cert, hsm_key_signer(e->ca_key), NULL, plan->serial,
+                            e->cfg->validity_days, time(NULL), &cert, &res->detail);
+  if (r != ST_OK)
+    goto out;
+  r = ST_E_NO_MEMORY;
+  der_len = i2d_X509(cert, &der);
+  check = calloc(1, sizeof *check);
+  if (der_len <= 0 || check == NULL || (res->cert_der = malloc((size_t)der_len)) == NULL)
+    goto out;
+  memcpy(res->cert_der, der, (size_t)der_len);
+  res->cert_len = (size_t)der_len;
+  st_hex_encode(res->serial_hex, plan->serial, CERT_SERIAL_BYTES);
+  check->engine = e;
+  check->cert = cert;
+  memcpy(check->serial_hex, res->serial_hex, sizeof check->serial_hex);
+  cert = NULL;
+  workers_submit(e->pool, e->checks, engine_check_signature, check);
+  check = NULL;
+  r = ST_OK;
+out:
+  ERR_clear_error();
+  free(check);
+  OPENSSL_free(der);
+  X509_free(cert);
+  plan->sign_result = r;
+}
+
+/* The earlier request of the group planned for signing that shares KIND of
+ * identity with REQ (0: the CSR, 1: the key, 2: the device), or -1. */
+static long engine_group_find(const struct engine_plan *plans, size_t planned, const struct engine_request *req,
+                              int kind)
+{
+  long found = -1;
+  for (size_t j = 0; j < planned && found < 0; j++) {
+    const struct engine_request *other = plans[j].req;
+    if (plans[j].kind != ENGINE_PLAN_SIGN)
+      continue;
+    if ((kind == 0 && memcmp(other->csr_sha256, req->csr_sha256, 32) == 0) ||
+        (kind == 1 && memcmp(other->key_sha256, req->key_sha256, 32) == 0) ||
+        (kind == 2 && strcmp(other->id.device_id, req->id.device_id) == 0))
+      found = (long)j;
+  }
+  return found;
+}
+
+/* The identity rules against the requests planned earlier in the group. */
+static void engine_plan_in_group(struct engine_plan *plans, size_t i)
+{
+  struct engine_plan *plan = &plans[i];
+  const struct engine_request *req = plan->req;
+  struct engine_result *res = plan->res;
+  long j = engine_group_find(plans, i, req, 0);
+  if (j >= 0) {
+    plan->kind = ENGINE_PLAN_COPY;
+    plan->copy_of = (size_t)j;
+    return;
+  }
+  j = engine_group_find(plans, i, req, 1);
+  if (j >= 0 && strcmp(plans[j].req->id.device_id, req->id.device_id) != 0) {
+    plan->kind = ENGINE_PLAN_REFUSE;
+    res->code = ST_E_KEY_REUSED;
+    st_detail_set(&res->detail, "this public key is being certified for device %s in the same group",
+                  plans[j].req->id.device_id);
+    return;
+  }
+  if (j >= 0 && X509_NAME_cmp(csr_subject(plans[j].req->csr), csr_subject(req->csr)) == 0) {
+    plan->kind = ENGINE_PLAN_COPY;
+    plan->copy_of = (size_t)j;
+    return;
+  }
+  j = engine_group_find(plans, i, req, 2);
+  if (j >= 0 && plan->engine->cfg->reissue != CONFIG_REISSUE_ALLOW) {
+    plan->kind = ENGINE_PLAN_REFUSE;
+    res->code = ST_E_DEVICE_KNOWN;
+    st_detail_set(&res->detail, "device %s is being certified for %s in the same group", req->id.device_id,
+                  memcmp(plans[j].req->key_sha256, req->key_sha256, 32) != 0 ? "another key"
+                                                                             : "this key with another subject");
+  }
+}
+
+/* Phase 1 for request I. Returns 0 or a fault (journal lookups). */
+static int engine_plan_one(struct engine *e, struct engine_plan *plans, size_t i, const char *source)
+{
+  int r = ST_OK, found, handed_back = 0;
+  struct engine_plan *plan = &plans[i];
+  const struct engine_request *req = plan->req;
+  struct engine_result *res = plan->res;
+  struct journal_record rec;
+
+  memset(&rec, 0, sizeof rec);
+  memcpy(res->csr_sha256, req->csr_sha256, sizeof res->csr_sha256);
+  plan->kind = ENGINE_PLAN_REFUSE;
+  if (req->csr != NULL) {
+    /* the same CSR issued before is handed back, whatever the policy says now */
+    found = journal_find_csr(e->journal, req->csr_sha256, &rec);
+    if (found != 0) {
+      r = found < 0 ? found : engine_result_from_record(res, &rec);
+      if (r == ST_OK)
+        r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
+      plan->kind = ENGINE_PLAN_HANDED_BACK;
+      goto out;
+    }
+  }
+  if (req->code != ST_OK) {
+    res->code = req->code;
+    res->detail = req->detail;
+    goto out;
+  }
+  memcpy(res->device, req->id.device_id, sizeof res->device);
+  r = engine_check_identity(e, req->csr, req->key_sha256, res, &handed_back);
+  if (r != ST_OK || handed_back) {
+    plan->kind = ENGINE_PLAN_HANDED_BACK;
+    if (r == ST_OK)
+      r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
+    goto out;
+  }
+  if (res->code != ST_OK)
+    goto out;
+  plan->kind = ENGINE_PLAN_SIGN;
+  engine_plan_in_group(plans, i);
+  if (plan->kind == ENGINE_PLAN_SIGN)
+    r = engine_fresh_serial(e, plans, i, plan->serial);
+out:
+  journal_record_cleanup(&rec);
+  return r;
+}
+
+/* Phase 3 for request I. Returns 0 or the fault that stops the group. */
+static int engine_record_plan(struct engine *e, struct engine_plan *plans, size_t i, const char *source)
+{
+  int r = ST_OK;
+  struct engine_plan *plan = &plans[i];
+  struct engine_result *res = plan->res;
+
+  switch (plan->kind) {
+  case ENGINE_PLAN_HANDED_BACK:
+    break;
+  case ENGINE_PLAN_REFUSE:
+    r = engine_record(e, source, res, plan->req->csr != NULL && res->device[0] ? plan->req->key_sha256 : NULL,
+                      NULL, 0);
+    break;
+  case ENGINE_PLAN_SIGN:
+    r = plan->sign_result;
+    if (r == ST_OK)
+      r = engine_record(e, source, res, plan->req->key_sha256, plan->serial, CERT_SERIAL_BYTES);
+    break;
+  case ENGINE_PLAN_COPY: {
+    const struct engine_result *original = plans[plan->copy_of].res;
+    r = plans[plan->copy_of].sign_result;
+    if (r != ST_OK)
+      break;
+    r = ST_E_NO_MEMORY;
+    res->cert_der = malloc(original->cert_len);
+    if (res->cert_der == NULL)
+      break;
+    memcpy(res->cert_der, original->cert_der, original->cert_len);
+    res->cert_len = original->cert_len;
+    res->code = ST_OK;
+    res->from_journal = 1;
+    memcpy(res->device, original->device, sizeof res->device);
+    memcpy(res->serial_hex, original->serial_hex, sizeof res->serial_hex);
+    r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
+    break;
+  }
+  }
+  return r;
+}
+
+int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
+                       const struct engine_request *const *reqs, struct engine_result *results)
+{
+  int r = ST_E_JOURNAL;
+  size_t i = 0, planned = 0;
+  struct engine_plan *plans = calloc(n > 0 ? n : 1, sizeof *plans);
+  struct work_group *signing = NULL;
+
+  for (size_t k = 0; k < n; k++)
+    memset(&results[k], 0, sizeof results[k]);
+  if (plans == NULL) {
+    r = ST_E_NO_MEMORY;
+    goto out;
+  }
+  if (e->failed)
+    goto out;
+  for (r = ST_OK; planned < n && r == ST_OK; planned++) {
+    plans[planned] = (struct engine_plan){.engine = e, .req = reqs[planned], .res = &results[planned]};
+    r = engine_plan_one(e, plans, planned, sources[planned]);
+  }
+  if (r != ST_OK)
+    goto out;
+  for (size_t k = 0; k < n; k++) {
+    if (plans[k].kind != ENGINE_PLAN_SIGN)
+      continue;
+    if (!e->logged_in || e->ca_key == NULL) {
+      plans[k].sign_result = ST_E_HSM_PIN;
+      st_detail_set(&results[k].detail, "the station is not logged in to the HSM");
+    } else if (e->signers != NULL) {
+      if (signing == NULL && (signing = work_group_new()) == NULL) {
+        r = ST_E_NO_MEMORY;
+        goto out;
+      }
+      workers_submit(e->signers, signing, engine_sign_plan, &plans[k]);
+    } else {
+      engine_sign_plan(&plans[k]);
+    }
+  }
+  if (signing != NULL)
+    work_group_wait(signing);
+  for (i = 0; i < n && r == ST_OK; i++)
+    r = engine_record_plan(e, plans, i, sources[i]);
+out:
+  /* from the first fault on, every request has the fault as its result and nothing to release */
+  for (size_t k = i > 0 && r != ST_OK ? i - 1 : i; r != ST_OK && k < n; k++) {
+    free(results[k].cert_der);
+    results[k].cert_der = NULL;
+    results[k].cert_len = 0;
+    results[k].code = r;
+  }
+  work_group_free(signing);
+  free(plans);
+  return r;
+}
+
+int engine_decide(struct engine *e, const char *source, const struct engine_request *req, struct engine_result *res)
+{
+  return engine_decide_many(e, 1, &source, &req, res);
+}
+
+int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, struct engine_request **out)
+{
+  int r = ST_E_NO_MEMORY;
+  struct engine_request *req = calloc(1, sizeof *req);
+  if (req == NULL)
+    goto out;
+  req->code = csr_parse(data, len, &req->csr, &req->detail);
+  if (req->code != ST_OK) {
+    EVP_Digest(data, len, req->csr_sha256, NULL, EVP_sha256(), NULL);
+  } else {
+    csr_sha256(req->csr, req->csr_sha256);
+    req->code = policy_check(&e->policy, req->csr, &req->id, &req->detail);
+    if (req->code == ST_OK)
+      csr_key_sha256(req->csr, req->key_sha256);
+  }
+  *out = req;
+  r = ST_OK;
+out:
+  return r;
+}
+
+void engine_request_free(struct engine_request *req)
+{
+  if (req == NULL)
+    return;
+  csr_free(req->csr);
+  free(req);
+}
+
+int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,
+                  struct engine_result *res)
+{
+  struct engine_request *req = NULL;
+  int r = engine_prepare(e, data, len, &req);
+  if (r == ST_OK)
+    r = engine_decide(e, source, req, res);
+  else
+    memset(res, 0, sizeof *res), res->code = r;
+  engine_request_free(req);
+  return r;
+}
+
+int engine_refuse(struct engine *e, const char *source, int code, const char *detail,
+                  struct engine_result *res)
+{
+  int r = ST_E_JOURNAL;
+  memset(res, 0, sizeof *res);
+  if (e->failed)
+    goto out;
+  res->code = code;
+  st_detail_set(&res->detail, "%s", detail != NULL ? detail : "");
+  r = engine_record(e, source, res, NULL, NULL, 0);
+out:
+  return r;
+}
+
