@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config          # toolchain
   libssl-dev libp11-dev libyaml-dev libncurses-dev   # the station's libraries
   openssl softhsm2 opensc                   # a software token and its tools
-  libcmocka-dev libengine-pkcs11-openssl libp11-kit-dev curl python3 tmux procps time   # the tests
+  libcmocka-dev libengine-pkcs11-openssl libp11-kit-dev curl python3 tmux procps time clang libclang-rt-14-dev   # the tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

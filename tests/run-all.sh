@@ -15,3 +15,7 @@ cmake -S "$ROOT" -B "$ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DSTATION_SANITI
 cmake --build "$ROOT/build-asan" -j "$JOBS" >/dev/null
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$ROOT/build-asan" --output-on-failure -j "$JOBS"
+
+# libFuzzer targets (CSR intake and policy, serial line parser, YAML loader,
+# journal reader), a bounded time each; tests/fuzz/run.sh 3600 for a nightly run.
+bash "$ROOT/tests/fuzz/run.sh" "${STATION_FUZZ_SECONDS:-40}"
