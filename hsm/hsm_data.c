@@ -9,13 +9,16 @@
  * station/checkpoint.h): a copy of the journal file cannot roll it back,
  * because it lives inside the token and changes only with the PIN.
  *
- * Writing finds the one object with the label and class and sets its
- * CKA_VALUE (C_SetAttributeValue). Tokens that keep CKA_VALUE read-only
- * (SoftHSM does) get a replacement instead: a new object under "<label>.new",
- * the old one destroyed, the new one renamed (CKA_LABEL); reading falls back
- * to "<label>.new" when a stop cut that short, so a value is never lost. Each call opens its own session and closes it (see hsm_pkcs11.c for
- * why that never logs the token out). libp11 0.4.12 has no data-object calls,
- * so this goes through the module's raw function list.
+ * A value lives in two slots, objects labelled "<label>#0" and "<label>#1",
+ * each holding an 8-byte big-endian generation followed by the bytes. Reading
+ * takes the slot with the higher generation. Writing destroys the older slot
+ * (or takes a free one) and creates it anew with the next generation: only
+ * C_CreateObject and C_DestroyObject, which every token supports the same way
+ * (SoftHSM refuses to change CKA_VALUE in place; tpm2-pkcs11 accepts the
+ * change and forgets it), and a stop at any point leaves the previous value
+ * readable in the other slot. Each call opens its own session and closes it
+ * (see hsm_pkcs11.c for why that never logs the token out). libp11 0.4.12 has
+ * no data-object calls, so this goes through the module's raw function list.
  *
  * The journal key is an EC P-256 private key made inside the token by
  * hsm_generate_ec_p256 (sensitive, never extractable, sign only) the first
@@ -24,6 +27,7 @@
 #include "hsm_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -31,12 +35,9 @@
 
 #define HSM_DATA_APPLICATION "station"
 
-/* Finds the data objects labelled LABEL (at most 2, to see duplicates). */
-static CK_RV hsm_data_find(struct hsm_p11 *p, CK_SESSION_HANDLE s, const char *label,
-                           CK_OBJECT_HANDLE found[2], CK_ULONG *n)
-{
-  return hsm_p11_find(p, s, CKO_DATA, label, NULL, 0, found, 2, n);
-}
+/* Room for a value and its generation. */
+#define HSM_DATA_MAX 4096
+#define HSM_DATA_GEN 8
 
 /* Checks the arguments shared by read and write. */
 static int hsm_data_args(struct hsm *h, const char *label, struct st_detail *detail)
@@ -49,38 +50,69 @@ static int hsm_data_args(struct hsm *h, const char *label, struct st_detail *det
   return r;
 }
 
-/* The label of the new copy while a value is being replaced. */
-static void hsm_data_tmp_label(char *out, size_t size, const char *label)
-{
-  snprintf(out, size, "%s.new", label);
-}
+/* One of the two slots of a value, as found on the token. */
+struct hsm_data_slot {
+  CK_OBJECT_HANDLE object;
+  int present;
+  uint64_t generation;
+  unsigned char value[HSM_DATA_MAX];
+  size_t len;                          /* bytes after the generation */
+};
 
-/* Finds the one data object labelled LABEL, or else the one labelled
- * LABEL.new (a replacement cut short after the old copy was destroyed).
- * *N is 0 when neither is there. */
-static int hsm_data_locate(struct hsm *h, CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *o,
-                           CK_ULONG *n, struct st_detail *detail)
+/* Reads slot INDEX of LABEL. Returns 0 (present or not) or an error. */
+static int hsm_data_read_slot(struct hsm *h, CK_SESSION_HANDLE s, const char *label, int index,
+                              struct hsm_data_slot *slot, struct st_detail *detail)
 {
   int r = ST_E_HSM;
-  char tmp[160];
+  char name[160];
   CK_OBJECT_HANDLE found[2];
-  CK_RV rv = hsm_data_find(h->p11, s, label, found, n);
-  if (rv == CKR_OK && *n == 0) {
-    hsm_data_tmp_label(tmp, sizeof tmp, label);
-    rv = hsm_data_find(h->p11, s, tmp, found, n);
-  }
+  CK_ULONG n = 0;
+  CK_ATTRIBUTE a = {CKA_VALUE, slot->value, sizeof slot->value};
+  CK_RV rv;
+
+  memset(slot, 0, sizeof *slot);
+  snprintf(name, sizeof name, "%s#%d", label, index);
+  rv = hsm_p11_find(h->p11, s, CKO_DATA, name, NULL, 0, found, 2, &n);
   if (rv != CKR_OK) {
     r = hsm_p11_fail(detail, "C_FindObjects", rv);
     goto out;
   }
-  if (*n > 1) {
-    st_detail_set(detail, "%lu data objects labelled \"%s\" on token %s", (unsigned long)*n, label,
-                  h->token_label);
+  if (n > 1) {
+    st_detail_set(detail, "%lu data objects labelled \"%s\" on token %s", (unsigned long)n, name, h->token_label);
     goto out;
   }
-  *o = found[0];
+  if (n == 0) {
+    r = 0;
+    goto out;
+  }
+  rv = hsm_p11_functions(h->p11)->C_GetAttributeValue(s, found[0], &a, 1);
+  if (rv != CKR_OK || a.ulValueLen < HSM_DATA_GEN || a.ulValueLen > sizeof slot->value) {
+    r = rv != CKR_OK ? hsm_p11_fail(detail, "C_GetAttributeValue", rv) : ST_E_HSM;
+    if (rv == CKR_OK)
+      st_detail_set(detail, "data object \"%s\" on token %s is not a station value", name, h->token_label);
+    goto out;
+  }
+  slot->object = found[0];
+  slot->present = 1;
+  for (int i = 0; i < HSM_DATA_GEN; i++)
+    slot->generation = slot->generation << 8 | slot->value[i];
+  slot->len = a.ulValueLen - HSM_DATA_GEN;
   r = 0;
 out:
+  return r;
+}
+
+/* Reads both slots of LABEL; *NEWER is the index of the current value, or -1. */
+static int hsm_data_read_slots(struct hsm *h, CK_SESSION_HANDLE s, const char *label, struct hsm_data_slot slots[2],
+                               int *newer, struct st_detail *detail)
+{
+  int r = hsm_data_read_slot(h, s, label, 0, &slots[0], detail);
+  if (r == 0)
+    r = hsm_data_read_slot(h, s, label, 1, &slots[1], detail);
+  *newer = !slots[0].present && !slots[1].present ? -1
+         : !slots[1].present                      ? 0
+         : !slots[0].present                      ? 1
+         : slots[1].generation > slots[0].generation;
   return r;
 }
 
@@ -88,91 +120,40 @@ int hsm_data_read(struct hsm *h, const char *label, void *buf, size_t cap, size_
                   struct st_detail *detail)
 {
   int r = hsm_data_args(h, label, detail);
-  CK_FUNCTION_LIST_PTR f = NULL;
   CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-  CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
-  CK_ULONG n = 0;
-  CK_ATTRIBUTE a = {CKA_VALUE, NULL, 0};
-  int have_session = 0;
+  struct hsm_data_slot *slots = NULL;
+  int have_session = 0, newer = -1;
   CK_RV rv;
 
   if (r != 0)
     goto out;
-  f = hsm_p11_functions(h->p11);
   *len = 0;
+  r = ST_E_NO_MEMORY;
+  slots = calloc(2, sizeof *slots);
+  if (slots == NULL)
+    goto out;
   rv = hsm_p11_session(h->p11, 0, &s);
   if (rv != CKR_OK) {
     r = hsm_p11_fail(detail, "C_OpenSession", rv);
     goto out;
   }
   have_session = 1;
-  r = hsm_data_locate(h, s, label, &o, &n, detail);
-  if (r != 0 || n == 0)
+  r = hsm_data_read_slots(h, s, label, slots, &newer, detail);
+  if (r != 0 || newer < 0)
     goto out; /* not there (or not logged in: private objects are hidden) */
-  rv = f->C_GetAttributeValue(s, o, &a, 1);
-  if (rv == CKR_OK && (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > cap)) {
+  if (slots[newer].len > cap) {
     r = ST_E_HSM;
-    st_detail_set(detail, "data object \"%s\" on token %s is larger than %zu bytes", label,
-                  h->token_label, cap);
+    st_detail_set(detail, "data object \"%s\" on token %s is larger than %zu bytes", label, h->token_label, cap);
     goto out;
   }
-  if (rv == CKR_OK) {
-    a.pValue = buf;
-    rv = f->C_GetAttributeValue(s, o, &a, 1);
-  }
-  if (rv != CKR_OK) {
-    r = hsm_p11_fail(detail, "C_GetAttributeValue", rv);
-    goto out;
-  }
-  *len = a.ulValueLen;
+  memcpy(buf, slots[newer].value + HSM_DATA_GEN, slots[newer].len);
+  *len = slots[newer].len;
   r = 1;
 out:
   if (have_session)
-    f->C_CloseSession(s);
+    hsm_p11_functions(h->p11)->C_CloseSession(s);
+  free(slots);
   return r;
-}
-
-/* Replaces the value when the token will not change CKA_VALUE in place
- * (SoftHSM keeps it read-only): a new object is made under LABEL.new, the old
- * one (OLD, when HAVE_OLD) destroyed, and the new one renamed to LABEL. A
- * stop at any step leaves either the old value or the new one readable by
- * hsm_data_read, never none. */
-static int hsm_data_replace(struct hsm *h, CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE old,
-                            int have_old, const void *data, size_t len, struct st_detail *detail)
-{
-  CK_FUNCTION_LIST_PTR f = hsm_p11_functions(h->p11);
-  char tmp[160];
-  CK_OBJECT_CLASS cls = CKO_DATA;
-  CK_BBOOL yes = CK_TRUE;
-  CK_OBJECT_HANDLE made = CK_INVALID_HANDLE, stale[2];
-  CK_ULONG n = 0;
-  CK_ATTRIBUTE rename = {CKA_LABEL, (void *)label, strlen(label)};
-  const char *call = "C_FindObjects";
-  CK_RV rv;
-
-  hsm_data_tmp_label(tmp, sizeof tmp, label);
-  {
-    CK_ATTRIBUTE tmpl[] = {
-      {CKA_CLASS, &cls, sizeof cls},
-      {CKA_TOKEN, &yes, sizeof yes},
-      {CKA_PRIVATE, &yes, sizeof yes},
-      {CKA_MODIFIABLE, &yes, sizeof yes},
-      {CKA_LABEL, tmp, strlen(tmp)},
-      {CKA_APPLICATION, HSM_DATA_APPLICATION, sizeof HSM_DATA_APPLICATION - 1},
-      {CKA_VALUE, (void *)data, len},
-    };
-    /* a leftover LABEL.new of an earlier cut replacement goes first */
-    rv = hsm_data_find(h->p11, s, tmp, stale, &n);
-    for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++)
-      rv = f->C_DestroyObject(s, stale[i]), call = "C_DestroyObject";
-    if (rv == CKR_OK)
-      rv = f->C_CreateObject(s, tmpl, sizeof tmpl / sizeof tmpl[0], &made), call = "C_CreateObject";
-  }
-  if (rv == CKR_OK && have_old)
-    rv = f->C_DestroyObject(s, old), call = "C_DestroyObject";
-  if (rv == CKR_OK)
-    rv = f->C_SetAttributeValue(s, made, &rename, 1), call = "C_SetAttributeValue(CKA_LABEL)";
-  return rv == CKR_OK ? 0 : hsm_p11_fail(detail, call, rv);
 }
 
 int hsm_data_write(struct hsm *h, const char *label, const void *data, size_t len,
@@ -181,13 +162,23 @@ int hsm_data_write(struct hsm *h, const char *label, const void *data, size_t le
   int r = hsm_data_args(h, label, detail);
   CK_FUNCTION_LIST_PTR f = NULL;
   CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-  CK_OBJECT_HANDLE found[2];
-  CK_ULONG n = 0;
-  CK_ATTRIBUTE value = {CKA_VALUE, (void *)data, len};
-  int have_session = 0;
-  CK_RV rv;
+  struct hsm_data_slot *slots = NULL;
+  int have_session = 0, newer = -1, target;
+  uint64_t generation;
+  unsigned char *value = NULL;
+  char name[160];
+  CK_OBJECT_CLASS cls = CKO_DATA;
+  CK_BBOOL yes = CK_TRUE;
+  CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+  const char *call = "C_DestroyObject";
+  CK_RV rv = CKR_OK;
 
   if (r != 0)
+    goto out;
+  r = ST_E_NO_MEMORY;
+  slots = calloc(2, sizeof *slots);
+  value = malloc(len + HSM_DATA_GEN);
+  if (slots == NULL || value == NULL || len > HSM_DATA_MAX - HSM_DATA_GEN)
     goto out;
   f = hsm_p11_functions(h->p11);
   rv = hsm_p11_session(h->p11, 1, &s);
@@ -196,25 +187,36 @@ int hsm_data_write(struct hsm *h, const char *label, const void *data, size_t le
     goto out;
   }
   have_session = 1;
-  rv = hsm_data_find(h->p11, s, label, found, &n);
-  if (rv != CKR_OK) {
-    r = hsm_p11_fail(detail, "C_FindObjects", rv);
+  r = hsm_data_read_slots(h, s, label, slots, &newer, detail);
+  if (r != 0)
     goto out;
+  /* the older (or free) slot takes the new value; the newer one stays as it is */
+  target = newer < 0 ? 0 : !newer;
+  generation = newer < 0 ? 1 : slots[newer].generation + 1;
+  for (int i = HSM_DATA_GEN - 1; i >= 0; i--, generation >>= 8)
+    value[i] = (unsigned char)(generation & 0xff);
+  memcpy(value + HSM_DATA_GEN, data, len);
+  snprintf(name, sizeof name, "%s#%d", label, target);
+  if (slots[target].present)
+    rv = f->C_DestroyObject(s, slots[target].object);
+  if (rv == CKR_OK) {
+    CK_ATTRIBUTE tmpl[] = {
+      {CKA_CLASS, &cls, sizeof cls},
+      {CKA_TOKEN, &yes, sizeof yes},
+      {CKA_PRIVATE, &yes, sizeof yes},
+      {CKA_LABEL, name, strlen(name)},
+      {CKA_APPLICATION, HSM_DATA_APPLICATION, sizeof HSM_DATA_APPLICATION - 1},
+      {CKA_VALUE, value, len + HSM_DATA_GEN},
+    };
+    call = "C_CreateObject";
+    rv = f->C_CreateObject(s, tmpl, sizeof tmpl / sizeof tmpl[0], &made);
   }
-  r = ST_E_HSM;
-  if (n > 1) {
-    st_detail_set(detail, "%lu data objects labelled \"%s\" on token %s", (unsigned long)n, label,
-                  h->token_label);
-    goto out;
-  }
-  /* In place when the token allows it; else a new object replaces the old. */
-  if (n == 1 && f->C_SetAttributeValue(s, found[0], &value, 1) == CKR_OK)
-    r = 0;
-  else
-    r = hsm_data_replace(h, s, label, found[0], n == 1, data, len, detail);
+  r = rv == CKR_OK ? 0 : hsm_p11_fail(detail, call, rv);
 out:
   if (have_session)
     f->C_CloseSession(s);
+  free(value);
+  free(slots);
   return r;
 }
 

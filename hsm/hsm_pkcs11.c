@@ -551,7 +551,6 @@ int hsm_generate_ec_p256(struct hsm *h, const char *label, struct hsm_key **out,
     CK_ATTRIBUTE pub_tmpl[] = {
       {CKA_TOKEN, &yes, sizeof yes},
       {CKA_EC_PARAMS, (void *)hsm_p256_params, sizeof hsm_p256_params},
-      {CKA_VERIFY, &yes, sizeof yes},
       {CKA_LABEL, (void *)label, label_len},
       {CKA_ID, id, sizeof id},
     };

@@ -11,7 +11,7 @@
 #   /lib/systemd/system/station-console@.service the kiosk console on a tty
 #   /lib/udev/rules.d/60-station-serial.rules    USB-serial adapters for the station user
 # and creates, from postinst, the system user and group `station` with its home
-# and journal directory /var/lib/station/journal (0700).
+# /var/lib/station (0750), where the station lays out its journal (0700).
 include(GNUInstallDirs)
 set(STATION_PKG ${CMAKE_CURRENT_LIST_DIR})
 set(STATION_PKG_OUT ${CMAKE_BINARY_DIR}/packaging)

@@ -2,14 +2,22 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ceremony.h"
 #include "cli.h"
 #include "journal.h"
 
+static int is_directory(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int cli_selftest(struct cli *cli)
 {
+  char log_path[4200];
   struct station_config *cfg = NULL;
   struct pin pin;
   struct st_detail detail = {""};
@@ -24,7 +32,8 @@ int cli_selftest(struct cli *cli)
   if (r != ST_OK)
     goto out;
   healthy = ceremony_show(cfg, pin.value, stdout, &detail) == ST_OK;
-  if (access(cfg->journal_path, F_OK) != 0) {
+  snprintf(log_path, sizeof log_path, "%s/journal.log", cfg->journal_path);
+  if (access(cfg->journal_path, F_OK) != 0 || (is_directory(cfg->journal_path) && access(log_path, F_OK) != 0)) {
     /* a station that has not decided any request yet has no journal */
     printf("%-12s %s no journal at %s yet: it is created with the first request\n", "journal", "ok  ",
            cfg->journal_path);

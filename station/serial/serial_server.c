@@ -267,6 +267,7 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
 {
   int r = ST_OK;
   size_t n = 0;
+  int64_t start_ms = server_now_ms(), decided_ms;
 
   for (struct serial_request **pp = &s->queue; *pp != NULL && n < s->slot_count;) {
     struct serial_request *q = *pp;
@@ -294,8 +295,12 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
                st_error_sentence(f), st_error_name(f), res->detail.text[0] ? ": " : "", res->detail.text);
     }
   }
+  decided_ms = server_now_ms();
   if (r == ST_OK && n > 0)
     r = engine_commit(s->engine, detail);
+  if (n > 0)
+    st_debug("serial: a group of %zu request%s decided in %lld ms, made durable in %lld ms", n, n == 1 ? "" : "s",
+             (long long)(decided_ms - start_ms), (long long)(server_now_ms() - decided_ms));
   for (size_t i = 0; i < n; i++) {
     if (r == ST_OK)
       server_answer(s, s->group[i], &s->results[i]);

@@ -29,7 +29,8 @@
  * status is printed, not judged. --port-args no: the ports are not put on the
  * station's command line (it takes them from intake.serial). --bench N: every board sends N CSRs (after
  * one for warm-up) as fast as answers come, and the latency from the last
- * byte written to the STATION OK line read is reported (median, p99, boards/s).
+ * byte written to the STATION OK line read is reported (median, p99, boards/s);
+ * --pace MS makes each board pause 0..2*MS ms (random) before each request.
  *
  * Prints "ok   - ..." / "FAIL - ..." per check; exits 0 when none failed.
  */
@@ -84,7 +85,7 @@ struct cable {
 
 static const char *sim_factory, *sim_dir;
 static X509 *sim_root;
-static int sim_wait_s = 20, sim_bench, sim_port_args = 1;
+static int sim_wait_s = 20, sim_bench, sim_port_args = 1, sim_pace_ms;
 static volatile int sim_relay_stop;
 static pthread_mutex_t sim_print_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t sim_bench_barrier;
@@ -462,6 +463,8 @@ static void sim_run_bench(struct board *b)
     double t0;
     if (i == 1)
       pthread_barrier_wait(&sim_bench_barrier);
+    if (i > 0 && sim_pace_ms > 0) /* a row of boards, not a flood: a pause of 0..2*pace ms */
+      usleep((useconds_t)(sim_rand(b) % (unsigned)(2 * sim_pace_ms + 1)) * 1000);
     sim_write_all(b, csrs[i], strlen(csrs[i]));
     t0 = sim_now_ms();
     if (sim_read_answer(b, sim_wait_s * 1000, &answer) != 0 || strstr(answer, "STATION OK ") == NULL) {
@@ -562,7 +565,7 @@ static void sim_bench_summary(struct board *boards, int n, double wall_ms)
 static int sim_usage(void)
 {
   fprintf(stderr, "usage: board_sim --factory F --root ROOT.pem --dir DIR [--board SCRIPT]... [--cable CMD]...\n"
-                  "                 [--bench N] [--wait S] -- STATION ARGS...\n");
+                  "                 [--bench N [--pace MS]] [--wait S] [--port-args no] -- STATION ARGS...\n");
   return 2;
 }
 
@@ -586,6 +589,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[argi], "--dir") == 0) sim_dir = argv[argi + 1];
     else if (strcmp(argv[argi], "--wait") == 0) sim_wait_s = atoi(argv[argi + 1]);
     else if (strcmp(argv[argi], "--bench") == 0) sim_bench = atoi(argv[argi + 1]);
+    else if (strcmp(argv[argi], "--pace") == 0) sim_pace_ms = atoi(argv[argi + 1]);
     else if (strcmp(argv[argi], "--port-args") == 0) sim_port_args = strcmp(argv[argi + 1], "no") != 0;
     else if (strcmp(argv[argi], "--board") == 0 && nb < SIM_MAX_PORTS) boards[nb++].script = argv[argi + 1];
     else if (strcmp(argv[argi], "--cable") == 0 && nc < SIM_MAX_PORTS) cables[nc++].command = argv[argi + 1];

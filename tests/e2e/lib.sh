@@ -4,14 +4,34 @@
 #
 #   STATION      the station binary under test (first argument of every test)
 #   WORK         a fresh directory, removed at exit unless KEEP_WORK=1
+#   STATION_TEST_BACKEND  softhsm (default) or tpm2: the PKCS#11 token the tests
+#                run on. tpm2 is tpm2-pkcs11 on a software TPM (swtpm) behind
+#                the tpm2-abrmd resource manager on a private D-Bus, all started
+#                per test and stopped at exit; where that stack cannot run, the
+#                test says why and exits 77 (CTest: skipped).
+#   PKCS11_MODULE the module of that backend, for pkcs11-tool and the configuration
 set -eu
 STATION=${1:?usage: test.sh path/to/station}
 STATION=$(cd "$(dirname "$STATION")" && pwd)/$(basename "$STATION")
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+TPM2_MODULE=${TPM2_MODULE:-/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/pkcs11/libtpm2_pkcs11.so}
+BACKEND=${STATION_TEST_BACKEND:-softhsm}
+case $BACKEND in
+  softhsm) PKCS11_MODULE=$SOFTHSM_MODULE ;;
+  tpm2) PKCS11_MODULE=$TPM2_MODULE ;;
+  *) echo "lib.sh: STATION_TEST_BACKEND must be softhsm or tpm2, not \"$BACKEND\"" >&2; exit 2 ;;
+esac
 FACTORY=acme-factory
 TEST_PIN=7319
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/station-e2e.XXXXXX")
-[ "${KEEP_WORK:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
+# at_exit: stops what the test started (at_exit_hooks), then removes $WORK.
+AT_EXIT_HOOKS=()
+at_exit() {
+  local hook
+  for hook in ${AT_EXIT_HOOKS[@]+"${AT_EXIT_HOOKS[@]}"}; do $hook || true; done
+  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap at_exit EXIT
 PASSED=0
 FAILED=0
 
@@ -41,8 +61,31 @@ finish() {
 
 uuid() { cat /proc/sys/kernel/random/uuid; }
 
-# make_token DIR LABEL: a fresh SoftHSM token store in DIR with one token (user PIN $TEST_PIN).
+# skip REASON: this test cannot run here; CTest counts exit 77 as skipped.
+skip() {
+  echo "SKIP: $*"
+  exit 77
+}
+
+# make_token DIR LABEL: a fresh token store in DIR with one token (user PIN
+# $TEST_PIN), on the backend STATION_TEST_BACKEND names.
 make_token() {
+  case $BACKEND in
+    softhsm) make_softhsm_token "$@" ;;
+    tpm2) tpm2_start "$1"; init_token "$2" "$TEST_PIN" 12345678 ;;
+  esac
+}
+
+# init_token LABEL PIN SO-PIN: one more token in the store make_token made.
+init_token() {
+  case $BACKEND in
+    softhsm) softhsm2-util --init-token --free --label "$1" --pin "$2" --so-pin "$3" >/dev/null ;;
+    tpm2) tpm2_init_token "$@" ;;
+  esac
+}
+
+# make_softhsm_token DIR LABEL: a fresh SoftHSM token store in DIR with one token.
+make_softhsm_token() {
   mkdir -p "$1/tokens"
   cat >"$1/softhsm2.conf" <<CONF
 directories.tokendir = $1/tokens
@@ -60,7 +103,7 @@ write_config() {
   cat >"$file" <<YAML
 factory: $FACTORY
 hsm:
-  module: $SOFTHSM_MODULE
+  module: $PKCS11_MODULE
   token: station
   key: local-ca
   pin: env:STATION_TEST_PIN
@@ -112,4 +155,75 @@ device_subject() { echo "/CN=$1/OU=$FACTORY"; }
 verify_device_cert() {
   openssl verify -x509_strict -purpose sslclient -CAfile "$WORK/pki/factory_ca.pem" \
     -untrusted "$WORK/pki/local-ca.pem" "$1"
+}
+
+# --- the tpm2 backend: tpm2-pkcs11 on swtpm, the way a station PC's TPM is
+# reached. A real TPM is shared through a resource manager (the kernel's
+# /dev/tpmrm0), which flushes each client's transient objects when it goes; a
+# bare swtpm has only three object slots and keeps whatever a process left, so
+# the tests put tpm2-abrmd (on a private D-Bus session bus) in front of it.
+
+# tpm2_start DIR: swtpm + D-Bus + tpm2-abrmd under DIR/tpm, a tpm2-pkcs11 store
+# in DIR/tpm/store; exports TPM2_PKCS11_TCTI, TPM2_PKCS11_STORE and
+# DBUS_SESSION_BUS_ADDRESS for every command run after it. Stopped at exit.
+tpm2_start() {
+  local t=$1/tpm tool
+  for tool in swtpm tpm2-abrmd dbus-daemon pkcs11-tool; do
+    command -v "$tool" >/dev/null || skip "tpm2 backend: $tool is not installed (bash packaging/install-deps.sh installs it)"
+  done
+  [ -e "$TPM2_MODULE" ] || skip "tpm2 backend: no tpm2-pkcs11 module at $TPM2_MODULE (package libtpm2-pkcs11-1)"
+  ls /usr/lib/*/libtss2-tcti-tabrmd.so.0 >/dev/null 2>&1 ||
+    skip "tpm2 backend: no tabrmd TCTI (package libtss2-tcti-tabrmd0)"
+  mkdir -p "$t/state" "$t/store"
+  chmod 700 "$t"
+  TPM2_DIR=$t
+  AT_EXIT_HOOKS+=(tpm2_stop)
+  if ! swtpm socket --tpm2 --tpmstate dir="$t/state" --server type=unixio,path="$t/swtpm.sock" \
+      --ctrl type=unixio,path="$t/swtpm.sock.ctrl" --flags not-need-init,startup-clear \
+      --pid file="$t/swtpm.pid" --log file="$t/swtpm.log" --daemon >"$t/swtpm.out" 2>&1; then
+    skip "tpm2 backend: swtpm cannot run here: $(cat "$t/swtpm.out" "$t/swtpm.log" 2>/dev/null | tail -3)"
+  fi
+  dbus-daemon --session --address="unix:path=$t/bus.sock" --fork --print-pid=1 >"$t/dbus.pid" 2>"$t/dbus.log" </dev/null ||
+    skip "tpm2 backend: dbus-daemon cannot run here: $(tail -3 "$t/dbus.log")"
+  export DBUS_SESSION_BUS_ADDRESS=unix:path=$t/bus.sock
+  local name=com.intel.tss2.Tabrmd.station$$
+  local root_flag=
+  [ "$(id -u)" != 0 ] || root_flag=--allow-root
+  tpm2-abrmd --session $root_flag --tcti="swtpm:path=$t/swtpm.sock" --dbus-name=$name --flush-all \
+    </dev/null >"$t/abrmd.log" 2>&1 &
+  echo $! >"$t/abrmd.pid"
+  export TPM2_PKCS11_TCTI="tabrmd:bus_name=$name,bus_type=session"
+  export TPM2_PKCS11_STORE=$t/store
+  export TPM2TOOLS_TCTI=$TPM2_PKCS11_TCTI
+  # the broker is up once the module sees the TPM's slot through it
+  local i
+  for i in $(seq 1 50); do
+    pkcs11-tool --module "$TPM2_MODULE" -L 2>/dev/null | grep -q 'Slot 0' && break
+    kill -0 "$(cat "$t/abrmd.pid")" 2>/dev/null || skip "tpm2 backend: tpm2-abrmd cannot run here: $(tail -3 "$t/abrmd.log")"
+    sleep 0.1
+  done
+  [ "$i" -lt 50 ] || skip "tpm2 backend: tpm2-pkcs11 sees no TPM through tpm2-abrmd after 5 s: $(tail -3 "$t/abrmd.log")"
+  # Processes started below never outlive the test, even if it is killed.
+  ( exec </dev/null >/dev/null 2>&1; while kill -0 $$ 2>/dev/null; do sleep 1; done; TPM2_DIR=$t tpm2_stop ) &
+}
+
+# tpm2_stop: stops tpm2-abrmd, swtpm and the D-Bus of tpm2_start.
+tpm2_stop() {
+  local p
+  for p in abrmd swtpm dbus; do
+    [ -s "$TPM2_DIR/$p.pid" ] && kill "$(cat "$TPM2_DIR/$p.pid")" 2>/dev/null
+  done
+  return 0
+}
+
+# tpm2_init_token LABEL PIN SO-PIN: initialises the store's free slot (the
+# module always offers one) through PKCS#11 itself: C_InitToken, C_InitPIN.
+tpm2_init_token() {
+  local slot
+  slot=$(pkcs11-tool --module "$TPM2_MODULE" -L 2>/dev/null |
+    awk '/^Slot [0-9]+ \(0x[0-9a-f]+\)/ {s = $3} /token state: *uninitialized/ {gsub(/[():]/, "", s); print s; exit}')
+  [ -n "$slot" ] || { echo "tpm2_init_token: no free slot" >&2; return 1; }
+  pkcs11-tool --module "$TPM2_MODULE" --slot "$slot" --init-token --label "$1" --so-pin "$3" >/dev/null
+  pkcs11-tool --module "$TPM2_MODULE" --token-label "$1" --login --login-type so --so-pin "$3" \
+    --init-pin --pin "$2" >/dev/null
 }
