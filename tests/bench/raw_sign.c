@@ -74,6 +74,7 @@ int main(int argc, char **argv)
   CK_SLOT_ID slots[64], slot = 0;
   CK_ULONG nslots = 64;
   CK_SESSION_HANDLE login_session;
+  CK_C_INITIALIZE_ARGS init = {NULL, NULL, NULL, NULL, CKF_OS_LOCKING_OK, NULL};
   const char *pin;
   int threads, have_slot = 0;
   long total = 0;
@@ -86,7 +87,7 @@ int main(int argc, char **argv)
   }
   module = dlopen(argv[1], RTLD_NOW);
   get_list = module != NULL ? (CK_RV(*)(CK_FUNCTION_LIST_PTR_PTR))dlsym(module, "C_GetFunctionList") : NULL;
-  if (get_list == NULL || get_list(&p11) != CKR_OK || p11->C_Initialize(NULL) != CKR_OK ||
+  if (get_list == NULL || get_list(&p11) != CKR_OK || p11->C_Initialize(&init) != CKR_OK ||
       p11->C_GetSlotList(CK_TRUE, slots, &nslots) != CKR_OK) {
     fprintf(stderr, "raw_sign: cannot use module %s\n", argv[1]);
     return 1;
