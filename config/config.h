@@ -43,6 +43,7 @@ struct station_config {
   char *pin_ref;                /* env var name or file path; NULL for prompt */
   char *hsm_journal_key;        /* default "station-journal" */
   unsigned hsm_sessions;        /* default 1, 1..64 */
+  unsigned hsm_sign_timeout;    /* seconds the token may go without finishing a signature; default 30, 1..3600 */
   /* ca: */
   char *ca_certificate;         /* required: local CA certificate (PEM) */
   char *ca_root;                /* required: factory root certificate (PEM) */

@@ -11,6 +11,7 @@
  *     pin         string, required: prompt | env:NAME | file:PATH
  *     journal_key string, default "station-journal"
  *     sessions    integer 1..64, default 1
+ *     sign_timeout integer 1..3600 (seconds), default 30
  *   ca        mapping, required: certificate, root (paths, required)
  *   profile   mapping, optional:
  *     validity_days integer 1..36500, default 7300
@@ -39,6 +40,8 @@
 #define DEFAULT_JOURNAL_KEY "station-journal"
 #define DEFAULT_SESSIONS 1
 #define MAX_SESSIONS 64
+#define DEFAULT_SIGN_TIMEOUT 30
+#define MAX_SIGN_TIMEOUT 3600
 #define DEFAULT_VALIDITY_DAYS 7300
 #define MAX_VALIDITY_DAYS 36500
 #define DEFAULT_BAUD 115200
@@ -62,7 +65,7 @@ static const struct cfg_key top_keys[TOP_COUNT] = {
     [TOP_INTAKE] = {"intake", false, "a mapping with usb and serial"},
 };
 
-enum { HSM_MODULE, HSM_TOKEN, HSM_KEY, HSM_PIN, HSM_JOURNAL_KEY, HSM_SESSIONS, HSM_COUNT };
+enum { HSM_MODULE, HSM_TOKEN, HSM_KEY, HSM_PIN, HSM_JOURNAL_KEY, HSM_SESSIONS, HSM_SIGN_TIMEOUT, HSM_COUNT };
 static const struct cfg_key hsm_keys[HSM_COUNT] = {
     [HSM_MODULE] = {"module", true, "the path of the PKCS#11 module"},
     [HSM_TOKEN] = {"token", true, "the label of the token"},
@@ -70,6 +73,7 @@ static const struct cfg_key hsm_keys[HSM_COUNT] = {
     [HSM_PIN] = {"pin", true, "prompt, env:NAME or file:PATH"},
     [HSM_JOURNAL_KEY] = {"journal_key", false, "the label of the journal-signing key"},
     [HSM_SESSIONS] = {"sessions", false, "an integer from 1 to 64"},
+    [HSM_SIGN_TIMEOUT] = {"sign_timeout", false, "seconds, an integer from 1 to 3600"},
 };
 
 enum { CA_CERTIFICATE, CA_ROOT, CA_COUNT };
@@ -235,6 +239,9 @@ static int schema_hsm(const struct cfg_ctx *ctx, const struct cfg_node *map, str
   if (v[HSM_SESSIONS] != NULL &&
       (r = cfg_get_uint(ctx, v[HSM_SESSIONS], "hsm.sessions", 1, MAX_SESSIONS, &c->hsm_sessions)) != 0)
     goto out;
+  if (v[HSM_SIGN_TIMEOUT] != NULL &&
+      (r = cfg_get_uint(ctx, v[HSM_SIGN_TIMEOUT], "hsm.sign_timeout", 1, MAX_SIGN_TIMEOUT, &c->hsm_sign_timeout)) != 0)
+    goto out;
   if (c->hsm_journal_key == NULL && (c->hsm_journal_key = strdup(DEFAULT_JOURNAL_KEY)) == NULL)
     r = cfg_fail_memory(ctx);
 out:
@@ -395,6 +402,7 @@ int cfg_schema_apply(const struct cfg_ctx *ctx, const struct cfg_node *root, str
   int r = cfg_match_keys(ctx, root, NULL, top_keys, TOP_COUNT, v);
 
   c->hsm_sessions = DEFAULT_SESSIONS;
+  c->hsm_sign_timeout = DEFAULT_SIGN_TIMEOUT;
   c->validity_days = DEFAULT_VALIDITY_DAYS;
   c->production = CONFIG_PRODUCTION_FORBID;
   c->reissue = CONFIG_REISSUE_REFUSE;

@@ -10,6 +10,7 @@
  */
 #include "audit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +20,71 @@
 #include "hsm.h"
 #include "log.h"
 
+/*
+ * The head is written by a thread of its own, so that a request's answer does
+ * not wait for the token's object store (several milliseconds on SoftHSM, far
+ * more than the journal's fdatasync). audit_head_write posts the durable last
+ * record; the writer writes the newest posted head, never an older one after
+ * a newer one, and a head is only ever posted after its record is durable, so
+ * the head on the token may lag the journal (accepted: a stop between the two)
+ * but never leads it. A failed write is reported by the next post and by
+ * audit_head_flush, which waits until the newest head is on the token.
+ */
 struct audit {
   struct hsm *h;
   struct hsm_key *key;
   EVP_PKEY *pub;
   char head_label[160];
+  pthread_t writer;
+  int writer_running;
+  pthread_mutex_t lock;
+  pthread_cond_t wake, idle;
+  struct journal_head wanted;         /* the newest head posted */
+  int have_wanted, writing, stopping;
+  uint64_t written_seq;
+  int failed;                         /* a head write failed: every later call says so */
+  struct st_detail failure;
 };
+
+/* Writes HEAD to the token now. Returns 0 or ST_E_JOURNAL_HEAD. */
+static int audit_head_store(struct audit *a, const struct journal_head *head, struct st_detail *detail)
+{
+  char text[CHECKPOINT_TEXT_MAX];
+  size_t len = checkpoint_head_format(text, head);
+  return hsm_data_write(a->h, a->head_label, text, len, detail) < 0 ? ST_E_JOURNAL_HEAD : 0;
+}
+
+/* The head writer thread. */
+static void *audit_head_writer(void *arg)
+{
+  struct audit *a = arg;
+  pthread_mutex_lock(&a->lock);
+  for (;;) {
+    struct journal_head head;
+    struct st_detail why = {""};
+    int r;
+    while (!a->have_wanted && !a->stopping)
+      pthread_cond_wait(&a->wake, &a->lock);
+    if (!a->have_wanted)
+      break;
+    head = a->wanted;
+    a->have_wanted = 0;
+    a->writing = 1;
+    pthread_mutex_unlock(&a->lock);
+    r = a->failed ? ST_E_JOURNAL_HEAD : audit_head_store(a, &head, &why);
+    pthread_mutex_lock(&a->lock);
+    a->writing = 0;
+    if (r != 0 && !a->failed) {
+      a->failed = 1;
+      a->failure = why;
+    } else if (r == 0) {
+      a->written_seq = head.seq;
+    }
+    pthread_cond_broadcast(&a->idle);
+  }
+  pthread_mutex_unlock(&a->lock);
+  return NULL;
+}
 
 int audit_open(struct hsm *h, const char *key_label, struct audit **out, struct st_detail *detail)
 {
@@ -33,6 +93,9 @@ int audit_open(struct hsm *h, const char *key_label, struct audit **out, struct 
   if (a == NULL)
     goto out;
   a->h = h;
+  pthread_mutex_init(&a->lock, NULL);
+  pthread_cond_init(&a->wake, NULL);
+  pthread_cond_init(&a->idle, NULL);
   snprintf(a->head_label, sizeof a->head_label, "%s-head", key_label);
   r = hsm_find_or_create_key(h, key_label, &a->key, &created, detail);
   if (r != 0)
@@ -45,6 +108,10 @@ int audit_open(struct hsm *h, const char *key_label, struct audit **out, struct 
     st_detail_set(detail, "the token holds no public key for the journal key \"%s\"", key_label);
     goto out;
   }
+  r = ST_E_NO_MEMORY;
+  if (pthread_create(&a->writer, NULL, audit_head_writer, a) != 0)
+    goto out;
+  a->writer_running = 1;
   *out = a;
   a = NULL;
   r = 0;
@@ -66,6 +133,18 @@ EVP_PKEY *audit_signer(struct audit *a)
 void audit_free(struct audit *a)
 {
   if (a != NULL) {
+    struct st_detail why = {""};
+    if (a->writer_running && audit_head_flush(a, &why) != 0)
+      st_warn("journal: the head could not be written to the token: %s", why.text);
+    pthread_mutex_lock(&a->lock);
+    a->stopping = 1;
+    pthread_cond_broadcast(&a->wake);
+    pthread_mutex_unlock(&a->lock);
+    if (a->writer_running)
+      pthread_join(a->writer, NULL);
+    pthread_cond_destroy(&a->idle);
+    pthread_cond_destroy(&a->wake);
+    pthread_mutex_destroy(&a->lock);
     EVP_PKEY_free(a->pub);
     hsm_key_free(a->key);
     free(a);
@@ -90,14 +169,34 @@ int audit_head_read(struct audit *a, struct journal_head *head, struct st_detail
 int audit_head_write(struct audit *a, struct journal *j, struct st_detail *detail)
 {
   struct journal_head head;
-  char text[CHECKPOINT_TEXT_MAX];
-  size_t len;
-  int r;
+  int r = 0;
   journal_genesis(j, head.genesis);
   journal_last(j, &head.seq, head.chain);
-  len = checkpoint_head_format(text, &head);
-  r = hsm_data_write(a->h, a->head_label, text, len, detail);
-  return r < 0 ? ST_E_JOURNAL_HEAD : 0;
+  pthread_mutex_lock(&a->lock);
+  if (a->failed) {
+    r = ST_E_JOURNAL_HEAD;
+    if (detail != NULL)
+      *detail = a->failure;
+  } else if (!a->have_wanted || head.seq >= a->wanted.seq) {
+    a->wanted = head;
+    a->have_wanted = 1;
+    pthread_cond_signal(&a->wake);
+  }
+  pthread_mutex_unlock(&a->lock);
+  return r;
+}
+
+int audit_head_flush(struct audit *a, struct st_detail *detail)
+{
+  int r;
+  pthread_mutex_lock(&a->lock);
+  while (a->have_wanted || a->writing)
+    pthread_cond_wait(&a->idle, &a->lock);
+  r = a->failed ? ST_E_JOURNAL_HEAD : 0;
+  if (r != 0 && detail != NULL)
+    *detail = a->failure;
+  pthread_mutex_unlock(&a->lock);
+  return r;
 }
 
 /* Says why a journal ending at LAST (its last record's EVENT) falls short of
@@ -143,6 +242,8 @@ int audit_check_journal(struct audit *a, struct journal *j, struct st_detail *de
     st_info("journal: no head on the token yet; recording record %llu as the head",
             (unsigned long long)now.seq);
     r = audit_head_write(a, j, detail);
+    if (r == 0)
+      r = audit_head_flush(a, detail);
   } else if (memcmp(head.genesis, now.genesis, 32) != 0) {
     r = audit_replaced(now.genesis, detail);
   } else if (now.seq < head.seq) {

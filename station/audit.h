@@ -52,9 +52,15 @@ EVP_PKEY *audit_signer(struct audit *a);
  * none, ST_E_JOURNAL_HEAD when it cannot be read or is not a head value. */
 int audit_head_read(struct audit *a, struct journal_head *head, struct st_detail *detail);
 
-/* Writes J's last record (journal_last) as the head. Call only when that
- * record is durable. Returns 0 or ST_E_JOURNAL_HEAD. */
+/* Posts J's last record (journal_last) as the head; a thread of the audit
+ * writes it to the token (the newest posted, in order). Call only when that
+ * record is durable. Does not block on the token. Returns 0, or
+ * ST_E_JOURNAL_HEAD when an earlier head write failed (DETAIL says why). */
 int audit_head_write(struct audit *a, struct journal *j, struct st_detail *detail);
+
+/* Waits until every posted head is on the token. Returns 0 or
+ * ST_E_JOURNAL_HEAD with DETAIL. audit_free flushes too. */
+int audit_head_flush(struct audit *a, struct st_detail *detail);
 
 /* Before signing on journal J: refuses a journal the head says was replaced
  * (ST_E_JOURNAL_REPLACED), cut (ST_E_JOURNAL_TRUNCATED) or rolled back

@@ -14,6 +14,7 @@
 
 #include <openssl/pem.h>
 
+#include "batch_internal.h"
 #include "csr.h"
 #include "engine.h"
 #include "error.h"
@@ -24,11 +25,6 @@
 
 /* Requests decided between two journal commits. */
 #define BATCH_GROUP 256
-
-struct batch_entry {
-  char *name;             /* the file name in csr/ */
-  size_t stem_len;        /* length of NAME without its extension; 0: bad name */
-};
 
 struct batch_run;
 
@@ -69,10 +65,10 @@ struct batch_run {
   size_t entry_count, next_entry;
   const struct batch_entry *previous;  /* the last entry given a slot */
   struct batch_summary *summary;
+  size_t done;                         /* entries decided and committed, or skipped */
 };
 
-/* The length of NAME's stem when it ends in .csr, .pem or .der (any case), else 0. */
-static size_t batch_stem_len(const char *name)
+size_t batch_stem_len(const char *name)
 {
   size_t len = strlen(name);
   if (len > 4 && (strcasecmp(name + len - 4, ".csr") == 0 || strcasecmp(name + len - 4, ".pem") == 0 ||
@@ -81,9 +77,7 @@ static size_t batch_stem_len(const char *name)
   return 0;
 }
 
-/* The length of the name outputs take for ENTRY: its stem, or the whole name
- * when it has no CSR extension. */
-static size_t batch_output_stem_len(const struct batch_entry *entry)
+size_t batch_output_stem_len(const struct batch_entry *entry)
 {
   return entry->stem_len ? entry->stem_len : strlen(entry->name);
 }
@@ -100,8 +94,7 @@ static int batch_entry_cmp(const void *a, const void *b)
   return c != 0 ? c : strcmp(x->name, y->name);
 }
 
-/* Lists csr/ into *OUT (sorted). */
-static int batch_list(int csr_fd, struct batch_entry **out, size_t *count, struct st_detail *detail)
+int batch_list(int csr_fd, struct batch_entry **out, size_t *count, struct st_detail *detail)
 {
   int r = ST_E_IO;
   int fd = dup(csr_fd);
@@ -156,7 +149,7 @@ out:
   return r;
 }
 
-static const char *batch_file_kind(mode_t mode)
+const char *batch_file_kind(mode_t mode)
 {
   return S_ISLNK(mode) ? "a symbolic link (not followed)"
        : S_ISDIR(mode) ? "a directory"
@@ -166,9 +159,7 @@ static const char *batch_file_kind(mode_t mode)
                         : "not a regular file";
 }
 
-/* Reads a regular file without following links or blocking. Returns 0 with
- * the bytes in *DATA, or a refusal code with a sentence in DETAIL. */
-static int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct st_detail *detail)
+int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct st_detail *detail)
 {
   int r = ST_E_UNREADABLE;
   int fd = openat(csr_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -228,6 +219,19 @@ out:
   return r;
 }
 
+int batch_names_clash(const struct batch_entry *previous, const struct batch_entry *entry)
+{
+  return previous != NULL && entry->stem_len > 0 && batch_output_stem_len(previous) == entry->stem_len &&
+         memcmp(previous->name, entry->name, entry->stem_len) == 0;
+}
+
+void batch_entries_free(struct batch_entry *entries, size_t count)
+{
+  for (size_t i = 0; i < count; i++)
+    free(entries[i].name);
+  free(entries);
+}
+
 /* Pool task: examines and reads the slot's file and prepares its request. */
 static void batch_prepare_slot(void *arg)
 {
@@ -264,6 +268,7 @@ static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
       char display[NAME_MAX * 4 + 1];
       st_info("skipped hidden entry csr/%s", st_printable(display, sizeof display, entry->name));
       run->summary->skipped++;
+      run->done++;
       continue;
     }
     memset(slot, 0, sizeof *slot);
@@ -280,8 +285,7 @@ static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
     if (entry->stem_len == 0) {
       slot->intake_code = ST_E_FILE_NAME;
       st_detail_set(&slot->intake_detail, "the name does not end in .csr, .pem or .der");
-    } else if (previous != NULL && batch_output_stem_len(previous) == entry->stem_len &&
-               memcmp(previous->name, entry->name, entry->stem_len) == 0) {
+    } else if (batch_names_clash(previous, entry)) {
       slot->intake_code = ST_E_NAME_CLASH;
       st_detail_set(&slot->intake_detail, "csr/%s already gives certs/%s.pem", previous->name, slot->stem);
       /* the note takes the full name, so it cannot replace the first file's note */
@@ -440,6 +444,7 @@ static int batch_run_chunk(struct batch_run *run, struct batch_chunk *chunk, str
   chunk->decided = chunk->count;
   /* the write-ahead rule: nothing is written out before its records are durable */
   committed = engine_commit(run->engine, &commit_detail);
+  run->done += chunk->count;
   if (committed == ST_OK && chunk->decided > 0) {
     chunk->publish_result = ST_OK;
     workers_submit(run->publisher, chunk->published, batch_publish, chunk);
@@ -488,6 +493,12 @@ out:
 }
 
 int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary *summary, struct st_detail *detail)
+{
+  return batch_sign_directory_observed(e, dir, NULL, summary, detail);
+}
+
+int batch_sign_directory_observed(struct engine *e, const char *dir, const struct batch_observer *observer,
+                                  struct batch_summary *summary, struct st_detail *detail)
 {
   int r = ST_E_BATCH_LAYOUT;
   int root_fd = -1;
@@ -539,6 +550,8 @@ int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary
     if (r == ST_OK)
       r = batch_wait_published(&chunks[before], detail);
     batch_chunk_clear(&chunks[before]);
+    if (r == ST_OK && observer != NULL && observer->progress != NULL)
+      observer->progress(observer->arg, run.done, count); /* the engine is idle here */
   }
   for (int k = 0; k < BATCH_CHUNKS; k++) {
     struct st_detail late = {""};
@@ -560,9 +573,7 @@ out:
     free(chunks[k].slots);
   }
   workers_free(run.publisher);
-  for (size_t i = 0; i < count; i++)
-    free(entries[i].name);
-  free(entries);
+  batch_entries_free(entries, count);
   if (run.csr_fd >= 0)
     close(run.csr_fd);
   if (run.certs_fd >= 0)

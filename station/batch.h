@@ -40,4 +40,44 @@ struct batch_summary {
 int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary *summary,
                          struct st_detail *detail);
 
+/* Who watches a batch run. PROGRESS is called on the caller's thread after
+ * every group (BATCH_GROUP entries, 256) is committed and written out, with
+ * DONE entries of TOTAL in csr/ finished (hidden ones count as done). During
+ * the call the batch holds nothing of the engine: a driver may let another
+ * thread use the engine (a serial loop turn) before returning. */
+struct batch_observer {
+  void (*progress)(void *arg, size_t done, size_t total);
+  void *arg;
+};
+
+/* batch_sign_directory, reporting progress to OBSERVER (NULL: nobody). */
+int batch_sign_directory_observed(struct engine *e, const char *dir, const struct batch_observer *observer,
+                                  struct batch_summary *summary, struct st_detail *detail);
+
+/* Refusal reasons an inspection tells apart; the rest are counted under "other". */
+#define BATCH_INSPECT_REASONS 8
+
+/* What signing a batch would give, as far as the intake's checks and the
+ * policy can tell without the journal or the HSM. */
+struct batch_inspection {
+  size_t files;           /* entries of csr/ that get an outcome (hidden ones excluded) */
+  size_t hidden;          /* hidden entries, skipped */
+  size_t refusals;        /* entries the intake or the policy will refuse */
+  size_t reason_count;    /* distinct reasons in REASONS */
+  struct {
+    int code;             /* the refusal code (st_error_name gives its name) */
+    size_t count;
+  } reasons[BATCH_INSPECT_REASONS];
+  size_t other;           /* refusals whose reason did not fit in REASONS */
+};
+
+/* Looks at the batch in DIR without writing anything and without the journal
+ * or the HSM: lists csr/, applies the intake's checks (names, file kinds,
+ * sizes, name clashes) and the policy (engine_prepare) to every entry, and
+ * counts the refusals by reason. Requests that the journal would refuse
+ * (key-reused, device-already-certified) are not foreseen. Thread-safe like
+ * engine_prepare: may run while another thread drives E. Returns 0 and
+ * *OUT, ST_E_BATCH_LAYOUT when DIR has no csr/, ST_E_IO or ST_E_NO_MEMORY. */
+int batch_inspect(const struct engine *e, const char *dir, struct batch_inspection *out, struct st_detail *detail);
+
 #endif

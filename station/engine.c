@@ -162,7 +162,7 @@ out:
 }
 
 /* Signs a random digest with the token key and checks it with the CA certificate. */
-static int engine_prove_key(struct engine *e, struct st_detail *detail)
+int engine_prove_key(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_CA_MISMATCH;
   unsigned char challenge[32], sig[256];
@@ -234,6 +234,10 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
   }
   if (r == ST_OK)
     r = engine_audit_login(e, detail);
+  if (r == ST_OK)
+    r = engine_pin_keep(e, pin); /* reliability: to log in again after a token fault */
+  if (r == ST_OK)
+    e->hsm_fault_ms = 0;
   e->logged_in = r == ST_OK;
   return r;
 }
@@ -243,6 +247,7 @@ int engine_logout(struct engine *e)
   int r = ST_OK;
   if (e->hsm != NULL)
     r = hsm_logout(e->hsm);
+  engine_pin_forget(e); /* locked: the engine must not log in on its own */
   e->logged_in = 0;
   return r;
 }
@@ -313,6 +318,8 @@ void engine_close(struct engine *e)
   if (e == NULL)
     return;
   engine_audit_close(e);
+  if (engine_sign_close(e))
+    return; /* wedged: a stuck signature may still use what E holds */
   work_group_free(e->checks);
   workers_free(e->signers);
   workers_free(e->pool);
@@ -353,7 +360,7 @@ int engine_audit_commit(struct engine *e, struct st_detail *detail)
   int r = ST_OK;
   uint64_t last = 0;
   uint8_t chain[32];
-  if (e->audit == NULL || e->failed || !e->logged_in)
+  if (e->audit == NULL || e->failed || !e->logged_in || __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
     goto out;
   journal_last(e->journal, &last, chain);
   if (last - journal_last_checkpoint(e->journal) >= AUDIT_CHECKPOINT_EVERY)
@@ -369,7 +376,8 @@ out:
 int engine_checkpoint(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
-  if (e->audit == NULL || e->failed || !e->logged_in || journal_pending(e->journal) > 0)
+  if (e->audit == NULL || e->failed || !e->logged_in || journal_pending(e->journal) > 0 ||
+      __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
     goto out;
   r = audit_checkpoint(e->audit, e->journal, detail);
   if (r != ST_OK)

@@ -115,6 +115,11 @@ int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, stru
 /* Frees REQ; NULL is fine. */
 void engine_request_free(struct engine_request *req);
 
+/* The refusal found while preparing REQ (parse or policy), or ST_OK when
+ * only the journal and the HSM have still to decide. For inspections
+ * (batch_inspect) that foresee refusals without signing. */
+int engine_request_refusal(const struct engine_request *req);
+
 /* Decides a prepared request from SOURCE, on the engine thread, as
  * engine_submit does (engine_submit is engine_prepare + engine_decide).
  * The signature check of a new certificate runs on the pool; engine_commit

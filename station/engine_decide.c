@@ -37,24 +37,6 @@
 #include "journal.h"
 #include "workers.h"
 
-enum engine_plan_kind {
-  ENGINE_PLAN_HANDED_BACK,   /* issued before: result filled in phase 1 */
-  ENGINE_PLAN_REFUSE,        /* refused: record in phase 3 */
-  ENGINE_PLAN_SIGN,          /* to sign in phase 2, record in phase 3 */
-  ENGINE_PLAN_COPY,          /* the same as an earlier request of the group */
-};
-
-/* What phase 1 decided for one request, and what phase 2 made of it. */
-struct engine_plan {
-  enum engine_plan_kind kind;
-  size_t copy_of;                     /* ENGINE_PLAN_COPY: index of the original */
-  uint8_t serial[CERT_SERIAL_BYTES];
-  struct engine *engine;
-  const struct engine_request *req;
-  struct engine_result *res;
-  int sign_result;                    /* phase 2: ST_OK or the fault */
-};
-
 /* Fills RES from an issued journal record (a certificate handed back). */
 static int engine_result_from_record(struct engine_result *res, const struct journal_record *rec)
 {
@@ -179,65 +161,6 @@ static int engine_fresh_serial(struct engine *e, const struct engine_plan *plans
     r = ST_E_CRYPTO;
   }
   return r;
-}
-
-/* Pool task: checks a certificate the HSM signed against the CA certificate's
- * key. A failure stops the engine at its next commit: nothing of that group
- * is released or made durable. */
-static void engine_check_signature(void *arg)
-{
-  struct engine_check *check = arg;
-  struct engine *e = check->engine;
-  int ok = X509_verify(check->cert, X509_get0_pubkey(e->ca_cert)) == 1;
-  ERR_clear_error();
-  if (!ok) {
-    pthread_mutex_lock(&e->check_lock);
-    if (!e->check_failed)
-      memcpy(e->check_failed_serial, check->serial_hex, sizeof e->check_failed_serial);
-    e->check_failed = 1;
-    pthread_mutex_unlock(&e->check_lock);
-  }
-  X509_free(check->cert);
-  free(check);
-}
-
-/* Phase 2 for one request: build, sign in the token, hand the certificate
- * to RES and its signature check to the pool. Runs on a signing thread when
- * hsm.sessions > 1: it touches only its own plan and result. */
-static void engine_sign_plan(void *arg)
-{
-  struct engine_plan *plan = arg;
-  struct engine *e = plan->engine;
-  struct engine_result *res = plan->res;
-  X509 *cert = NULL;
-  unsigned char *der = NULL;
-  int der_len;
-  struct engine_check *check = NULL;
-  int r = cert_issue_device(plan->req->csr, e->ca_cert, hsm_key_signer(e->ca_key), NULL, plan->serial,
-                            e->cfg->validity_days, time(NULL), &cert, &res->detail);
-  if (r != ST_OK)
-    goto out;
-  r = ST_E_NO_MEMORY;
-  der_len = i2d_X509(cert, &der);
-  check = calloc(1, sizeof *check);
-  if (der_len <= 0 || check == NULL || (res->cert_der = malloc((size_t)der_len)) == NULL)
-    goto out;
-  memcpy(res->cert_der, der, (size_t)der_len);
-  res->cert_len = (size_t)der_len;
-  st_hex_encode(res->serial_hex, plan->serial, CERT_SERIAL_BYTES);
-  check->engine = e;
-  check->cert = cert;
-  memcpy(check->serial_hex, res->serial_hex, sizeof check->serial_hex);
-  cert = NULL;
-  workers_submit(e->pool, e->checks, engine_check_signature, check);
-  check = NULL;
-  r = ST_OK;
-out:
-  ERR_clear_error();
-  free(check);
-  OPENSSL_free(der);
-  X509_free(cert);
-  plan->sign_result = r;
 }
 
 /* The earlier request of the group planned for signing that shares KIND of
@@ -387,7 +310,6 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
   int r = ST_E_JOURNAL;
   size_t i = 0, planned = 0;
   struct engine_plan *plans = calloc(n > 0 ? n : 1, sizeof *plans);
-  struct work_group *signing = NULL;
 
   for (size_t k = 0; k < n; k++)
     memset(&results[k], 0, sizeof results[k]);
@@ -403,24 +325,11 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
   }
   if (r != ST_OK)
     goto out;
-  for (size_t k = 0; k < n; k++) {
-    if (plans[k].kind != ENGINE_PLAN_SIGN)
-      continue;
-    if (!e->logged_in || e->ca_key == NULL) {
-      plans[k].sign_result = ST_E_HSM_PIN;
-      st_detail_set(&results[k].detail, "the station is not logged in to the HSM");
-    } else if (e->signers != NULL) {
-      if (signing == NULL && (signing = work_group_new()) == NULL) {
-        r = ST_E_NO_MEMORY;
-        goto out;
-      }
-      workers_submit(e->signers, signing, engine_sign_plan, &plans[k]);
-    } else {
-      engine_sign_plan(&plans[k]);
-    }
+  r = engine_sign_group(e, plans, n);
+  if (r != ST_OK) {
+    plans = NULL; /* the engine keeps them for the signature that never came back */
+    goto out;
   }
-  if (signing != NULL)
-    work_group_wait(signing);
   for (i = 0; i < n && r == ST_OK; i++)
     r = engine_record_plan(e, plans, i, sources[i]);
 out:
@@ -431,7 +340,6 @@ out:
     results[k].cert_len = 0;
     results[k].code = r;
   }
-  work_group_free(signing);
   free(plans);
   return r;
 }
@@ -468,6 +376,11 @@ void engine_request_free(struct engine_request *req)
     return;
   csr_free(req->csr);
   free(req);
+}
+
+int engine_request_refusal(const struct engine_request *req)
+{
+  return req->code;
 }
 
 int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,

@@ -8,8 +8,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "certificate.h"
 #include "engine.h"
 #include "error.h"
+#include "pin.h"
 #include "policy.h"
 
 struct audit;
@@ -68,8 +70,67 @@ struct engine {
   int check_failed;                 /* a signature the HSM made did not verify */
   char check_failed_serial[41];
   struct audit *audit;              /* journal key and head on the token (audit hooks below) */
-  struct workers *signers;          /* hsm.sessions > 1: threads signing in parallel */
+  struct workers *signers;          /* hsm.sessions threads signing (engine_sign.c) */
+  /* reliability (engine_sign.c): the token's faults */
+  struct pin *kept_pin;             /* the PIN of the last engine_login, locked, for logging in again */
+  int wedged;                       /* a signature never came back: sign no more (atomic) */
+  unsigned signed_count;            /* signatures finished (atomic): the watchdog's progress */
+  int64_t hsm_fault_ms;             /* when the last HSM fault happened (0: none since the last login) */
+  unsigned hsm_backoff_ms;          /* wait before the next log-in attempt */
 };
+
+enum engine_plan_kind {
+  ENGINE_PLAN_HANDED_BACK,   /* issued before: result filled in phase 1 */
+  ENGINE_PLAN_REFUSE,        /* refused: record in phase 3 */
+  ENGINE_PLAN_SIGN,          /* to sign in phase 2, record in phase 3 */
+  ENGINE_PLAN_COPY,          /* the same as an earlier request of the group */
+};
+
+/* What phase 1 of deciding (engine_decide.c) planned for one request, and
+ * what phase 2 (engine_sign.c) made of it. A signing thread writes only the
+ * phase 2 fields of its own plan, never the result: the engine thread moves
+ * them into RES once the group is back (engine_sign_group). */
+struct engine_plan {
+  enum engine_plan_kind kind;
+  size_t copy_of;                     /* ENGINE_PLAN_COPY: index of the original */
+  uint8_t serial[CERT_SERIAL_BYTES];
+  struct engine *engine;
+  const struct engine_request *req;
+  struct engine_result *res;
+  /* phase 2 */
+  int sign_result;                    /* ST_OK or the fault */
+  uint8_t *cert_der;                  /* the signed certificate (owned until moved into RES) */
+  size_t cert_len;
+  char serial_hex[41];
+  struct st_detail sign_detail;       /* why signing failed */
+};
+
+/* Phase 2 of deciding (engine_sign.c): signs every ENGINE_PLAN_SIGN plan
+ * of PLANS (N) on the signing threads, its check on the pool, and fills the
+ * results of those plans (certificate, serial, or the fault in sign_result
+ * with its detail in the result). Before signing, after an earlier HSM fault
+ * and its back-off, logs in again (engine_sign.c explains). Returns 0, or
+ * ST_E_HSM_TIMEOUT when the token finished no signature for
+ * hsm.sign_timeout seconds: then PLANS belongs to the engine (a thread may
+ * still write into it) and every result of the group must carry the fault. */
+int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n);
+
+/* Signs a random digest with the CA key in the token and checks it with the
+ * CA certificate (engine.c). Returns 0, ST_E_HSM or ST_E_CA_MISMATCH. */
+int engine_prove_key(struct engine *e, struct st_detail *detail);
+
+/* Keeps a locked copy of PIN for logging in again after a fault (replacing
+ * any earlier one). Returns 0 or ST_E_NO_MEMORY. */
+int engine_pin_keep(struct engine *e, const char *pin);
+
+/* Wipes and frees the kept PIN; the engine then cannot log in on its own. */
+void engine_pin_forget(struct engine *e);
+
+/* At engine_close: wipes the kept PIN; when the engine is wedged (a
+ * signature never came back), also closes the journal, parks the rest of E
+ * (the stuck thread may still use it) and returns 1: the caller must then not
+ * free E. Else returns 0. */
+int engine_sign_close(struct engine *e);
 
 /* Queues an event for the sinks; it goes out at the next successful commit.
  * Returns 0 or ST_E_NO_MEMORY. */

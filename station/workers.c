@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -103,8 +104,12 @@ struct work_group *work_group_new(void)
 {
   struct work_group *g = calloc(1, sizeof *g);
   if (g != NULL) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* for work_group_wait_timed */
     pthread_mutex_init(&g->lock, NULL);
-    pthread_cond_init(&g->done, NULL);
+    pthread_cond_init(&g->done, &attr);
+    pthread_condattr_destroy(&attr);
   }
   return g;
 }
@@ -154,4 +159,22 @@ void work_group_wait(struct work_group *g)
   while (g->pending > 0)
     pthread_cond_wait(&g->done, &g->lock);
   pthread_mutex_unlock(&g->lock);
+}
+
+int work_group_wait_timed(struct work_group *g, unsigned timeout_ms)
+{
+  struct timespec until;
+  int timed_out = 0;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&g->lock);
+  while (g->pending > 0 && !timed_out)
+    timed_out = pthread_cond_timedwait(&g->done, &g->lock, &until) != 0 && g->pending > 0;
+  pthread_mutex_unlock(&g->lock);
+  return timed_out;
 }

@@ -42,4 +42,9 @@ int workers_submit(struct workers *w, struct work_group *g, work_fn fn, void *ar
 /* Blocks until every task queued in G so far has finished. */
 void work_group_wait(struct work_group *g);
 
+/* As work_group_wait, for at most TIMEOUT_MS milliseconds (monotonic clock).
+ * Returns 0 when every task finished, 1 when the time ran out first (the
+ * tasks still running go on: G must then outlive them, so it cannot be freed). */
+int work_group_wait_timed(struct work_group *g, unsigned timeout_ms);
+
 #endif

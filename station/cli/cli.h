@@ -47,5 +47,6 @@ int cli_sign(struct cli *cli);
 int cli_serial(struct cli *cli);
 int cli_journal(struct cli *cli);
 int cli_selftest(struct cli *cli);
+int cli_console(struct cli *cli);
 
 #endif

@@ -64,6 +64,7 @@ struct serial_server {
   struct pollfd *fds;        /* slot_count + 1 */
   struct serial_request **group;
   struct engine_result *results;
+  struct serial_engine_guard guard;  /* console addition: the engine lock, or all NULL */
 };
 
 static int64_t server_now_ms(void)
@@ -280,6 +281,8 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
     *pp = q->next;
     s->group[n++] = q;
   }
+  if (n > 0 && s->guard.enter != NULL)
+    s->guard.enter(s->guard.arg);
   for (size_t i = 0; i < n && r == ST_OK; i++) {
     struct serial_request *q = s->group[i];
     struct serial_slot *slot = &s->slots[q->slot];
@@ -298,6 +301,8 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
   decided_ms = server_now_ms();
   if (r == ST_OK && n > 0)
     r = engine_commit(s->engine, detail);
+  if (n > 0 && s->guard.leave != NULL)
+    s->guard.leave(s->guard.arg);
   if (n > 0)
     st_debug("serial: a group of %zu request%s decided in %lld ms, made durable in %lld ms", n, n == 1 ? "" : "s",
              (long long)(decided_ms - start_ms), (long long)(server_now_ms() - decided_ms));
@@ -397,6 +402,14 @@ int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *de
 }
 
 /* ---- making and freeing ---- */
+
+void serial_server_set_guard(struct serial_server *s, const struct serial_engine_guard *guard)
+{
+  if (guard != NULL)
+    s->guard = *guard;
+  else
+    memset(&s->guard, 0, sizeof s->guard);
+}
 
 int serial_server_add_sink(struct serial_server *s, const struct serial_sink *sink)
 {

@@ -103,6 +103,19 @@ int serial_server_new(struct engine *e, const struct serial_port_spec *specs, si
 /* Adds SINK (copied); events go to every sink. Returns 0 or ST_E_NO_MEMORY. */
 int serial_server_add_sink(struct serial_server *s, const struct serial_sink *sink);
 
+/* (Console addition.) A lock around the engine, for a server that shares
+ * its engine with another thread (station/service.c runs batches beside it):
+ * ENTER is called before a loop turn's group is decided, LEAVE after its
+ * commit, both on the server's thread and only for turns with requests. */
+struct serial_engine_guard {
+  void (*enter)(void *arg);
+  void (*leave)(void *arg);
+  void *arg;
+};
+
+/* Sets GUARD (copied; NULL: none, the default). Call before serial_server_run. */
+void serial_server_set_guard(struct serial_server *s, const struct serial_engine_guard *guard);
+
 /* Serves until STOP_FD becomes readable (a self-pipe written by a signal
  * handler; the byte is not consumed). Returns 0 then, or the journal fault
  * (ST_E_JOURNAL, ST_E_NO_SPACE, ...) with DETAIL that stopped it; nothing of

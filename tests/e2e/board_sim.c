@@ -24,6 +24,8 @@
  *                  without reading it; a "resend" after it must get the
  *                  certificate from the journal
  *   sleep:MS       waits
+ *   err:CODE       a new, valid CSR: expects STATION ERR CODE (a fault of the
+ *                  station's token, say: err:hsm)
  * Each --cable CMD joins a second pty pair to the station's one (a null-modem
  * cable) and runs `sh -c CMD` with BOARD_TTY naming the board end; its exit
  * status is printed, not judged. --port-args no: the ports are not put on the
@@ -408,6 +410,10 @@ static void sim_run_script(struct board *b)
     } else if (strcmp(step, "wrong-factory") == 0) {
       char *csr = sim_make_csr(b, "other-factory");
       sim_step_refused(b, csr, "wrong-factory", step);
+      free(csr);
+    } else if (strncmp(step, "err:", 4) == 0) {
+      char *csr = sim_make_csr(b, sim_factory);
+      sim_step_refused(b, csr, step + 4, step);
       free(csr);
     } else if (strcmp(step, "garbage") == 0) {
       sim_step_refused(b, "-----BEGIN CERTIFICATE REQUEST-----\nnot*base64!\n-----END CERTIFICATE REQUEST-----\n",

@@ -325,7 +325,7 @@ static void test_unknown_keys(void **state)
                  "hsm, ca, profile, journal, intake)");
   expect_message("factory: a\nhsm:\n  modul: /m.so\n" TAIL_OK,
                  "station.yaml:3:3: unknown key \"modul\" in hsm (expected one of: module, token, "
-                 "key, pin, journal_key, sessions)");
+                 "key, pin, journal_key, sessions, sign_timeout)");
   expect_error("factory: a\n" HSM_OK TAIL_OK "intake:\n  serial:\n    - port: /dev/ttyS0\n"
                "      speed: 9600\n",
                "station.yaml:8:7: ", "unknown key \"speed\" in intake.serial[0]");

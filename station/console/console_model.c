@@ -1,0 +1,249 @@
+/* console_model.c - the view-model, updated from service events (see console_model.h). */
+#include "console_model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "error.h"
+
+void console_model_init(struct console_model *m, const struct service_info *info)
+{
+  memset(m, 0, sizeof *m);
+  m->info = info;
+  m->records = info->records;
+  m->issued = info->issued;
+  m->refused = info->refused;
+  for (size_t i = 0; i < info->port_count; i++)
+    m->ports[i].state = SERIAL_PORT_ERROR;
+  m->dirty = 1;
+}
+
+static int64_t console_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void console_model_log(struct console_model *m, enum console_role role, const char *fmt, ...)
+{
+  struct console_log_line *line = &m->log[m->log_next];
+  va_list ap;
+  line->time_ms = console_now_ms();
+  line->role = role;
+  va_start(ap, fmt);
+  vsnprintf(line->text, sizeof line->text, fmt, ap);
+  va_end(ap);
+  m->log_next = (m->log_next + 1) % CONSOLE_LOG_LINES;
+  if (m->log_count < CONSOLE_LOG_LINES)
+    m->log_count++;
+  m->dirty = 1;
+}
+
+const struct console_log_line *console_model_log_line(const struct console_model *m, size_t i)
+{
+  if (i >= m->log_count)
+    return NULL;
+  return &m->log[(m->log_next + CONSOLE_LOG_LINES - 1 - i) % CONSOLE_LOG_LINES];
+}
+
+const char *console_port_state_name(enum serial_port_state state)
+{
+  switch (state) {
+  case SERIAL_PORT_IDLE: return "idle";
+  case SERIAL_PORT_RECEIVING: return "receiving";
+  case SERIAL_PORT_SIGNING: return "signing";
+  case SERIAL_PORT_ANSWERED: return "answered";
+  case SERIAL_PORT_ERROR: break;
+  }
+  return "error";
+}
+
+/* The short name of a request's source: "csr/NAME" for a batch file, the port for serial. */
+static const char *console_short_source(const char *source)
+{
+  const char *csr = strstr(source, "/csr/");
+  if (strncmp(source, "batch:", 6) == 0 && csr != NULL)
+    return csr + 1;
+  if (strncmp(source, "serial:", 7) == 0)
+    return source + 7;
+  return source;
+}
+
+static void console_counts(struct console_model *m, const struct service_event *ev)
+{
+  m->records = ev->records;
+  m->issued = ev->issued;
+  m->refused = ev->refused;
+  m->shift_issued = ev->shift_issued;
+  m->shift_refused = ev->shift_refused;
+}
+
+static void console_apply_request(struct console_model *m, const struct service_event *ev)
+{
+  const char *src = console_short_source(ev->source);
+  console_counts(m, ev);
+  switch ((enum engine_event_kind)ev->request_kind) {
+  case ENGINE_EVENT_ISSUED:
+    console_model_log(m, CONSOLE_ROLE_OK, "issued   %s  serial %s  %s", ev->device, ev->serial_hex, src);
+    break;
+  case ENGINE_EVENT_REDELIVERED:
+    console_model_log(m, CONSOLE_ROLE_INFO, "again    %s  issued before, no new signature  %s", ev->device, src);
+    break;
+  case ENGINE_EVENT_REFUSED:
+    console_model_log(m, CONSOLE_ROLE_REFUSED, "refused  %s: %s: %s", src, st_error_name(ev->code),
+                      ev->text[0] ? ev->text : st_error_sentence(ev->code));
+    break;
+  }
+}
+
+/* The index of the port named in EV, or -1. */
+static int console_port_index(const struct console_model *m, const char *path)
+{
+  for (size_t i = 0; i < m->info->port_count; i++)
+    if (strcmp(m->info->ports[i], path) == 0)
+      return (int)i;
+  return -1;
+}
+
+static void console_apply_port(struct console_model *m, const struct service_event *ev)
+{
+  int i = console_port_index(m, ev->source);
+  struct console_port *p = i >= 0 ? &m->ports[i] : NULL;
+  if (p != NULL)
+    p->state = ev->port_state;
+  m->dirty = 1;
+  switch (ev->port_event) {
+  case SERIAL_EVENT_OPENED:
+    if (p != NULL)
+      p->opened = 1;
+    console_model_log(m, CONSOLE_ROLE_INFO, "port %s open", ev->source);
+    break;
+  case SERIAL_EVENT_LOST: {
+    size_t n = strlen(ev->source);
+    const char *why = strncmp(ev->text, ev->source, n) == 0 && strncmp(ev->text + n, ": ", 2) == 0 ? ev->text + n + 2
+                                                                                                     : ev->text;
+    console_model_log(m, CONSOLE_ROLE_ERROR, "port %s lost: %s", ev->source, why[0] ? why : "not available");
+    break;
+  }
+  case SERIAL_EVENT_ANSWERED:
+    if (p != NULL) {
+      snprintf(p->device, sizeof p->device, "%s", ev->device);
+      snprintf(p->serial_hex, sizeof p->serial_hex, "%s", ev->serial_hex);
+      p->code = ev->code;
+    }
+    break;
+  case SERIAL_EVENT_DROPPED:
+    console_model_log(m, CONSOLE_ROLE_REFUSED, "port %s: answer not delivered: %s", ev->source, ev->text);
+    break;
+  case SERIAL_EVENT_RECEIVING:
+  case SERIAL_EVENT_QUEUED:
+    break;
+  }
+}
+
+static void console_apply_stick(struct console_model *m, const struct service_event *ev)
+{
+  struct console_stick *st = &m->stick;
+  if (st->state == CONSOLE_STICK_SIGNING)
+    return; /* the stick being signed stays on the panel */
+  memset(st, 0, sizeof *st);
+  st->state = CONSOLE_STICK_READY;
+  snprintf(st->path, sizeof st->path, "%s", ev->source);
+  st->inspect_code = ev->code;
+  st->inspection = ev->inspection;
+  snprintf(st->text, sizeof st->text, "%s", ev->text);
+  if (ev->code == ST_OK)
+    console_model_log(m, CONSOLE_ROLE_INFO, "stick %s: %zu CSRs, %zu will be refused", ev->source,
+                      ev->inspection.files, ev->inspection.refusals);
+  else
+    console_model_log(m, CONSOLE_ROLE_ERROR, "stick %s cannot be read: %s", ev->source, ev->text);
+}
+
+static void console_apply_batch_done(struct console_model *m, const struct service_event *ev)
+{
+  struct console_stick *st = &m->stick;
+  const struct batch_summary *b = &ev->summary;
+  console_counts(m, ev);
+  st->state = ev->code == ST_OK ? CONSOLE_STICK_DONE : CONSOLE_STICK_FAILED;
+  st->summary = *b;
+  st->code = ev->code;
+  st->safe = ev->safe;
+  st->elapsed_ms = ev->time_ms - st->start_ms;
+  snprintf(st->text, sizeof st->text, "%s", ev->text);
+  if (ev->code == ST_OK)
+    console_model_log(m, CONSOLE_ROLE_OK, "batch done: issued %zu (new %zu, before %zu), refused %zu; %s",
+                      b->issued + b->handed_back, b->issued, b->handed_back, b->refused,
+                      ev->safe ? "safe to remove" : "NOT safe to remove: the stick could not be synced");
+  else
+    console_model_log(m, CONSOLE_ROLE_ERROR, "batch stopped: %s (%s): %s", st_error_sentence(ev->code),
+                      st_error_name(ev->code), ev->text);
+}
+
+static void console_apply_login(struct console_model *m, const struct service_event *ev)
+{
+  m->login_code = ev->code;
+  snprintf(m->login_text, sizeof m->login_text, "%s", ev->text);
+  if (ev->code == ST_OK) {
+    m->login = CONSOLE_LOGGED_IN;
+    m->ca_proven = 1;
+    m->verified_ms = ev->time_ms;
+    snprintf(m->verified_how, sizeof m->verified_how, "head on token");
+    console_counts(m, ev);
+    console_model_log(m, CONSOLE_ROLE_OK, "logged in to token %s; CA key matches the certificate", m->info->token);
+  } else {
+    m->login = CONSOLE_LOGGED_OUT;
+    console_model_log(m, CONSOLE_ROLE_ERROR, "login failed: %s (%s)", st_error_sentence(ev->code),
+                      st_error_name(ev->code));
+  }
+}
+
+void console_model_apply(struct console_model *m, const struct service_event *ev)
+{
+  m->dirty = 1;
+  switch (ev->kind) {
+  case SERVICE_EVENT_LOGIN: console_apply_login(m, ev); break;
+  case SERVICE_EVENT_LOCKED:
+    m->login = CONSOLE_LOGGED_OUT;
+    console_model_log(m, CONSOLE_ROLE_INFO, "locked: logged out of token %s", m->info->token);
+    break;
+  case SERVICE_EVENT_REQUEST: console_apply_request(m, ev); break;
+  case SERVICE_EVENT_PORT: console_apply_port(m, ev); break;
+  case SERVICE_EVENT_STICK: console_apply_stick(m, ev); break;
+  case SERVICE_EVENT_STICK_GONE:
+    if (strcmp(m->stick.path, ev->source) == 0 && m->stick.state != CONSOLE_STICK_SIGNING)
+      memset(&m->stick, 0, sizeof m->stick);
+    console_model_log(m, CONSOLE_ROLE_INFO, "stick %s removed", ev->source);
+    break;
+  case SERVICE_EVENT_BATCH_START:
+    m->stick.state = CONSOLE_STICK_SIGNING;
+    m->stick.done = m->stick.total = 0;
+    m->stick.start_ms = ev->time_ms;
+    console_model_log(m, CONSOLE_ROLE_INFO, "signing stick %s", ev->source);
+    break;
+  case SERVICE_EVENT_PROGRESS:
+    m->stick.done = ev->done;
+    m->stick.total = ev->total;
+    break;
+  case SERVICE_EVENT_BATCH_DONE: console_apply_batch_done(m, ev); break;
+  case SERVICE_EVENT_EXPORTED:
+    m->exporting = 0;
+    if (ev->code == ST_OK) {
+      m->verified_ms = ev->time_ms;
+      snprintf(m->verified_how, sizeof m->verified_how, "full check, export");
+      console_model_log(m, CONSOLE_ROLE_OK, "journal exported: %s (+ .sig); the journal verified", ev->source);
+    } else {
+      console_model_log(m, CONSOLE_ROLE_ERROR, "export failed: %s (%s): %s", st_error_sentence(ev->code),
+                        st_error_name(ev->code), ev->text);
+    }
+    break;
+  case SERVICE_EVENT_FAULT:
+    m->fault_code = ev->code;
+    console_model_log(m, CONSOLE_ROLE_ERROR, "serial service stopped: %s (%s): %s", st_error_sentence(ev->code),
+                      st_error_name(ev->code), ev->text);
+    break;
+  }
+}

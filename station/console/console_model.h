@@ -1,0 +1,93 @@
+/*
+ * console_model.h - the console's view-model: everything the screen shows,
+ * updated from service events, with no curses in it. Views read it; only
+ * console_model_apply and the console's key handlers write it.
+ */
+#ifndef STATION_CONSOLE_MODEL_H
+#define STATION_CONSOLE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "service.h"
+
+/* Lines the event log keeps (older ones scroll away). */
+#define CONSOLE_LOG_LINES 500
+
+enum console_login { CONSOLE_LOGGED_OUT, CONSOLE_LOGGING_IN, CONSOLE_LOGGED_IN, CONSOLE_LOCKING };
+
+enum console_stick_state {
+  CONSOLE_STICK_NONE,       /* no stick in the slot */
+  CONSOLE_STICK_READY,      /* found and inspected; waiting for the operator */
+  CONSOLE_STICK_SIGNING,    /* its batch is being signed */
+  CONSOLE_STICK_DONE,       /* signed; SAFE says whether it may be removed */
+  CONSOLE_STICK_FAILED,     /* the batch stopped on a fault */
+};
+
+/* How a line of the event log is shown. */
+enum console_role { CONSOLE_ROLE_INFO, CONSOLE_ROLE_OK, CONSOLE_ROLE_REFUSED, CONSOLE_ROLE_ERROR };
+
+struct console_port {
+  enum serial_port_state state;
+  int opened;               /* it was open at least once */
+  char device[64];          /* the last device answered, or "" */
+  char serial_hex[64];
+  int code;                 /* the last answer's code */
+};
+
+struct console_log_line {
+  int64_t time_ms;
+  enum console_role role;
+  char text[320];
+};
+
+struct console_stick {
+  enum console_stick_state state;
+  char path[256];
+  int inspect_code;                    /* ST_OK, or why it could not be inspected */
+  struct batch_inspection inspection;
+  size_t done, total;                  /* progress while signing */
+  int64_t start_ms;
+  struct batch_summary summary;        /* when done */
+  int code;                            /* the batch's outcome */
+  char text[512];
+  int safe;                            /* 1: every file and directory on it is synced */
+  int64_t elapsed_ms;
+};
+
+struct console_model {
+  const struct service_info *info;
+  enum console_login login;
+  int login_code;                      /* the last login's outcome (ST_OK before any) */
+  char login_text[512];
+  int ca_proven;                       /* the CA key was proven to match at a login */
+  uint64_t records, issued, refused;   /* journal totals */
+  uint64_t shift_issued, shift_refused;
+  int64_t verified_ms;                 /* the journal's last check (0: none yet) */
+  char verified_how[48];
+  struct console_port ports[SERVICE_MAX_PORTS];
+  struct console_stick stick;
+  int exporting;
+  int fault_code;                      /* the serial server stopped (ST_OK: running) */
+  struct console_log_line log[CONSOLE_LOG_LINES];
+  size_t log_next, log_count;
+  int dirty;                           /* something changed: render */
+};
+
+/* A fresh model for a service with INFO (borrowed). */
+void console_model_init(struct console_model *m, const struct service_info *info);
+
+/* Applies one service event: updates the panels and adds log lines. */
+void console_model_apply(struct console_model *m, const struct service_event *ev);
+
+/* Adds a line to the event log, printf-style. */
+void console_model_log(struct console_model *m, enum console_role role, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The I-th newest log line (0: the newest), or NULL past the end. */
+const struct console_log_line *console_model_log_line(const struct console_model *m, size_t i);
+
+/* The port state's word for the ports panel ("idle", "receiving", ...). Static. */
+const char *console_port_state_name(enum serial_port_state state);
+
+#endif

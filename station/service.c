@@ -1,0 +1,448 @@
+/* service.c - the headless runtime the console drives: threads, commands,
+ * stick handling (see service.h for the thread model). */
+#include "service_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "engine.h"
+#include "error.h"
+#include "export.h"
+#include "log.h"
+#include "usb_watch.h"
+
+/* ---- sinks: the engine's and the serial server's events become service events ---- */
+
+/* Called on the thread holding the engine lock, inside engine_commit. */
+static void service_on_request(void *arg, const struct engine_event *e)
+{
+  struct service *s = arg;
+  struct service_event ev;
+  service_event_init(&ev, SERVICE_EVENT_REQUEST);
+  if (e->kind == ENGINE_EVENT_ISSUED)
+    s->shift_issued++;
+  else if (e->kind == ENGINE_EVENT_REFUSED)
+    s->shift_refused++;
+  ev.request_kind = (int)e->kind;
+  ev.code = e->code;
+  st_printable(ev.source, sizeof ev.source, e->source);
+  st_printable(ev.device, sizeof ev.device, e->device);
+  st_printable(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
+  st_printable(ev.text, sizeof ev.text, e->detail);
+  service_event_counts(s, &ev);
+  service_push(s, &ev);
+}
+
+/* Called on the serial thread. */
+static void service_on_port(void *arg, const struct serial_event *e)
+{
+  struct service *s = arg;
+  struct service_event ev;
+  service_event_init(&ev, SERVICE_EVENT_PORT);
+  ev.port_event = e->kind;
+  ev.port_state = e->state;
+  ev.code = e->code;
+  st_printable(ev.source, sizeof ev.source, e->port);
+  st_printable(ev.device, sizeof ev.device, e->device != NULL ? e->device : "");
+  st_printable(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex != NULL ? e->serial_hex : "");
+  st_printable(ev.text, sizeof ev.text, e->text != NULL ? e->text : "");
+  service_push(s, &ev);
+}
+
+static void service_guard_enter(void *arg)
+{
+  service_engine_take(arg);
+}
+
+static void service_guard_leave(void *arg)
+{
+  service_engine_give(arg);
+}
+
+/* ---- the serial thread ---- */
+
+static void *service_serial_main(void *arg)
+{
+  struct service *s = arg;
+  struct st_detail detail = {""};
+  int r = serial_server_run(s->serial, s->serial_stop[0], &detail);
+  if (r != ST_OK) {
+    struct service_event ev;
+    service_event_init(&ev, SERVICE_EVENT_FAULT);
+    ev.code = r;
+    snprintf(ev.text, sizeof ev.text, "%s", detail.text);
+    service_push(s, &ev);
+  }
+  return NULL;
+}
+
+/* ---- commands, on the job thread ---- */
+
+static void service_do_login(struct service *s)
+{
+  struct service_event ev;
+  struct st_detail detail = {""};
+  struct pin pin;
+  int r = ST_OK;
+
+  memset(&pin, 0, sizeof pin);
+  pin.locked = mlock(pin.value, sizeof pin.value) == 0;
+  service_event_init(&ev, SERVICE_EVENT_LOGIN);
+  pthread_mutex_lock(&s->command_mutex);
+  if (s->pin_given)
+    memcpy(pin.value, s->pin.value, sizeof pin.value);
+  else
+    r = pin_obtain(s->cfg->pin_kind, s->cfg->pin_ref, NULL, &pin, &detail);
+  OPENSSL_cleanse(s->pin.value, sizeof s->pin.value);
+  s->pin_given = 0;
+  pthread_mutex_unlock(&s->command_mutex);
+  service_engine_take(s);
+  if (r == ST_OK)
+    r = engine_login(s->engine, pin.value, &detail);
+  service_event_counts(s, &ev);
+  service_engine_give(s);
+  pin_wipe(&pin);
+  ev.code = r;
+  snprintf(ev.text, sizeof ev.text, "%s", detail.text);
+  service_push(s, &ev);
+  if (r == ST_OK && s->serial != NULL && !s->serial_started)
+    s->serial_started = pthread_create(&s->serial_thread, NULL, service_serial_main, s) == 0;
+}
+
+static void service_do_lock(struct service *s)
+{
+  struct service_event ev;
+  service_engine_take(s);
+  engine_logout(s->engine);
+  service_engine_give(s);
+  service_event_init(&ev, SERVICE_EVENT_LOCKED);
+  service_push(s, &ev);
+}
+
+/* The batch observer: tells the driver, and lets a waiting board have the engine. */
+static void service_on_progress(void *arg, size_t done, size_t total)
+{
+  struct service *s = arg;
+  struct service_event ev;
+  service_event_init(&ev, SERVICE_EVENT_PROGRESS);
+  ev.done = done;
+  ev.total = total;
+  service_push(s, &ev);
+  service_engine_give(s);
+  service_engine_take(s);
+}
+
+/* Makes everything the station wrote on the stick at PATH durable: the
+ * output directories, the stick's root, then the whole file system.
+ * Returns 1 when all of it succeeded. */
+static int service_sync_stick(const char *path, const char *const *dirs, size_t n)
+{
+  int ok = 0;
+  int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    goto out;
+  ok = 1;
+  for (size_t i = 0; i < n; i++) {
+    int fd = openat(root, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+      continue;
+    if (fd < 0 || fsync(fd) != 0)
+      ok = 0;
+    if (fd >= 0)
+      close(fd);
+  }
+  if (fsync(root) != 0 || syncfs(root) != 0)
+    ok = 0;
+  close(root);
+out:
+  return ok;
+}
+
+static void service_do_sign(struct service *s, const char *path)
+{
+  static const char *const outputs[] = {"certs", "rejected"};
+  struct service_event ev;
+  struct st_detail detail = {""};
+  struct batch_observer observer = {service_on_progress, s};
+  int r;
+
+  service_event_init(&ev, SERVICE_EVENT_BATCH_START);
+  snprintf(ev.source, sizeof ev.source, "%s", path);
+  service_push(s, &ev);
+  service_event_init(&ev, SERVICE_EVENT_BATCH_DONE);
+  service_engine_take(s);
+  r = batch_sign_directory_observed(s->engine, path, &observer, &ev.summary, &detail);
+  service_event_counts(s, &ev);
+  service_engine_give(s);
+  ev.safe = service_sync_stick(path, outputs, 2);
+  ev.code = r;
+  snprintf(ev.source, sizeof ev.source, "%s", path);
+  snprintf(ev.text, sizeof ev.text, "%s", detail.text);
+  service_push(s, &ev);
+}
+
+static void service_do_export(struct service *s, const char *path)
+{
+  struct service_event ev;
+  struct st_detail detail = {""};
+  struct export_options options = {EXPORT_CSV, 0, 0, 0, 0, NULL};
+  char file[PATH_MAX] = "";
+  int r;
+
+  service_event_init(&ev, SERVICE_EVENT_EXPORTED);
+  service_engine_take(s);
+  r = engine_export(s->engine, &options, path, file, sizeof file, NULL, &detail);
+  service_engine_give(s);
+  if (r == ST_OK && !service_sync_stick(path, NULL, 0)) {
+    r = ST_E_IO;
+    st_detail_set(&detail, "the export was written but the stick could not be synced: %s", strerror(errno));
+  }
+  ev.code = r;
+  st_printable(ev.source, sizeof ev.source, file);
+  snprintf(ev.text, sizeof ev.text, "%s", detail.text);
+  service_push(s, &ev);
+}
+
+/* ---- sticks, on the job thread ---- */
+
+static void service_on_stick(void *arg, enum usb_change change, const char *path)
+{
+  struct service *s = arg;
+  struct service_event ev;
+  struct st_detail detail = {""};
+  service_event_init(&ev, change == USB_STICK_GONE ? SERVICE_EVENT_STICK_GONE : SERVICE_EVENT_STICK);
+  snprintf(ev.source, sizeof ev.source, "%s", path);
+  if (change != USB_STICK_GONE) {
+    /* engine_prepare is thread-safe: no engine lock, a board is not held up */
+    ev.code = batch_inspect(s->engine, path, &ev.inspection, &detail);
+    snprintf(ev.text, sizeof ev.text, "%s", detail.text);
+  }
+  service_push(s, &ev);
+}
+
+/* Takes the oldest command, or NULL. */
+static struct service_command *service_pop(struct service *s)
+{
+  struct service_command *c;
+  pthread_mutex_lock(&s->command_mutex);
+  c = s->commands;
+  if (c != NULL) {
+    s->commands = c->next;
+    if (s->commands == NULL)
+      s->commands_tail = &s->commands;
+  }
+  pthread_mutex_unlock(&s->command_mutex);
+  return c;
+}
+
+static void *service_job_main(void *arg)
+{
+  struct service *s = arg;
+  int quit = 0;
+  char drain[64];
+  while (!quit) {
+    struct pollfd fds[2] = {{s->command_pipe[0], POLLIN, 0}, {usb_watch_fd(s->usb), POLLIN, 0}};
+    struct service_command *c;
+    usb_watch_scan(s->usb, service_on_stick, s);
+    if (poll(fds, 2, 1000) > 0 && (fds[0].revents & POLLIN))
+      while (read(s->command_pipe[0], drain, sizeof drain) > 0) {
+      }
+    while (!quit && (c = service_pop(s)) != NULL) {
+      switch (c->kind) {
+      case SERVICE_CMD_LOGIN: service_do_login(s); break;
+      case SERVICE_CMD_LOCK: service_do_lock(s); break;
+      case SERVICE_CMD_SIGN: service_do_sign(s, c->path); break;
+      case SERVICE_CMD_EXPORT: service_do_export(s, c->path); break;
+      case SERVICE_CMD_QUIT: quit = 1; break;
+      }
+      free(c);
+    }
+  }
+  return NULL;
+}
+
+/* Queues a command of KIND on PATH (may be NULL) and wakes the job thread. */
+static int service_command(struct service *s, enum service_command_kind kind, const char *path)
+{
+  int r = ST_E_NO_MEMORY;
+  struct service_command *c = calloc(1, sizeof *c);
+  if (c == NULL)
+    goto out;
+  c->kind = kind;
+  snprintf(c->path, sizeof c->path, "%s", path != NULL ? path : "");
+  pthread_mutex_lock(&s->command_mutex);
+  *s->commands_tail = c;
+  s->commands_tail = &c->next;
+  pthread_mutex_unlock(&s->command_mutex);
+  if (write(s->command_pipe[1], "c", 1) < 0) {
+    /* the pipe is full: the job thread has wake-ups pending */
+  }
+  r = ST_OK;
+out:
+  return r;
+}
+
+int service_login(struct service *s, const char *pin)
+{
+  pthread_mutex_lock(&s->command_mutex);
+  OPENSSL_cleanse(s->pin.value, sizeof s->pin.value);
+  s->pin_given = pin != NULL;
+  if (pin != NULL)
+    snprintf(s->pin.value, sizeof s->pin.value, "%s", pin);
+  pthread_mutex_unlock(&s->command_mutex);
+  return service_command(s, SERVICE_CMD_LOGIN, NULL);
+}
+
+int service_lock(struct service *s)
+{
+  return service_command(s, SERVICE_CMD_LOCK, NULL);
+}
+
+int service_sign(struct service *s, const char *path)
+{
+  return service_command(s, SERVICE_CMD_SIGN, path);
+}
+
+int service_export(struct service *s, const char *path)
+{
+  return service_command(s, SERVICE_CMD_EXPORT, path);
+}
+
+int service_start(struct service *s)
+{
+  s->job_started = pthread_create(&s->job_thread, NULL, service_job_main, s) == 0;
+  return s->job_started ? ST_OK : ST_E_INTERNAL;
+}
+
+const struct service_info *service_info(const struct service *s)
+{
+  return &s->info;
+}
+
+/* ---- making and freeing ---- */
+
+/* The facts shown on the status panel, from the configuration and the CA certificate. */
+static void service_fill_info(struct service *s)
+{
+  struct service_info *info = &s->info;
+  X509 *ca = engine_ca_cert(s->engine);
+  const ASN1_TIME *not_after = X509_get0_notAfter(ca);
+  struct tm tm;
+  char cn[256] = "";
+
+  st_printable(info->factory, sizeof info->factory, s->cfg->factory);
+  st_printable(info->token, sizeof info->token, s->cfg->hsm_token);
+  if (gethostname(info->station, sizeof info->station) != 0)
+    snprintf(info->station, sizeof info->station, "station");
+  info->station[sizeof info->station - 1] = '\0';
+  info->pin_prompt = s->cfg->pin_kind == CONFIG_PIN_PROMPT;
+  if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca), NID_commonName, cn, sizeof cn) < 0)
+    snprintf(cn, sizeof cn, "(no CN)");
+  st_printable(info->ca_cn, sizeof info->ca_cn, cn);
+  if (ASN1_TIME_to_tm(not_after, &tm) == 1)
+    strftime(info->ca_not_after, sizeof info->ca_not_after, "%Y-%m-%d %H:%M UTC", &tm);
+  info->ca_expired = X509_cmp_current_time(not_after) < 0;
+  engine_counts(s->engine, &info->records, &info->issued, &info->refused);
+  info->port_count = s->cfg->serial_port_count < SERVICE_MAX_PORTS ? s->cfg->serial_port_count : SERVICE_MAX_PORTS;
+  for (size_t i = 0; i < info->port_count; i++)
+    st_printable(info->ports[i], sizeof info->ports[i], s->cfg->serial_ports[i].port);
+  info->usb_root_count = s->cfg->usb_root_count;
+}
+
+/* The serial server for intake.serial, when ports are configured. */
+static int service_make_serial(struct service *s, struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY;
+  size_t n = s->info.port_count;
+  struct serial_port_spec *specs = NULL;
+  struct serial_sink sink = {service_on_port, s};
+  struct serial_engine_guard guard = {service_guard_enter, service_guard_leave, s};
+  if (n == 0) {
+    r = ST_OK;
+    goto out;
+  }
+  if ((specs = calloc(n, sizeof *specs)) == NULL)
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    specs[i] = (struct serial_port_spec){s->cfg->serial_ports[i].port, s->cfg->serial_ports[i].baud};
+  r = serial_server_new(s->engine, specs, n, NULL, &s->serial, detail);
+  if (r == ST_OK)
+    r = serial_server_add_sink(s->serial, &sink);
+  if (r == ST_OK)
+    serial_server_set_guard(s->serial, &guard);
+  if (r == ST_OK && pipe2(s->serial_stop, O_CLOEXEC | O_NONBLOCK) != 0)
+    r = ST_E_INTERNAL;
+out:
+  free(specs);
+  return r;
+}
+
+int service_new(const struct station_config *cfg, struct service **out, struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY;
+  struct service *s = calloc(1, sizeof *s);
+  struct engine_sink sink;
+  if (s == NULL)
+    goto out;
+  s->cfg = cfg;
+  s->event_fd = s->command_pipe[0] = s->command_pipe[1] = s->serial_stop[0] = s->serial_stop[1] = -1;
+  s->pin.locked = mlock(s->pin.value, sizeof s->pin.value) == 0;
+  r = service_queue_init(s);
+  if (r == ST_OK && pipe2(s->command_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    r = ST_E_INTERNAL;
+  if (r == ST_OK)
+    r = engine_open(cfg, &s->engine, detail);
+  sink = (struct engine_sink){service_on_request, s};
+  if (r == ST_OK)
+    r = engine_add_sink(s->engine, &sink);
+  if (r == ST_OK) {
+    service_fill_info(s);
+    r = service_make_serial(s, detail);
+  }
+  if (r == ST_OK)
+    r = usb_watch_new(cfg->usb_roots, cfg->usb_root_count, &s->usb);
+  if (r != ST_OK)
+    goto out;
+  *out = s;
+  s = NULL;
+out:
+  service_free(s);
+  return r;
+}
+
+void service_free(struct service *s)
+{
+  if (s == NULL)
+    return;
+  if (s->job_started && service_command(s, SERVICE_CMD_QUIT, NULL) == ST_OK)
+    pthread_join(s->job_thread, NULL);
+  if (s->serial_started) {
+    if (write(s->serial_stop[1], "q", 1) < 0) {
+      /* cannot happen on an empty pipe */
+    }
+    pthread_join(s->serial_thread, NULL);
+  }
+  serial_server_free(s->serial);
+  usb_watch_free(s->usb);
+  engine_close(s->engine);
+  pin_wipe(&s->pin);
+  for (int i = 0; i < 2; i++) {
+    if (s->command_pipe[i] >= 0)
+      close(s->command_pipe[i]);
+    if (s->serial_stop[i] >= 0)
+      close(s->serial_stop[i]);
+  }
+  service_queue_cleanup(s);
+  free(s);
+}

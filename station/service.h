@@ -1,0 +1,133 @@
+/*
+ * service.h - the station's headless runtime: one engine served to a driver
+ * (the console today, a daemon tomorrow) from threads of its own, so that the
+ * driver never waits for a signature.
+ *
+ * Threads (all started and stopped here):
+ *   job thread     takes commands from the driver in order (log in, lock,
+ *                  sign a stick, export the journal to a stick), watches the
+ *                  intake.usb roots (usb_watch.h) and inspects each stick
+ *                  that appears (batch_inspect: policy only, nothing signed);
+ *   serial thread  runs serial_server_run on the intake.serial ports, from
+ *                  the first successful login until the service is freed.
+ * The engine is single-threaded by contract: both threads use it only under
+ * one fair (first come, first served) engine lock, taken by the serial thread
+ * for each loop turn's group (submit .. commit) and by the job thread for a
+ * login, a lock, an export, and for each group of 256 CSRs of a batch. A
+ * batch yields the lock between its groups, so a board waits at most for one
+ * group, never for a whole stick.
+ *
+ * While the console is locked (logged out), serial requests are still decided:
+ * a CSR that needs a new signature is answered "STATION ERR hsm-pin" (nothing
+ * journaled, the board may retry after unlock), refusals and certificates
+ * issued before are answered as usual.
+ *
+ * Everything the service has to say is an event in a queue (thread-safe):
+ * the driver polls service_event_fd() with its own descriptors and drains
+ * the queue with service_next_event(). Text in events that came from outside
+ * (file names, serial text) has already been made printable (st_printable).
+ * The PIN is never put in an event or the log.
+ */
+#ifndef STATION_SERVICE_H
+#define STATION_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "serial/serial_server.h"
+
+struct station_config;
+struct st_detail;
+struct service;
+
+/* The most serial ports a service shows. */
+#define SERVICE_MAX_PORTS 32
+
+/* What does not change while the service runs. */
+struct service_info {
+  char factory[128];
+  char station[64];            /* host name */
+  char token[64];              /* hsm.token */
+  int pin_prompt;              /* 1: the driver must ask for the PIN (hsm.pin: prompt) */
+  char ca_cn[128];             /* the local CA's subject CN */
+  char ca_not_after[32];       /* "2046-11-17 12:00 UTC" */
+  int ca_expired;              /* 1 when notAfter has passed */
+  uint64_t records, issued, refused;   /* journal counts at start */
+  size_t port_count;
+  char ports[SERVICE_MAX_PORTS][128];  /* intake.serial paths, printable */
+  size_t usb_root_count;
+};
+
+enum service_event_kind {
+  SERVICE_EVENT_LOGIN,         /* CODE: ST_OK (logged in, CA key proven to match) or why not; TEXT: detail */
+  SERVICE_EVENT_LOCKED,        /* logged out of the token */
+  SERVICE_EVENT_REQUEST,       /* a request decided: REQUEST_KIND, SOURCE, DEVICE, SERIAL_HEX, CODE, TEXT; COUNTS */
+  SERVICE_EVENT_PORT,          /* a serial port changed: PORT_EVENT, SOURCE (the port), PORT_STATE, CODE, DEVICE, SERIAL_HEX, TEXT */
+  SERVICE_EVENT_STICK,         /* a stick arrived or changed: SOURCE (its path), INSPECTION; CODE: ST_OK or why it cannot be inspected */
+  SERVICE_EVENT_STICK_GONE,    /* SOURCE: the stick's path */
+  SERVICE_EVENT_BATCH_START,   /* SOURCE: the stick; TOTAL entries */
+  SERVICE_EVENT_PROGRESS,      /* DONE of TOTAL entries of the batch finished */
+  SERVICE_EVENT_BATCH_DONE,    /* CODE, TEXT, SUMMARY; SAFE: 1 when every file and directory on the stick is synced; COUNTS */
+  SERVICE_EVENT_EXPORTED,      /* CODE; SOURCE: the csv written (and .sig), TEXT: detail; on success the journal verified */
+  SERVICE_EVENT_FAULT,         /* the serial server stopped: CODE, TEXT */
+};
+
+struct service_event {
+  enum service_event_kind kind;
+  int64_t time_ms;             /* wall clock, ms since the epoch */
+  int code;
+  int request_kind;            /* enum engine_event_kind */
+  enum serial_event_kind port_event;
+  enum serial_port_state port_state;
+  char source[256];
+  char device[64];
+  char serial_hex[64];
+  char text[512];
+  size_t done, total;
+  int safe;
+  struct batch_inspection inspection;
+  struct batch_summary summary;
+  /* journal counts and this run's counts after the event (REQUEST, BATCH_DONE, LOGIN) */
+  uint64_t records, issued, refused;
+  uint64_t shift_issued, shift_refused;
+};
+
+/* Opens the engine for CFG (borrowed; must outlive the service), makes the
+ * serial server and the USB watch, fills the service info. Starts nothing.
+ * Returns 0 and *OUT, or the codes of engine_open / serial_server_new with DETAIL. */
+int service_new(const struct station_config *cfg, struct service **out, struct st_detail *detail);
+
+/* The fixed facts to show. Borrowed. */
+const struct service_info *service_info(const struct service *s);
+
+/* Starts the job thread (USB watch, commands). Returns 0 or ST_E_INTERNAL. */
+int service_start(struct service *s);
+
+/* Readable while events wait; the driver polls it. */
+int service_event_fd(const struct service *s);
+
+/* Takes the oldest event into *EV. Returns 1, or 0 when none waits. */
+int service_next_event(struct service *s, struct service_event *ev);
+
+/* Commands: queued, done in order on the job thread; each answers with an
+ * event. Return 0, or ST_E_NO_MEMORY. */
+
+/* Logs in with PIN (copied into locked memory, wiped after use; NULL: from
+ * the configured file or environment source). Answer: LOGIN. */
+int service_login(struct service *s, const char *pin);
+
+/* Logs out of the token once the work before it is done. Answer: LOCKED. */
+int service_lock(struct service *s);
+
+/* Signs the stick at PATH. Answers: BATCH_START, PROGRESS..., REQUEST..., BATCH_DONE. */
+int service_sign(struct service *s, const char *path);
+
+/* Writes a signed CSV export of the journal (and its .sig) into the stick at PATH. Answer: EXPORTED. */
+int service_export(struct service *s, const char *path);
+
+/* Stops the threads (after the command in progress), closes the engine (a
+ * last checkpoint) and frees S; NULL is fine. */
+void service_free(struct service *s);
+
+#endif

@@ -1,0 +1,134 @@
+/* service_queue.c - the service's event queue and its engine lock (see service.h). */
+#include "service_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "error.h"
+
+void service_engine_take(struct service *s)
+{
+  pthread_mutex_lock(&s->lock_mutex);
+  unsigned long mine = s->ticket_next++;
+  while (mine != s->ticket_serving)
+    pthread_cond_wait(&s->lock_turn, &s->lock_mutex);
+  pthread_mutex_unlock(&s->lock_mutex);
+}
+
+void service_engine_give(struct service *s)
+{
+  pthread_mutex_lock(&s->lock_mutex);
+  s->ticket_serving++;
+  pthread_cond_broadcast(&s->lock_turn);
+  pthread_mutex_unlock(&s->lock_mutex);
+}
+
+static int64_t service_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void service_event_init(struct service_event *ev, int kind)
+{
+  memset(ev, 0, sizeof *ev);
+  ev->kind = (enum service_event_kind)kind;
+  ev->time_ms = service_now_ms();
+}
+
+void service_event_counts(struct service *s, struct service_event *ev)
+{
+  engine_counts(s->engine, &ev->records, &ev->issued, &ev->refused);
+  ev->shift_issued = s->shift_issued;
+  ev->shift_refused = s->shift_refused;
+}
+
+void service_push(struct service *s, const struct service_event *ev)
+{
+  struct service_event_node *node = NULL;
+  uint64_t one = 1;
+  pthread_mutex_lock(&s->event_mutex);
+  if (ev->kind == SERVICE_EVENT_REQUEST && s->event_count >= SERVICE_QUEUE_MAX)
+    goto out; /* the console is behind: the log loses lines, the counts are in the next event */
+  node = malloc(sizeof *node);
+  if (node == NULL)
+    goto out;
+  node->event = *ev;
+  node->event.time_ms = service_now_ms(); /* when it happened: now, not when the event was begun */
+  node->next = NULL;
+  *s->events_tail = node;
+  s->events_tail = &node->next;
+  s->event_count++;
+  if (write(s->event_fd, &one, sizeof one) < 0) {
+    /* the counter is already non-zero: the driver wakes anyway */
+  }
+out:
+  pthread_mutex_unlock(&s->event_mutex);
+}
+
+int service_next_event(struct service *s, struct service_event *ev)
+{
+  int found = 0;
+  uint64_t count;
+  struct service_event_node *node;
+  pthread_mutex_lock(&s->event_mutex);
+  node = s->events;
+  if (node != NULL) {
+    s->events = node->next;
+    if (s->events == NULL)
+      s->events_tail = &s->events;
+    s->event_count--;
+    *ev = node->event;
+    free(node);
+    found = 1;
+  } else if (read(s->event_fd, &count, sizeof count) < 0) {
+    /* nothing to clear */
+  }
+  pthread_mutex_unlock(&s->event_mutex);
+  return found;
+}
+
+int service_event_fd(const struct service *s)
+{
+  return s->event_fd;
+}
+
+int service_queue_init(struct service *s)
+{
+  int r = ST_E_INTERNAL;
+  s->events_tail = &s->events;
+  s->commands_tail = &s->commands;
+  s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (s->event_fd < 0 || pthread_mutex_init(&s->lock_mutex, NULL) != 0 ||
+      pthread_cond_init(&s->lock_turn, NULL) != 0 || pthread_mutex_init(&s->event_mutex, NULL) != 0 ||
+      pthread_mutex_init(&s->command_mutex, NULL) != 0)
+    goto out;
+  r = ST_OK;
+out:
+  return r;
+}
+
+void service_queue_cleanup(struct service *s)
+{
+  while (s->events != NULL) {
+    struct service_event_node *node = s->events;
+    s->events = node->next;
+    free(node);
+  }
+  while (s->commands != NULL) {
+    struct service_command *c = s->commands;
+    s->commands = c->next;
+    free(c);
+  }
+  if (s->event_fd >= 0)
+    close(s->event_fd);
+  pthread_mutex_destroy(&s->lock_mutex);
+  pthread_cond_destroy(&s->lock_turn);
+  pthread_mutex_destroy(&s->event_mutex);
+  pthread_mutex_destroy(&s->command_mutex);
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# End-to-end: the operator console (`station console`) driven in tmux as an
+# operator would: the PIN typed at its prompt (a wrong one first), the status
+# panel, a stick moved under an intake root and its batch count, s/y signing
+# it (certificates on the stick checked with openssl, "safe to remove"), a
+# simulated board on a pty served while the console runs, l lock and unlock,
+# ? help, e export (csv + .sig checked with openssl), a resize, a monochrome
+# terminal, q/y quit with exit status 0.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serial_lib.sh"
+command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
+make_pki
+MEDIA=$WORK/media
+mkdir -p "$MEDIA" "$WORK/prep"
+sed 's/^  pin: env:STATION_TEST_PIN$/  pin: prompt/' "$WORK/station.yaml" >"$WORK/console.yaml"
+cat >>"$WORK/console.yaml" <<YAML
+intake:
+  usb: [$MEDIA]
+  serial:
+    - port: $PORTS/ttyBOARD0
+YAML
+TMUX_SOCK=$WORK/tmux.sock
+T() { tmux -S "$TMUX_SOCK" "$@"; }
+stop_tmux() { T kill-server 2>/dev/null || true; }
+AT_EXIT_HOOKS+=(stop_tmux)
+
+# screen: what the console shows now.
+screen() { T capture-pane -p -t console 2>/dev/null; }
+# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 20 s).
+wait_for() {
+  local i
+  for i in $(seq 1 $((${2:-20} * 10))); do
+    screen | grep -qF -- "$1" && return 0
+    sleep 0.1
+  done
+  echo "not on the screen after ${2:-20} s: $1"; screen
+  return 1
+}
+# gone_from TEXT: true once TEXT is no longer on the screen.
+gone_from() {
+  local i
+  for i in $(seq 1 100); do
+    screen | grep -qF -- "$1" || return 0
+    sleep 0.1
+  done
+  echo "still on the screen: $1"; screen
+  return 1
+}
+keys() { T send-keys -t console "$@"; }
+# start_console TERM: the console in a 100x30 tmux window; its exit status goes to $WORK/console.status.
+start_console() {
+  rm -f "$WORK/console.status"
+  T -f /dev/null new-session -d -s console -x 100 -y 30 \
+    "env TERM=$1 SOFTHSM2_CONF=$SOFTHSM2_CONF '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; \
+     echo \$? >'$WORK/console.status'; sleep 60"
+}
+# a stick prepared elsewhere, then moved under the intake root (what a mount looks like)
+make_stick() {
+  local dir=$WORK/prep/$1 i; shift
+  mkdir -p "$dir/csr"
+  for i in $(seq 1 "$1"); do
+    make_key "$WORK/prep/k$i.key"
+    make_csr "$dir/csr/board-$i.csr" "$WORK/prep/k$i.key" "$(device_subject "$(uuid)")"
+  done
+  make_key "$WORK/prep/bad.key"
+  make_csr "$dir/csr/other.csr" "$WORK/prep/bad.key" "/CN=$(uuid)/OU=other-factory"
+  echo "not a CSR" >"$dir/csr/junk.csr"
+}
+
+start_console tmux-256color
+check "the PIN prompt comes up" wait_for "Unlock the station: PIN of HSM token \"station\""
+check "nothing is signed before login" test "$(awk '$3 == "issued"' "$WORK/journal/journal.log" 2>/dev/null | wc -l)" = 0
+keys 0000 Enter
+check "a wrong PIN: the refusal is shown" wait_for "The HSM refused the PIN. (hsm-pin)"
+check "a wrong PIN: asked again" wait_for "Wrong PIN: type it again"
+check "the PIN is never shown" sh -c "! tmux -S '$TMUX_SOCK' capture-pane -p -t console | grep -q 0000"
+keys "$TEST_PIN" Enter
+check "the right PIN logs in" wait_for "station: logged in"
+check "status: factory" wait_for "factory $FACTORY"
+check "status: CA CN and expiry" wait_for "fio-0123456789abcdef  expires $(openssl x509 -in "$WORK/pki/local-ca.pem" -noout -enddate | sed 's/notAfter=//' | xargs -I{} date -u -d {} +%Y-%m-%d)"
+check "status: the CA key matches" wait_for "key matches"
+check "status: journal records and last verify" wait_for "records  last verify"
+check "status: counters" wait_for "issued 0 this shift, 0 total"
+check "ports panel: the configured port" wait_for "$PORTS/ttyBOARD0"
+check "ports panel: the port is in error while no board is there" wait_for "error"
+
+make_stick stick1 5
+mv "$WORK/prep/stick1" "$MEDIA/stick1"
+check "a stick moved under the root is seen, with its count and predicted refusals" \
+  wait_for "7 CSRs, 2 will be refused"
+check "the refusal reasons are named before signing" wait_for "wrong-factory 1"
+check "nothing written on the stick before s" test ! -e "$MEDIA/stick1/certs"
+keys s
+check "s asks for confirmation" wait_for "Sign 7 CSRs from $MEDIA/stick1"
+keys y
+check "the batch finishes: safe to remove" wait_for "safe to remove"
+check "the summary: issued 5, refused 2" wait_for "issued 5 (new 5, before 0), refused 2"
+check "five certificates on the stick" test "$(ls "$MEDIA/stick1/certs" | wc -l)" = 5
+check "each verifies as a client certificate to the factory root" \
+  sh -c "for f in '$MEDIA'/stick1/certs/*.pem; do openssl verify -x509_strict -purpose sslclient -CAfile '$WORK/pki/factory_ca.pem' -untrusted '$WORK/pki/local-ca.pem' \"\$f\" || exit 1; done"
+check "two rejection notes" test "$(ls "$MEDIA/stick1/rejected" | wc -l)" = 2
+check "the event log shows a refusal with its reason" wait_for "refused  csr/other.csr: wrong-factory"
+check "counters after the batch" wait_for "issued 5 this shift, 5 total   refused 2 this shift, 2 total"
+
+# a board on a pty while the console runs
+"$BOARD_SIM" --factory "$FACTORY" --root "$WORK/pki/factory_ca.pem" --dir "$PORTS" --port-args no \
+  --board sleep:1500,csr -- /bin/sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' >"$WORK/sim.out" 2>&1 || true
+# the pty is gone: its name may go to another program's pty, which the console must not open
+rm -f "$PORTS/ttyBOARD0"
+check "the board got its certificate" grep -q "^ok   - " "$WORK/sim.out"
+check "the board saw no failure" sh -c "! grep -q '^FAIL' '$WORK/sim.out'"
+check "the port's answer shows live" wait_for "last $(awk '$3 == "issued" && $4 ~ /^serial:/ {print $5}' "$WORK/journal/journal.log" | tail -1) OK"
+check "the serial issue is in the event log" wait_for "ttyBOARD0"
+check "the board's certificate counts in the shift" wait_for "issued 6 this shift"
+
+keys '?'
+check "? shows every key" wait_for "Keys (any key closes this help)"
+check "help names the lock key" wait_for "lock: log out of the token"
+keys x
+check "any key closes the help" gone_from "Keys (any key closes this help)"
+
+keys e
+check "e exports the journal to the stick" wait_for "journal exported"
+CSV=$(ls "$MEDIA"/stick1/station-journal-*.csv 2>/dev/null | head -1)
+check "the export and its .sig are on the stick" test -s "$CSV" -a -s "$CSV.sig"
+STATION_TEST_PIN=$TEST_PIN "$STATION" journal key >"$WORK/journal-key.pem" 2>/dev/null || true
+check "the export's signature verifies with openssl" \
+  openssl dgst -sha256 -verify "$WORK/journal-key.pem" -signature "$CSV.sig" "$CSV"
+check "the export lists the batch" test "$(grep -c ',issued,' "$CSV")" -ge 6
+
+keys l
+check "l locks: the PIN prompt is back" wait_for "Unlock the station"
+check "locked: the status says so" wait_for "LOCKED"
+keys "$TEST_PIN" Enter
+check "the PIN unlocks" wait_for "station: logged in"
+
+T resize-window -t console -x 80 -y 24
+check "after a resize to 80x24 the screen is redrawn to fit" \
+  sh -c "sleep 0.5; tmux -S '$TMUX_SOCK' capture-pane -p -t console | grep -q 'q quit' && \
+         test \$(tmux -S '$TMUX_SOCK' capture-pane -p -t console | wc -l) -le 24"
+# CONSOLE_CAPTURE=FILE: keeps the 80x24 main screen (docs/operator-guide.md shows one)
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE"
+check "80x24: every panel still shows" sh -c "for t in 'Token' 'Serial ports' 'USB batch' 'Events'; do \
+  tmux -S '$TMUX_SOCK' capture-pane -p -t console | grep -q \"\$t\" || { echo \"missing \$t\"; exit 1; }; done"
+T resize-window -t console -x 120 -y 40
+check "after a resize to 120x40 too" wait_for "Events"
+
+keys q
+check "q asks for confirmation" wait_for "Quit the station console?"
+keys n
+check "any other key keeps it running" gone_from "Quit the station console?"
+keys q
+wait_for "Quit the station console?" >/dev/null
+keys y
+for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
+check "q then y quits with exit status 0" grep -qx 0 "$WORK/console.status"
+check "the journal verifies after the console" env STATION_TEST_PIN=$TEST_PIN "$STATION" journal verify
+T kill-session -t console 2>/dev/null || true
+
+# monochrome: a terminal without colours
+start_console vt100
+check "monochrome terminal: the PIN prompt comes up" wait_for "Unlock the station"
+check "monochrome terminal: no colours used" wait_for "console started; monochrome"
+keys Escape
+check "Esc at the PIN prompt asks to quit" wait_for "Quit the station console?"
+keys y
+for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
+check "monochrome: quits with exit status 0" grep -qx 0 "$WORK/console.status"
+finish
