@@ -5,11 +5,17 @@
 #      a factory root (software, as a factory's offline root would be), and the
 #      local CA key generated inside the token by `station ca init`, certified
 #      by `station ca certify`;
-#   3. writes a demo USB stick (./demo/stick/csr) with device CSRs, a few of
-#      them bad on purpose, and signs it with `station sign`;
-#   4. shows what came out: the summary, one certificate checked with openssl,
-#      the rejection notes, and `station journal verify`.
-# Run it again to start over. DEMO_DEVICES=N sets the number of good CSRs.
+#   3. writes a demo USB stick with device CSRs, a few of them bad on purpose;
+#   4. on a terminal: starts the operator console (`station console`, PIN 1234
+#      asked on screen) with demo boards on pseudo-terminals (tests/e2e/board_sim,
+#      in the background, stopped when the console quits) and the demo stick
+#      appearing under the intake root ./demo/media a few seconds later: press
+#      s then y to sign it, ? for every key, q then y to quit;
+#      without a terminal (CI): signs the stick headless with `station sign`
+#      and shows what came out: the summary, one certificate checked with
+#      openssl, the rejection notes, and `station journal verify`.
+# Run it again to start over. DEMO_DEVICES=N sets the number of good CSRs;
+# DEMO_HEADLESS=1 takes the headless path on a terminal too.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEMO=$ROOT/demo
@@ -17,12 +23,14 @@ N=${DEMO_DEVICES:-24}
 FACTORY=demo-factory
 
 bash "$ROOT/packaging/install-deps.sh"
-cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$ROOT/build" -j "$(nproc)" >/dev/null
-STATION=$ROOT/build/bin/station
+BUILD=${DEMO_BUILD:-$ROOT/build}
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" >/dev/null
+STATION=$BUILD/bin/station
+export STATION_ALLOW_ROOT=1 # a demo on a lab machine, often as root; a station PC runs as the station user
 
 rm -rf "$DEMO"
-mkdir -p "$DEMO/tokens" "$DEMO/pki" "$DEMO/stick/csr" "$DEMO/device-keys"
+mkdir -p "$DEMO/tokens" "$DEMO/pki" "$DEMO/stick/csr" "$DEMO/device-keys" "$DEMO/media" "$DEMO/ports"
 cat >"$DEMO/softhsm2.conf" <<CONF
 directories.tokendir = $DEMO/tokens
 objectstore.backend = file
@@ -77,6 +85,47 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout
 echo "not a CSR" >"$DEMO/stick/csr/truncated.csr"
 cp "$DEMO/stick/csr/board-01.csr" "$DEMO/stick/csr/board-01-again.csr"
 
+if [ -t 0 ] && [ -t 1 ] && [ "${DEMO_HEADLESS:-0}" != 1 ]; then
+  # the console's configuration: the PIN asked on screen, a USB intake root, two demo boards
+  sed "s/^  pin: file:pin\$/  pin: prompt/; s#^  usb: \[stick\]\$#  usb: [$DEMO/media]#" "$DEMO/station.yaml" >"$DEMO/console.yaml"
+  cat >>"$DEMO/console.yaml" <<YAML
+  serial:
+    - port: $DEMO/ports/ttyBOARD0
+    - port: $DEMO/ports/ttyBOARD1
+YAML
+  # demo boards: every few seconds a board asks for its certificate (one of them from the wrong factory)
+  (
+    while [ ! -e "$DEMO/.stop" ]; do
+      "$BUILD/tests/board_sim" --factory "$FACTORY" --root "$DEMO/pki/factory_ca.pem" --dir "$DEMO/ports" \
+        --port-args no --wait 10 --board sleep:6000,csr,sleep:9000,csr,sleep:7000,resend \
+        --board sleep:11000,csr,sleep:8000,wrong-factory,sleep:5000,csr \
+        -- /bin/sh -c 'while kill -0 $PPID 2>/dev/null && [ ! -e "$0/.stop" ]; do sleep 0.5; done' "$DEMO" \
+        >>"$DEMO/boards.log" 2>&1 &
+      echo $! >"$DEMO/.boards.pid"
+      wait $! || true
+    done
+  ) &
+  BOARDS=$!
+  # the demo stick is "plugged in" (moved under the intake root) a few seconds after the console starts
+  mv "$DEMO/stick" "$DEMO/stick-0001"
+  ( sleep 5; [ -e "$DEMO/.stop" ] || mv "$DEMO/stick-0001" "$DEMO/media/stick-0001" ) &
+  STICK=$!
+  stop_demo() {
+    touch "$DEMO/.stop"
+    kill "$STICK" "$(cat "$DEMO/.boards.pid" 2>/dev/null)" 2>/dev/null || true
+    wait "$BOARDS" 2>/dev/null || true
+  }
+  trap stop_demo EXIT
+  echo "== the operator console: demo PIN 1234; a stick appears in a few seconds: s then y signs it, ? help, q then y quits"
+  sleep 2
+  status=0
+  "$STATION" -c "$DEMO/console.yaml" console || status=$?
+  echo "Demo files are in $DEMO (boards: $DEMO/boards.log; the signed stick: $DEMO/media/stick-0001)."
+  echo "  export SOFTHSM2_CONF=$DEMO/softhsm2.conf STATION_CONFIG=$DEMO/console.yaml; $STATION console"
+  exit $status
+fi
+
+echo "== no terminal: the headless path (station sign) instead of the console"
 echo "== station sign demo/stick"
 "$STATION" sign "$DEMO/stick" || true
 echo "== again: nothing new is signed, certificates come back from the journal"

@@ -429,6 +429,11 @@ static void batch_publish(void *arg)
     r = batch_stage(run, chunk, &chunk->slots[i], &chunk->publish_detail);
   if (r == ST_OK)
     r = output_group_publish(chunk->outputs, &chunk->publish_detail);
+  if (r != ST_OK) { /* reliability: name the stick and say what comes next */
+    struct st_detail why = chunk->publish_detail;
+    st_detail_set(&chunk->publish_detail, "stick %s: %s; the batch is paused: its certificates are in the journal "
+                  "and are delivered, without new signatures, when the stick is back with space", run->root, why.text);
+  }
   chunk->publish_result = r;
 }
 

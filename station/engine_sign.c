@@ -41,6 +41,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "audit.h"
 #include "certificate.h"
 #include "config.h"
 #include "encoding.h"
@@ -201,6 +202,8 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
     goto out;
   }
   st_info("hsm: logging in to token %s again after a fault", e->cfg->hsm_token);
+  if (e->audit != NULL && audit_head_flush(e->audit, detail) != ST_OK)
+    st_warn("hsm: the journal head could not be written before logging in again: %s", detail->text);
   hsm_logout(e->hsm); /* the session may be gone already: its error says nothing new */
   e->logged_in = 0;
   r = hsm_login(e->hsm, e->kept_pin->value, detail);

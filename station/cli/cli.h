@@ -33,13 +33,25 @@ int cli_exit_status(int code);
 /* Prints "station: error: <sentence>: <detail>" and returns the exit status of CODE. */
 int cli_fail(int code, const struct st_detail *detail);
 
-/* Loads the configuration (cli->config_path, $STATION_CONFIG, or the default).
- * Returns 0 and *OUT, or prints the error and returns ST_E_CONFIG. */
+/* Loads the configuration (cli->config_path, $STATION_CONFIG, or the default)
+ * and checks the permissions of the files it trusts (cli_check_trusted).
+ * Returns 0 and *OUT, or prints the error and returns ST_E_CONFIG or
+ * ST_E_PERMISSIONS (then *OUT is NULL). */
 int cli_load_config(const struct cli *cli, struct station_config **out);
 
 /* Obtains the HSM PIN from the configured source. Returns 0 or prints and
  * returns ST_E_PIN_SOURCE. */
 int cli_obtain_pin(const struct station_config *cfg, struct pin *pin);
+
+/* privilege.c: refuses to run as root (ST_E_ROOT, printed) unless ALLOW_ROOT
+ * (--allow-root) or STATION_ALLOW_ROOT=1. Returns 0 or ST_E_ROOT. */
+int cli_check_root(int allow_root);
+
+/* privilege.c: the configuration file and the journal may not be writable by
+ * group or others (and the configuration must belong to root or the user
+ * running the station); a journal others can read draws a warning. Prints
+ * the fix. Returns 0 or ST_E_PERMISSIONS. */
+int cli_check_trusted(const struct station_config *cfg);
 
 /* The commands. */
 int cli_ca(struct cli *cli);

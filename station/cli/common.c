@@ -27,8 +27,12 @@ int cli_load_config(const struct cli *cli, struct station_config **out)
 {
   struct st_detail detail = {""};
   int r = config_load(config_default_path(cli->config_path), out, &detail);
-  if (r != ST_OK)
+  if (r != ST_OK) {
     st_error("%s", detail.text);
+  } else if ((r = cli_check_trusted(*out)) != ST_OK) { /* reliability: least privilege */
+    config_free(*out);
+    *out = NULL;
+  }
   return r;
 }
 

@@ -33,6 +33,7 @@ static void cli_usage(FILE *out)
                "options:\n"
                "  -c, --config FILE  configuration (default $STATION_CONFIG, else /etc/station/station.yaml)\n"
                "  -v, --verbose      more messages;  -q, --quiet  errors and warnings only\n"
+               "  --allow-root       run as root (refused otherwise; also STATION_ALLOW_ROOT=1)\n"
                "  -h, --help         this help;      -V, --version\n\ncommands:\n");
   for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
     fprintf(out, "  %s\n      %s\n", cli_commands[i].usage, cli_commands[i].help);
@@ -45,10 +46,11 @@ int main(int argc, char **argv)
   static const struct option options[] = {
     {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    {"version", no_argument, NULL, 'V'},      {"allow-root", no_argument, NULL, 'R'},
+    {NULL, 0, NULL, 0},
   };
   struct cli cli = {NULL, 0, NULL};
-  int opt, status = 2;
+  int opt, status = 2, allow_root = 0;
 
   /* No core dumps and no ptrace peeking: the process holds a PIN. */
   prctl(PR_SET_DUMPABLE, 0);
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
     case 'q': st_log_set_level(ST_LOG_WARNING); break;
     case 'h': cli_usage(stdout); return 0;
     case 'V': printf("station %s\n", STATION_VERSION); return 0;
+    case 'R': allow_root = 1; break;
     default: cli_usage(stderr); return 2;
     }
   }
@@ -66,6 +69,8 @@ int main(int argc, char **argv)
     cli_usage(stderr);
     return 2;
   }
+  if (strcmp(argv[optind], "help") != 0 && cli_check_root(allow_root) != 0)
+    return 2; /* least privilege: privilege.c */
   cli.argc = argc - optind;
   cli.argv = argv + optind;
   for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)

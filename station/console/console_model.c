@@ -62,14 +62,14 @@ const char *console_port_state_name(enum serial_port_state state)
   return "error";
 }
 
-/* The short name of a request's source: "csr/NAME" for a batch file, the port for serial. */
+/* The short name of a request's source: "csr/NAME" for a batch file, the port's last name for serial. */
 static const char *console_short_source(const char *source)
 {
   const char *csr = strstr(source, "/csr/");
   if (strncmp(source, "batch:", 6) == 0 && csr != NULL)
     return csr + 1;
   if (strncmp(source, "serial:", 7) == 0)
-    return source + 7;
+    return strrchr(source, '/') != NULL ? strrchr(source, '/') + 1 : source + 7;
   return source;
 }
 

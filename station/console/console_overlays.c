@@ -100,7 +100,7 @@ static void console_pin_draw(struct console *c, int top, int rows)
   int y, x, w = COLS < 76 ? COLS : 76;
   (void)top;
   (void)rows;
-  console_box(c, 9, w, &y, &x);
+  console_box(c, 11, w, &y, &x);
   console_putf(y + 1, x + 2, console_attr(c, CONSOLE_ATTR_HEADING), "Unlock the station: PIN of HSM token \"%s\"",
                m->info->token);
   if (m->login == CONSOLE_LOGGING_IN) {
@@ -110,13 +110,16 @@ static void console_pin_draw(struct console *c, int top, int rows)
     console_put(y + 3, x + 7, console_attr(c, CONSOLE_ATTR_KEY), "(typing is not shown)");
   }
   if (m->login_code != ST_OK && m->login != CONSOLE_LOGGING_IN) {
-    console_putf(y + 5, x + 2, console_attr(c, CONSOLE_ATTR_ERROR), "%s (%s)", st_error_sentence(m->login_code),
-                 st_error_name(m->login_code));
-    console_putf(y + 6, x + 2, A_NORMAL, "%.*s", w - 4,
-                 m->login_code == ST_E_HSM_PIN ? "Wrong PIN: type it again. Too many tries lock the token."
-                                               : m->login_text);
+    console_putf(y + 5, x + 2, console_attr(c, CONSOLE_ATTR_ERROR), "%.*s (%s)", w - 20,
+                 st_error_sentence(m->login_code), st_error_name(m->login_code));
+    /* the token's detail on up to two lines */
+    console_putf(y + 6, x + 2, A_NORMAL, "%.*s", w - 4, m->login_text);
+    if (strlen(m->login_text) > (size_t)(w - 4))
+      console_putf(y + 7, x + 2, A_NORMAL, "%.*s", w - 4, m->login_text + w - 4);
+    if (m->login_code == ST_E_HSM_PIN)
+      console_put(y + 8, x + 2, A_NORMAL, "Wrong PIN: type it again. Too many tries lock the token.");
   }
-  console_put(y + 7, x + 2, A_NORMAL, "Enter: log in  Backspace: erase  Ctrl-U: start over  Esc: quit");
+  console_put(y + 9, x + 2, A_NORMAL, "Enter: log in  Backspace: erase  Ctrl-U: start over  Esc: quit");
 }
 
 static int console_pin_key(struct console *c, int key)

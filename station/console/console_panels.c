@@ -168,7 +168,9 @@ static void console_batch_draw(struct console *c, int top, int rows)
     return;
   switch (st->state) {
   case CONSOLE_STICK_NONE:
-    console_put(top + 1, 1, A_NORMAL, "no stick: waiting for a stick under the intake roots (intake.usb)");
+    console_put(top + 1, 1, A_NORMAL, c->model.info->usb_root_count > 0
+                                          ? "no stick: waiting for a stick under the intake roots (intake.usb)"
+                                          : "no USB intake configured (intake.usb)");
     break;
   case CONSOLE_STICK_READY:
     console_putf(top + 1, 1, A_NORMAL, "stick %s", st->path);
@@ -196,7 +198,7 @@ static void console_batch_draw(struct console *c, int top, int rows)
                  "%s: %s", st->path,
                  st->safe ? "safe to remove" : "NOT safe to remove (the stick could not be synced)");
     if (rows > 2 && st->state == CONSOLE_STICK_DONE)
-      console_putf(top + 2, 1, A_NORMAL, "issued %zu (new %zu, before %zu), refused %zu, in %.1f s",
+      console_putf(top + 2, 1, A_NORMAL, "issued %zu (new %zu, before %zu), refused %zu, in %.2f s",
                    st->summary.issued + st->summary.handed_back, st->summary.issued, st->summary.handed_back,
                    st->summary.refused, (double)st->elapsed_ms / 1000.0);
     else if (rows > 2)

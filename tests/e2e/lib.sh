@@ -23,6 +23,8 @@ case $BACKEND in
 esac
 FACTORY=acme-factory
 TEST_PIN=7319
+# the tests run as root in CI; the station refuses root unless told (test_privilege.sh checks that)
+export STATION_ALLOW_ROOT=1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/station-e2e.XXXXXX")
 # at_exit: stops what the test started (at_exit_hooks), then removes $WORK.
 AT_EXIT_HOOKS=()

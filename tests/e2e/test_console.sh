@@ -73,6 +73,8 @@ check "nothing is signed before login" test "$(awk '$3 == "issued"' "$WORK/journ
 keys 0000 Enter
 check "a wrong PIN: the refusal is shown" wait_for "The HSM refused the PIN. (hsm-pin)"
 check "a wrong PIN: asked again" wait_for "Wrong PIN: type it again"
+check "a wrong PIN: the token's detail, not the PIN" wait_for "token station refused the PIN"
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.pin"
 check "the PIN is never shown" sh -c "! tmux -S '$TMUX_SOCK' capture-pane -p -t console | grep -q 0000"
 keys "$TEST_PIN" Enter
 check "the right PIN logs in" wait_for "station: logged in"
@@ -131,6 +133,10 @@ check "the export lists the batch" test "$(grep -c ',issued,' "$CSV")" -ge 6
 keys l
 check "l locks: the PIN prompt is back" wait_for "Unlock the station"
 check "locked: the status says so" wait_for "LOCKED"
+"$BOARD_SIM" --factory "$FACTORY" --root "$WORK/pki/factory_ca.pem" --dir "$PORTS" --port-args no --wait 10 \
+  --board sleep:1500,csr -- /bin/sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' >"$WORK/sim-locked.out" 2>&1 || true
+rm -f "$PORTS/ttyBOARD0"
+check "locked: a board's new CSR is answered hsm-pin, nothing signed" grep -q "hsm-pin" "$WORK/sim-locked.out"
 keys "$TEST_PIN" Enter
 check "the PIN unlocks" wait_for "station: logged in"
 
@@ -138,10 +144,12 @@ T resize-window -t console -x 80 -y 24
 check "after a resize to 80x24 the screen is redrawn to fit" \
   sh -c "sleep 0.5; tmux -S '$TMUX_SOCK' capture-pane -p -t console | grep -q 'q quit' && \
          test \$(tmux -S '$TMUX_SOCK' capture-pane -p -t console | wc -l) -le 24"
-# CONSOLE_CAPTURE=FILE: keeps the 80x24 main screen (docs/operator-guide.md shows one)
+# CONSOLE_CAPTURE=FILE: keeps the 80x24 main screen (and FILE.pin the PIN prompt; docs/operator-guide.md)
 [ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE"
 check "80x24: every panel still shows" sh -c "for t in 'Token' 'Serial ports' 'USB batch' 'Events'; do \
   tmux -S '$TMUX_SOCK' capture-pane -p -t console | grep -q \"\$t\" || { echo \"missing \$t\"; exit 1; }; done"
+T resize-window -t console -x 30 -y 8
+check "a terminal too small says so" wait_for "Terminal too small"
 T resize-window -t console -x 120 -y 40
 check "after a resize to 120x40 too" wait_for "Events"
 
@@ -154,6 +162,8 @@ wait_for "Quit the station console?" >/dev/null
 keys y
 for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
 check "q then y quits with exit status 0" grep -qx 0 "$WORK/console.status"
+check "no sanitizer report or crash on the console's stderr" \
+  sh -c "! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$WORK/console.err'"
 check "the journal verifies after the console" env STATION_TEST_PIN=$TEST_PIN "$STATION" journal verify
 T kill-session -t console 2>/dev/null || true
 

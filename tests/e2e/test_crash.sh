@@ -38,6 +38,9 @@ check "after each of $KILLS SIGKILLs: the stick holds only journaled certificate
 check "journal verify passes after the kills (a torn tail is reported, not fatal)" "$STATION" -q journal verify
 
 before=$(issued_count)
+# informational: signatures of runs killed before their records were durable (allowed: nothing of them left)
+echo "       killed runs: $(grep -c . "$WORK/signatures" || true) C_Sign calls, $(grep -c . "$WORK/logins" || true) logins" \
+  "(one key proof each), $before certificates durable, $(grep -c ' checkpoint ' "$JOURNAL_LOG" || true) checkpoints"
 : >"$WORK/signatures"
 checkpoints_before=$(grep -c ' checkpoint ' "$JOURNAL_LOG" || true)
 check "a full run completes" sh -c "'$STATION' sign '$B' >'$WORK/final.out' 2>'$WORK/final.err'"

@@ -1,0 +1,394 @@
+/* test_crash_seam.c - crash consistency of one request, step by step, through
+ * the system-call seam (syscalls.h). A real engine (a SoftHSM token made in
+ * a temporary directory, the local CA made by the key ceremony) signs one
+ * fresh CSR from a stick with batch_sign_directory while the N-th call of one
+ * kind fails: a write (EIO, ENOSPC, or torn: a short write, then EIO, with
+ * the cut-back failing too so that a torn tail stays on disk), an fdatasync,
+ * an fsync, a rename of an output, a syncfs. For every N until the run makes
+ * no N-th call of that kind, after the faulty run:
+ *   - the journal verifies and reopens (a torn tail is cut);
+ *   - a certificate on the stick is exactly the one a durable issued record
+ *     holds (nothing published without a durable record);
+ *   - a clean run then delivers the certificate, and the journal holds
+ *     exactly one issued record more than before the faulty run.
+ * Skipped (77) when SoftHSM or the openssl tool is not there. */
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "batch.h"
+#include "ceremony.h"
+#include "config.h"
+#include "csr_factory.h"
+#include "engine.h"
+#include "error.h"
+#include "journal.h"
+#include "syscalls.h"
+
+#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define PIN "1234"
+#define FACTORY "acme-factory"
+
+struct fixture {
+  char dir[64];
+  char config[128];
+  char journal[128];
+  struct station_config *cfg;
+  int sticks;
+};
+
+/* ---- fault injection ---- */
+
+enum fault_kind { FAULT_WRITE_EIO, FAULT_WRITE_ENOSPC, FAULT_WRITE_TORN, FAULT_FDATASYNC, FAULT_FSYNC,
+                  FAULT_RENAME, FAULT_SYNCFS, FAULT_KINDS };
+static const char *const fault_names[FAULT_KINDS] = {"write EIO", "write ENOSPC", "torn write", "fdatasync",
+                                                     "fsync", "rename", "syncfs"};
+static enum fault_kind fault_kind;
+static long fault_at;     /* the call (1-based) of that kind that fails */
+static long fault_calls;  /* calls of that kind so far (atomic) */
+static int fault_torn;    /* a torn write happened: fail the cut-back too */
+
+/* 1 when this call of the watched kind is the one to fail. */
+static int fault_now(enum fault_kind kind)
+{
+  return fault_kind == kind && __atomic_add_fetch(&fault_calls, 1, __ATOMIC_SEQ_CST) == fault_at;
+}
+
+static ssize_t fault_write(int fd, const void *buf, size_t len)
+{
+  ssize_t r;
+  if (fault_kind == FAULT_WRITE_TORN && fault_now(FAULT_WRITE_TORN) && len > 1) {
+    __atomic_store_n(&fault_torn, 1, __ATOMIC_SEQ_CST);
+    return write(fd, buf, len / 2); /* the next write of this commit fails: the tail is torn */
+  }
+  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) == 1) {
+    __atomic_store_n(&fault_torn, 2, __ATOMIC_SEQ_CST);
+    errno = EIO;
+    return -1;
+  }
+  if ((fault_kind == FAULT_WRITE_EIO && fault_now(FAULT_WRITE_EIO)) ||
+      (fault_kind == FAULT_WRITE_ENOSPC && fault_now(FAULT_WRITE_ENOSPC))) {
+    errno = fault_kind == FAULT_WRITE_EIO ? EIO : ENOSPC;
+    return -1;
+  }
+  r = write(fd, buf, len);
+  return r;
+}
+
+static int fault_ftruncate(int fd, off_t len)
+{
+  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) != 0) {
+    errno = EIO; /* the cut-back fails too: the torn tail stays for journal_open */
+    return -1;
+  }
+  return ftruncate(fd, len);
+}
+
+static int fault_fdatasync(int fd)
+{
+  if (fault_now(FAULT_FDATASYNC)) {
+    errno = EIO;
+    return -1;
+  }
+  return fdatasync(fd);
+}
+
+static int fault_fsync(int fd)
+{
+  if (fault_now(FAULT_FSYNC)) {
+    errno = EIO;
+    return -1;
+  }
+  return fsync(fd);
+}
+
+static int fault_renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
+{
+  if (fault_now(FAULT_RENAME)) {
+    errno = EIO;
+    return -1;
+  }
+  return renameat(olddir, oldpath, newdir, newpath);
+}
+
+static int fault_syncfs(int fd)
+{
+  if (fault_now(FAULT_SYNCFS)) {
+    errno = EIO;
+    return -1;
+  }
+  return syncfs(fd);
+}
+
+static void fault_arm(enum fault_kind kind, long at)
+{
+  fault_kind = kind;
+  fault_at = at;
+  fault_calls = 0;
+  fault_torn = 0;
+  st_sys.write = fault_write;
+  st_sys.ftruncate = fault_ftruncate;
+  st_sys.fdatasync = fault_fdatasync;
+  st_sys.fsync = fault_fsync;
+  st_sys.renameat = fault_renameat;
+  st_sys.syncfs = fault_syncfs;
+}
+
+/* ---- the fixture: token, PKI, configuration ---- */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int shell(const char *fmt, ...)
+{
+  char cmd[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  return system(cmd);
+}
+
+static int group_setup(void **state)
+{
+  struct fixture *f = calloc(1, sizeof *f);
+  struct st_detail d = {""};
+  char path[256], csr[256];
+  FILE *fp;
+  struct ceremony_certify_args args;
+
+  if (f == NULL || access(MODULE, R_OK) != 0 || shell("command -v softhsm2-util openssl >/dev/null") != 0) {
+    fprintf(stderr, "SKIP: SoftHSM (%s, softhsm2-util) or openssl is missing\n", MODULE);
+    exit(77);
+  }
+  snprintf(f->dir, sizeof f->dir, "/tmp/station-test-seam-XXXXXX");
+  if (mkdtemp(f->dir) == NULL)
+    return -1;
+  snprintf(path, sizeof path, "%s/softhsm2.conf", f->dir);
+  fp = fopen(path, "w");
+  if (fp == NULL)
+    return -1;
+  fprintf(fp, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n", f->dir);
+  fclose(fp);
+  setenv("SOFTHSM2_CONF", path, 1);
+  setenv("STATION_SEAM_PIN", PIN, 1);
+  if (shell("mkdir %s/tokens && softhsm2-util --init-token --free --label station --pin " PIN
+            " --so-pin 12345678 >/dev/null", f->dir) != 0 ||
+      shell("cd %s && openssl ecparam -genkey -name prime256v1 -out root.key 2>/dev/null && "
+            "openssl req -new -x509 -key root.key -days 7300 -subj /CN=Factory-CA/OU=" FACTORY
+            " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign "
+            "-out root.pem 2>/dev/null", f->dir) != 0)
+    return -1;
+  snprintf(f->config, sizeof f->config, "%s/station.yaml", f->dir);
+  snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);
+  fp = fopen(f->config, "w");
+  if (fp == NULL)
+    return -1;
+  fprintf(fp, "factory: " FACTORY "\nhsm:\n  module: " MODULE "\n  token: station\n  key: local-ca\n"
+              "  pin: env:STATION_SEAM_PIN\nca:\n  certificate: %s/local-ca.pem\n  root: %s/root.pem\n"
+              "journal:\n  path: %s\n", f->dir, f->dir, f->journal);
+  fclose(fp);
+  if (config_load(f->config, &f->cfg, &d) != ST_OK) {
+    fprintf(stderr, "config: %s\n", d.text);
+    return -1;
+  }
+  snprintf(csr, sizeof csr, "%s/local-ca.csr", f->dir);
+  if (ceremony_init(f->cfg, PIN, "fio-seam", csr, &d) != ST_OK) {
+    fprintf(stderr, "ceremony_init: %s\n", d.text);
+    return -1;
+  }
+  snprintf(path, sizeof path, "%s/root.key", f->dir);
+  memset(&args, 0, sizeof args);
+  args.csr_path = csr;
+  args.root_cert_path = f->cfg->ca_root;
+  args.root_key = path;
+  args.factory = FACTORY;
+  args.days = 3650;
+  args.out_path = f->cfg->ca_certificate;
+  if (ceremony_certify(&args, &d) != ST_OK) {
+    fprintf(stderr, "ceremony_certify: %s\n", d.text);
+    return -1;
+  }
+  *state = f;
+  return 0;
+}
+
+static int group_teardown(void **state)
+{
+  struct fixture *f = *state;
+  st_syscalls_reset();
+  config_free(f->cfg);
+  nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(f);
+  return 0;
+}
+
+/* ---- one request ---- */
+
+/* A fresh stick with one new device CSR; its path in STICK, the CSR's hash in HASH. */
+static void new_stick(struct fixture *f, char *stick, size_t cap, uint8_t hash[32])
+{
+  char path[512], uuid[37];
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  size_t len = 0;
+  uint8_t *der;
+  FILE *fp;
+  X509_REQ *req;
+  const unsigned char *p;
+  unsigned char *canon = NULL;
+  int canon_len;
+
+  snprintf(stick, cap, "%s/stick%d", f->dir, ++f->sticks);
+  snprintf(uuid, sizeof uuid, "6f1c2a0e-0000-4000-8000-%012d", f->sticks);
+  snprintf(path, sizeof path, "%s/csr", stick);
+  assert_int_equal(mkdir(stick, 0755), 0);
+  assert_int_equal(mkdir(path, 0755), 0);
+  der = test_device_csr(key, uuid, FACTORY, &len);
+  assert_non_null(der);
+  p = der;
+  req = d2i_X509_REQ(NULL, &p, (long)len);
+  assert_non_null(req);
+  canon_len = i2d_X509_REQ(req, &canon);
+  assert_true(canon_len > 0);
+  EVP_Digest(canon, (size_t)canon_len, hash, NULL, EVP_sha256(), NULL);
+  snprintf(path, sizeof path, "%s/csr/device.der", stick);
+  fp = fopen(path, "wb");
+  assert_non_null(fp);
+  assert_int_equal(fwrite(der, 1, len, fp), len);
+  fclose(fp);
+  OPENSSL_free(canon);
+  X509_REQ_free(req);
+  OPENSSL_free(der);
+  EVP_PKEY_free(key);
+}
+
+/* Opens an engine, logs in, signs STICK. Returns batch_sign_directory's code. */
+static int sign_stick(struct fixture *f, const char *stick)
+{
+  struct engine *e = NULL;
+  struct batch_summary summary;
+  struct st_detail d = {""};
+  int r = engine_open(f->cfg, &e, &d);
+  if (r == ST_OK)
+    r = engine_login(e, PIN, &d);
+  if (r == ST_OK)
+    r = batch_sign_directory(e, stick, &summary, &d);
+  engine_close(e);
+  return r;
+}
+
+/* The certificate at STICK/certs/device.pem as DER, or NULL when there is none. */
+static uint8_t *stick_cert(const char *stick, size_t *len)
+{
+  char path[512];
+  FILE *fp;
+  X509 *x = NULL;
+  unsigned char *der = NULL;
+  int n;
+  snprintf(path, sizeof path, "%s/certs/device.pem", stick);
+  fp = fopen(path, "r");
+  if (fp == NULL)
+    return NULL;
+  x = PEM_read_X509(fp, NULL, NULL, NULL);
+  fclose(fp);
+  assert_non_null(x); /* a published file is whole */
+  n = i2d_X509(x, &der);
+  X509_free(x);
+  assert_true(n > 0);
+  *len = (size_t)n;
+  return der;
+}
+
+/* The invariants after a faulty run: the journal verifies and reopens; a
+ * certificate on the stick is a durable issued record's. Returns the issued count. */
+static uint64_t check_invariants(struct fixture *f, const char *stick, const uint8_t hash[32], const char *what)
+{
+  struct journal *j = NULL;
+  struct journal_record rec;
+  struct st_detail d = {""};
+  uint64_t issued = 0;
+  size_t len = 0;
+  uint8_t *cert = stick_cert(stick, &len);
+  int found;
+
+  if (journal_verify(f->journal, NULL, &d) != ST_OK)
+    fail_msg("%s: journal verify: %s", what, d.text);
+  if (journal_open(f->journal, &j, NULL, &d) != ST_OK)
+    fail_msg("%s: the journal does not reopen: %s", what, d.text);
+  memset(&rec, 0, sizeof rec);
+  found = journal_find_csr(j, hash, &rec);
+  if (cert != NULL && (found != 1 || rec.cert_len != len || memcmp(rec.cert_der, cert, len) != 0))
+    fail_msg("%s: a certificate was published without its durable journal record", what);
+  journal_counts(j, NULL, &issued, NULL);
+  journal_record_cleanup(&rec);
+  journal_close(j);
+  OPENSSL_free(cert);
+  return issued;
+}
+
+static void test_every_step_of_one_request(void **state)
+{
+  struct fixture *f = *state;
+  char stick[256], what[96];
+  uint8_t hash[32];
+  size_t len = 0;
+  uint8_t *cert;
+  int steps = 0;
+
+  /* a first clean run makes the journal, its key and its head */
+  new_stick(f, stick, sizeof stick, hash);
+  assert_int_equal(sign_stick(f, stick), ST_OK);
+  for (int kind = 0; kind < FAULT_KINDS; kind++) {
+    for (long at = 1; at <= 64; at++) {
+      uint64_t before = check_invariants(f, stick, hash, "before"), after;
+      int r, reached;
+      new_stick(f, stick, sizeof stick, hash);
+      fault_arm((enum fault_kind)kind, at);
+      r = sign_stick(f, stick);
+      reached = __atomic_load_n(&fault_calls, __ATOMIC_SEQ_CST) >= at;
+      st_syscalls_reset();
+      snprintf(what, sizeof what, "%s at call %ld", fault_names[kind], at);
+      if (reached && r == ST_OK && kind != FAULT_SYNCFS && kind != FAULT_FSYNC)
+        fail_msg("%s: the run reported success", what);
+      check_invariants(f, stick, hash, what);
+      assert_int_equal(sign_stick(f, stick), ST_OK);
+      cert = stick_cert(stick, &len);
+      if (cert == NULL)
+        fail_msg("%s: the clean re-run did not deliver the certificate", what);
+      OPENSSL_free(cert);
+      after = check_invariants(f, stick, hash, what);
+      if (after != before + 1)
+        fail_msg("%s: %llu issued records after, %llu before: not exactly one more", what,
+                 (unsigned long long)after, (unsigned long long)before);
+      steps++;
+      if (!reached)
+        break; /* the run made fewer calls of this kind: every step was tried */
+    }
+  }
+  print_message("%d faulty runs, each followed by a clean one\n", steps);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_every_step_of_one_request),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
