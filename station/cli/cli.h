@@ -53,6 +53,13 @@ int cli_check_root(int allow_root);
  * the fix. Returns 0 or ST_E_PERMISSIONS. */
 int cli_check_trusted(const struct station_config *cfg);
 
+struct engine_event;
+
+/* The headless engine sink: one line per decided request on stderr (issued,
+ * issued before, refused with its reason), text from outside made printable.
+ * ARG is unused. */
+void cli_print_engine_event(void *arg, const struct engine_event *ev);
+
 /* The commands. */
 int cli_ca(struct cli *cli);
 int cli_sign(struct cli *cli);

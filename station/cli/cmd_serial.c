@@ -30,27 +30,6 @@ static void cli_serial_on_signal(int sig)
   errno = saved;
 }
 
-/* The headless engine sink: one line per decided request. */
-static void cli_serial_print_request(void *arg, const struct engine_event *ev)
-{
-  char source[600], detail[1100];
-  (void)arg;
-  st_printable(source, sizeof source, ev->source);
-  st_printable(detail, sizeof detail, ev->detail[0] ? ev->detail : st_error_sentence(ev->code));
-  switch (ev->kind) {
-  case ENGINE_EVENT_ISSUED:
-    st_info("issued %s: device %s, serial %s (journal record %llu)", source, ev->device, ev->serial_hex,
-            (unsigned long long)ev->seq);
-    break;
-  case ENGINE_EVENT_REDELIVERED:
-    st_info("issued before %s: device %s, serial %s (no new signature)", source, ev->device, ev->serial_hex);
-    break;
-  case ENGINE_EVENT_REFUSED:
-    st_info("refused %s: %s: %s (journal record %llu)", source, st_error_name(ev->code), detail,
-            (unsigned long long)ev->seq);
-    break;
-  }
-}
 
 /* The headless port sink: comings and goings at info level, the rest for -v. */
 static void cli_serial_print_port(void *arg, const struct serial_event *ev)
@@ -123,7 +102,7 @@ int cli_serial(struct cli *cli)
   struct serial_server *server = NULL;
   struct serial_port_spec *specs = NULL;
   struct serial_server_options server_options = {0, 0, 0};
-  struct engine_sink request_sink = {cli_serial_print_request, NULL};
+  struct engine_sink request_sink = {cli_print_engine_event, NULL};
   struct serial_sink port_sink = {cli_serial_print_port, NULL};
   struct st_detail detail = {""};
   struct pin pin;

@@ -7,26 +7,6 @@
 #include "engine.h"
 #include "log.h"
 
-/* The headless event sink: one line per request on stderr. */
-static void cli_sign_print_event(void *arg, const struct engine_event *ev)
-{
-  char source[1024];
-  (void)arg;
-  st_printable(source, sizeof source, ev->source);
-  switch (ev->kind) {
-  case ENGINE_EVENT_ISSUED:
-    st_info("issued %s: device %s, serial %s (journal record %llu)", source, ev->device, ev->serial_hex,
-            (unsigned long long)ev->seq);
-    break;
-  case ENGINE_EVENT_REDELIVERED:
-    st_info("issued before %s: device %s, serial %s (no new signature)", source, ev->device, ev->serial_hex);
-    break;
-  case ENGINE_EVENT_REFUSED:
-    st_info("refused %s: %s: %s (journal record %llu)", source, st_error_name(ev->code),
-            ev->detail[0] ? ev->detail : st_error_sentence(ev->code), (unsigned long long)ev->seq);
-    break;
-  }
-}
 
 int cli_sign(struct cli *cli)
 {
@@ -36,7 +16,7 @@ int cli_sign(struct cli *cli)
   struct pin pin;
   struct batch_summary summary;
   struct st_detail detail = {""};
-  struct engine_sink sink = {cli_sign_print_event, NULL};
+  struct engine_sink sink = {cli_print_engine_event, NULL};
 
   memset(&pin, 0, sizeof pin);
   memset(&summary, 0, sizeof summary);

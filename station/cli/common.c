@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "engine.h"
 #include "log.h"
 
 int cli_exit_status(int code)
@@ -46,4 +47,26 @@ int cli_obtain_pin(const struct station_config *cfg, struct pin *pin)
   if (r != ST_OK)
     st_error("%s", detail.text);
   return r;
+}
+
+/* The headless engine sink (see cli.h). */
+void cli_print_engine_event(void *arg, const struct engine_event *ev)
+{
+  char source[600], detail[1100];
+  (void)arg;
+  st_printable(source, sizeof source, ev->source);
+  st_printable(detail, sizeof detail, ev->detail[0] ? ev->detail : st_error_sentence(ev->code));
+  switch (ev->kind) {
+  case ENGINE_EVENT_ISSUED:
+    st_info("issued %s: device %s, serial %s (journal record %llu)", source, ev->device, ev->serial_hex,
+            (unsigned long long)ev->seq);
+    break;
+  case ENGINE_EVENT_REDELIVERED:
+    st_info("issued before %s: device %s, serial %s (no new signature)", source, ev->device, ev->serial_hex);
+    break;
+  case ENGINE_EVENT_REFUSED:
+    st_info("refused %s: %s: %s (journal record %llu)", source, st_error_name(ev->code), detail,
+            (unsigned long long)ev->seq);
+    break;
+  }
 }
