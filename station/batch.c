@@ -399,7 +399,8 @@ static int batch_stage(struct batch_run *run, struct batch_chunk *chunk, struct 
     }
     pem_len = BIO_get_mem_data(pem, &pem_data);
     snprintf(file, sizeof file, "%s.pem", slot->stem);
-    r = output_group_stage(chunk->outputs, run->certs_fd, file, pem_data, (size_t)pem_len, 1, detail);
+    /* only a certificate issued before can already be on the stick: a new one has a new serial */
+    r = output_group_stage(chunk->outputs, run->certs_fd, file, pem_data, (size_t)pem_len, res->from_journal, detail);
     snprintf(file, sizeof file, "%s.txt", slot->stem);
     if (r == ST_OK)
       r = output_group_unlink(chunk->outputs, run->rejected_fd, file);
