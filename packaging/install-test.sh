@@ -125,6 +125,8 @@ check "station sign issues a device certificate" as_station station -q sign /var
 check "it verifies against the factory root" openssl verify -CAfile "$R/etc/station/factory_ca.pem" \
   -untrusted "$R/etc/station/local-ca.pem" "$R/var/lib/station/stick/certs/board.pem"
 check "journal verify: intact" as_station station journal verify
+check "root without --allow-root is refused on the installed station (exit 2)" \
+  sh -c "chroot '$R' env -i PATH=/usr/bin:/bin station journal verify >'$WORK/root.out' 2>&1; [ \$? = 2 ] && grep -q running-as-root '$WORK/root.out'"
 check "the journal the station laid out is station's, mode 0700" \
   sh -c "[ \"\$(chroot '$R' stat -c '%U:%G %a' /var/lib/station/journal)\" = 'station:station 700' ]"
 check "the journal's files are the station user's only" \

@@ -43,8 +43,10 @@ int cli_load_config(const struct cli *cli, struct station_config **out);
  * returns ST_E_PIN_SOURCE. */
 int cli_obtain_pin(const struct station_config *cfg, struct pin *pin);
 
-/* privilege.c: refuses to run as root (ST_E_ROOT, printed) unless ALLOW_ROOT
- * (--allow-root) or STATION_ALLOW_ROOT=1. Returns 0 or ST_E_ROOT. */
+/* privilege.c: notes whether the station runs as root without ALLOW_ROOT
+ * (--allow-root) or STATION_ALLOW_ROOT=1; cli_check_trusted then refuses
+ * (ST_E_ROOT) when the configuration or the journal belongs to another user,
+ * and warns otherwise. Returns 0. */
 int cli_check_root(int allow_root);
 
 /* privilege.c: the configuration file and the journal may not be writable by

@@ -33,7 +33,8 @@ static void cli_usage(FILE *out)
                "options:\n"
                "  -c, --config FILE  configuration (default $STATION_CONFIG, else /etc/station/station.yaml)\n"
                "  -v, --verbose      more messages;  -q, --quiet  errors and warnings only\n"
-               "  --allow-root       run as root (refused otherwise; also STATION_ALLOW_ROOT=1)\n"
+               "  --allow-root       run as root deliberately (also STATION_ALLOW_ROOT=1); otherwise refused\n"
+               "                     on a station's own files, warned about on a bench\n"
                "  -h, --help         this help;      -V, --version\n\ncommands:\n");
   for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
     fprintf(out, "  %s\n      %s\n", cli_commands[i].usage, cli_commands[i].help);

@@ -1,9 +1,14 @@
 /*
  * privilege.c - least privilege for every command (see cli.h).
  *
- * Root: the station runs as its own user (the package makes "station"); as
- * root it refuses (ST_E_ROOT, exit 2) unless told to with the global option
- * --allow-root or STATION_ALLOW_ROOT=1 (a lab, a test container).
+ * Root: the station runs as its own user (the package makes "station" and
+ * gives it /var/lib/station/journal). As root, unless told to with the global
+ * option --allow-root or STATION_ALLOW_ROOT=1, it refuses (ST_E_ROOT, exit 2)
+ * on a station provisioned for its own user: when the configuration or the
+ * journal belongs to another user (root would sign with that station's key
+ * and leave root-owned files in its journal). Where everything already
+ * belongs to root (a lab bench, a test container, a first try of the demo) it
+ * runs and warns, once, that it should not.
  *
  * The files it trusts (docs/threat-model.md):
  *   the configuration   refused when its group or others may write it, or
@@ -27,17 +32,40 @@
 #include "cli.h"
 #include "log.h"
 
+/* Set by cli_check_root when running as root without being told to: the
+ * decision waits for the configuration (cli_check_trusted). */
+static int cli_root_unconfirmed;
+
 int cli_check_root(int allow_root)
 {
-  int r = ST_OK;
   const char *env = getenv("STATION_ALLOW_ROOT");
-  struct st_detail detail = {""};
-  if (geteuid() != 0 || allow_root || (env != NULL && strcmp(env, "1") == 0))
+  cli_root_unconfirmed = geteuid() == 0 && !allow_root && !(env != NULL && strcmp(env, "1") == 0);
+  return ST_OK;
+}
+
+/* As root without --allow-root: refuses when the configuration or the journal
+ * belongs to another user, else warns. */
+static int cli_check_root_against(const struct station_config *cfg, struct st_detail *detail)
+{
+  int r = ST_OK;
+  struct stat st;
+  const char *owned = NULL;
+  if (!cli_root_unconfirmed)
     goto out;
-  st_detail_set(&detail, "it holds the CA key's PIN and reads sticks from anywhere; the package makes the user "
-                "\"station\": sudo -u station station ...");
-  r = ST_E_ROOT;
-  cli_fail(r, &detail);
+  if (stat(cfg->source_path, &st) == 0 && st.st_uid != 0)
+    owned = cfg->source_path;
+  else if (stat(cfg->journal_path, &st) == 0 && st.st_uid != 0)
+    owned = cfg->journal_path;
+  if (owned != NULL) {
+    st_detail_set(detail, "%s belongs to uid %u: this station runs as its own user, so run it as that user "
+                  "(sudo -u station station ...), or pass --allow-root to run as root deliberately",
+                  owned, (unsigned)st.st_uid);
+    r = ST_E_ROOT;
+    goto out;
+  }
+  st_warn("running as root: a station should run as its own user (the package makes \"station\"); "
+          "pass --allow-root to say this is deliberate");
+  cli_root_unconfirmed = 0;
 out:
   return r;
 }
@@ -76,7 +104,9 @@ int cli_check_trusted(const struct station_config *cfg)
   char log_path[4096];
   struct st_detail detail = {""};
 
-  r = cli_check_path("the configuration", cfg->source_path, 1, 0, &detail);
+  r = cli_check_root_against(cfg, &detail);
+  if (r == ST_OK)
+    r = cli_check_path("the configuration", cfg->source_path, 1, 0, &detail);
   if (r == ST_OK)
     r = cli_check_path("the journal", cfg->journal_path, 0, 1, &detail);
   if (r == ST_OK && stat(cfg->journal_path, &st) == 0 && S_ISDIR(st.st_mode)) {

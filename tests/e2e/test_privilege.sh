@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end: least privilege (issue 7, item 5). Root is refused unless told
-# (--allow-root, STATION_ALLOW_ROOT=1); a configuration or journal others can
+# End-to-end: least privilege (issue 7, item 5). Root is refused on a station
+# provisioned for its own user unless told (--allow-root, STATION_ALLOW_ROOT=1),
+# and warned about on a bench where root owns everything; a configuration or journal others can
 # change is refused with the command that fixes it; a journal others can read
 # draws a warning; a PIN file others can read is refused; the PIN is never in
 # the output, the journal, an export or argv, and the running station holds
@@ -20,12 +21,19 @@ status_to() {
 }
 
 # --- root
-if [ "$(id -u)" = 0 ]; then
-  check "as root without permission: exit 2" status_to 2 "$WORK/root.out" env -u STATION_ALLOW_ROOT "$STATION" sign "$B"
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  # a station provisioned for its own user: its journal belongs to that user
+  mkdir -p "$WORK/journal"
+  chown nobody "$WORK/journal"
+  check "as root on a station's own files: exit 2" status_to 2 "$WORK/root.out" env -u STATION_ALLOW_ROOT "$STATION" sign "$B"
   check "as root: the message says why and what to do" \
-    sh -c "grep -q 'running-as-root' '$WORK/root.out' && grep -q -- '--allow-root' '$WORK/root.out'"
+    sh -c "grep -q 'running-as-root' '$WORK/root.out' && grep -q -- '--allow-root' '$WORK/root.out' && grep -q 'sudo -u station' '$WORK/root.out'"
   check "as root: nothing was signed" test ! -e "$B/certs"
-  check "as root with --allow-root: runs" env -u STATION_ALLOW_ROOT "$STATION" -q --allow-root sign "$B"
+  chown root "$WORK/journal"
+  check "as root on root's own files (a bench): runs, with a warning" \
+    sh -c "env -u STATION_ALLOW_ROOT '$STATION' sign '$B' >'$WORK/bench.out' 2>&1; grep -q 'warning: running as root' '$WORK/bench.out'"
+  check "as root with --allow-root: runs, no warning" \
+    sh -c "env -u STATION_ALLOW_ROOT '$STATION' --allow-root sign '$B' >'$WORK/allowed.out' 2>&1; ! grep -q 'running as root' '$WORK/allowed.out'"
   check "as root with STATION_ALLOW_ROOT=1: runs" env STATION_ALLOW_ROOT=1 "$STATION" -q sign "$B"
   check "--help needs no permission" env -u STATION_ALLOW_ROOT "$STATION" --help
 else
@@ -88,15 +96,19 @@ if [ -f "$SLOW" ]; then
   done
   SLOW_TOKEN_MODULE=$SOFTHSM_MODULE SLOW_TOKEN_DELAY_MS=100 "$STATION" -q -c "$WORK/slow.yaml" sign "$WORK/slow" >/dev/null &
   pid=$!
-  vmlck=
+  vmlck= cmdline=
   for _ in $(seq 1 40); do
     sleep 0.1
-    vmlck=$(awk '/^VmLck/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$cmdline" ] || cmdline=$( (tr '\0' ' ' <"/proc/$pid/cmdline") 2>/dev/null || true)
+    vmlck=$(awk '/^VmLck/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
     [ "${vmlck:-0}" -gt 0 ] && break
   done
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
   wait "$pid" || true
-  check "while signing, the PIN is held in locked memory (VmLck ${vmlck:-?} kB)" test "${vmlck:-0}" -gt 0
-  check "while signing, argv holds no PIN ($cmdline)" sh -c "! echo '$cmdline' | grep -q '$TEST_PIN'"
+  if grep -aq __asan_init "$STATION"; then
+    echo "       (AddressSanitizer makes mlock a no-op: VmLck ${vmlck:-?} kB not judged in this build)"
+  else
+    check "while signing, the PIN is held in locked memory (VmLck ${vmlck:-?} kB)" test "${vmlck:-0}" -gt 0
+  fi
+  check "while signing, argv holds no PIN ($cmdline)" sh -c "[ -n '$cmdline' ] && ! echo '$cmdline' | grep -q '$TEST_PIN'"
 fi
 finish
