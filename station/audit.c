@@ -27,8 +27,10 @@
  * record; the writer writes the newest posted head, never an older one after
  * a newer one, and a head is only ever posted after its record is durable, so
  * the head on the token may lag the journal (accepted: a stop between the two)
- * but never leads it. A failed write is reported by the next post and by
- * audit_head_flush, which waits until the newest head is on the token.
+ * but never leads it. A failed write (the token went away) is logged once and
+ * tried again with the next post: issuance goes on, the head lags until the
+ * token answers; audit_head_flush, which waits until the newest head is on
+ * the token, reports it.
  */
 struct audit {
   struct hsm *h;
@@ -42,7 +44,7 @@ struct audit {
   struct journal_head wanted;         /* the newest head posted */
   int have_wanted, writing, stopping;
   uint64_t written_seq;
-  int failed;                         /* a head write failed: every later call says so */
+  int failed;                         /* the last head write failed */
   struct st_detail failure;
 };
 
@@ -71,13 +73,19 @@ static void *audit_head_writer(void *arg)
     a->have_wanted = 0;
     a->writing = 1;
     pthread_mutex_unlock(&a->lock);
-    r = a->failed ? ST_E_JOURNAL_HEAD : audit_head_store(a, &head, &why);
+    r = audit_head_store(a, &head, &why);
     pthread_mutex_lock(&a->lock);
     a->writing = 0;
-    if (r != 0 && !a->failed) {
+    if (r != 0) {
+      if (!a->failed)
+        st_warn("journal: the head could not be written to the token (%s); it lags the journal until the "
+                "token answers again", why.text);
       a->failed = 1;
       a->failure = why;
-    } else if (r == 0) {
+    } else {
+      if (a->failed)
+        st_info("journal: the head is written to the token again (record %llu)", (unsigned long long)head.seq);
+      a->failed = 0;
       a->written_seq = head.seq;
     }
     pthread_cond_broadcast(&a->idle);
@@ -172,12 +180,9 @@ int audit_head_write(struct audit *a, struct journal *j, struct st_detail *detai
   int r = 0;
   journal_genesis(j, head.genesis);
   journal_last(j, &head.seq, head.chain);
+  (void)detail;
   pthread_mutex_lock(&a->lock);
-  if (a->failed) {
-    r = ST_E_JOURNAL_HEAD;
-    if (detail != NULL)
-      *detail = a->failure;
-  } else if (!a->have_wanted || head.seq >= a->wanted.seq) {
+  if (!a->have_wanted || head.seq >= a->wanted.seq) {
     a->wanted = head;
     a->have_wanted = 1;
     pthread_cond_signal(&a->wake);

@@ -54,8 +54,8 @@ int audit_head_read(struct audit *a, struct journal_head *head, struct st_detail
 
 /* Posts J's last record (journal_last) as the head; a thread of the audit
  * writes it to the token (the newest posted, in order). Call only when that
- * record is durable. Does not block on the token. Returns 0, or
- * ST_E_JOURNAL_HEAD when an earlier head write failed (DETAIL says why). */
+ * record is durable. Does not block on the token; a failed write is logged
+ * and tried again with the next post. Returns 0. */
 int audit_head_write(struct audit *a, struct journal *j, struct st_detail *detail);
 
 /* Waits until every posted head is on the token. Returns 0 or
