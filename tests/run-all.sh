@@ -18,4 +18,4 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 
 # libFuzzer targets (CSR intake and policy, serial line parser, YAML loader,
 # journal reader), a bounded time each; tests/fuzz/run.sh 3600 for a nightly run.
-bash "$ROOT/tests/fuzz/run.sh" "${STATION_FUZZ_SECONDS:-40}"
+bash "$ROOT/tests/fuzz/run.sh" "${STATION_FUZZ_SECONDS:-30}"
