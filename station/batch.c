@@ -60,6 +60,7 @@ struct batch_run {
   struct engine *engine;
   char root[PATH_MAX];    /* the batch directory, absolute */
   int csr_fd, certs_fd, rejected_fd;
+  int rejected_notes;                  /* rejected/ held notes when the batch began */
   struct workers *publisher;          /* one thread writing the outputs */
   struct batch_entry *entries;
   size_t entry_count, next_entry;
@@ -109,6 +110,7 @@ int batch_list(int csr_fd, struct batch_entry **out, size_t *count, struct st_de
       close(fd);
     goto out;
   }
+  rewinddir(d); /* a dup shares its offset with every other reader of the directory */
   while ((errno = 0, ent = readdir(d)) != NULL) {
     if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
       continue;
@@ -402,7 +404,8 @@ static int batch_stage(struct batch_run *run, struct batch_chunk *chunk, struct 
     /* only a certificate issued before can already be on the stick: a new one has a new serial */
     r = output_group_stage(chunk->outputs, run->certs_fd, file, pem_data, (size_t)pem_len, res->from_journal, detail);
     snprintf(file, sizeof file, "%s.txt", slot->stem);
-    if (r == ST_OK)
+    /* a stale note of an earlier run (the CSR was refused, then fixed) goes */
+    if (r == ST_OK && run->rejected_notes)
       r = output_group_unlink(chunk->outputs, run->rejected_fd, file);
     if (res->from_journal)
       run->summary->handed_back++;
@@ -471,6 +474,24 @@ static int batch_wait_published(struct batch_chunk *chunk, struct st_detail *det
   return chunk->publish_result;
 }
 
+/* 1 when the directory DIRFD holds any entry (a stale rejection note may be
+ * there to remove), 0 when it is empty or cannot be read. */
+static int batch_dir_has_entries(int dirfd)
+{
+  int fd = dup(dirfd), found = 0;
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *ent;
+  if (d != NULL)
+    rewinddir(d); /* a dup shares its offset with every other reader of the directory */
+  while (d != NULL && !found && (ent = readdir(d)) != NULL)
+    found = strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0;
+  if (d != NULL)
+    closedir(d);
+  else if (fd >= 0)
+    close(fd);
+  return found;
+}
+
 /* Opens (creating when missing) the output directory NAME under the batch root. */
 static int batch_open_outdir(int root_fd, const char *name, int *out, struct st_detail *detail)
 {
@@ -527,6 +548,8 @@ int batch_sign_directory_observed(struct engine *e, const char *dir, const struc
   r = batch_open_outdir(root_fd, "certs", &run.certs_fd, detail);
   if (r == ST_OK)
     r = batch_open_outdir(root_fd, "rejected", &run.rejected_fd, detail);
+  if (r == ST_OK)
+    run.rejected_notes = batch_dir_has_entries(run.rejected_fd);
   if (r == ST_OK)
     r = batch_list(run.csr_fd, &entries, &count, detail);
   if (r != ST_OK)

@@ -194,6 +194,7 @@ void output_remove_stale(int dirfd)
       close(fd);
     return;
   }
+  rewinddir(d); /* a dup shares its offset with every other reader of the directory */
   while ((ent = readdir(d)) != NULL) {
     if (strncmp(ent->d_name, OUTPUT_TMP_PREFIX, sizeof OUTPUT_TMP_PREFIX - 1) == 0)
       unlinkat(dirfd, ent->d_name, 0);

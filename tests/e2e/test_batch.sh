@@ -138,4 +138,11 @@ check "the bad record is named" sh -c "'$STATION' journal verify | grep -q 'reco
 check "signing refuses to run on a tampered journal (exit 3)" expect_status 3 "$STATION" sign "$B"
 cp "$WORK/journal.bak" "$WORK/journal/journal.log"
 check "restored journal verifies" "$STATION" journal verify
+
+# a refused file replaced by a good CSR: issued, and its stale note goes
+make_key "$K/fixed.key"
+make_csr "$B/csr/garbage.csr" "$K/fixed.key" "$(device_subject "$(uuid)")"
+"$STATION" -q sign "$B" >/dev/null 2>&1 || true
+check "the fixed CSR is issued" verify_device_cert "$B/certs/garbage.pem"
+check "its stale rejection note is gone" test ! -e "$B/rejected/garbage.txt"
 finish
