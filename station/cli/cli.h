@@ -55,7 +55,13 @@ int cli_check_root(int allow_root);
  * the fix. Returns 0 or ST_E_PERMISSIONS. */
 int cli_check_trusted(const struct station_config *cfg);
 
+struct engine;
 struct engine_event;
+
+/* Obtains the PIN from its configured source and logs ENGINE in; the PIN is
+ * wiped before returning. Returns 0, ST_E_PIN_SOURCE (already printed), or the
+ * engine's login error with DETAIL (for the caller to print). */
+int cli_login(const struct station_config *cfg, struct engine *engine, struct st_detail *detail);
 
 /* The headless engine sink: one line per decided request on stderr (issued,
  * issued before, refused with its reason), text from outside made printable.

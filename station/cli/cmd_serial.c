@@ -105,12 +105,10 @@ int cli_serial(struct cli *cli)
   struct engine_sink request_sink = {cli_print_engine_event, NULL};
   struct serial_sink port_sink = {cli_serial_print_port, NULL};
   struct st_detail detail = {""};
-  struct pin pin;
   int r = ST_E_USAGE, opt, stop_pipe[2] = {-1, -1};
   size_t n = 0;
   char *end = NULL;
 
-  memset(&pin, 0, sizeof pin);
   optind = 1;
   while ((opt = getopt_long(cli->argc, cli->argv, "", options, NULL)) != -1) {
     unsigned long ms;
@@ -147,11 +145,8 @@ int cli_serial(struct cli *cli)
     r = serial_server_new(engine, specs, n, &server_options, &server, &detail);
   if (r == ST_OK)
     r = serial_server_add_sink(server, &port_sink);
-  if (r == ST_OK && (r = cli_obtain_pin(cfg, &pin)) != ST_OK)
+  if (r == ST_OK && (r = cli_login(cfg, engine, &detail)) == ST_E_PIN_SOURCE)
     goto out;
-  if (r == ST_OK)
-    r = engine_login(engine, pin.value, &detail);
-  pin_wipe(&pin);
   if (r == ST_OK)
     r = cli_serial_signals(stop_pipe);
   if (r == ST_OK) {
@@ -167,7 +162,6 @@ usage:
   fprintf(stderr, CLI_SERIAL_USAGE "  --block-timeout MS  refuse a CSR block idle this long (100..600000, default 5000)\n");
   r = ST_E_USAGE;
 out:
-  pin_wipe(&pin);
   serial_server_free(server);
   engine_close(engine);
   config_free(cfg);

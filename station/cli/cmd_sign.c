@@ -13,12 +13,10 @@ int cli_sign(struct cli *cli)
   int r;
   struct station_config *cfg = NULL;
   struct engine *engine = NULL;
-  struct pin pin;
   struct batch_summary summary;
   struct st_detail detail = {""};
   struct engine_sink sink = {cli_print_engine_event, NULL};
 
-  memset(&pin, 0, sizeof pin);
   memset(&summary, 0, sizeof summary);
   if (cli->argc != 2) {
     fprintf(stderr, "usage: station sign DIR\n");
@@ -31,11 +29,8 @@ int cli_sign(struct cli *cli)
   r = engine_open(cfg, &engine, &detail);
   if (r == ST_OK)
     r = engine_add_sink(engine, &sink);
-  if (r == ST_OK && (r = cli_obtain_pin(cfg, &pin)) != ST_OK)
+  if (r == ST_OK && (r = cli_login(cfg, engine, &detail)) == ST_E_PIN_SOURCE)
     goto out;
-  if (r == ST_OK)
-    r = engine_login(engine, pin.value, &detail);
-  pin_wipe(&pin);
   if (r == ST_OK)
     r = batch_sign_directory(engine, cli->argv[1], &summary, &detail);
   printf("issued %zu (new %zu, issued before %zu), refused %zu, skipped %zu hidden\n",
@@ -44,7 +39,6 @@ int cli_sign(struct cli *cli)
   if (r != ST_OK)
     cli_fail(r, &detail);
 out:
-  pin_wipe(&pin);
   engine_close(engine);
   config_free(cfg);
   return r != ST_OK ? cli_exit_status(r) : summary.refused > 0 ? 1 : 0;

@@ -1,5 +1,6 @@
 /* common.c - configuration, PIN and exit statuses for every command (see cli.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "engine.h"
@@ -69,4 +70,18 @@ void cli_print_engine_event(void *arg, const struct engine_event *ev)
             (unsigned long long)ev->seq);
     break;
   }
+}
+
+int cli_login(const struct station_config *cfg, struct engine *engine, struct st_detail *detail)
+{
+  struct pin pin;
+  int r;
+  memset(&pin, 0, sizeof pin);
+  r = cli_obtain_pin(cfg, &pin);
+  if (r == ST_OK)
+    r = engine_login(engine, pin.value, detail);
+  else
+    st_detail_set(detail, "no PIN");
+  pin_wipe(&pin);
+  return r;
 }
