@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "encoding.h"
 #include "error.h"
 #include "hsm.h"
@@ -94,17 +96,24 @@ static void *audit_head_writer(void *arg)
   return NULL;
 }
 
-int audit_open(struct hsm *h, const char *key_label, struct audit **out, struct st_detail *detail)
+int audit_open(struct hsm *h, const char *key_label, const char *journal_path, struct audit **out,
+               struct st_detail *detail)
 {
   int r = ST_E_NO_MEMORY, created = 0;
   struct audit *a = calloc(1, sizeof *a);
+  uint8_t where[32];
+  char where_hex[65];
   if (a == NULL)
     goto out;
   a->h = h;
   pthread_mutex_init(&a->lock, NULL);
   pthread_cond_init(&a->wake, NULL);
   pthread_cond_init(&a->idle, NULL);
-  snprintf(a->head_label, sizeof a->head_label, "%s-head", key_label);
+  /* one head per journal location: the same station's journal replaced is
+   * caught; another journal path on the same token keeps a head of its own */
+  EVP_Digest(journal_path, strlen(journal_path), where, NULL, EVP_sha256(), NULL);
+  st_hex_encode(where_hex, where, sizeof where);
+  snprintf(a->head_label, sizeof a->head_label, "%s-head-%.16s", key_label, where_hex);
   r = hsm_find_or_create_key(h, key_label, &a->key, &created, detail);
   if (r != 0)
     goto out;

@@ -39,9 +39,12 @@ struct audit;
 #define AUDIT_CHECKPOINT_EVERY 256
 
 /* Finds the journal key KEY_LABEL on H (logged in), creating it when missing.
- * Returns 0 and *OUT (free with audit_free; H must outlive it), or
- * ST_E_JOURNAL_KEY / ST_E_HSM* with DETAIL. */
-int audit_open(struct hsm *h, const char *key_label, struct audit **out, struct st_detail *detail);
+ * The head of the journal at JOURNAL_PATH (as configured) is the token data
+ * object "<KEY_LABEL>-head-<first 16 hex digits of SHA-256(JOURNAL_PATH)>":
+ * one head per journal location. Returns 0 and *OUT (free with audit_free; H
+ * must outlive it), or ST_E_JOURNAL_KEY / ST_E_HSM* with DETAIL. */
+int audit_open(struct hsm *h, const char *key_label, const char *journal_path, struct audit **out,
+               struct st_detail *detail);
 
 /* The journal key's public half (borrowed) and its signing handle (borrowed;
  * signs inside the token). */

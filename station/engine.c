@@ -347,7 +347,7 @@ int engine_audit_login(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
   if (e->audit == NULL)
-    r = audit_open(e->hsm, e->cfg->hsm_journal_key, &e->audit, detail);
+    r = audit_open(e->hsm, e->cfg->hsm_journal_key, e->cfg->journal_path, &e->audit, detail);
   if (r == ST_OK && journal_pending(e->journal) == 0)
     r = audit_check_journal(e->audit, e->journal, detail);
   if (engine_audit_fatal(r))

@@ -60,7 +60,7 @@ static int cli_token_open(struct cli *cli, struct cli_token *t)
   if (r == ST_OK)
     r = hsm_login(t->hsm, pin.value, &detail);
   if (r == ST_OK)
-    r = audit_open(t->hsm, t->cfg->hsm_journal_key, &t->audit, &detail);
+    r = audit_open(t->hsm, t->cfg->hsm_journal_key, t->cfg->journal_path, &t->audit, &detail);
   if (r != ST_OK && r != ST_E_CONFIG)
     cli_fail(r, &detail);
 out:

@@ -160,4 +160,11 @@ check "300 refusals in one batch (exit 1)" expect_status 1 "$STATION" -q sign "$
 check "two checkpoints more: one after 256 records, one at the end" test $(($(awk '$3 == "checkpoint"' "$J" | wc -l) - BEFORE)) = 2
 check "never more than 256 records without a checkpoint" awk '$3 == "checkpoint" {if ($1 - last - 1 > 256) exit 1; last = $1} END {if (NR - 1 - last > 256) exit 1}' "$J"
 check "the journal verifies after the big batch" "$STATION" journal verify
+
+# --- one head per journal location: a second journal path on the same token
+sed "s|path: $WORK/journal\$|path: $WORK/journal-bench|" "$WORK/station.yaml" >"$WORK/second.yaml"
+mkdir -p "$WORK/b4/csr"; make_key "$WORK/b4.key"; make_csr "$WORK/b4/csr/d.csr" "$WORK/b4.key" "$(device_subject "$(uuid)")"
+check "a second journal path on the same token signs" "$STATION" -q -c "$WORK/second.yaml" sign "$WORK/b4"
+check "the second journal verifies against its own head" "$STATION" -c "$WORK/second.yaml" journal verify
+check "the first journal still verifies against its head" "$STATION" journal verify
 finish
