@@ -30,16 +30,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/station-install.XXXXXX")
 R=$WORK/root
 cleanup() { [ "${KEEP_WORK:-0}" = 1 ] || rm -rf --one-file-system "$WORK"; }
 trap cleanup EXIT
-PASSED=0
-FAILED=0
-check() {
-  local what=$1; shift
-  if "$@" >"$WORK/.check.out" 2>&1; then
-    PASSED=$((PASSED + 1)); echo "ok   - $what"
-  else
-    FAILED=$((FAILED + 1)); echo "FAIL - $what"; sed 's/^/       /' "$WORK/.check.out" | head -20
-  fi
-}
+. "$(dirname "$0")/../tests/e2e/check.sh"
 in_root() { chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 
 # --- 1. a fresh Debian root
@@ -140,5 +131,4 @@ check "purge removes the conffile" test ! -e "$R/etc/station/station.yaml"
 check "purge keeps the journal (a record, archived by hand)" test -s "$R/var/lib/station/journal/journal.log"
 check "purge keeps the user (files still belong to it)" grep -q '^station:' "$R/etc/passwd"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+finish

@@ -12,16 +12,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(dirname "$(dirname "$STATION")")/package-build
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/station-package.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-PASSED=0
-FAILED=0
-check() {
-  local what=$1; shift
-  if "$@" >"$WORK/.check.out" 2>&1; then
-    PASSED=$((PASSED + 1)); echo "ok   - $what"
-  else
-    FAILED=$((FAILED + 1)); echo "FAIL - $what"; sed 's/^/       /' "$WORK/.check.out" | head -20
-  fi
-}
+. "$(dirname "$0")/check.sh"
 for tool in cpack dpkg-deb dpkg-shlibdeps lintian; do
   command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (bash packaging/install-deps.sh)"; exit 77; }
 done
@@ -104,5 +95,4 @@ for u in station-serial.service station-console@.service; do
 done
 check "udev rule gives station the USB serial adapters" grep -q 'GROUP="station", MODE="0660"' "$WORK/x/lib/udev/rules.d/60-station-serial.rules"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+finish
