@@ -129,6 +129,7 @@ int audit_open(struct hsm *h, const char *key_label, const char *journal_path, s
   if (pthread_create(&a->writer, NULL, audit_head_writer, a) != 0)
     goto out;
   a->writer_running = 1;
+  pthread_setname_np(a->writer, "st-head");
   *out = a;
   a = NULL;
   r = 0;

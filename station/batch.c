@@ -554,7 +554,7 @@ int batch_sign_directory_observed(struct engine *e, const char *dir, const struc
     r = batch_list(run.csr_fd, &entries, &count, detail);
   if (r != ST_OK)
     goto out;
-  run.publisher = workers_new(1);
+  run.publisher = workers_new(1, "st-publish");
   run.entries = entries;
   run.entry_count = count;
   for (int k = 0; k < BATCH_CHUNKS; k++) {

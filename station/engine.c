@@ -123,11 +123,11 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
   if (e == NULL)
     goto out;
   pthread_mutex_init(&e->check_lock, NULL);
-  e->pool = workers_new(workers_default_threads());
+  e->pool = workers_new(workers_default_threads(), "st-check");
   e->checks = work_group_new();
   if (e->pool == NULL || e->checks == NULL)
     goto out;
-  if (cfg->hsm_sessions > 1 && (e->signers = workers_new(cfg->hsm_sessions)) == NULL)
+  if (cfg->hsm_sessions > 1 && (e->signers = workers_new(cfg->hsm_sessions, "st-sign")) == NULL)
     goto out;
   e->cfg = cfg;
   e->policy.factory = cfg->factory;

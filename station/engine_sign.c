@@ -291,7 +291,7 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
   if (to_sign == 0)
     goto out;
   ready = engine_sign_ready(e, &why);
-  if (ready == ST_OK && e->signers == NULL && (e->signers = workers_new(1)) == NULL)
+  if (ready == ST_OK && e->signers == NULL && (e->signers = workers_new(1, "st-sign")) == NULL)
     ready = ST_E_NO_MEMORY;
   if (ready == ST_OK && (signing = work_group_new()) == NULL)
     ready = ST_E_NO_MEMORY;

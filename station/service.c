@@ -116,8 +116,11 @@ static void service_do_login(struct service *s)
   ev.code = r;
   snprintf(ev.text, sizeof ev.text, "%s", detail.text);
   service_push(s, &ev);
-  if (r == ST_OK && s->serial != NULL && !s->serial_started)
+  if (r == ST_OK && s->serial != NULL && !s->serial_started) {
     s->serial_started = pthread_create(&s->serial_thread, NULL, service_serial_main, s) == 0;
+    if (s->serial_started)
+      pthread_setname_np(s->serial_thread, "st-serial");
+  }
 }
 
 static void service_do_lock(struct service *s)
@@ -322,6 +325,8 @@ int service_export(struct service *s, const char *path)
 int service_start(struct service *s)
 {
   s->job_started = pthread_create(&s->job_thread, NULL, service_job_main, s) == 0;
+  if (s->job_started)
+    pthread_setname_np(s->job_thread, "st-job");
   return s->job_started ? ST_OK : ST_E_INTERNAL;
 }
 

@@ -69,7 +69,7 @@ unsigned workers_default_threads(void)
   return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 
-struct workers *workers_new(unsigned threads)
+struct workers *workers_new(unsigned threads, const char *name)
 {
   struct workers *w = calloc(1, sizeof *w);
   if (w == NULL || threads > 64)
@@ -77,8 +77,11 @@ struct workers *workers_new(unsigned threads)
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->wake, NULL);
   for (; w->count < threads; w->count++)
+  {
     if (pthread_create(&w->threads[w->count], NULL, workers_main, w) != 0)
       goto fail;
+    pthread_setname_np(w->threads[w->count], name);
+  }
   return w;
 fail:
   workers_free(w);

@@ -19,9 +19,10 @@ struct work_group;
 /* A task: called once with ARG on a pool thread. */
 typedef void (*work_fn)(void *arg);
 
-/* Starts THREADS threads (0..64). Returns NULL when out of memory or when a
+/* Starts THREADS threads (0..64) named NAME (at most 15 characters: what
+ * `top -H`, `ps -L` and perf show). Returns NULL when out of memory or when a
  * thread cannot be started. */
-struct workers *workers_new(unsigned threads);
+struct workers *workers_new(unsigned threads, const char *name);
 
 /* A number of threads that suits this machine: the online CPUs, at least 1, at most 8. */
 unsigned workers_default_threads(void);

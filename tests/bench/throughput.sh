@@ -29,7 +29,7 @@ export STATION_ALLOW_ROOT=1 # a benchmark on a build machine, often as root
   echo "build first: cmake -S $ROOT -B $BUILD -DCMAKE_BUILD_TYPE=Release && cmake --build $BUILD" >&2; exit 2; }
 SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
 W=$(mktemp -d "${TMPDIR:-/tmp}/station-bench.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+[ -n "${BENCH_KEEP:-}" ] && echo "work directory kept: $W" || trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/tokens" "$W/stick/csr" "$W/ca/newcerts"
 printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$W" >"$W/softhsm2.conf"
 export SOFTHSM2_CONF=$W/softhsm2.conf BENCH_PIN=4711
