@@ -1,6 +1,7 @@
 /* certificate.c - the device and local-CA certificate profiles (see certificate.h). */
 #include "certificate.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -10,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "csr.h"
+#include "device_cert.h"
 #include "error.h"
 
 /* Clock-skew allowance: device certificates start this many seconds in the past. */
@@ -180,26 +182,39 @@ int cert_issue_device(const struct csr *req, X509 *ca_cert, EVP_PKEY *signer, EV
                       const uint8_t serial[CERT_SERIAL_BYTES], unsigned days, time_t now,
                       X509 **out, struct st_detail *detail)
 {
-  int r = ST_E_CRYPTO;
-  X509 *x = NULL;
-  const ASN1_OCTET_STRING *ca_ski = X509_get0_subject_key_id(ca_cert);
+  struct device_issuer *ca = NULL;
+  struct device_tbs tbs = {0};
+  uint8_t sig[DEVICE_SIG_MAX], *der = NULL;
+  size_t sig_len = 0, der_len = 0;
+  const unsigned char *p;
+  int r = device_issuer_new(ca_cert, &ca, detail);
 
-  if (ca_ski == NULL)
-    goto out;
-  r = cert_start(&x, req, ca_cert, serial, now, CERT_BACKDATE_SECONDS, days, detail);
+  if (r == ST_OK)
+    r = device_cert_tbs(ca, req, serial, days, now, &tbs, detail);
+  if (r == ST_OK)
+    r = device_cert_sign(signer, tbs.digest, sig, &sig_len, detail);
+  if (r == ST_OK && ca_public != NULL && !device_cert_signature_ok(ca_public, tbs.digest, sig, sig_len)) {
+    st_detail_set(detail, "the new certificate's signature does not verify with the CA certificate's key");
+    r = ST_E_SIGN_VERIFY;
+  }
+  if (r == ST_OK)
+    r = device_cert_assemble(&tbs, sig, sig_len, &der, &der_len);
   if (r != ST_OK)
     goto out;
+  p = der;
   r = ST_E_CRYPTO;
-  if (cert_add_text_ext(x, NID_key_usage, "critical,digitalSignature") != ST_OK ||
-      cert_add_text_ext(x, NID_ext_key_usage, "critical,clientAuth") != ST_OK ||
-      cert_add_ski(x) != ST_OK || cert_add_aki(x, ca_ski) != ST_OK)
-    goto out;
-  r = cert_finish(x, signer, ca_public, out, detail);
-  x = NULL;
-out:
-  if (r == ST_E_CRYPTO)
+  if ((*out = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
+    X509_free(*out);
+    *out = NULL;
+    st_detail_set(detail, "the certificate written does not read back");
     st_detail_add_openssl(detail);
-  X509_free(x);
+    goto out;
+  }
+  r = ST_OK;
+out:
+  free(der);
+  free(tbs.der);
+  device_issuer_free(ca);
   return r;
 }
 

@@ -44,8 +44,8 @@ int cert_random_serial(uint8_t serial[CERT_SERIAL_BYTES]);
  * does it on its worker pool). Returns 0 and *OUT, ST_E_SIGN_VERIFY
  * when the signature does not verify, ST_E_HSM when signing failed,
  * ST_E_CA_CERT when the CA is expired at NOW, ST_E_CRYPTO otherwise.
- * The key goes in as the CSR's bytes, never decoded: X509_get0_pubkey() on
- * *OUT gives NULL; encode it (i2d_X509, PEM) to hand it on. */
+ * Written by device_cert.h (the engine calls that directly, to sign on its
+ * own threads); this wrapper is for the ceremony's tests and tools. */
 int cert_issue_device(const struct csr *req, X509 *ca_cert, EVP_PKEY *signer, EVP_PKEY *ca_public,
                       const uint8_t serial[CERT_SERIAL_BYTES], unsigned days, time_t now,
                       X509 **out, struct st_detail *detail);

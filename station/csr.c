@@ -9,6 +9,7 @@
  */
 #include "csr.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -16,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/asn1t.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/pem.h>
 
 #include "error.h"
@@ -261,22 +263,40 @@ int csr_signature_nid(const struct csr *c, int *has_params)
   return OBJ_obj2nid(oid);
 }
 
+/* A P-256 key with parameters only, made once: every CSR key starts as a
+ * copy of its parameters. Importing a point with EVP_PKEY_fromdata builds the
+ * curve's group from its name each time, which cost about a quarter of a CSR
+ * check; copying the parameters of a ready key costs a fraction of that. */
+static EVP_PKEY *csr_p256_params;
+static pthread_once_t csr_p256_once = PTHREAD_ONCE_INIT;
+
+static void csr_p256_params_make(void)
+{
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+  if (ctx == NULL || EVP_PKEY_paramgen_init(ctx) != 1 ||
+      EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, NID_X9_62_prime256v1) != 1 ||
+      EVP_PKEY_CTX_set_ec_param_enc(ctx, OPENSSL_EC_NAMED_CURVE) != 1 ||
+      EVP_PKEY_paramgen(ctx, &csr_p256_params) != 1)
+    csr_p256_params = NULL;
+  EVP_PKEY_CTX_free(ctx);
+}
+
 /* The P-256 public key of C as an EVP_PKEY, imported from its point (the
  * import checks that the point is on the curve). */
 static EVP_PKEY *csr_p256_key(const struct csr *c)
 {
   const ASN1_BIT_STRING *bits = c->request->info->key_info->public_key;
   EVP_PKEY *key = NULL;
-  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-  OSSL_PARAM params[] = {
-    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
-    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)ASN1_STRING_get0_data(bits),
-                            (size_t)ASN1_STRING_length(bits)),
-    OSSL_PARAM_END,
-  };
-  if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+
+  pthread_once(&csr_p256_once, csr_p256_params_make);
+  if (csr_p256_params == NULL || (key = EVP_PKEY_new()) == NULL)
+    goto out;
+  if (EVP_PKEY_copy_parameters(key, csr_p256_params) != 1 ||
+      EVP_PKEY_set1_encoded_public_key(key, ASN1_STRING_get0_data(bits), (size_t)ASN1_STRING_length(bits)) != 1) {
+    EVP_PKEY_free(key);
     key = NULL;
-  EVP_PKEY_CTX_free(ctx);
+  }
+out:
   return key;
 }
 
@@ -333,6 +353,28 @@ out:
   ASN1_OBJECT_free(param_copy);
   OPENSSL_free(bits);
   return r;
+}
+
+const uint8_t *csr_subject_der(const struct csr *c, size_t *len)
+{
+  const unsigned char *der = NULL;
+  size_t der_len = 0;
+  if (X509_NAME_get0_der(c->request->info->subject, &der, &der_len) != 1)
+    der = NULL;
+  *len = der_len;
+  return der;
+}
+
+const uint8_t *csr_public_point(const struct csr *c, size_t *len)
+{
+  const ASN1_BIT_STRING *bits = c->request->info->key_info->public_key;
+  const uint8_t *point = NULL;
+  *len = 0;
+  if ((bits->flags & ASN1_STRING_FLAG_BITS_LEFT) == 0 || (bits->flags & 0x07) == 0) {
+    point = ASN1_STRING_get0_data(bits);
+    *len = (size_t)ASN1_STRING_length(bits);
+  }
+  return point;
 }
 
 const uint8_t *csr_der(const struct csr *c, size_t *len)

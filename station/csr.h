@@ -55,6 +55,15 @@ int csr_verify_signature(const struct csr *c, struct st_detail *detail);
  * (without decoding the key). Returns 0 or ST_E_CRYPTO. */
 int csr_copy_key_to(const struct csr *c, X509 *x);
 
+/* The subject's DER encoding as received (what a certificate copies as
+ * bytes). Borrowed: valid until csr_free. */
+const uint8_t *csr_subject_der(const struct csr *c, size_t *len);
+
+/* The public key's point: the subjectPublicKey BIT STRING's octets (for a
+ * P-256 key, 04||X||Y or a compressed point). NULL when the bit string has
+ * unused bits (no EC point is encoded so). Borrowed. */
+const uint8_t *csr_public_point(const struct csr *c, size_t *len);
+
 /* The CSR's DER bytes as received (after PEM decoding). Borrowed. */
 const uint8_t *csr_der(const struct csr *c, size_t *len);
 

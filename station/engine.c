@@ -147,6 +147,9 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
     r = ST_E_CA_CERT;
     goto out;
   }
+  r = device_issuer_new(e->ca_cert, &e->issuer, detail);
+  if (r != ST_OK)
+    goto out;
   r = journal_open(cfg->journal_path, &e->journal, &report, detail);
   if (r != ST_OK)
     goto out;
@@ -330,6 +333,7 @@ void engine_close(struct engine *e)
   journal_close(e->journal);
   hsm_key_free(e->ca_key);
   hsm_close(e->hsm);
+  device_issuer_free(e->issuer);
   X509_free(e->ca_cert);
   X509_free(e->root_cert);
   free(e);

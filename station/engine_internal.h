@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "certificate.h"
+#include "device_cert.h"
 #include "engine.h"
 #include "error.h"
 #include "pin.h"
@@ -46,7 +47,9 @@ struct engine_request {
 /* A signature check running on a pool thread. */
 struct engine_check {
   struct engine *engine;
-  X509 *cert;
+  uint8_t digest[32];               /* SHA-256 of the TBSCertificate */
+  uint8_t sig[DEVICE_SIG_MAX];      /* the token's signature of it */
+  size_t sig_len;
   char serial_hex[41];
 };
 
@@ -54,6 +57,7 @@ struct engine {
   const struct station_config *cfg;
   struct policy policy;
   X509 *ca_cert;
+  struct device_issuer *issuer;     /* ca_cert, encoded once for device certificates */
   X509 *root_cert;
   struct journal *journal;
   struct hsm *hsm;

@@ -106,67 +106,60 @@ void engine_pin_forget(struct engine *e)
 
 /* ---- signing ---- */
 
-/* Pool task: checks a certificate the HSM signed against the CA certificate's
- * key. A failure stops the engine at its next commit: nothing of that group
- * is released or made durable. */
+/* Pool task: checks a signature the HSM made (over the certificate's TBS
+ * digest) with the CA certificate's key. A failure stops the engine at its
+ * next commit: nothing of that group is released or made durable. */
 static void engine_check_signature(void *arg)
 {
   struct engine_check *check = arg;
   struct engine *e = check->engine;
-  int ok = X509_verify(check->cert, X509_get0_pubkey(e->ca_cert)) == 1;
-  ERR_clear_error();
-  if (!ok) {
+  if (!device_cert_signature_ok(X509_get0_pubkey(e->ca_cert), check->digest, check->sig, check->sig_len)) {
     pthread_mutex_lock(&e->check_lock);
     if (!e->check_failed)
       memcpy(e->check_failed_serial, check->serial_hex, sizeof e->check_failed_serial);
     e->check_failed = 1;
     pthread_mutex_unlock(&e->check_lock);
   }
-  X509_free(check->cert);
   free(check);
 }
 
-/* Signing task for one plan: build, sign in the token, keep the certificate
- * in the plan and hand its signature check to the pool. Touches only its own
- * plan (and the engine's pool); a plan queued behind a stuck signature finds
- * the engine wedged and does not sign. */
+/* Signing task for one plan: write the TBS, sign its digest in the token,
+ * keep the certificate in the plan and hand the signature's check to the
+ * pool. Touches only its own plan (and the engine's pool); a plan queued
+ * behind a stuck signature finds the engine wedged and does not sign. */
 static void engine_sign_plan(void *arg)
 {
   struct engine_plan *plan = arg;
   struct engine *e = plan->engine;
-  X509 *cert = NULL;
-  unsigned char *der = NULL;
-  int der_len;
+  struct device_tbs tbs = {0};
   struct engine_check *check = NULL;
   int r = ST_E_HSM_TIMEOUT;
 
   if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
     goto out;
-  r = cert_issue_device(plan->req->csr, e->ca_cert, hsm_key_signer(e->ca_key), NULL, plan->serial,
-                        e->cfg->validity_days, time(NULL), &cert, &plan->sign_detail);
+  r = ST_E_NO_MEMORY;
+  if ((check = calloc(1, sizeof *check)) == NULL)
+    goto out;
+  r = device_cert_tbs(e->issuer, plan->req->csr, plan->serial, e->cfg->validity_days, time(NULL), &tbs,
+                      &plan->sign_detail);
+  if (r != ST_OK)
+    goto out;
+  r = device_cert_sign(hsm_key_signer(e->ca_key), tbs.digest, check->sig, &check->sig_len, &plan->sign_detail);
   __atomic_add_fetch(&e->signed_count, 1, __ATOMIC_RELEASE);
   if (r != ST_OK)
     goto out;
-  r = ST_E_NO_MEMORY;
-  der_len = i2d_X509(cert, &der);
-  check = calloc(1, sizeof *check);
-  if (der_len <= 0 || check == NULL || (plan->cert_der = malloc((size_t)der_len)) == NULL)
+  r = device_cert_assemble(&tbs, check->sig, check->sig_len, &plan->cert_der, &plan->cert_len);
+  if (r != ST_OK)
     goto out;
-  memcpy(plan->cert_der, der, (size_t)der_len);
-  plan->cert_len = (size_t)der_len;
   st_hex_encode(plan->serial_hex, plan->serial, CERT_SERIAL_BYTES);
   check->engine = e;
-  check->cert = cert;
+  memcpy(check->digest, tbs.digest, sizeof check->digest);
   memcpy(check->serial_hex, plan->serial_hex, sizeof check->serial_hex);
-  cert = NULL;
   workers_submit(e->pool, e->checks, engine_check_signature, check);
   check = NULL;
-  r = ST_OK;
 out:
-  ERR_clear_error();
   free(check);
-  OPENSSL_free(der);
-  X509_free(cert);
+  free(tbs.der);
   plan->sign_result = r;
 }
 

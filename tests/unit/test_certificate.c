@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "certificate.h"
+#include "device_cert.h"
 #include "csr.h"
 #include "csr_factory.h"
 #include "error.h"
@@ -272,10 +274,79 @@ static void test_serials_random_positive(void **state)
   assert_memory_not_equal(a, b, sizeof a);
 }
 
+/* The station writes the device certificate's DER itself: OpenSSL, encoding
+ * the decoded certificate again from its fields, must give the same bytes
+ * (the station's encoding is canonical DER), and the SKI is SHA-1 of the key. */
+static void test_device_der_is_canonical(void **state)
+{
+  int code;
+  X509 *cert = issue(1000, &code);
+  unsigned char *as_read = NULL, *reencoded = NULL, md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  int read_len, re_len;
+  (void)state;
+  assert_int_equal(code, ST_OK);
+  const unsigned char *content;
+  long content_len = 0;
+  int tag = 0, xclass = 0;
+  read_len = i2d_X509(cert, &as_read);       /* the bytes as the station wrote them */
+  re_len = i2d_re_X509_tbs(cert, &reencoded); /* the TBS encoded again from its fields */
+  assert_true(read_len > 0 && re_len > 0);
+  content = as_read; /* the TBS is the first element inside the outer SEQUENCE */
+  assert_int_equal(ASN1_get_object(&content, &content_len, &tag, &xclass, read_len), V_ASN1_CONSTRUCTED);
+  assert_true(content_len > re_len);
+  assert_memory_equal(content, reencoded, (size_t)re_len);
+  assert_int_equal(X509_pubkey_digest(cert, EVP_sha1(), md, &md_len), 1);
+  assert_int_equal(md_len, 20);
+  assert_memory_equal(ASN1_STRING_get0_data(X509_get0_subject_key_id(cert)), md, 20);
+  OPENSSL_free(as_read);
+  OPENSSL_free(reencoded);
+  X509_free(cert);
+}
+
+/* RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050 on. A
+ * long-lived issuer lets one certificate carry both. */
+static void test_device_times_encoding(void **state)
+{
+  X509 *issuer = make_root(pki.ca_key), *cert;
+  struct device_issuer *ca = NULL;
+  struct device_tbs tbs = {0};
+  uint8_t serial[CERT_SERIAL_BYTES] = {0x42, 1, 2, 3}, sig[DEVICE_SIG_MAX], *der = NULL;
+  size_t sig_len = 0, der_len = 0;
+  const unsigned char *p;
+  time_t now = time(NULL);
+  (void)state;
+  X509_gmtime_adj(X509_getm_notAfter(issuer), 60L * 365 * 86400);
+  X509_sign(issuer, pki.ca_key, EVP_sha256());
+  issuer = reread(issuer);
+  assert_int_equal(device_issuer_new(issuer, &ca, NULL), ST_OK);
+  assert_int_equal(device_cert_tbs(ca, pki.device_req, serial, 40 * 366, now, &tbs, NULL), ST_OK);
+  assert_int_equal(device_cert_sign(pki.ca_key, tbs.digest, sig, &sig_len, NULL), ST_OK);
+  assert_true(device_cert_signature_ok(X509_get0_pubkey(issuer), tbs.digest, sig, sig_len));
+  sig[sig_len - 1] ^= 1;
+  assert_false(device_cert_signature_ok(X509_get0_pubkey(issuer), tbs.digest, sig, sig_len));
+  sig[sig_len - 1] ^= 1;
+  assert_int_equal(device_cert_assemble(&tbs, sig, sig_len, &der, &der_len), ST_OK);
+  p = der;
+  cert = d2i_X509(NULL, &p, (long)der_len);
+  assert_non_null(cert);
+  assert_ptr_equal(p, der + der_len);
+  assert_int_equal(ASN1_STRING_type(X509_get0_notBefore(cert)), V_ASN1_UTCTIME);
+  assert_int_equal(ASN1_STRING_type(X509_get0_notAfter(cert)), V_ASN1_GENERALIZEDTIME);
+  assert_int_equal(X509_verify(cert, X509_get0_pubkey(issuer)), 1);
+  X509_free(cert);
+  free(der);
+  free(tbs.der);
+  device_issuer_free(ca);
+  X509_free(issuer);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_device_profile),
+    cmocka_unit_test(test_device_der_is_canonical),
+    cmocka_unit_test(test_device_times_encoding),
     cmocka_unit_test(test_validity_capped_at_ca),
     cmocka_unit_test(test_signature_checked_before_release),
     cmocka_unit_test(test_expired_ca_refused),
