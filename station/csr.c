@@ -268,17 +268,26 @@ int csr_signature_nid(const struct csr *c, int *has_params)
  * curve's group from its name each time, which cost about a quarter of a CSR
  * check; copying the parameters of a ready key costs a fraction of that. */
 static EVP_PKEY *csr_p256_params;
+static EVP_MD *csr_sha256_md; /* fetched once: an implicit fetch per digest takes a lock */
 static pthread_once_t csr_p256_once = PTHREAD_ONCE_INIT;
 
 static void csr_p256_params_make(void)
 {
   EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+  csr_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
   if (ctx == NULL || EVP_PKEY_paramgen_init(ctx) != 1 ||
       EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, NID_X9_62_prime256v1) != 1 ||
       EVP_PKEY_CTX_set_ec_param_enc(ctx, OPENSSL_EC_NAMED_CURVE) != 1 ||
       EVP_PKEY_paramgen(ctx, &csr_p256_params) != 1)
     csr_p256_params = NULL;
   EVP_PKEY_CTX_free(ctx);
+}
+
+/* SHA-256, fetched once (OpenSSL's built-in one should the fetch have failed). */
+static const EVP_MD *csr_sha256_digest(void)
+{
+  pthread_once(&csr_p256_once, csr_p256_params_make);
+  return csr_sha256_md != NULL ? csr_sha256_md : EVP_sha256();
 }
 
 /* The P-256 public key of C as an EVP_PKEY, imported from its point (the
@@ -304,24 +313,27 @@ int csr_verify_signature(const struct csr *c, struct st_detail *detail)
 {
   int r = ST_E_KEY_TYPE;
   EVP_PKEY *key = csr_p256_key(c);
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  EVP_PKEY_CTX *ctx = NULL;
   const STATION_REQ_INFO *info = c->request->info;
   const ASN1_BIT_STRING *sig = c->request->signature;
+  unsigned char digest[32];
 
   if (key == NULL) {
     st_detail_set(detail, "the public key is not a point on P-256");
     goto out;
   }
   r = ST_E_CSR_SIGNATURE;
-  if (md == NULL || info->enc.enc == NULL || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-      EVP_DigestVerify(md, ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), info->enc.enc,
-                       (size_t)info->enc.len) != 1) {
+  ctx = EVP_PKEY_CTX_new(key, NULL);
+  if (ctx == NULL || info->enc.enc == NULL ||
+      EVP_Digest(info->enc.enc, (size_t)info->enc.len, digest, NULL, csr_sha256_digest(), NULL) != 1 ||
+      EVP_PKEY_verify_init(ctx) != 1 ||
+      EVP_PKEY_verify(ctx, ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), digest, sizeof digest) != 1) {
     st_detail_set(detail, "the CSR's signature does not verify: the request was altered or not signed by its key");
     goto out;
   }
   r = ST_OK;
 out:
-  EVP_MD_CTX_free(md);
+  EVP_PKEY_CTX_free(ctx);
   EVP_PKEY_free(key);
   ERR_clear_error();
   return r;
@@ -385,13 +397,13 @@ const uint8_t *csr_der(const struct csr *c, size_t *len)
 
 void csr_sha256(const struct csr *c, uint8_t out[32])
 {
-  EVP_Digest(c->der, c->der_len, out, NULL, EVP_sha256(), NULL);
+  EVP_Digest(c->der, c->der_len, out, NULL, csr_sha256_digest(), NULL);
 }
 
 void csr_key_sha256(const struct csr *c, uint8_t out[32])
 {
   const STATION_SPKI *spki = c->request->info->key_info;
-  EVP_Digest(spki->enc.enc, (size_t)spki->enc.len, out, NULL, EVP_sha256(), NULL);
+  EVP_Digest(spki->enc.enc, (size_t)spki->enc.len, out, NULL, csr_sha256_digest(), NULL);
 }
 
 void csr_free(struct csr *c)
