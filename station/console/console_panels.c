@@ -19,10 +19,41 @@ static void console_clock(int64_t ms, char out[16])
 
 /* ---- status ---- */
 
+/* Rows of the journal alert: two while the journal cannot be written. */
+static int console_alert_rows(const struct console *c)
+{
+  return c->model.journal_code != ST_OK ? 2 : 0;
+}
+
 static int console_status_rows(const struct console *c, int available)
 {
-  (void)c;
-  return available < 5 ? available : 5;
+  int want = 5 + console_alert_rows(c);
+  return available < want ? available : want;
+}
+
+/* The journal alert across the screen at rows Y (and Y+1 when ROWS > 1):
+ * what stopped, where to free space, and the engine's sentence. */
+static void console_alert_draw(struct console *c, int y, int rows)
+{
+  const struct console_model *m = &c->model;
+  attr_t alert = console_attr(c, CONSOLE_ATTR_ALERT);
+  const char *dash = c->utf8 ? "\u2014" : "--";
+  for (int i = 0; i < rows; i++) {
+    attron(alert);
+    mvhline(y + i, 0, ' ', COLS);
+    attroff(alert);
+  }
+  if (m->journal_code == ST_E_NO_SPACE)
+    console_putf(y, 1, alert, "JOURNAL DISK FULL %s signing stopped. Free space on %s; the station resumes by itself",
+                 dash, m->journal_fs);
+  else if (m->journal_code == ST_E_JOURNAL)
+    console_putf(y, 1, alert, "JOURNAL CANNOT BE WRITTEN %s signing stopped. Check the disk holding %s; the station "
+                 "retries by itself", dash, m->journal_fs);
+  else
+    console_putf(y, 1, alert, "JOURNAL FAULT %s signing stopped until the station is restarted: %s (%s)", dash,
+                 st_error_sentence(m->journal_code), st_error_name(m->journal_code));
+  if (rows > 1)
+    console_put(y + 1, 1, alert, m->journal_text);
 }
 
 static void console_status_draw(struct console *c, int top, int rows)
@@ -42,6 +73,14 @@ static void console_status_draw(struct console *c, int top, int rows)
     console_put(top, width - 9, console_attr(c, CONSOLE_ATTR_TITLE), now);
   if (rows < 2)
     return;
+  if (console_alert_rows(c) > 0) { /* first, where no one can miss it */
+    int alert = rows - 1 < console_alert_rows(c) ? rows - 1 : console_alert_rows(c);
+    console_alert_draw(c, top + 1, alert);
+    top += alert;
+    rows -= alert;
+    if (rows < 2)
+      return;
+  }
   console_put(top + 1, 0, label, "Token");
   if (m->login == CONSOLE_LOGGED_IN)
     console_putf(top + 1, 9, console_attr(c, CONSOLE_ATTR_OK), "%s: logged in", info->token);
@@ -64,7 +103,10 @@ static void console_status_draw(struct console *c, int top, int rows)
   if (rows < 4)
     return;
   console_put(top + 3, 0, label, "Journal");
-  if (m->verified_ms > 0) {
+  if (m->journal_code != ST_OK) {
+    console_putf(top + 3, 9, console_attr(c, CONSOLE_ATTR_ERROR), "%llu records  CANNOT BE WRITTEN: signing stopped (%s)",
+                 (unsigned long long)m->records, st_error_name(m->journal_code));
+  } else if (m->verified_ms > 0) {
     console_clock(m->verified_ms, verified);
     console_putf(top + 3, 9, A_NORMAL, "%llu records  last verify %s (%s)", (unsigned long long)m->records, verified,
                  m->verified_how);
