@@ -191,8 +191,8 @@ void engine_journal_refuse(struct engine *e, const char *source, const struct en
  * queued events are dropped and the requests stay remembered). */
 static int engine_outage_commit(struct engine *e, struct st_detail *detail)
 {
-  static const char text[] = "answered at once while the journal could not be written: nothing was signed or "
-                             "released; journaled when the station resumed";
+  static const char text[] = "turned away while the journal could not be written: nothing was released; "
+                             "journaled when it could be written again";
   int r;
   for (size_t i = 0; i < e->outage_count; i++) {
     struct engine_outage *o = &e->outage[i];

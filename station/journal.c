@@ -58,6 +58,7 @@ struct journal {
   struct jindex *index;
   char *scratch;              /* JOURNAL_LINE_MAX bytes for reading one line back */
   uint64_t durable_seq;       /* seq of the last record known durable (0: none) */
+  uint64_t durable_records, durable_issued, durable_refused; /* the counts up to it */
   uint8_t durable_chain[32];  /* its chain value (of the header when none) */
   int failed;                 /* a commit failed: ST_E_NO_SPACE or ST_E_JOURNAL, else 0 */
 };
@@ -250,6 +251,9 @@ static void journal_take_scan(struct journal *j, const struct jscan *s, struct j
 {
   j->next_seq = s->last_seq + 1;
   j->durable_seq = s->last_seq;
+  j->durable_records = s->records;
+  j->durable_issued = s->issued;
+  j->durable_refused = s->refused;
   memcpy(j->durable_chain, j->chain, 32);
   j->records = s->records;
   j->issued = s->issued;
@@ -401,6 +405,9 @@ int journal_commit(struct journal *j, struct st_detail *detail)
   if (st_write_all(j->fd, j->pending.data, j->pending.len) == 0 && st_sys.fdatasync(j->fd) == 0) {
     j->durable_len += j->pending.len;
     j->durable_seq = j->next_seq - 1;
+    j->durable_records = j->records;
+    j->durable_issued = j->issued;
+    j->durable_refused = j->refused;
     memcpy(j->durable_chain, j->chain, 32);
     j->pending.len = 0;
     j->pending_records = 0;
@@ -582,12 +589,13 @@ int journal_serial_used(struct journal *j, const uint8_t *serial, size_t len)
 
 void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued, uint64_t *refused)
 {
+  /* after a failed commit, what was appended since the last one never counts */
   if (records != NULL)
-    *records = j->records;
+    *records = j->failed ? j->durable_records : j->records;
   if (issued != NULL)
-    *issued = j->issued;
+    *issued = j->failed ? j->durable_issued : j->issued;
   if (refused != NULL)
-    *refused = j->refused;
+    *refused = j->failed ? j->durable_refused : j->refused;
 }
 
 void journal_genesis(const struct journal *j, uint8_t genesis[32])

@@ -174,7 +174,8 @@ void journal_last(const struct journal *j, uint64_t *seq, uint8_t chain[32]);
 uint64_t journal_last_checkpoint(const struct journal *j);
 
 /* Counts of records so far (committed and pending; records includes
- * checkpoints). Any pointer may be NULL. */
+ * checkpoints; after a failed commit, committed only). Any pointer may be
+ * NULL. */
 void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued, uint64_t *refused);
 
 /* The path of the log file itself. Borrowed. */

@@ -218,7 +218,10 @@ static void recover_case(struct tctx *t, enum fault f, int want, int left_on_dis
     assert_true(after_failure > durable);
   else
     assert_int_equal(after_failure, durable);
-  /* failed: everything is refused */
+  /* failed: everything is refused, and the group never counts */
+  journal_counts(j, &records, &issued, NULL);
+  assert_int_equal(records, 3);
+  assert_int_equal(issued, 3);
   make_issued(&a, 7);
   assert_int_equal(journal_append(j, &a.rec), ST_E_JOURNAL);
   assert_int_equal(journal_find_csr(j, a.rec.csr_sha256, &a.rec), ST_E_JOURNAL);
