@@ -100,29 +100,27 @@ static void engine_stop_explain(struct engine *e, const char *why)
                   "once it can be written again", text);
 }
 
-/* Remembers one request answered while stopped (at most ENGINE_OUTAGE_MAX). */
+/* Remembers one request answered while stopped (at most ENGINE_OUTAGE_MAX;
+ * beyond that, or out of memory, it is only counted). */
 static void engine_outage_note(struct engine *e, int code, const char *source, const char *device,
                                const uint8_t *csr_sha256)
 {
-  struct engine_outage *o;
   static const uint8_t zero[32];
+  struct engine_outage *o, *grown;
+  size_t cap = e->outage_cap ? e->outage_cap * 2 : 16;
+  int kept = 0;
+
   if (e->outage_count == e->outage_cap) {
-    size_t cap = e->outage_cap ? e->outage_cap * 2 : 16;
-    struct engine_outage *grown = cap <= ENGINE_OUTAGE_MAX ? realloc(e->outage, cap * sizeof *grown) : NULL;
-    if (grown == NULL) {
-      e->outage_lost++;
-      return;
-    }
+    grown = cap <= ENGINE_OUTAGE_MAX ? realloc(e->outage, cap * sizeof *grown) : NULL;
+    if (grown == NULL)
+      goto out;
     e->outage = grown;
     e->outage_cap = cap;
   }
   o = &e->outage[e->outage_count];
   memset(o, 0, sizeof *o);
-  o->source = strdup(source != NULL ? source : "");
-  if (o->source == NULL) {
-    e->outage_lost++;
-    return;
-  }
+  if ((o->source = strdup(source != NULL ? source : "")) == NULL)
+    goto out;
   o->time_ms = engine_wall_ms();
   o->code = code;
   snprintf(o->device, sizeof o->device, "%s", device != NULL ? device : "");
@@ -131,6 +129,10 @@ static void engine_outage_note(struct engine *e, int code, const char *source, c
     o->has_csr = 1;
   }
   e->outage_count++;
+  kept = 1;
+out:
+  if (!kept)
+    e->outage_lost++;
 }
 
 static void engine_outage_clear(struct engine *e)
