@@ -51,6 +51,7 @@ int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char
   ev->seq = res->seq;
   memcpy(ev->device, res->device, sizeof ev->device);
   memcpy(ev->serial_hex, res->serial_hex, sizeof ev->serial_hex);
+  memcpy(ev->csr_sha256, res->csr_sha256, sizeof ev->csr_sha256);
   ev->source = strdup(source);
   ev->detail = strdup(res->detail.text);
   if (ev->source == NULL || ev->detail == NULL) {
@@ -64,11 +65,13 @@ out:
   return r;
 }
 
-static void engine_flush_events(struct engine *e, int deliver)
+void engine_flush_events(struct engine *e, int deliver)
 {
   for (size_t i = 0; i < e->pending_count; i++) {
     struct engine_pending_event *p = &e->pending[i];
-    struct engine_event ev = {p->kind, p->source, p->device, p->serial_hex, p->code, p->detail, p->seq};
+    struct engine_event ev = {.kind = p->kind, .source = p->source, .device = p->device,
+                              .serial_hex = p->serial_hex, .code = p->code, .detail = p->detail,
+                              .seq = p->seq, .filesystem = ""};
     for (size_t s = 0; deliver && s < e->sink_count; s++)
       e->sinks[s].emit(e->sinks[s].arg, &ev);
     free(p->source);
@@ -263,6 +266,7 @@ int engine_logged_in(const struct engine *e)
 int engine_commit(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_JOURNAL;
+  size_t records = 0;
   work_group_wait(e->checks);
   if (e->check_failed && !e->failed) {
     st_detail_set(detail, "certificate %s signed by the HSM does not verify with the CA certificate; "
@@ -276,12 +280,17 @@ int engine_commit(struct engine *e, struct st_detail *detail)
     st_detail_set(detail, "the engine stopped after an earlier fault; restart the station");
     goto out;
   }
+  r = ST_OK;
+  if (engine_journal_stopped(e))
+    goto out; /* nothing was appended since the stop: every request was refused at once */
+  records = journal_pending(e->journal);
   r = journal_commit(e->journal, detail);
   if (r != ST_OK) {
-    e->failed = 1;
-    engine_flush_events(e, 0);
+    engine_journal_stop(e, r, detail); /* reliability: refuse, then resume by itself */
     goto out;
   }
+  if (records > 0)
+    e->stop_backoff_ms = 0; /* the journal takes writes again */
   engine_flush_events(e, 1);
   r = engine_audit_commit(e, detail);
 out:
@@ -321,6 +330,7 @@ void engine_close(struct engine *e)
   if (e == NULL)
     return;
   engine_audit_close(e);
+  engine_journal_close(e);
   if (engine_sign_close(e))
     return; /* wedged: a stuck signature may still use what E holds */
   work_group_free(e->checks);
@@ -352,8 +362,8 @@ int engine_audit_login(struct engine *e, struct st_detail *detail)
   int r = ST_OK;
   if (e->audit == NULL)
     r = audit_open(e->hsm, e->cfg->hsm_journal_key, e->cfg->journal_path, &e->audit, detail);
-  if (r == ST_OK && journal_pending(e->journal) == 0)
-    r = audit_check_journal(e->audit, e->journal, detail);
+  if (r == ST_OK && journal_pending(e->journal) == 0 && !engine_journal_stopped(e))
+    r = audit_check_journal(e->audit, e->journal, detail); /* while stopped: when it resumes */
   if (engine_audit_fatal(r))
     e->failed = 1; /* never sign on top of a journal that was cut or rolled back */
   return r;
@@ -364,15 +374,21 @@ int engine_audit_commit(struct engine *e, struct st_detail *detail)
   int r = ST_OK;
   uint64_t last = 0;
   uint8_t chain[32];
-  if (e->audit == NULL || e->failed || !e->logged_in || __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
+  if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !e->logged_in ||
+      __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
     goto out;
   journal_last(e->journal, &last, chain);
   if (last - journal_last_checkpoint(e->journal) >= AUDIT_CHECKPOINT_EVERY)
     r = audit_checkpoint(e->audit, e->journal, detail);
   else
     r = audit_head_write(e->audit, e->journal, detail);
-  if (r != ST_OK)
+  if (r != ST_OK && journal_failed(e->journal)) {
+    /* the checkpoint's commit failed; the group before it is durable and may go out */
+    engine_journal_stop(e, r, detail);
+    r = ST_OK;
+  } else if (r != ST_OK) {
     e->failed = 1;
+  }
 out:
   return r;
 }
@@ -380,11 +396,13 @@ out:
 int engine_checkpoint(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
-  if (e->audit == NULL || e->failed || !e->logged_in || journal_pending(e->journal) > 0 ||
-      __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
+  if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !e->logged_in ||
+      journal_pending(e->journal) > 0 || __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
     goto out;
   r = audit_checkpoint(e->audit, e->journal, detail);
-  if (r != ST_OK)
+  if (r != ST_OK && journal_failed(e->journal))
+    engine_journal_stop(e, r, detail);
+  else if (r != ST_OK)
     e->failed = 1;
 out:
   return r;

@@ -39,16 +39,21 @@ enum engine_event_kind {
   ENGINE_EVENT_ISSUED,       /* a new certificate was signed and journaled */
   ENGINE_EVENT_REDELIVERED,  /* a certificate issued before was handed back */
   ENGINE_EVENT_REFUSED,      /* a request was refused and journaled */
+  ENGINE_EVENT_JOURNAL_STOPPED,  /* a journal commit failed: signing stopped (CODE: no-space or journal;
+                                    DETAIL: the sentence every request now gets; SOURCE: the log;
+                                    FILESYSTEM: where to free space) */
+  ENGINE_EVENT_JOURNAL_RESUMED,  /* the journal can be written again: signing resumed (CODE ST_OK) */
 };
 
 struct engine_event {
   enum engine_event_kind kind;
-  const char *source;        /* "batch:/media/x/csr/a.csr" */
+  const char *source;        /* "batch:/media/x/csr/a.csr"; JOURNAL_*: the journal's log file */
   const char *device;        /* device id, or "" */
   const char *serial_hex;    /* or "" */
   int code;                  /* ST_OK or the refusal code */
   const char *detail;        /* the refusal's particulars, or "" */
   uint64_t seq;              /* journal record (0 for a redelivery) */
+  const char *filesystem;    /* JOURNAL_*: the mount point holding the journal; else "" */
 };
 
 /* A receiver of events. EMIT is called on the engine's thread; the event and
@@ -147,10 +152,50 @@ int engine_refuse(struct engine *e, const char *source, int code, const char *de
 /* Waits for the signature checks of the certificates signed since the last
  * commit; when all verify, makes every result since the last commit durable
  * and emits their events. Returns 0, or ST_E_SIGN_VERIFY (a certificate the
- * HSM signed does not verify), ST_E_NO_SPACE / ST_E_JOURNAL: then none of
- * those results may be released, and the engine refuses further work until
- * reopened. */
+ * HSM signed does not verify: the engine refuses further work until
+ * reopened), or ST_E_NO_SPACE / ST_E_JOURNAL (the journal could not be
+ * written: the engine stops on its journal, see engine_resume). In both
+ * cases none of those results may be released. While the engine is stopped
+ * on its journal nothing is appended, and a commit returns 0 (the refusals
+ * made meanwhile may go out). */
 int engine_commit(struct engine *e, struct st_detail *detail);
+
+/* ---- when the journal cannot be written (engine_journal.c) ----
+ *
+ * A commit that fails (the disk is full: ST_E_NO_SPACE; any other write or
+ * sync error: ST_E_JOURNAL) stops the engine on its journal: the group is
+ * not released, JOURNAL_STOPPED goes to the sinks, and from then on every
+ * request (engine_submit, engine_decide*, engine_refuse) is answered at once
+ * with that code and a sentence naming the journal and, for a full disk, the
+ * file system to free (nothing is signed, nothing journaled). Each of those
+ * requests is remembered (at most 1024) and journaled as a refusal with that
+ * code and its own time as soon as the journal can be written again.
+ *
+ * engine_resume, called by a request or by a driver's timer, tries to get
+ * the journal back at most every 2 s (longer when a resumed journal fails
+ * again at once: 2 s doubling up to 64 s): the file system must have 1 MiB
+ * free (statvfs); then the journal is recovered (journal_recover: cut back
+ * to the last commit, read and checked from its first byte, index rebuilt),
+ * checked against the head on the token when logged in, the remembered
+ * refusals are committed, JOURNAL_RESUMED goes out and signing goes on. A
+ * request retried afterwards is decided as any other: handed back from the
+ * journal when it was issued before, signed once otherwise. A journal found
+ * changed, deleted or replaced behind the station's back
+ * (ST_E_JOURNAL_CORRUPT, ST_E_JOURNAL_REPLACED, or the head's codes) stops
+ * the engine for good, as a restart would refuse it. */
+
+/* 0 while the engine can write its journal; while it is stopped on it, the
+ * code of the failed commit (ST_E_NO_SPACE or ST_E_JOURNAL). Thread-safe: a
+ * driver may ask without holding the engine. */
+int engine_journal_stopped(const struct engine *e);
+
+/* When stopped on the journal and the next attempt is due, tries to resume
+ * (see above; blocks while the journal is read back). Returns 0 when the
+ * engine can write its journal (it was not stopped, or it resumed now),
+ * the stop's code with the sentence requests get in DETAIL while still
+ * stopped, or the fault that stopped the engine for good. Call on the
+ * engine's thread. */
+int engine_resume(struct engine *e, struct st_detail *detail);
 
 /* Frees what RES owns and zeroes it; NULL is fine. */
 void engine_result_cleanup(struct engine_result *res);

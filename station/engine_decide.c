@@ -310,6 +310,7 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
   int r = ST_E_JOURNAL;
   size_t i = 0, planned = 0;
   struct engine_plan *plans = calloc(n > 0 ? n : 1, sizeof *plans);
+  struct st_detail stopped = {""};
 
   for (size_t k = 0; k < n; k++)
     memset(&results[k], 0, sizeof results[k]);
@@ -319,6 +320,12 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
   }
   if (e->failed)
     goto out;
+  if (engine_journal_stopped(e) && (r = engine_resume(e, &stopped)) != ST_OK) {
+    /* reliability: the journal cannot be written; each request is answered at once */
+    for (size_t k = 0; k < n; k++)
+      engine_journal_refuse(e, sources[k], reqs[k], &results[k], r, &stopped);
+    goto out;
+  }
   for (r = ST_OK; planned < n && r == ST_OK; planned++) {
     plans[planned] = (struct engine_plan){.engine = e, .req = reqs[planned], .res = &results[planned]};
     r = engine_plan_one(e, plans, planned, sources[planned]);
@@ -400,9 +407,14 @@ int engine_refuse(struct engine *e, const char *source, int code, const char *de
                   struct engine_result *res)
 {
   int r = ST_E_JOURNAL;
+  struct st_detail stopped = {""};
   memset(res, 0, sizeof *res);
   if (e->failed)
     goto out;
+  if (engine_journal_stopped(e) && (r = engine_resume(e, &stopped)) != ST_OK) {
+    engine_journal_refuse(e, source, NULL, res, r, &stopped);
+    goto out;
+  }
   res->code = code;
   st_detail_set(&res->detail, "%s", detail != NULL ? detail : "");
   r = engine_record(e, source, res, NULL, NULL, 0);

@@ -32,7 +32,10 @@ struct engine_pending_event {
   int code;
   char *detail;
   uint64_t seq;
+  uint8_t csr_sha256[32];           /* the request's, for the refusal journaled if its commit fails */
 };
+
+struct engine_outage;
 
 /* A request prepared beside the engine (see engine_prepare). */
 struct engine_request {
@@ -81,6 +84,15 @@ struct engine {
   unsigned signed_count;            /* signatures finished (atomic): the watchdog's progress */
   int64_t hsm_fault_ms;             /* when the last HSM fault happened (0: none since the last login) */
   unsigned hsm_backoff_ms;          /* wait before the next log-in attempt */
+  /* reliability (engine_journal.c): the journal cannot be written */
+  int journal_stop;                 /* 0, or the code of the failed commit (atomic) */
+  struct st_detail stop_detail;     /* the sentence every request gets while stopped */
+  char stop_fs[256];                /* the file system holding the journal */
+  int64_t stop_ms;                  /* when it stopped (monotonic) */
+  int64_t resume_at_ms;             /* the earliest next attempt to resume (monotonic) */
+  unsigned stop_backoff_ms;         /* wait after a failed commit; doubles while commits keep failing */
+  struct engine_outage *outage;     /* requests answered while stopped, journaled on resuming */
+  size_t outage_count, outage_cap, outage_lost;
 };
 
 enum engine_plan_kind {
@@ -140,5 +152,24 @@ int engine_sign_close(struct engine *e);
  * Returns 0 or ST_E_NO_MEMORY. */
 int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char *source,
                        const struct engine_result *res);
+
+/* Sends the queued events to the sinks (DELIVER 1) or drops them (0). */
+void engine_flush_events(struct engine *e, int deliver);
+
+/* engine_journal.c: a commit of the journal failed with CODE (DETAIL, may
+ * be NULL, says why): stops the engine on its journal, remembers the
+ * requests of the queued events (and drops those events), emits
+ * JOURNAL_STOPPED, and puts the sentence requests now get into DETAIL. */
+void engine_journal_stop(struct engine *e, int code, struct st_detail *detail);
+
+/* engine_journal.c: answers one request while stopped: RES gets CODE and
+ * WHY (the identity of REQ, which may be NULL, when it has one) and the
+ * request is remembered for the journal. */
+void engine_journal_refuse(struct engine *e, const char *source, const struct engine_request *req,
+                           struct engine_result *res, int code, const struct st_detail *why);
+
+/* engine_journal.c: at engine_close, says what could not be journaled and
+ * frees what the stop kept. */
+void engine_journal_close(struct engine *e);
 
 #endif

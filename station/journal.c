@@ -13,8 +13,16 @@
  *
  * When a commit fails, the log is cut back to durable_len and the handle is
  * marked failed: from then on it answers ST_E_JOURNAL to everything, because
- * what is on disk is no longer certain; the caller closes it and opens the
- * journal again, which reads what is really there.
+ * what is on disk is no longer certain. Two ways back: close it and open the
+ * journal again, or journal_recover, which does the same through the handle
+ * (and the lock) it has: the log is cut to durable_len again (whatever the
+ * failed write left after it, a torn line or whole lines, was never committed
+ * and never released), then read and checked from its first byte as
+ * journal_open reads it, and the index is built anew. Because the handle
+ * knows exactly where the last commit ended (durable_len, durable_seq,
+ * durable_chain), the file read back must end there, on that record and that
+ * chain value: anything else means the file was changed behind the station's
+ * back, and the journal stays failed.
  */
 #include "journal_internal.h"
 
@@ -49,7 +57,10 @@ struct journal {
   uint64_t records, issued, refused, checkpoints;
   struct jindex *index;
   char *scratch;              /* JOURNAL_LINE_MAX bytes for reading one line back */
-  int failed;
+  uint64_t durable_seq;       /* seq of the last record known durable (0: none) */
+  uint64_t durable_records, durable_issued, durable_refused; /* the counts up to it */
+  uint8_t durable_chain[32];  /* its chain value (of the header when none) */
+  int failed;                 /* a commit failed: ST_E_NO_SPACE or ST_E_JOURNAL, else 0 */
 };
 
 int journal_resolve(const char *path, char **log_path, int *is_dir, struct st_detail *detail)
@@ -234,6 +245,31 @@ out:
   return r;
 }
 
+/* Takes the state a whole scan S found (after any cut) into J, and into
+ * REPORT when not NULL. */
+static void journal_take_scan(struct journal *j, const struct jscan *s, struct journal_open_report *report)
+{
+  j->next_seq = s->last_seq + 1;
+  j->durable_seq = s->last_seq;
+  j->durable_records = s->records;
+  j->durable_issued = s->issued;
+  j->durable_refused = s->refused;
+  memcpy(j->durable_chain, j->chain, 32);
+  j->records = s->records;
+  j->issued = s->issued;
+  j->refused = s->refused;
+  j->checkpoints = s->checkpoints;
+  j->last_checkpoint = s->last_checkpoint;
+  if (report != NULL) {
+    memset(report, 0, sizeof *report);
+    report->records = s->records;
+    report->issued = s->issued;
+    report->refused = s->refused;
+    report->checkpoints = s->checkpoints;
+    report->torn_bytes_dropped = s->torn_bytes;
+  }
+}
+
 /* Makes the journal directory PATH when nothing is there; *MADE says so. */
 static int journal_make_dir(const char *path, int *made, struct st_detail *detail)
 {
@@ -296,20 +332,9 @@ int journal_open(const char *path, struct journal **out, struct journal_open_rep
     r = journal_sync_dir_of(path, detail);
   if (r < 0)
     goto out;
-  j->next_seq = s.last_seq + 1;
-  j->records = s.records;
-  j->issued = s.issued;
-  j->refused = s.refused;
-  j->checkpoints = s.checkpoints;
-  j->last_checkpoint = s.last_checkpoint;
-  if (report != NULL) {
-    report->records = s.records;
-    report->issued = s.issued;
-    report->refused = s.refused;
-    report->checkpoints = s.checkpoints;
-    report->torn_bytes_dropped = s.torn_bytes;
+  journal_take_scan(j, &s, report);
+  if (report != NULL)
     report->created = created;
-  }
   *out = j;
   j = NULL;
   r = 0;
@@ -379,13 +404,18 @@ int journal_commit(struct journal *j, struct st_detail *detail)
     goto out;
   if (st_write_all(j->fd, j->pending.data, j->pending.len) == 0 && st_sys.fdatasync(j->fd) == 0) {
     j->durable_len += j->pending.len;
+    j->durable_seq = j->next_seq - 1;
+    j->durable_records = j->records;
+    j->durable_issued = j->issued;
+    j->durable_refused = j->refused;
+    memcpy(j->durable_chain, j->chain, 32);
     j->pending.len = 0;
     j->pending_records = 0;
     goto out;
   }
   err = errno;
   r = err == ENOSPC ? ST_E_NO_SPACE : ST_E_JOURNAL;
-  j->failed = 1;
+  j->failed = r;
   if (st_sys.ftruncate(j->fd, (off_t)j->durable_len) == 0 && st_sys.fsync(j->fd) == 0)
     st_detail_set(detail, "cannot write journal %s: %s; it was cut back to its last durable "
                   "length (%llu bytes): %zu records were not committed", j->log_path,
@@ -395,6 +425,125 @@ int journal_commit(struct journal *j, struct st_detail *detail)
                   "failed: %s", j->log_path, strerror(err), (unsigned long long)j->durable_len,
                   strerror(errno));
 out:
+  return r;
+}
+
+int journal_failed(const struct journal *j)
+{
+  return j->failed;
+}
+
+/* 0 when the log's path still names the file J holds open; else
+ * ST_E_JOURNAL_REPLACED (deleted, moved, or another file put in its place),
+ * or ST_E_JOURNAL when that cannot be told now. */
+static int journal_same_file(const struct journal *j, struct st_detail *detail)
+{
+  int r = ST_E_JOURNAL, gone = 0;
+  struct stat held, named;
+  memset(&named, 0, sizeof named);
+  if (fstat(j->fd, &held) < 0) {
+    st_detail_set(detail, "cannot stat journal %s: %s", j->log_path, strerror(errno));
+    goto out;
+  }
+  if (held.st_nlink == 0) {
+    gone = 1;
+  } else if (stat(j->log_path, &named) < 0) {
+    gone = errno == ENOENT;
+    if (!gone) {
+      st_detail_set(detail, "cannot stat journal %s: %s", j->log_path, strerror(errno));
+      goto out;
+    }
+  }
+  r = ST_E_JOURNAL_REPLACED;
+  if (gone || named.st_dev != held.st_dev || named.st_ino != held.st_ino) {
+    st_detail_set(detail, "journal %s was deleted, moved or replaced by another file while it could not be "
+                  "written: the station does not sign on without it; put the journal back as it was and "
+                  "restart the station", j->log_path);
+    goto out;
+  }
+  r = 0;
+out:
+  return r;
+}
+
+int journal_recover(struct journal *j, struct journal_open_report *report, struct st_detail *detail)
+{
+  int r = 0;
+  uint64_t durable = j->durable_len;
+  struct jindex_loader loader = {journal_load, j};
+  struct jindex *old = NULL;
+  struct jscan s;
+  struct stat st;
+
+  memset(&s, 0, sizeof s);
+  if (report != NULL)
+    memset(report, 0, sizeof *report);
+  if (!j->failed)
+    goto out;
+  if ((r = journal_same_file(j, detail)) < 0)
+    goto out;
+  r = ST_E_JOURNAL;
+  if (fstat(j->fd, &st) < 0) {
+    st_detail_set(detail, "cannot stat journal %s: %s", j->log_path, strerror(errno));
+    goto out;
+  }
+  if ((uint64_t)st.st_size < durable) { /* never extend it: it stays as it was found */
+    r = ST_E_JOURNAL_CORRUPT;
+    st_detail_set(detail, "journal %s does not end where the station last committed it (record %llu, byte %llu): "
+                  "it is only %llu bytes long: it was cut while it could not be written", j->log_path,
+                  (unsigned long long)j->durable_seq, (unsigned long long)durable, (unsigned long long)st.st_size);
+    goto out;
+  }
+  if (st_sys.ftruncate(j->fd, (off_t)durable) < 0 || st_sys.fsync(j->fd) < 0) {
+    st_detail_set(detail, "cannot cut journal %s back to its last durable length (%llu bytes): %s", j->log_path,
+                  (unsigned long long)durable, strerror(errno));
+    goto out;
+  }
+  if ((uint64_t)st.st_size > durable)
+    st_warn("journal %s: cut %llu bytes a failed write had left after record %llu (never committed, never "
+            "released)", j->log_path, (unsigned long long)((uint64_t)st.st_size - durable),
+            (unsigned long long)j->durable_seq);
+  r = ST_E_NO_MEMORY;
+  old = j->index;
+  if ((j->index = jindex_new(&loader)) == NULL) {
+    j->index = old;
+    old = NULL;
+    goto out;
+  }
+  j->pending.len = 0;
+  j->pending_records = 0;
+  j->durable_len = UINT64_MAX; /* during the scan every record is in the file */
+  s.fd = j->fd;
+  s.path = j->log_path;
+  s.on_record = journal_index_record;
+  s.arg = j;
+  /* the scan reads from the file offset; appends (O_APPEND) do not depend on it */
+  if (lseek(j->fd, 0, SEEK_SET) != 0) {
+    r = ST_E_JOURNAL;
+    st_detail_set(detail, "cannot read journal %s back: %s", j->log_path, strerror(errno));
+  } else {
+    r = jscan_run(&s, detail);
+  }
+  j->durable_len = durable;
+  if (r < 0)
+    goto out;
+  if (s.empty || s.header_torn || s.torn_tail || s.good_end != durable || s.last_seq != j->durable_seq ||
+      memcmp(s.chain, j->durable_chain, 32) != 0) {
+    r = ST_E_JOURNAL_CORRUPT;
+    st_detail_set(detail, "journal %s does not end where the station last committed it (record %llu, byte %llu): "
+                  "it now ends at record %llu, byte %llu: it was changed while it could not be written",
+                  j->log_path, (unsigned long long)j->durable_seq, (unsigned long long)durable,
+                  (unsigned long long)s.last_seq, (unsigned long long)(s.good_end + s.torn_bytes));
+    goto out;
+  }
+  memcpy(j->chain, s.chain, 32);
+  journal_take_scan(j, &s, report);
+  if (report != NULL)
+    report->torn_bytes_dropped = (uint64_t)st.st_size - durable;
+  j->failed = 0;
+  r = 0;
+out:
+  jindex_free(old);
   return r;
 }
 
@@ -440,12 +589,13 @@ int journal_serial_used(struct journal *j, const uint8_t *serial, size_t len)
 
 void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued, uint64_t *refused)
 {
+  /* after a failed commit, what was appended since the last one never counts */
   if (records != NULL)
-    *records = j->records;
+    *records = j->failed ? j->durable_records : j->records;
   if (issued != NULL)
-    *issued = j->issued;
+    *issued = j->failed ? j->durable_issued : j->issued;
   if (refused != NULL)
-    *refused = j->refused;
+    *refused = j->failed ? j->durable_refused : j->refused;
 }
 
 void journal_genesis(const struct journal *j, uint8_t genesis[32])

@@ -41,7 +41,8 @@
  *
  * Crash recovery: records are appended with whole writes; a crash can leave a
  * partial last line (no '\n', or trailing NUL bytes). journal_open cuts such a
- * torn tail back to the last whole record and says so in its report. Any other
+ * torn tail back to the last whole record and says so in its report; after a
+ * failed commit journal_recover cuts back to the last commit. Any other
  * damage (a whole line that does not parse, a broken chain, a gap in seq) is
  * tampering or corruption: journal_open refuses with ST_E_JOURNAL_CORRUPT and
  * journal_verify names the first bad record.
@@ -114,9 +115,41 @@ size_t journal_pending(const struct journal *j);
 /* Makes every appended record durable: writes them (through st_sys) and
  * fdatasyncs the log. Returns 0 when durable; ST_E_NO_SPACE or ST_E_JOURNAL
  * otherwise, after cutting the log back to its last durable length. After a
- * failed commit the handle refuses further appends (ST_E_JOURNAL): close it
- * and open the journal again, which re-reads what is really on disk. */
+ * failed commit the handle refuses appends, commits and lookups (ST_E_JOURNAL)
+ * until journal_recover succeeds, or the journal is closed and opened again. */
 int journal_commit(struct journal *j, struct st_detail *detail);
+
+/* 0 while J can be used; after a failed journal_commit, the code that commit
+ * returned (ST_E_NO_SPACE or ST_E_JOURNAL), until journal_recover succeeds. */
+int journal_failed(const struct journal *j);
+
+/* After a failed commit, makes J usable again without giving up its lock:
+ * checks that the log's path still names the file J holds, cuts the log
+ * back to the length of the last successful commit (what the failed write
+ * left after it, a torn line or whole lines, was never committed nor
+ * released), fsyncs it, then reads and checks it from its first byte as
+ * journal_open does and builds the index anew; the records appended since
+ * that commit are gone. The log must end exactly on the last committed
+ * record and chain value. Does not check for room (journal_room). Blocks on
+ * reading the whole log. REPORT (may be NULL) gets the counts, and in
+ * torn_bytes_dropped the bytes cut. Returns 0 (at once when J has not
+ * failed), ST_E_JOURNAL (I/O: J stays failed, try again later),
+ * ST_E_JOURNAL_REPLACED (the log was deleted, moved or replaced),
+ * ST_E_JOURNAL_CORRUPT (it no longer ends on the last commit, or does not
+ * check out: DETAIL says where), or ST_E_NO_MEMORY. */
+int journal_recover(struct journal *j, struct journal_open_report *report, struct st_detail *detail);
+
+/* Room for the journal (journal_space.c). Returns 0 when the file system
+ * holding J's log has at least NEED bytes available to the station
+ * (statvfs, through st_sys), ST_E_NO_SPACE when it has less (DETAIL names
+ * the file system, the log and both amounts), or ST_E_JOURNAL when it
+ * cannot be asked. */
+int journal_room(const struct journal *j, uint64_t need, struct st_detail *detail);
+
+/* The mount point of the file system holding the file PATH (the directory
+ * below which every ancestor is on another device), written into OUT (CAP
+ * bytes). Falls back to PATH's directory when it cannot be told. */
+void journal_filesystem(const char *path, char *out, size_t cap);
 
 /* Lookups among issued records (committed or pending). Each returns 1 and a
  * copy in *OUT (caller cleans up) when found, 0 when not, or a negative code.
@@ -141,7 +174,8 @@ void journal_last(const struct journal *j, uint64_t *seq, uint8_t chain[32]);
 uint64_t journal_last_checkpoint(const struct journal *j);
 
 /* Counts of records so far (committed and pending; records includes
- * checkpoints). Any pointer may be NULL. */
+ * checkpoints; after a failed commit, committed only). Any pointer may be
+ * NULL. */
 void journal_counts(const struct journal *j, uint64_t *records, uint64_t *issued, uint64_t *refused);
 
 /* The path of the log file itself. Borrowed. */

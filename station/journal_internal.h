@@ -6,7 +6,9 @@
  *   journal_index.c   the in-memory index of issued records
  *   journal_verify.c  the streaming scanner (used by journal_open too) and
  *                     journal_verify
- *   journal.c         open, append, commit, lookups, close
+ *   journal.c         open, append, commit, recovery after a failed commit,
+ *                     lookups, close
+ *   journal_space.c   room on the journal's file system
  */
 #ifndef STATION_JOURNAL_INTERNAL_H
 #define STATION_JOURNAL_INTERNAL_H

@@ -24,11 +24,28 @@
 
 /* ---- sinks: the engine's and the serial server's events become service events ---- */
 
-/* Called on the thread holding the engine lock, inside engine_commit. */
+/* A journal event of the engine: the journal cannot be written, or can again. */
+static void service_on_journal(struct service *s, const struct engine_event *e)
+{
+  struct service_event ev;
+  service_event_init(&ev, SERVICE_EVENT_JOURNAL);
+  ev.code = e->code;
+  st_printable(ev.source, sizeof ev.source, e->filesystem);
+  st_printable(ev.text, sizeof ev.text, e->detail);
+  service_event_counts(s, &ev);
+  service_push(s, &ev);
+}
+
+/* Called on the thread holding the engine lock, inside engine_commit (and
+ * engine_resume, for the journal's events). */
 static void service_on_request(void *arg, const struct engine_event *e)
 {
   struct service *s = arg;
   struct service_event ev;
+  if (e->kind == ENGINE_EVENT_JOURNAL_STOPPED || e->kind == ENGINE_EVENT_JOURNAL_RESUMED) {
+    service_on_journal(s, e);
+    return;
+  }
   service_event_init(&ev, SERVICE_EVENT_REQUEST);
   if (e->kind == ENGINE_EVENT_ISSUED)
     s->shift_issued++;
@@ -234,6 +251,18 @@ static void service_on_stick(void *arg, enum usb_change change, const char *path
   service_push(s, &ev);
 }
 
+/* While the engine is stopped on its journal, lets it try to resume (it
+ * tries at most every few seconds; its events say what came of it). */
+static void service_resume_journal(struct service *s)
+{
+  struct st_detail detail = {""};
+  if (!engine_journal_stopped(s->engine))
+    return;
+  service_engine_take(s);
+  engine_resume(s->engine, &detail);
+  service_engine_give(s);
+}
+
 /* Takes the oldest command, or NULL. */
 static struct service_command *service_pop(struct service *s)
 {
@@ -258,6 +287,7 @@ static void *service_job_main(void *arg)
     struct pollfd fds[2] = {{s->command_pipe[0], POLLIN, 0}, {usb_watch_fd(s->usb), POLLIN, 0}};
     struct service_command *c;
     usb_watch_scan(s->usb, service_on_stick, s);
+    service_resume_journal(s);
     if (poll(fds, 2, 1000) > 0 && (fds[0].revents & POLLIN))
       while (read(s->command_pipe[0], drain, sizeof drain) > 0) {
       }

@@ -17,6 +17,12 @@
  * batch yields the lock between its groups, so a board waits at most for one
  * group, never for a whole stick.
  *
+ * When a journal commit fails (a full disk), the engine stops signing and
+ * answers every request at once (engine.h); the job thread asks it to resume
+ * every second (the engine tries at most every 2 s), so the station resumes
+ * by itself when space is freed, with no request needed. Both changes reach
+ * the driver as SERVICE_EVENT_JOURNAL.
+ *
  * While the console is locked (logged out), serial requests are still decided:
  * a CSR that needs a new signature is answered "STATION ERR hsm-pin" (nothing
  * journaled, the board may retry after unlock), refusals and certificates
@@ -71,6 +77,10 @@ enum service_event_kind {
   SERVICE_EVENT_BATCH_DONE,    /* CODE, TEXT, SUMMARY; SAFE: 1 when every file and directory on the stick is synced; COUNTS */
   SERVICE_EVENT_EXPORTED,      /* CODE; SOURCE: the csv written (and .sig), TEXT: detail; on success the journal verified */
   SERVICE_EVENT_FAULT,         /* the serial server stopped: CODE, TEXT */
+  SERVICE_EVENT_JOURNAL,       /* the journal cannot be written: signing stopped (CODE: no-space or journal,
+                                  and the station resumes by itself; any other code: stopped for good); or
+                                  CODE ST_OK: it can be written again, signing resumed. TEXT: the engine's
+                                  sentence; SOURCE: the file system holding the journal; COUNTS */
 };
 
 struct service_event {

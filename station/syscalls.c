@@ -3,12 +3,13 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define ST_SYSCALLS_REAL                                                                            \
   {                                                                                                \
     .write = write, .pwrite = pwrite, .fsync = fsync, .fdatasync = fdatasync, .renameat = renameat, \
-    .ftruncate = ftruncate, .syncfs = syncfs,                                                       \
+    .ftruncate = ftruncate, .syncfs = syncfs, .statvfs = statvfs,                                    \
   }
 
 static const struct st_syscalls st_sys_real = ST_SYSCALLS_REAL;

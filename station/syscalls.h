@@ -11,6 +11,7 @@
 #ifndef STATION_SYSCALLS_H
 #define STATION_SYSCALLS_H
 
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 struct st_syscalls {
@@ -21,6 +22,8 @@ struct st_syscalls {
   int (*renameat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
   int (*ftruncate)(int fd, off_t len);
   int (*syncfs)(int fd);
+  /* the room left on a file system: a test can make a disk look full or freed */
+  int (*statvfs)(const char *path, struct statvfs *st);
 };
 
 /* The table in force. Tests may replace members; restore with st_syscalls_reset(). */

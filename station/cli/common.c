@@ -69,6 +69,12 @@ void cli_print_engine_event(void *arg, const struct engine_event *ev)
     st_info("refused %s: %s: %s (journal record %llu)", source, st_error_name(ev->code), detail,
             (unsigned long long)ev->seq);
     break;
+  case ENGINE_EVENT_JOURNAL_STOPPED:
+    st_error("journal: signing stopped (%s): %s", st_error_name(ev->code), detail);
+    break;
+  case ENGINE_EVENT_JOURNAL_RESUMED:
+    st_info("journal: %s", detail);
+    break;
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
@@ -206,6 +207,7 @@ static void console_colours(struct console *c)
   init_pair(CONSOLE_ATTR_TITLE, COLOR_WHITE, COLOR_BLUE);
   init_pair(CONSOLE_ATTR_HEADING, COLOR_CYAN, -1);
   init_pair(CONSOLE_ATTR_KEY, COLOR_GREEN, -1);
+  init_pair(CONSOLE_ATTR_ALERT, COLOR_WHITE, COLOR_RED);
 }
 
 static int console_signals(int fds[2])
@@ -274,6 +276,7 @@ int console_run(struct service *svc, struct st_detail *detail)
     goto out;
   }
   setlocale(LC_ALL, "");
+  c.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
   if ((screen = newterm(NULL, stdout, stdin)) == NULL) {
     st_detail_set(detail, "the terminal type \"%s\" is not known to ncurses", getenv("TERM") ? getenv("TERM") : "");
     goto out;

@@ -42,6 +42,7 @@ enum console_attr_role {
   CONSOLE_ATTR_TITLE,
   CONSOLE_ATTR_HEADING,
   CONSOLE_ATTR_KEY,
+  CONSOLE_ATTR_ALERT,                  /* the journal alert: white on red, bold */
   CONSOLE_ATTR_COUNT
 };
 
@@ -55,6 +56,7 @@ struct console {
   enum console_confirm confirm;
   char confirm_text[300];
   size_t log_scroll;                   /* lines scrolled back in the event log */
+  int utf8;                            /* the terminal's locale is UTF-8 (the alert's dash) */
   int quit;
 };
 

@@ -97,7 +97,23 @@ static void console_apply_request(struct console_model *m, const struct service_
     console_model_log(m, CONSOLE_ROLE_REFUSED, "refused  %s: %s: %s", src, st_error_name(ev->code),
                       ev->text[0] ? ev->text : st_error_sentence(ev->code));
     break;
+  case ENGINE_EVENT_JOURNAL_STOPPED:
+  case ENGINE_EVENT_JOURNAL_RESUMED:
+    break; /* these come as SERVICE_EVENT_JOURNAL */
   }
+}
+
+/* The journal cannot be written (the alert goes up), or can again (it goes). */
+static void console_apply_journal(struct console_model *m, const struct service_event *ev)
+{
+  console_counts(m, ev);
+  m->journal_code = ev->code;
+  snprintf(m->journal_fs, sizeof m->journal_fs, "%s", ev->source);
+  snprintf(m->journal_text, sizeof m->journal_text, "%s", ev->text);
+  if (ev->code != ST_OK)
+    console_model_log(m, CONSOLE_ROLE_ERROR, "journal: signing stopped (%s): %s", st_error_name(ev->code), ev->text);
+  else
+    console_model_log(m, CONSOLE_ROLE_OK, "%s", ev->text);
 }
 
 /* The index of the port named in EV, or -1. */
@@ -240,6 +256,7 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
                         st_error_name(ev->code), ev->text);
     }
     break;
+  case SERVICE_EVENT_JOURNAL: console_apply_journal(m, ev); break;
   case SERVICE_EVENT_FAULT:
     m->fault_code = ev->code;
     console_model_log(m, CONSOLE_ROLE_ERROR, "serial service stopped: %s (%s): %s", st_error_sentence(ev->code),

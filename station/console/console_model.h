@@ -69,6 +69,9 @@ struct console_model {
   struct console_stick stick;
   int exporting;
   int fault_code;                      /* the serial server stopped (ST_OK: running) */
+  int journal_code;                    /* ST_OK, or why the journal cannot be written: the alert is up */
+  char journal_fs[256];                /* the file system holding the journal (free space there) */
+  char journal_text[512];              /* the engine's sentence: what failed, what it waits for */
   struct console_log_line log[CONSOLE_LOG_LINES];
   size_t log_next, log_count;
   int dirty;                           /* something changed: render */

@@ -19,10 +19,64 @@ static void console_clock(int64_t ms, char out[16])
 
 /* ---- status ---- */
 
+/* The journal alert's headline: what stopped (HEAD) and what to do (TODO). */
+static void console_alert_text(const struct console *c, char *head, size_t head_cap, char *todo, size_t todo_cap)
+{
+  const struct console_model *m = &c->model;
+  const char *dash = c->utf8 ? "\u2014" : "--";
+  if (m->journal_code == ST_E_NO_SPACE) {
+    snprintf(head, head_cap, "JOURNAL DISK FULL %s signing stopped.", dash);
+    snprintf(todo, todo_cap, "Free space on %s; the station resumes by itself", m->journal_fs);
+  } else if (m->journal_code == ST_E_JOURNAL) {
+    snprintf(head, head_cap, "JOURNAL CANNOT BE WRITTEN %s signing stopped.", dash);
+    snprintf(todo, todo_cap, "Check the disk holding %s; the station retries by itself", m->journal_fs);
+  } else {
+    snprintf(head, head_cap, "JOURNAL FAULT %s signing stopped until the station is restarted.", dash);
+    snprintf(todo, todo_cap, "%s (%s) Keep the journal as it is; station journal verify says more",
+             st_error_sentence(m->journal_code), st_error_name(m->journal_code));
+  }
+}
+
+/* Rows of the journal alert while the journal cannot be written: the
+ * headline on one line when the screen is wide enough, else on two, then
+ * the engine's sentence. */
+static int console_alert_rows(const struct console *c)
+{
+  char head[128], todo[400];
+  if (c->model.journal_code == ST_OK)
+    return 0;
+  console_alert_text(c, head, sizeof head, todo, sizeof todo);
+  return strlen(head) + 1 + strlen(todo) + 2 <= (size_t)COLS ? 2 : 3;
+}
+
 static int console_status_rows(const struct console *c, int available)
 {
-  (void)c;
-  return available < 5 ? available : 5;
+  int want = 5 + console_alert_rows(c);
+  return available < want ? available : want;
+}
+
+/* The journal alert across the screen from row Y, ROWS of it (at most
+ * console_alert_rows): white on red (reverse video in monochrome). */
+static void console_alert_draw(struct console *c, int y, int rows)
+{
+  attr_t alert = console_attr(c, CONSOLE_ATTR_ALERT);
+  char head[128], todo[400];
+  int split = console_alert_rows(c) == 3;
+  console_alert_text(c, head, sizeof head, todo, sizeof todo);
+  for (int i = 0; i < rows; i++) {
+    attron(alert);
+    mvhline(y + i, 0, ' ', COLS);
+    attroff(alert);
+  }
+  if (split) {
+    console_put(y, 1, alert, head);
+    if (rows > 1)
+      console_put(y + 1, 1, alert, todo);
+  } else {
+    console_putf(y, 1, alert, "%s %s", head, todo);
+  }
+  if (rows > 1 + split)
+    console_put(y + 1 + split, 1, alert, c->model.journal_text);
 }
 
 static void console_status_draw(struct console *c, int top, int rows)
@@ -42,6 +96,14 @@ static void console_status_draw(struct console *c, int top, int rows)
     console_put(top, width - 9, console_attr(c, CONSOLE_ATTR_TITLE), now);
   if (rows < 2)
     return;
+  if (console_alert_rows(c) > 0) { /* first, where no one can miss it */
+    int alert = rows - 1 < console_alert_rows(c) ? rows - 1 : console_alert_rows(c);
+    console_alert_draw(c, top + 1, alert);
+    top += alert;
+    rows -= alert;
+    if (rows < 2)
+      return;
+  }
   console_put(top + 1, 0, label, "Token");
   if (m->login == CONSOLE_LOGGED_IN)
     console_putf(top + 1, 9, console_attr(c, CONSOLE_ATTR_OK), "%s: logged in", info->token);
@@ -64,7 +126,10 @@ static void console_status_draw(struct console *c, int top, int rows)
   if (rows < 4)
     return;
   console_put(top + 3, 0, label, "Journal");
-  if (m->verified_ms > 0) {
+  if (m->journal_code != ST_OK) {
+    console_putf(top + 3, 9, console_attr(c, CONSOLE_ATTR_ERROR), "%llu records  CANNOT BE WRITTEN: signing stopped (%s)",
+                 (unsigned long long)m->records, st_error_name(m->journal_code));
+  } else if (m->verified_ms > 0) {
     console_clock(m->verified_ms, verified);
     console_putf(top + 3, 9, A_NORMAL, "%llu records  last verify %s (%s)", (unsigned long long)m->records, verified,
                  m->verified_how);

@@ -262,6 +262,45 @@ static void server_answer(struct serial_server *s, const struct serial_request *
   free(text);
 }
 
+/* The group's commit failed and the engine stopped on its journal: nothing
+ * of the group may go out; every request of it is answered with CODE and
+ * the engine's sentence in DETAIL instead. */
+static void server_fail_group(struct serial_server *s, size_t n, int code, const struct st_detail *detail)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct engine_result *res = &s->results[i];
+    free(res->cert_der);
+    res->cert_der = NULL;
+    res->cert_len = 0;
+    res->serial_hex[0] = '\0';
+    res->code = code;
+    res->detail = *detail;
+  }
+  st_warn("serial: %zu request%s answered %s: %s", n, n == 1 ? "" : "s", st_error_name(code), detail->text);
+}
+
+/* While the engine is stopped on its journal, lets it try to resume (it
+ * tries at most every few seconds). Returns 0, or the fault when the engine
+ * stopped for good. */
+static int server_resume(struct serial_server *s, struct st_detail *detail)
+{
+  int r = ST_OK;
+  struct st_detail why = {""};
+  if (!engine_journal_stopped(s->engine))
+    goto out;
+  if (s->guard.enter != NULL)
+    s->guard.enter(s->guard.arg);
+  r = engine_resume(s->engine, &why);
+  if (s->guard.leave != NULL)
+    s->guard.leave(s->guard.arg);
+  if (r != ST_OK && engine_journal_stopped(s->engine))
+    r = ST_OK; /* still stopped: the engine tries again later */
+  if (r != ST_OK)
+    *detail = why;
+out:
+  return r;
+}
+
 /* Decides the head of the queue, at most one request per port, with one
  * commit; then answers. Returns 0, or the fault that must stop the station. */
 static int server_decide_group(struct serial_server *s, struct st_detail *detail)
@@ -289,7 +328,10 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
     struct engine_result *res = &s->results[i];
     int f = q->refusal == ST_OK ? engine_submit(s->engine, slot->source, (const uint8_t *)q->data, q->len, res)
                                 : engine_refuse(s->engine, slot->source, q->refusal, q->why, res);
-    if (f != ST_OK && server_fault_stops(f)) {
+    if (f != ST_OK && engine_journal_stopped(s->engine)) {
+      res->code = f; /* the journal cannot be written: answered at once, the station carries on */
+      st_debug("%s: answered %s: the journal cannot be written", slot->path, st_error_name(f));
+    } else if (f != ST_OK && server_fault_stops(f)) {
       st_detail_set(detail, "%s: %s", slot->path, res->detail.text[0] ? res->detail.text : st_error_sentence(f));
       r = f;
     } else if (f != ST_OK) {
@@ -301,6 +343,10 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
   decided_ms = server_now_ms();
   if (r == ST_OK && n > 0)
     r = engine_commit(s->engine, detail);
+  if (r != ST_OK && engine_journal_stopped(s->engine)) {
+    server_fail_group(s, n, r, detail);
+    r = ST_OK;
+  }
   if (n > 0 && s->guard.leave != NULL)
     s->guard.leave(s->guard.arg);
   if (n > 0)
@@ -390,6 +436,8 @@ int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *de
     now = server_now_ms();
     server_serve_ports(s, now);
     r = server_decide_group(s, detail);
+    if (r == ST_OK)
+      r = server_resume(s, detail);
     if (r != ST_OK)
       break;
   }

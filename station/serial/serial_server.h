@@ -25,8 +25,15 @@
  * "serial:<port path>".
  *
  * Faults: a fault of the HSM for one request is answered "STATION ERR <code>"
- * to that board and the loop goes on; a journal fault (or a failed commit)
- * stops the loop with that code before anything of the group is released.
+ * to that board and the loop goes on. A commit that fails because the
+ * journal cannot be written (a full disk) stops the engine on its journal
+ * (engine.h): nothing of the group is released, each of its boards is
+ * answered "STATION ERR no-space <sentence>" (or "journal"), so is every
+ * request until the engine resumes, and the loop goes on; it asks the engine
+ * to resume at every turn (at least once a second; the engine tries at most
+ * every few seconds), so the station resumes by itself. Any other journal
+ * fault (or one after which the engine stops for good) stops the loop with
+ * that code before anything of the group is released.
  *
  * A port that goes away (read or poll error, hang-up) is closed and reported;
  * a request of it already queued is still decided and journaled, its answer
@@ -118,8 +125,9 @@ void serial_server_set_guard(struct serial_server *s, const struct serial_engine
 
 /* Serves until STOP_FD becomes readable (a self-pipe written by a signal
  * handler; the byte is not consumed). Returns 0 then, or the journal fault
- * (ST_E_JOURNAL, ST_E_NO_SPACE, ...) with DETAIL that stopped it; nothing of
- * the failed group was written to any port. Restores every port on return. */
+ * (ST_E_JOURNAL_CORRUPT, ...) with DETAIL that stopped it; nothing of the
+ * failed group was written to any port. A full journal disk does not stop
+ * it (see Faults above). Restores every port on return. */
 int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *detail);
 
 /* Closes the ports (restoring their settings) and frees S; NULL is fine. */

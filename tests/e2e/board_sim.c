@@ -25,7 +25,17 @@
  *                  certificate from the journal
  *   sleep:MS       waits
  *   err:CODE       a new, valid CSR: expects STATION ERR CODE (a fault of the
- *                  station's token, say: err:hsm)
+ *                  station's token, say: err:hsm); it becomes the board's last
+ *                  CSR, so a "resend" after it asks again for it
+ *   csr-until:CODE new CSRs, each expected to be issued (checked as for csr),
+ *                  until one is answered STATION ERR CODE (at most 20): a
+ *                  journal disk filling up; that CSR becomes the last CSR
+ *   run:PATH       runs `sh PATH` (no commas in PATH) and waits for it: ok
+ *                  when it exits 0 (the test's own steps, e.g. filling a disk)
+ *   touch:PATH     creates the file PATH (a mark another board may wait for)
+ *   wait:PATH      waits (up to --wait seconds) until the file PATH exists
+ * A refusal's check prints the whole STATION ERR line and how long the answer
+ * took (from the last byte sent).
  * Each --cable CMD joins a second pty pair to the station's one (a null-modem
  * cable) and runs `sh -c CMD` with BOARD_TTY naming the board end; its exit
  * status is printed, not judged. --port-args no: the ports are not put on the
@@ -71,6 +81,7 @@ struct board {
   char *cert;                 /* the last certificate received (PEM) */
   unsigned seed;
   char buf[SIM_ANSWER_MAX];   /* bytes read and not yet consumed */
+  double sent_ms;             /* when the last request's last byte was written */
   size_t buf_len;
   double *latencies;          /* bench: ms per request */
   size_t latency_count;
@@ -186,6 +197,7 @@ static void sim_send(struct board *b, const char *text)
       usleep(300);
   }
   free(out);
+  b->sent_ms = sim_now_ms();
 }
 
 static void sim_noise(struct board *b)
@@ -379,12 +391,78 @@ static void sim_step_csr(struct board *b, int again)
 
 static void sim_step_refused(struct board *b, const char *text, const char *code, const char *what)
 {
-  char want[96], *answer;
+  char want[96], *answer, *line;
+  double t0;
   snprintf(want, sizeof want, "STATION ERR %s ", code);
   answer = sim_exchange(b, text, want, what);
-  if (answer != NULL)
-    sim_report(b, 1, "%s: answered %s", what, code);
+  t0 = b->sent_ms;
+  if (answer != NULL) {
+    line = strstr(answer, "STATION ERR ");
+    sim_report(b, 1, "%s: answered %s in %.0f ms: %.*s", what, code, sim_now_ms() - t0, (int)strcspn(line, "\n"),
+               line);
+  }
   free(answer);
+}
+
+/* New CSRs, each expected to be issued, until one is answered STATION ERR CODE. */
+static void sim_step_csr_until(struct board *b, const char *code)
+{
+  char want[96];
+  snprintf(want, sizeof want, "STATION ERR %s ", code);
+  for (int i = 0; i < 20; i++) {
+    char *answer = NULL, *cert = NULL, *line;
+    free(b->csr);
+    free(b->cert);
+    b->cert = NULL;
+    b->csr = sim_make_csr(b, sim_factory);
+    sim_send(b, b->csr);
+    if (sim_read_answer(b, sim_wait_s * 1000, &answer) != 0) {
+      sim_report(b, 0, "csr-until:%s: no answer within %d s", code, sim_wait_s);
+      return;
+    }
+    line = strstr(answer, "STATION ");
+    if (strncmp(line, want, strlen(want)) == 0) {
+      sim_report(b, 1, "csr-until:%s: %d issued, then answered %s in %.0f ms: %.*s", code, i, code,
+                 sim_now_ms() - b->sent_ms, (int)strcspn(line, "\n"), line);
+      free(answer);
+      return;
+    }
+    if (strncmp(line, "STATION OK ", 11) != 0 || !sim_check_issued(b, answer, &cert)) {
+      if (strncmp(line, "STATION OK ", 11) != 0)
+        sim_report(b, 0, "csr-until:%s: expected OK or \"%s\", got \"%.*s\"", code, want, (int)strcspn(line, "\n"),
+                   line);
+      free(answer);
+      return;
+    }
+    b->cert = cert;
+    free(answer);
+  }
+  sim_report(b, 0, "csr-until:%s: 20 CSRs issued, none answered %s", code, code);
+}
+
+/* run:PATH - the test's own step, `sh PATH`; ok when it exits 0. */
+static void sim_step_run(struct board *b, const char *path)
+{
+  int status = -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", path, (char *)NULL);
+    _exit(127);
+  }
+  if (pid > 0)
+    waitpid(pid, &status, 0);
+  sim_report(b, pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "run:%s: exit %d", path,
+             pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* wait:PATH - until PATH exists, at most --wait seconds. */
+static void sim_step_wait(struct board *b, const char *path)
+{
+  double deadline = sim_now_ms() + sim_wait_s * 1000.0;
+  while (access(path, F_OK) != 0 && sim_now_ms() < deadline)
+    usleep(20000);
+  if (access(path, F_OK) != 0)
+    sim_report(b, 0, "wait:%s: not there after %d s", path, sim_wait_s);
 }
 
 static void sim_step_unplug(struct board *b)
@@ -412,9 +490,23 @@ static void sim_run_script(struct board *b)
       sim_step_refused(b, csr, "wrong-factory", step);
       free(csr);
     } else if (strncmp(step, "err:", 4) == 0) {
-      char *csr = sim_make_csr(b, sim_factory);
-      sim_step_refused(b, csr, step + 4, step);
-      free(csr);
+      free(b->csr);
+      free(b->cert);
+      b->cert = NULL;
+      b->csr = sim_make_csr(b, sim_factory); /* a "resend" after it asks for it again */
+      sim_step_refused(b, b->csr, step + 4, step);
+    } else if (strncmp(step, "csr-until:", 10) == 0) {
+      sim_step_csr_until(b, step + 10);
+    } else if (strncmp(step, "run:", 4) == 0) {
+      sim_step_run(b, step + 4);
+    } else if (strncmp(step, "touch:", 6) == 0) {
+      FILE *f = fopen(step + 6, "w");
+      if (f != NULL)
+        fclose(f);
+      else
+        sim_report(b, 0, "touch:%s: %s", step + 6, strerror(errno));
+    } else if (strncmp(step, "wait:", 5) == 0) {
+      sim_step_wait(b, step + 5);
     } else if (strcmp(step, "garbage") == 0) {
       sim_step_refused(b, "-----BEGIN CERTIFICATE REQUEST-----\nnot*base64!\n-----END CERTIFICATE REQUEST-----\n",
                        "not-a-csr", step);

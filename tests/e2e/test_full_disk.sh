@@ -10,23 +10,11 @@
 #  - The stick fills up mid-batch: the batch stops with exit 3 and a
 #    no-space message naming the stick; the journal holds the certificates;
 #    with space back, they are delivered without new signatures.
+# The long-running servers on a full journal disk: test_full_disk_server.sh
+# (`station serial`) and test_console_journal.sh (the console's alert).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/crash_lib.sh"
-[ "$(id -u)" = 0 ] || skip "mounting a small tmpfs needs root"
-MOUNTS=()
-unmount_all() {
-  local m
-  for m in ${MOUNTS[@]+"${MOUNTS[@]}"}; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
-  return 0
-}
-AT_EXIT_HOOKS+=(unmount_all)
-# small_tmpfs DIR SIZE: a tmpfs of SIZE at DIR (mode 0700).
-small_tmpfs() {
-  mkdir -p "$1"
-  mount -t tmpfs -o "size=$2,mode=0700" station-test "$1" 2>"$WORK/mount.err" ||
-    skip "cannot mount a tmpfs here: $(cat "$WORK/mount.err")"
-  MOUNTS+=("$1")
-}
+. "$(dirname "$0")/disk_lib.sh"
 # status_to N FILE COMMAND...: COMMAND exits with N; its output goes to FILE.
 status_to() {
   local want=$1 out=$2; shift 2

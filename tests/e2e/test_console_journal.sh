@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# End-to-end: the console's journal alert (issue 7, item 2). `station console`
+# in tmux with its journal on a small tmpfs: a stick is signed; the disk is
+# filled; the next stick's batch stops with no-space and the alert comes up
+# in the status panel ("JOURNAL DISK FULL -- signing stopped. Free space on
+# <the journal's file system>; the station resumes by itself", with the
+# engine's sentence under it); a board asking meanwhile is answered at once
+# STATION ERR no-space; the space is freed and, without a key pressed or a
+# restart, the alert goes away; the stick is signed again and its
+# certificates verify with openssl; the journal verifies; q/y quits with 0.
+# Needs root (the tmpfs) and tmux; skipped (77) without them.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serial_lib.sh"
+. "$(dirname "$0")/disk_lib.sh"
+command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
+small_tmpfs "$WORK/journal" 3m
+make_pki
+MEDIA=$WORK/media
+mkdir -p "$MEDIA" "$WORK/prep"
+cp "$WORK/station.yaml" "$WORK/console.yaml"
+cat >>"$WORK/console.yaml" <<YAML
+intake:
+  usb: [$MEDIA]
+  serial:
+    - port: $PORTS/ttyBOARD0
+YAML
+TMUX_SOCK=$WORK/tmux.sock
+T() { tmux -S "$TMUX_SOCK" "$@"; }
+stop_tmux() { T kill-server 2>/dev/null || true; }
+AT_EXIT_HOOKS+=(stop_tmux)
+screen() { T capture-pane -p -t console 2>/dev/null; }
+# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 20 s).
+wait_for() {
+  local i
+  for i in $(seq 1 $((${2:-20} * 10))); do
+    screen | grep -qF -- "$1" && return 0
+    sleep 0.1
+  done
+  echo "not on the screen after ${2:-20} s: $1"; screen
+  return 1
+}
+# gone_from TEXT [SECONDS]: true once TEXT is no longer on the screen.
+gone_from() {
+  local i
+  for i in $(seq 1 $((${2:-10} * 10))); do
+    screen | grep -qF -- "$1" || return 0
+    sleep 0.1
+  done
+  echo "still on the screen after ${2:-10} s: $1"; screen
+  return 1
+}
+keys() { T send-keys -t console "$@"; }
+# a stick of N CSRs made elsewhere, then moved under the intake root
+make_stick() {
+  local dir=$WORK/prep/$1 i
+  mkdir -p "$dir/csr"
+  for i in $(seq 1 "$2"); do
+    make_key "$WORK/prep/$1-$i.key"
+    make_csr "$dir/csr/board-$i.csr" "$WORK/prep/$1-$i.key" "$(device_subject "$(uuid)")"
+  done
+  mv "$dir" "$MEDIA/$1"
+}
+all_verify() {
+  local f n=0
+  for f in "$1"/certs/*.pem; do
+    verify_device_cert "$f" >/dev/null || { echo "$f does not verify"; return 1; }
+    n=$((n + 1))
+  done
+  [ "$n" = "$2" ] || { echo "$n certificates, expected $2"; return 1; }
+}
+
+# 120 columns: the alert's headline fits on one line (below 80 it takes two)
+T -f /dev/null new-session -d -s console -x 120 -y 32 \
+  "env TERM=tmux-256color SOFTHSM2_CONF=$SOFTHSM2_CONF STATION_TEST_PIN=$TEST_PIN '$STATION' -c '$WORK/console.yaml' \
+   console 2>'$WORK/console.err'; echo \$? >'$WORK/console.status'; sleep 60"
+check "the console logs in" wait_for "station: logged in"
+make_stick stick1 2
+check "a first stick is seen" wait_for "2 CSRs, 0 will be refused"
+keys s
+wait_for "Sign 2 CSRs" >/dev/null
+keys y
+check "it is signed" wait_for "issued 2 (new 2, before 0)"
+check "no alert while the journal can be written" gone_from "JOURNAL DISK FULL" 1
+
+fill_up "$WORK/journal"
+make_stick stick2 6
+check "a second stick is seen" wait_for "6 CSRs, 0 will be refused"
+keys s
+wait_for "Sign 6 CSRs" >/dev/null
+keys y
+check "the batch stops: the disk is full" wait_for "batch stopped: The disk is full. (no-space)"
+check "the alert comes up: JOURNAL DISK FULL, signing stopped" wait_for "JOURNAL DISK FULL"
+check "the alert says what to do: free space on the journal's file system; it resumes by itself" \
+  wait_for "signing stopped. Free space on $WORK/journal; the station resumes by itself"
+check "the alert carries the engine's sentence naming the journal" wait_for "the journal disk is full: cannot write journal $WORK/journal/journal.log"
+check "the status's journal line says it cannot be written" wait_for "CANNOT BE WRITTEN: signing stopped (no-space)"
+check "the counts leave out the group that was never committed" wait_for "issued 2 this shift, 2 total"
+check "nothing of the stopped batch is on the stick" test "$(ls "$MEDIA/stick2/certs" 2>/dev/null | wc -l)" = 0
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.journal"
+
+# a board meanwhile: answered at once, naming the problem
+"$BOARD_SIM" --factory "$FACTORY" --root "$WORK/pki/factory_ca.pem" --dir "$PORTS" --port-args no --wait 10 \
+  --board sleep:1500,err:no-space -- /bin/sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' \
+  >"$WORK/sim.out" 2>&1 || true
+rm -f "$PORTS/ttyBOARD0"
+check "a board meanwhile is answered STATION ERR no-space with the sentence" \
+  grep -q "err:no-space: answered no-space in .* ms: STATION ERR no-space the journal disk is full" "$WORK/sim.out"
+check "the alert is still up" wait_for "JOURNAL DISK FULL" 1
+
+rm -f "$WORK/journal/ballast"
+check "space freed: the alert goes away by itself" gone_from "JOURNAL DISK FULL" 10
+check "the event log says signing resumed" wait_for "signing resumed"
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.resumed"
+keys s
+wait_for "Sign 6 CSRs" >/dev/null
+keys y
+check "the stick signs now" wait_for "issued 6 (new 6, before 0)"
+check "its six certificates verify with openssl" all_verify "$MEDIA/stick2" 6
+keys q
+wait_for "Quit the station console?" >/dev/null
+keys y
+for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
+check "q then y quits with exit status 0" grep -qx 0 "$WORK/console.status"
+check "no sanitizer report or crash on the console's stderr" \
+  sh -c "! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$WORK/console.err'"
+check "the journal holds the refusals of the stopped batch and of the board (7 no-space)" \
+  test "$(awk '$3 == "refused" && $9 == "no-space"' "$WORK/journal/journal.log" | wc -l)" = 7
+check "the journal verifies" "$STATION" journal verify
+finish
