@@ -199,4 +199,79 @@ pulled() {
 pulled A 520 "pulled while signing"
 pulled B 520 "pulled while reading CSRs" --pull-after-opens 300
 pulled C 520 "pulled while writing certificates" --pull-after-creates 100
+
+# --- (D) the operator console (station/service.c): the stick is pulled while
+# the console signs it; the console stays up, says what happened and what to
+# do, lets go of the stick, and signs it again when it is re-inserted.
+command -v tmux >/dev/null || { echo "SKIP (console part): tmux is not installed"; finish; exit; }
+MEDIA=$WORK/media
+mkdir -p "$MEDIA"
+cp "$WORK/crash.yaml" "$WORK/console.yaml"
+printf 'intake:\n  usb: [%s]\n' "$MEDIA" >>"$WORK/console.yaml"
+TMUX_SOCK=$WORK/tmux.sock
+T() { tmux -S "$TMUX_SOCK" "$@"; }
+stop_tmux() { T kill-server 2>/dev/null || true; }
+AT_EXIT_HOOKS+=(stop_tmux)
+screen() { T capture-pane -p -t console 2>/dev/null; }
+# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 30 s).
+wait_for() {
+  local i
+  for i in $(seq 1 $((${2:-30} * 10))); do
+    screen | grep -qF -- "$1" && return 0
+    sleep 0.1
+  done
+  echo "not on the screen after ${2:-30} s: $1"; screen | tail -15
+  return 1
+}
+keys() { T send-keys -t console "$@"; }
+D=$MEDIA/stickD
+crash_stick "$WORK/D.d" 520
+insert "$WORK/D.d" "$D" || check "console: the stick is mounted" false
+: >"$WORK/signatures"
+cp_before=$(checkpoints)
+T -f /dev/null new-session -d -s console -x 220 -y 50 \
+  "env TERM=xterm-256color SOFTHSM2_CONF=$SOFTHSM2_CONF STATION_TEST_PIN=$STATION_TEST_PIN STATION_ALLOW_ROOT=1 \
+   SLOW_TOKEN_MODULE=$SLOW_TOKEN_MODULE SLOW_TOKEN_DELAY_MS=$SLOW_TOKEN_DELAY_MS SLOW_TOKEN_COUNT=$WORK/signatures \
+   '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; echo \$? >'$WORK/console.status'; sleep 60"
+check "console: logged in (PIN from the environment)" wait_for "station: logged in"
+check "console: the stick is seen with its 520 CSRs" wait_for "520 CSRs, 0 will be refused"
+keys s
+check "console: s asks for confirmation" wait_for "Sign 520 CSRs from $D"
+keys y
+for i in $(seq 1 3000); do [ "$(count "$WORK/signatures")" -lt 101 ] || break; sleep 0.02; done
+kill -USR1 "$FS_PID"
+check "console: the batch stops with an I/O fault of the stick" \
+  wait_for "batch stopped: A file system operation failed. (io): stick $D failed or was pulled out"
+check "console: it says the certificates are in the journal and what to do" \
+  wait_for "certificates in the journal, not on the stick: re-insert it and sign it again (no new signatures)"
+check "console: the stick is seen gone" wait_for "stick $D removed"
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.pulled"
+check "console: the console lets go of the pulled stick (unmounted, stick_fs ended)" gone "$D"
+check "console: still running" test ! -e "$WORK/console.status"
+journaled=$(from_stick "$D" issued)
+echo "       console: $journaled certificates journaled when the stick was pulled"
+check "console: the pull landed mid-batch ($journaled of 520 journaled)" test "$journaled" -lt 520
+check "console: no CSR of the pulled stick journaled as refused" test "$(from_stick "$D" refused)" = 0
+insert "$WORK/D.d" "$D" || check "console: the stick is mounted again" false
+check "console, re-inserted: the stick is seen again" wait_for "520 CSRs, 0 will be refused"
+keys s
+check "console, re-inserted: s asks for confirmation" wait_for "Sign 520 CSRs from $D"
+keys y
+check "console, re-inserted: the batch finishes, safe to remove" wait_for "$D: safe to remove"
+check "console, re-inserted: issued 520 (new $((520 - journaled)), before $journaled)" \
+  wait_for "issued 520 (new $((520 - journaled)), before $journaled), refused 0"
+keys q
+keys y
+for i in $(seq 1 300); do [ ! -s "$WORK/console.status" ] || break; sleep 0.1; done
+check "console: quits with exit status 0" test "$(cat "$WORK/console.status" 2>/dev/null)" = 0
+check "console: no sanitizer or crash report" \
+  sh -c "! grep -qi -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error' -e 'Segmentation' '$WORK/console.err'"
+check "console: the token signed each CSR once (520 + login proof + checkpoints)" \
+  test "$(count "$WORK/signatures")" = $((520 + 1 + $(checkpoints) - cp_before))
+check "console: every CSR has its certificate on the stick (520)" test "$(find "$WORK/D.d/certs" -name '*.pem' | wc -l)" = 520
+check "console: each certificate is the one journaled for its CSR" certs_match_csrs "$WORK/D.d" "$D"
+check "console: every certificate verifies with openssl against the test CA" all_verify "$WORK/D.d/certs" 520
+check "console: no temporary file left on the stick, nothing refused" no_stray_files "$WORK/D.d"
+check "console: no CSR issued twice in the journal" issued_once
+check "console: journal verify passes" "$STATION" -q journal verify
 finish
