@@ -97,9 +97,9 @@ int batch_inspect(const struct engine *e, const char *dir, struct batch_inspecti
       r = outcome;
       if (outcome == ST_E_IO)
         st_detail_set(detail, "%s: csr/ cannot be read (the stick failed or was pulled out)", dir);
-    }
-    else if (outcome != ST_OK)
+    } else if (outcome != ST_OK) {
       batch_inspect_count(out, outcome);
+    }
   }
 out:
   batch_entries_free(entries, count);

@@ -419,7 +419,7 @@ int main(int argc, char **argv)
   fuse_argv[fuse_argc++] = argv[0];
   fuse_argv[fuse_argc++] = "-f";                         /* foreground: the test holds the pid */
   fuse_argv[fuse_argc++] = "-o";
-  fuse_argv[fuse_argc++] = "fsname=station-stick,subtype=stick_fs,max_threads=16";
+  fuse_argv[fuse_argc++] = "fsname=station-stick,subtype=stick_fs";
   fuse_argv[fuse_argc++] = stick_mountpoint;
   fuse_argv[fuse_argc] = NULL;
   return fuse_main(fuse_argc, fuse_argv, &stick_ops, NULL);
