@@ -8,6 +8,7 @@ PACKAGES=(
   libssl-dev libp11-dev libyaml-dev libncurses-dev   # the station's libraries
   openssl softhsm2 opensc                   # a software token and its tools
   libcmocka-dev libengine-pkcs11-openssl libp11-kit-dev curl python3 tmux procps time clang libclang-rt-14-dev   # the tests
+  libfuse3-dev fuse3                        # the tests: a USB stick pulled out mid-batch (tests/stick/)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -39,6 +39,7 @@ struct batch_slot {
   struct st_detail intake_detail;
   struct engine_request *request;  /* prepared; NULL when refused by the intake */
   struct engine_result result;
+  int on_stick;                    /* its certificate was already on the stick, identical */
 };
 
 /* A group of slots. Three are in flight at once: one read and checked on the
@@ -151,6 +152,12 @@ out:
   return r;
 }
 
+int batch_medium_failed(int err)
+{
+  return err == EIO || err == ENODEV || err == ENXIO || err == ENOMEDIUM || err == ENOTCONN || err == ESHUTDOWN ||
+         err == ESTALE;
+}
+
 const char *batch_file_kind(mode_t mode)
 {
   return S_ISLNK(mode) ? "a symbolic link (not followed)"
@@ -174,11 +181,17 @@ int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct
       r = ST_E_NOT_REGULAR_FILE;
       st_detail_set(detail, "the entry is a symbolic link (not followed)");
     } else {
-      st_detail_set(detail, "cannot open the file: %s", strerror(errno));
+      r = batch_medium_failed(errno) ? ST_E_IO : ST_E_UNREADABLE;
+      st_detail_set(detail, "cannot open csr/%s: %s", name, strerror(errno));
     }
     goto out;
   }
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fd, &st) != 0) {
+    r = batch_medium_failed(errno) ? ST_E_IO : ST_E_UNREADABLE;
+    st_detail_set(detail, "cannot examine csr/%s: %s", name, strerror(errno));
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
     r = ST_E_NOT_REGULAR_FILE;
     st_detail_set(detail, "the entry is %s", batch_file_kind(st.st_mode));
     goto out;
@@ -198,7 +211,8 @@ int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      st_detail_set(detail, "reading the file failed: %s", strerror(errno));
+      r = batch_medium_failed(errno) ? ST_E_IO : ST_E_UNREADABLE;
+      st_detail_set(detail, "reading csr/%s failed: %s", name, strerror(errno));
       goto out;
     }
     if (n == 0)
@@ -244,8 +258,10 @@ static void batch_prepare_slot(void *arg)
   size_t len = 0;
 
   if (fstatat(run->csr_fd, slot->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    slot->intake_code = ST_E_UNREADABLE;
-    st_detail_set(&slot->intake_detail, "the entry vanished or cannot be examined: %s", strerror(errno));
+    /* a stick that failed or was pulled out is a fault of the stick, not a refusal held against the CSR */
+    slot->intake_code = batch_medium_failed(errno) ? ST_E_IO : ST_E_UNREADABLE;
+    st_detail_set(&slot->intake_detail, "the entry csr/%s vanished or cannot be examined: %s", slot->name,
+                  strerror(errno));
   } else if (!S_ISREG(st.st_mode)) {
     slot->intake_code = ST_E_NOT_REGULAR_FILE;
     st_detail_set(&slot->intake_detail, "the entry is %s", batch_file_kind(st.st_mode));
@@ -298,6 +314,23 @@ static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
   }
 }
 
+/* The message of a fault of the stick itself (CODE: ST_E_NO_SPACE or
+ * ST_E_IO; WHY: what failed): names the stick, says what became of the
+ * certificates and what the operator does. */
+static void batch_stick_fault(const struct batch_run *run, int code, const char *why, struct st_detail *detail)
+{
+  char copy[sizeof detail->text];
+  snprintf(copy, sizeof copy, "%s", why); /* WHY may be DETAIL's own text */
+  if (code == ST_E_NO_SPACE)
+    st_detail_set(detail, "stick %s is full; the batch stopped. The certificates signed so far are in the journal and "
+                  "are delivered, without new signatures, when the stick is back with space: free space on it and "
+                  "sign it again (%s)", run->root, copy);
+  else
+    st_detail_set(detail, "stick %s failed or was pulled out; the batch stopped. The certificates signed so far are "
+                  "in the journal and are delivered, without new signatures, when the stick is back: re-insert it "
+                  "and sign it again (%s)", run->root, copy);
+}
+
 /* Decides every slot of CHUNK on the engine thread: the intake's refusals one
  * by one, the prepared requests as one group (signed together). Returns 0 or
  * the first fault; then every slot still has a result, a fault for those that
@@ -305,6 +338,7 @@ static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
 static int batch_decide_chunk(struct batch_run *run, struct batch_chunk *chunk, struct st_detail *detail)
 {
   int r = ST_OK;
+  int stick = 0; /* the fault is the stick's: it failed or was pulled out while its CSRs were read */
   size_t n = 0;
   const char **sources = calloc(chunk->count + 1, sizeof *sources);
   const struct engine_request **requests = calloc(chunk->count + 1, sizeof *requests);
@@ -322,6 +356,10 @@ static int batch_decide_chunk(struct batch_run *run, struct batch_chunk *chunk, 
       requests[n] = slot->request;
       where[n++] = i;
     } else if (r != ST_OK || st_error_class_of(slot->intake_code) != ST_CLASS_REFUSAL) {
+      if (r == ST_OK) {
+        slot->result.detail = slot->intake_detail;
+        stick = slot->intake_code == ST_E_IO;
+      }
       slot->result.code = r != ST_OK ? r : slot->intake_code;
       r = slot->result.code;
     } else {
@@ -345,7 +383,10 @@ out:
     for (size_t i = 0; i < chunk->count && why[0] == '\0'; i++)
       if (chunk->slots[i].result.code == r)
         why = chunk->slots[i].result.detail.text;
-    st_detail_set(detail, "%s: %s", st_error_sentence(r), why);
+    if (stick)
+      batch_stick_fault(run, r, why, detail);
+    else
+      st_detail_set(detail, "%s: %s", st_error_sentence(r), why);
   }
   free(where);
   free(results);
@@ -381,6 +422,7 @@ static int batch_rejection_text(const struct batch_slot *slot, char *buf, size_t
 static int batch_stage(struct batch_run *run, struct batch_chunk *chunk, struct batch_slot *slot,
                        struct st_detail *detail)
 {
+  size_t staged = output_group_size(chunk->outputs);
   int r = ST_E_NO_MEMORY;
   char file[NAME_MAX + 8], text[2048];
   BIO *pem = NULL;
@@ -403,20 +445,16 @@ static int batch_stage(struct batch_run *run, struct batch_chunk *chunk, struct 
     snprintf(file, sizeof file, "%s.pem", slot->stem);
     /* only a certificate issued before can already be on the stick: a new one has a new serial */
     r = output_group_stage(chunk->outputs, run->certs_fd, file, pem_data, (size_t)pem_len, res->from_journal, detail);
+    slot->on_stick = r == ST_OK && output_group_size(chunk->outputs) == staged; /* identical, not rewritten */
     snprintf(file, sizeof file, "%s.txt", slot->stem);
     /* a stale note of an earlier run (the CSR was refused, then fixed) goes */
     if (r == ST_OK && run->rejected_notes)
       r = output_group_unlink(chunk->outputs, run->rejected_fd, file);
-    if (res->from_journal)
-      run->summary->handed_back++;
-    else
-      run->summary->issued++;
   } else {
     int n = batch_rejection_text(slot, text, sizeof text);
     snprintf(file, sizeof file, "%s.txt", slot->stem);
     r = output_group_stage(chunk->outputs, run->rejected_fd, file, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1,
                            0, detail);
-    run->summary->refused++;
   }
 out:
   BIO_free(pem);
@@ -434,9 +472,12 @@ static void batch_publish(void *arg)
   if (r == ST_OK)
     r = output_group_publish(chunk->outputs, &chunk->publish_detail);
   if (r != ST_OK) { /* reliability: name the stick and say what comes next */
-    struct st_detail why = chunk->publish_detail;
-    st_detail_set(&chunk->publish_detail, "stick %s: %s; the batch is paused: its certificates are in the journal "
-                  "and are delivered, without new signatures, when the stick is back with space", run->root, why.text);
+    batch_stick_fault(run, r, chunk->publish_detail.text, &chunk->publish_detail);
+    for (size_t i = 0; i < chunk->decided; i++) {
+      const struct engine_result *res = &chunk->slots[i].result;
+      if (!chunk->slots[i].on_stick && (res->code == ST_OK || st_error_class_of(res->code) == ST_CLASS_REFUSAL))
+        run->summary->unwritten++; /* journaled; its file may not be on the stick */
+    }
   }
   chunk->publish_result = r;
 }
@@ -454,6 +495,15 @@ static int batch_run_chunk(struct batch_run *run, struct batch_chunk *chunk, str
   /* the write-ahead rule: nothing is written out before its records are durable */
   committed = engine_commit(run->engine, &commit_detail);
   run->done += chunk->count;
+  for (size_t i = 0; committed == ST_OK && i < chunk->decided; i++) { /* durable: the summary counts it */
+    const struct engine_result *res = &chunk->slots[i].result;
+    if (res->code == ST_OK && res->from_journal)
+      run->summary->handed_back++;
+    else if (res->code == ST_OK)
+      run->summary->issued++;
+    else if (st_error_class_of(res->code) == ST_CLASS_REFUSAL)
+      run->summary->refused++;
+  }
   if (committed == ST_OK && chunk->decided > 0) {
     chunk->publish_result = ST_OK;
     workers_submit(run->publisher, chunk->published, batch_publish, chunk);

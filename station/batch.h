@@ -31,6 +31,8 @@ struct batch_summary {
   size_t handed_back;     /* certificates issued before, delivered again */
   size_t refused;         /* refused files (journaled, with a rejected/ note) */
   size_t skipped;         /* hidden entries skipped */
+  size_t unwritten;       /* of the above, journaled but whose file may not have reached the stick
+                             (the batch stopped on a fault of the stick): delivered by the next run */
 };
 
 /* Signs the batch in DIR with E. Returns 0 when every entry got its outcome

@@ -43,7 +43,7 @@ static int batch_inspect_entry(const struct engine *e, int csr_fd, const char *n
   struct engine_request *req = NULL;
 
   if (fstatat(csr_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    r = ST_E_UNREADABLE;
+    r = batch_medium_failed(errno) ? ST_E_IO : ST_E_UNREADABLE;
     goto out;
   }
   if (!S_ISREG(st.st_mode)) {
@@ -93,10 +93,13 @@ int batch_inspect(const struct engine *e, const char *dir, struct batch_inspecti
     else
       outcome = batch_inspect_entry(e, csr_fd, entry->name);
     previous = entry;
-    if (outcome == ST_E_NO_MEMORY)
+    if (outcome == ST_E_NO_MEMORY || outcome == ST_E_IO) { /* the stick failed or was pulled out */
       r = outcome;
-    else if (outcome != ST_OK)
+      if (outcome == ST_E_IO)
+        st_detail_set(detail, "%s: csr/ cannot be read (the stick failed or was pulled out)", dir);
+    } else if (outcome != ST_OK) {
       batch_inspect_count(out, outcome);
+    }
   }
 out:
   batch_entries_free(entries, count);

@@ -37,9 +37,17 @@ void batch_entries_free(struct batch_entry *entries, size_t count);
 int batch_names_clash(const struct batch_entry *previous, const struct batch_entry *entry);
 
 /* Reads regular file NAME of CSR_FD without following links or blocking.
- * Returns 0 with the bytes in *DATA (caller frees), or a refusal code
- * (not-a-regular-file, too-large, unreadable) with a sentence in DETAIL. */
+ * Returns 0 with the bytes in *DATA (caller frees), a refusal code
+ * (not-a-regular-file, too-large, unreadable) with a sentence in DETAIL,
+ * ST_E_IO when the medium failed (batch_medium_failed) or ST_E_NO_MEMORY. */
 int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct st_detail *detail);
+
+/* 1 when ERR (an errno) says that the medium under the batch failed or went
+ * away (EIO, ENODEV, ENXIO, ENOMEDIUM, ENOTCONN, ESHUTDOWN, ESTALE: a stick
+ * pulled out or failing) rather than that one file is unfit. Reading a CSR
+ * then gives ST_E_IO, a fault of the stick that stops the batch, never a
+ * refusal journaled against the CSR. */
+int batch_medium_failed(int err);
 
 /* "a symbolic link (not followed)", "a directory", ...: for refusal notes. Static. */
 const char *batch_file_kind(mode_t mode);

@@ -163,13 +163,14 @@ static void service_on_progress(void *arg, size_t done, size_t total)
   service_engine_take(s);
 }
 
-/* Makes everything the station wrote on the stick at PATH durable: the
- * output directories, the stick's root, then the whole file system.
- * Returns 1 when all of it succeeded. */
-static int service_sync_stick(const char *path, const char *const *dirs, size_t n)
+/* Makes everything the station wrote on the stick whose root directory is
+ * ROOT (opened before the work, so that a stick pulled out in the meantime is
+ * not mistaken for whatever is now at its path) durable: the output
+ * directories, the stick's root, then the whole file system. Returns 1 when
+ * all of it succeeded; closes ROOT (-1 is fine: returns 0). */
+static int service_sync_stick(int root, const char *const *dirs, size_t n)
 {
   int ok = 0;
-  int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0)
     goto out;
   ok = 1;
@@ -195,6 +196,7 @@ static void service_do_sign(struct service *s, const char *path)
   struct service_event ev;
   struct st_detail detail = {""};
   struct batch_observer observer = {service_on_progress, s};
+  int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r;
 
   service_event_init(&ev, SERVICE_EVENT_BATCH_START);
@@ -205,7 +207,7 @@ static void service_do_sign(struct service *s, const char *path)
   r = batch_sign_directory_observed(s->engine, path, &observer, &ev.summary, &detail);
   service_event_counts(s, &ev);
   service_engine_give(s);
-  ev.safe = service_sync_stick(path, outputs, 2);
+  ev.safe = service_sync_stick(root, outputs, 2);
   ev.code = r;
   snprintf(ev.source, sizeof ev.source, "%s", path);
   snprintf(ev.text, sizeof ev.text, "%s", detail.text);
@@ -218,13 +220,14 @@ static void service_do_export(struct service *s, const char *path)
   struct st_detail detail = {""};
   struct export_options options = {EXPORT_CSV, 0, 0, 0, 0, NULL};
   char file[PATH_MAX] = "";
+  int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r;
 
   service_event_init(&ev, SERVICE_EVENT_EXPORTED);
   service_engine_take(s);
   r = engine_export(s->engine, &options, path, file, sizeof file, NULL, &detail);
   service_engine_give(s);
-  if (r == ST_OK && !service_sync_stick(path, NULL, 0)) {
+  if (!service_sync_stick(root, NULL, 0) && r == ST_OK) {
     r = ST_E_IO;
     st_detail_set(&detail, "the export was written but the stick could not be synced: %s", strerror(errno));
   }

@@ -33,9 +33,11 @@ int cli_sign(struct cli *cli)
     goto out;
   if (r == ST_OK)
     r = batch_sign_directory(engine, cli->argv[1], &summary, &detail);
-  printf("issued %zu (new %zu, issued before %zu), refused %zu, skipped %zu hidden\n",
-         summary.issued + summary.handed_back, summary.issued, summary.handed_back, summary.refused,
-         summary.skipped);
+  printf("issued %zu (new %zu, issued before %zu), refused %zu, skipped %zu hidden", summary.issued + summary.handed_back,
+         summary.issued, summary.handed_back, summary.refused, summary.skipped);
+  if (summary.unwritten > 0) /* the stick failed or was pulled out: these are in the journal */
+    printf("; %zu not written to the stick (in the journal: sign it again)", summary.unwritten);
+  printf("\n");
   if (r != ST_OK)
     cli_fail(r, &detail);
 out:

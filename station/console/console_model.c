@@ -197,6 +197,10 @@ static void console_apply_batch_done(struct console_model *m, const struct servi
   else
     console_model_log(m, CONSOLE_ROLE_ERROR, "batch stopped: %s (%s): %s", st_error_sentence(ev->code),
                       st_error_name(ev->code), ev->text);
+  if (ev->code != ST_OK && b->unwritten > 0) /* the stick is full, failed or was pulled out: what comes next */
+    console_model_log(m, CONSOLE_ROLE_ERROR, "%zu certificates in the journal, not on the stick: %s and sign it "
+                      "again (no new signatures)", b->unwritten,
+                      ev->code == ST_E_NO_SPACE ? "free space on it" : "re-insert it");
 }
 
 static void console_apply_login(struct console_model *m, const struct service_event *ev)

@@ -269,7 +269,11 @@ static void console_batch_draw(struct console *c, int top, int rows)
     else if (rows > 2)
       console_putf(top + 2, 1, console_attr(c, CONSOLE_ATTR_ERROR), "batch stopped: %s (%s): %s",
                    st_error_sentence(st->code), st_error_name(st->code), st->text);
-    if (rows > 3)
+    if (rows > 3 && st->state == CONSOLE_STICK_FAILED && st->summary.unwritten > 0)
+      console_putf(top + 3, 1, console_attr(c, CONSOLE_ATTR_ERROR), "%zu certificates in the journal, not on the "
+                   "stick: %s and sign it again (no new signatures)", st->summary.unwritten,
+                   st->code == ST_E_NO_SPACE ? "free space on it" : "re-insert it");
+    else if (rows > 3)
       console_put(top + 3, 1, A_NORMAL, "certificates in certs/, refusal notes in rejected/; e exports the journal here");
     break;
   }
