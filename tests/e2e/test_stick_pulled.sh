@@ -7,10 +7,10 @@
 # it is mounting the same directory again. The token is slow (slow_token,
 # SLOW_TOKEN_DELAY_MS per signature, counted) so that the pull lands mid-batch.
 #
-# Three pulls: (A) by the operator while the station signs (SIGUSR1 once 100
-# certificates are signed), (B) while the station reads the CSRs (after the
-# 300th file opened), (C) while it writes the certificates out (after the
-# 100th file created: temporary files are left behind). For each:
+# Three pulls of `station sign`: (A) by the operator while the station signs
+# (SIGUSR1 once 100 certificates are signed), (B) while the station reads the
+# CSRs (after the 300th file opened), (C) while it writes the certificates out
+# (after the 100th file created: temporary files are left behind). For each:
 #  - the run stops with exit 3 (a fault that stopped the run), promptly, with
 #    no crash and no sanitizer report;
 #  - the message names the stick, says it failed or was pulled out, and that
@@ -23,6 +23,9 @@
 #    verifies with openssl against the test CA, the token signed exactly the
 #    CSRs the journal lacked (C_Sign count = new certificates + the login's
 #    key proof + the journal's checkpoints), and no temporary file is left.
+# (D) the same pull while the operator console (tmux) signs the stick: the
+# console stays up, says what happened and what to do, lets go of the stick,
+# and signs it again when it is back, with the same checks.
 # Needs root, /dev/fuse and fusermount3; skipped (exit 77) where a FUSE file
 # system cannot be mounted.
 . "$(dirname "$0")/lib.sh"
