@@ -99,7 +99,7 @@ check "nothing of the stopped batch is on the stick" test "$(ls "$MEDIA/stick2/c
 [ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.journal"
 
 # a board meanwhile: answered at once, naming the problem
-"$BOARD_SIM" --factory "$FACTORY" --root "$WORK/pki/factory_ca.pem" --dir "$PORTS" --port-args no --wait 10 \
+"$BOARD_SIM" --factory "$FACTORY" --root "$WORK/pki/factory_ca.pem" --dir "$PORTS" --port-args no --wait 20 \
   --board sleep:1500,err:no-space -- /bin/sh -c 'trap "exit 0" TERM; while :; do sleep 0.1; done' \
   >"$WORK/sim.out" 2>&1 || true
 rm -f "$PORTS/ttyBOARD0"
@@ -108,7 +108,7 @@ check "a board meanwhile is answered STATION ERR no-space with the sentence" \
 check "the alert is still up" wait_for "JOURNAL DISK FULL" 1
 
 rm -f "$WORK/journal/ballast"
-check "space freed: the alert goes away by itself" gone_from "JOURNAL DISK FULL" 10
+check "space freed: the alert goes away by itself (the station tries every 2 s)" gone_from "JOURNAL DISK FULL" 20
 check "the event log says signing resumed" wait_for "signing resumed"
 [ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.resumed"
 keys s

@@ -59,8 +59,8 @@ P=$PORTS/ttyBOARD
 check "the answer names the problem: the journal disk is full, the journal, nothing released" \
   grep -q "STATION ERR no-space the journal disk is full: .*$LOG.*nothing was released" "$WORK/sim.out"
 check "the answer names the file system to free" grep -q "signing resumes once there is room on $WORK/journal" "$WORK/sim.out"
-check "the requests while stopped were answered at once (each under 1 s)" \
-  sh -c "grep -o 'answered no-space in [0-9]* ms' '$WORK/sim.out' | awk '{n++; if (\$4 >= 1000) bad++} END {exit !(n == 3 && !bad)}'"
+check "the requests while stopped were answered at once (each under 2 s, in fact a few ms)" \
+  sh -c "grep -o 'answered no-space in [0-9]* ms' '$WORK/sim.out' | awk '{n++; if (\$4 >= 2000) bad++} END {exit !(n == 3 && !bad)}'"
 check "the station's log says signing stopped, naming the journal" \
   grep -q "journal: signing stopped (no-space): the journal disk is full: .*$LOG" "$PORTS/station.log"
 check "the station's log says it resumed without a restart" grep -q "can be written again after .* signing resumed" "$PORTS/station.log"
