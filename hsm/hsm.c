@@ -370,11 +370,6 @@ out:
   return r;
 }
 
-int hsm_token_present(struct hsm *h)
-{
-  return h != NULL ? hsm_p11_token_present(h->p11) : -1;
-}
-
 /* hsm_relogin when the sessions libp11 keeps died with the token: libp11
  * 0.4.12 hands out the sessions of its pool without asking the token, so
  * they must go. Closing every session of the slot (PKCS11_open_session with

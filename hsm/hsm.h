@@ -80,11 +80,6 @@ int hsm_logout(struct hsm *h);
  * where a watchdog can give up on it. */
 int hsm_relogin(struct hsm *h, const char *pin, struct st_detail *detail);
 
-/* Whether H's slot holds a token now: 1, 0 (pulled out), or -1 when the
- * module cannot tell. Asks the module (C_GetSlotInfo, C_GetTokenInfo); never
- * blocks on libp11. */
-int hsm_token_present(struct hsm *h);
-
 /* Fills INFO from the token (fresh from the module each call). Returns 0 or ST_E_HSM. */
 int hsm_token_info(struct hsm *h, struct hsm_token_info *info);
 
