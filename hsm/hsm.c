@@ -19,6 +19,12 @@
  *     hsm_token_info asks the token.
  *   - PKCS11_login keeps a copy of the PIN inside libp11 (to log in again
  *     after a fork) until the slot is released. The station keeps none.
+ *   - libp11 0.4.12 keeps the slot's sessions in a pool and hands them out
+ *     without asking the token whether they are still alive; with the pool
+ *     empty and C_OpenSession failing (no token) it waits for ever for one to
+ *     come back. A token pulled out and put back leaves the pool full of dead
+ *     sessions: hsm_relogin checks the token is there, then empties the pool
+ *     (hsm_relogin_fresh explains how).
  *   - PKCS11_enumerate_public_keys + PKCS11_get_public_key work but leak the
  *     public-key object, which pins the slot (and so libp11's PIN copy) for
  *     the life of the process; hsm_key_public therefore reads CKA_EC_POINT
@@ -291,31 +297,15 @@ static unsigned long hsm_take_ckr(void)
   return ckr;
 }
 
-int hsm_login(struct hsm *h, const char *pin, struct st_detail *detail)
+/* Says in DETAIL why C_Login failed with CKR (0: no PKCS#11 code) and returns
+ * ST_E_HSM_PIN_LOCKED, ST_E_HSM_PIN or ST_E_HSM. One attempt only: the
+ * operator is told why, the station never tries again. */
+static int hsm_login_failed(struct hsm *h, unsigned long ckr, struct st_detail *detail)
 {
   int r = ST_E_HSM;
-  int logged_in = 0;
-  unsigned long ckr;
   struct hsm_token_info ti;
   char name[48];
 
-  if (h == NULL || pin == NULL) {
-    r = ST_E_USAGE;
-    st_detail_set(detail, "hsm_login needs a handle and a PIN");
-    goto out;
-  }
-  if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && logged_in) {
-    r = 0;
-    goto out;
-  }
-  ERR_clear_error();
-  if (PKCS11_login(h->slot, 0, pin) == 0) {
-    hsm_refresh_keys(h);
-    r = 0;
-    goto out;
-  }
-  /* One attempt only: tell the operator why, never try again. */
-  ckr = hsm_take_ckr();
   hsm_ckr_text(ckr, name, sizeof name);
   memset(&ti, 0, sizeof ti);
   if (hsm_p11_token_info(h->p11, &ti) != 0)
@@ -334,6 +324,97 @@ int hsm_login(struct hsm *h, const char *pin, struct st_detail *detail)
     st_detail_set(detail, "C_Login on token %s: %s", h->token_label,
                   ckr != 0 ? name : "failed (no PKCS#11 code)");
   }
+  return r;
+}
+
+/* Logs in through a session of our own while libp11 believes it is logged
+ * in already but the token says otherwise (after hsm_relogin_fresh, or a
+ * failed attempt there): libp11's sessions then become user sessions too.
+ * Returns 0 or the codes of hsm_login_failed. */
+static int hsm_login_behind_libp11(struct hsm *h, const char *pin, struct st_detail *detail)
+{
+  int r = 0;
+  CK_RV rv = hsm_p11_login(h->p11, pin);
+  if (rv != CKR_OK)
+    r = hsm_login_failed(h, rv, detail);
+  else
+    hsm_refresh_keys(h);
+  return r;
+}
+
+int hsm_login(struct hsm *h, const char *pin, struct st_detail *detail)
+{
+  int r = ST_E_HSM;
+  int logged_in = 0;
+  struct hsm_token_info ti;
+
+  if (h == NULL || pin == NULL) {
+    r = ST_E_USAGE;
+    st_detail_set(detail, "hsm_login needs a handle and a PIN");
+    goto out;
+  }
+  if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && logged_in) {
+    /* libp11 answers from its own bookkeeping: ask the token */
+    memset(&ti, 0, sizeof ti);
+    r = hsm_p11_token_info(h->p11, &ti) == 0 && !ti.logged_in ? hsm_login_behind_libp11(h, pin, detail) : 0;
+    goto out;
+  }
+  ERR_clear_error();
+  if (PKCS11_login(h->slot, 0, pin) == 0) {
+    hsm_refresh_keys(h);
+    r = 0;
+    goto out;
+  }
+  r = hsm_login_failed(h, hsm_take_ckr(), detail);
+out:
+  return r;
+}
+
+/* hsm_relogin when the sessions libp11 keeps died with the token: libp11
+ * 0.4.12 hands out the sessions of its pool without asking the token, so
+ * they must go. Closing every session of the slot (PKCS11_open_session with
+ * the other read-write mode, then back, each calls C_CloseAllSessions and
+ * empties the pool) leaves the token logged out, while libp11 still believes
+ * it logged in. PKCS11_logout then drops libp11's cached key objects (their
+ * handles may not survive a new login) and opens one fresh session to call
+ * C_Logout on, which fails harmlessly (nobody is logged in) or succeeds.
+ * hsm_login then logs in through libp11 when it knows it is logged out, else
+ * through a session of our own (the login holds for libp11's fresh session). */
+static int hsm_relogin_fresh(struct hsm *h, const char *pin, struct st_detail *detail)
+{
+  PKCS11_open_session(h->slot, 1);
+  PKCS11_open_session(h->slot, 0);
+  if (PKCS11_logout(h->slot) != 0)
+    ERR_clear_error(); /* C_Logout: CKR_USER_NOT_LOGGED_IN, as expected */
+  return hsm_login(h, pin, detail);
+}
+
+int hsm_relogin(struct hsm *h, const char *pin, struct st_detail *detail)
+{
+  int r = ST_E_HSM;
+  int logged_in = 0;
+  char name[48];
+
+  if (h == NULL || pin == NULL) {
+    r = ST_E_USAGE;
+    st_detail_set(detail, "hsm_relogin needs a handle and a PIN");
+    goto out;
+  }
+  if (hsm_p11_token_present(h->p11) == 0) {
+    /* before libp11 is asked anything: with no token, 0.4.12 may wait for
+     * ever for a session it cannot open */
+    st_detail_set(detail, "token %s is not in its slot: it was pulled out (plug it back in)", h->token_label);
+    goto out;
+  }
+  ERR_clear_error();
+  if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && logged_in && PKCS11_logout(h->slot) == 0) {
+    r = hsm_login(h, pin, detail); /* the sessions are alive */
+    goto out;
+  }
+  hsm_ckr_text(hsm_take_ckr(), name, sizeof name);
+  st_info("hsm: the sessions on token %s are gone (%s); opening new ones", h->token_label,
+          logged_in ? name : "not logged in");
+  r = hsm_relogin_fresh(h, pin, detail);
 out:
   return r;
 }

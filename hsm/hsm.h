@@ -55,7 +55,9 @@ int hsm_open(const char *module_path, const char *token_label, struct hsm **out,
              struct st_detail *detail);
 
 /* Logs the user in with PIN (NUL-terminated; the caller wipes it afterwards).
- * Already logged in is success. Never retries: a wrong PIN is one attempt.
+ * Already logged in is success (the token is asked when libp11 believes it
+ * is: after a token was pulled out and put back, libp11 may be wrong). Never
+ * retries: a wrong PIN is one attempt.
  * Returns 0, ST_E_HSM_PIN (wrong PIN; DETAIL says whether the token reports a
  * low count or a final try), ST_E_HSM_PIN_LOCKED, or ST_E_HSM. */
 int hsm_login(struct hsm *h, const char *pin, struct st_detail *detail);
@@ -63,6 +65,20 @@ int hsm_login(struct hsm *h, const char *pin, struct st_detail *detail);
 /* Logs out (the console's lock). Keys found before stay valid handles but
  * cannot sign until hsm_login succeeds again. Returns 0 or ST_E_HSM. */
 int hsm_logout(struct hsm *h);
+
+/* Logs in again with PIN after the token failed, whatever became of it:
+ *   - the token is not in its slot (pulled out): returns ST_E_HSM at once,
+ *     DETAIL saying so, and touches nothing else;
+ *   - its sessions are alive (a fault of one call): logs out and in again;
+ *   - its sessions died (the token was pulled out and put back, or they were
+ *     closed behind the station's back): drops every session of the slot,
+ *     opens new ones and logs in.
+ * One C_Login attempt at most. Then every live key gets a fresh signer, as
+ * after hsm_login. Returns 0 or the codes of hsm_login. May block as long as
+ * the token takes to answer (a token that hangs in C_Login hangs here, and so
+ * may libp11 0.4.12 when the token vanishes while it opens a session): call it
+ * where a watchdog can give up on it. */
+int hsm_relogin(struct hsm *h, const char *pin, struct st_detail *detail);
 
 /* Fills INFO from the token (fresh from the module each call). Returns 0 or ST_E_HSM. */
 int hsm_token_info(struct hsm *h, struct hsm_token_info *info);

@@ -59,6 +59,18 @@ void hsm_p11_close(struct hsm_p11 *p);
  * logged_in from the state of a new session. Returns 0 or ST_E_HSM. */
 int hsm_p11_token_info(struct hsm_p11 *p, struct hsm_token_info *info);
 
+/* 1 when P's slot holds a token, 0 when it does not (pulled out: the slot
+ * reports no token, or the slot itself is gone), -1 when the module cannot
+ * tell. */
+int hsm_p11_token_present(struct hsm_p11 *p);
+
+/* Logs the user in with PIN through a session of our own, closed again
+ * before returning: the login belongs to the application, so it holds for
+ * the sessions libp11 keeps open. Call it only while libp11 holds one (else
+ * closing ours, the last, logs the token out again). Returns the module's
+ * CK_RV (CKR_USER_ALREADY_LOGGED_IN counts as CKR_OK). */
+CK_RV hsm_p11_login(struct hsm_p11 *p, const char *pin);
+
 /* The public half of K read through PKCS#11: CKA_EC_PARAMS and CKA_EC_POINT
  * of the public-key object with K's label and id, else of the private key
  * itself. A new software EVP_PKEY (caller frees), or NULL when the token has

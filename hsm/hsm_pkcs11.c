@@ -10,7 +10,8 @@
  * user session too. Each operation below opens its own session and closes it;
  * libp11 keeps its own sessions open, so closing ours never logs the token out.
  *
- * Done here: fresh token information (the user-PIN flags), the public half of
+ * Done here: fresh token information (the user-PIN flags), whether the token
+ * is in its slot, a login of our own (hsm_relogin), the public half of
  * an EC key read from CKA_EC_PARAMS and CKA_EC_POINT, the attributes of a
  * private key (hsm_key_info) and EC P-256 key-pair generation inside the
  * token (hsm_generate_ec_p256). Data objects are in hsm_data.c. PKCS#11 return values are translated into the
@@ -206,6 +207,45 @@ CK_RV hsm_p11_session(struct hsm_p11 *p, int rw, CK_SESSION_HANDLE *s)
 {
   CK_FLAGS flags = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
   return p->f->C_OpenSession(p->slot, flags, NULL, NULL, s);
+}
+
+int hsm_p11_token_present(struct hsm_p11 *p)
+{
+  int r = -1;
+  CK_SLOT_INFO si;
+  CK_TOKEN_INFO ti;
+  CK_RV rv = p->f->C_GetSlotInfo(p->slot, &si);
+  if (rv == CKR_SLOT_ID_INVALID || rv == CKR_DEVICE_REMOVED) {
+    r = 0; /* a token that is its own reader takes its slot with it */
+    goto out;
+  }
+  if (rv != CKR_OK)
+    goto out;
+  if ((si.flags & CKF_TOKEN_PRESENT) == 0) {
+    r = 0;
+    goto out;
+  }
+  rv = p->f->C_GetTokenInfo(p->slot, &ti);
+  if (rv == CKR_OK)
+    r = 1;
+  else if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_RECOGNIZED)
+    r = 0;
+out:
+  return r;
+}
+
+CK_RV hsm_p11_login(struct hsm_p11 *p, const char *pin)
+{
+  CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+  CK_RV rv = hsm_p11_session(p, 0, &s);
+  if (rv != CKR_OK)
+    goto out;
+  rv = p->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
+  if (rv == CKR_USER_ALREADY_LOGGED_IN)
+    rv = CKR_OK;
+  p->f->C_CloseSession(s);
+out:
+  return rv;
 }
 
 int hsm_p11_token_info(struct hsm_p11 *p, struct hsm_token_info *info)

@@ -10,10 +10,12 @@
  */
 #include "audit.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -210,6 +212,32 @@ int audit_head_flush(struct audit *a, struct st_detail *detail)
   r = a->failed ? ST_E_JOURNAL_HEAD : 0;
   if (r != 0 && detail != NULL)
     *detail = a->failure;
+  pthread_mutex_unlock(&a->lock);
+  return r;
+}
+
+int audit_head_flush_timed(struct audit *a, unsigned timeout_ms, struct st_detail *detail)
+{
+  int r = 0, late = 0;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)(timeout_ms / 1000);
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&a->lock);
+  while ((a->have_wanted || a->writing) && !late)
+    late = pthread_cond_timedwait(&a->idle, &a->lock, &until) == ETIMEDOUT;
+  if (a->have_wanted || a->writing) {
+    r = ST_E_HSM_TIMEOUT;
+    st_detail_set(detail, "the token did not finish writing the journal head within %u ms", timeout_ms);
+  } else if (a->failed) {
+    r = ST_E_JOURNAL_HEAD;
+    if (detail != NULL)
+      *detail = a->failure;
+  }
   pthread_mutex_unlock(&a->lock);
   return r;
 }

@@ -65,6 +65,11 @@ int audit_head_write(struct audit *a, struct journal *j, struct st_detail *detai
  * ST_E_JOURNAL_HEAD with DETAIL. audit_free flushes too. */
 int audit_head_flush(struct audit *a, struct st_detail *detail);
 
+/* As audit_head_flush, for at most TIMEOUT_MS milliseconds: returns
+ * ST_E_HSM_TIMEOUT with DETAIL when the writer is still busy then (a token
+ * that stopped answering), and the write goes on behind. */
+int audit_head_flush_timed(struct audit *a, unsigned timeout_ms, struct st_detail *detail);
+
 /* Before signing on journal J: refuses a journal the head says was replaced
  * (ST_E_JOURNAL_REPLACED), cut (ST_E_JOURNAL_TRUNCATED) or rolled back
  * (ST_E_JOURNAL_ROLLBACK); a journal ahead of the head (a crash between the

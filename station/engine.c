@@ -223,7 +223,12 @@ static void engine_warn_key_attributes(struct engine *e)
 int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
 {
   int r = ST_OK;
-  if (e->hsm == NULL)
+  if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
+    /* a call stuck in the token may still be using its sessions */
+    st_detail_set(detail, "token %s stopped answering; restart the station", e->cfg->hsm_token);
+    r = ST_E_HSM_TIMEOUT;
+  }
+  if (r == ST_OK && e->hsm == NULL)
     r = hsm_open(e->cfg->hsm_module, e->cfg->hsm_token, &e->hsm, detail);
   if (r == ST_OK)
     r = hsm_login(e->hsm, pin, detail);
@@ -251,7 +256,7 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
 int engine_logout(struct engine *e)
 {
   int r = ST_OK;
-  if (e->hsm != NULL)
+  if (e->hsm != NULL && !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) /* wedged: leave the token alone */
     r = hsm_logout(e->hsm);
   engine_pin_forget(e); /* locked: the engine must not log in on its own */
   e->logged_in = 0;
@@ -413,8 +418,11 @@ void engine_audit_close(struct engine *e)
   struct st_detail d = {""};
   if (e->audit != NULL && engine_checkpoint(e, &d) != ST_OK)
     st_warn("journal: no checkpoint at close: %s", d.text);
-  audit_free(e->audit);
-  e->audit = NULL;
+  /* wedged: a call stuck in the token may still use the audit's key; engine_sign_close keeps it */
+  if (!__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
+    audit_free(e->audit);
+    e->audit = NULL;
+  }
 }
 
 int engine_export(struct engine *e, const struct export_options *opt, const char *out_dir, char *path,

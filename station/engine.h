@@ -85,10 +85,13 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
 /* Opens the token (once), logs in with PIN, finds the CA key and proves it
  * matches the CA certificate (same public key, and a test signature that
  * verifies with the certificate). Warns when the key is extractable or not
- * sensitive. Returns 0, or ST_E_HSM_* / ST_E_CA_MISMATCH with DETAIL. */
+ * sensitive. Returns 0, or ST_E_HSM_* / ST_E_CA_MISMATCH with DETAIL;
+ * ST_E_HSM_TIMEOUT, without touching the token, once a call in the token
+ * never came back (the engine is wedged until restarted). */
 int engine_login(struct engine *e, const char *pin, struct st_detail *detail);
 
-/* Logs out of the token (console lock). Submitting then fails with ST_E_HSM_PIN. */
+/* Logs out of the token (console lock; a wedged engine leaves the token
+ * alone). Submitting then fails with ST_E_HSM_PIN. */
 int engine_logout(struct engine *e);
 
 /* 1 when engine_login succeeded and no logout followed. */
@@ -234,7 +237,8 @@ int engine_audit_commit(struct engine *e, struct st_detail *detail);
 int engine_checkpoint(struct engine *e, struct st_detail *detail);
 
 /* At close: a last checkpoint (engine_checkpoint), then the journal key is
- * released. Called by engine_close. */
+ * released (not when the engine is wedged: engine_close then keeps it for a
+ * call stuck in the token). Called by engine_close. */
 void engine_audit_close(struct engine *e);
 
 /* Writes a signed export (export.h) of the journal into directory OUT_DIR as

@@ -93,6 +93,7 @@ struct engine {
   unsigned stop_backoff_ms;         /* wait after a failed commit; doubles while commits keep failing */
   struct engine_outage *outage;     /* requests answered while stopped, journaled on resuming */
   size_t outage_count, outage_cap, outage_lost;
+  struct st_detail hsm_fault_why;   /* what the last HSM fault (or log-in attempt) said */
 };
 
 enum engine_plan_kind {
@@ -143,9 +144,10 @@ int engine_pin_keep(struct engine *e, const char *pin);
 void engine_pin_forget(struct engine *e);
 
 /* At engine_close: wipes the kept PIN; when the engine is wedged (a
- * signature never came back), also closes the journal, parks the rest of E
- * (the stuck thread may still use it) and returns 1: the caller must then not
- * free E. Else returns 0. */
+ * signature or a re-login never came back), also waits up to
+ * hsm.sign_timeout for the journal head to reach the token, closes the
+ * journal, parks the rest of E with its audit (the stuck thread may still use
+ * them) and returns 1: the caller must then not free E. Else returns 0. */
 int engine_sign_close(struct engine *e);
 
 /* Queues an event for the sinks; it goes out at the next successful commit.

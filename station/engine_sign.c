@@ -11,19 +11,29 @@
  *     ST_E_HSM_TIMEOUT; nothing of it is journaled or released. A call stuck
  *     inside the token cannot be taken back, so the engine is then wedged: it
  *     signs nothing more (certificates handed back from the journal and
- *     refusals still work), and engine_close leaves the token, the threads and
- *     everything a stuck call may still touch where it is (parked, reachable
- *     from engine_parked) and closes only the journal. The operator re-plugs
- *     the token and restarts the station.
+ *     refusals still work), and engine_close leaves the token, the threads, the
+ *     audit and everything a stuck call may still touch where it is (parked,
+ *     reachable from engine_parked), waits a bounded time for the journal head
+ *     and closes only the journal. The operator re-plugs the token and
+ *     restarts the station.
  *   - Any other fault of a signature (C_Sign failing, the device removed, the
  *     session closed behind the station's back) fails its request with the
- *     fault; the next request that needs a signature, once a back-off has
- *     passed (1 s, doubling up to 64 s; requests before that fail at once
- *     without touching the token), first logs out and in again with the PIN
- *     kept from engine_login, finds the keys again (hsm_login does) and proves
- *     the CA key with a test signature. A PIN the token refuses then is never
- *     offered again (a retry loop could lock the token): it is wiped, and
- *     only a new engine_login brings the engine back.
+ *     fault, the token named; the next request that needs a signature, once
+ *     a back-off has passed (1 s, doubling up to 64 s; requests before that
+ *     fail at once without touching the token), first logs in again with the
+ *     PIN kept from engine_login: hsm_relogin finds out whether the token is
+ *     in its slot at all (if not, the attempt fails at once and the back-off
+ *     doubles), whether its sessions survived (then a logout and a login) or
+ *     died with it (a token pulled out and put back: new sessions, then a
+ *     login), and finds the keys again; then the CA key is proved with a
+ *     test signature. A PIN the token refuses then is never offered again (a
+ *     retry loop could lock the token): it is wiped, and only a new
+ *     engine_login brings the engine back.
+ *   - That re-login runs on a signing thread under the same watchdog as a
+ *     signature (engine_relogin): a token that hangs in C_Login, or vanishes
+ *     while libp11 opens a session, fails the group with ST_E_HSM_TIMEOUT and
+ *     wedges the engine as a stuck signature does. The task (with its copy of
+ *     the PIN, which the stuck call may still read) is parked, not freed.
  *
  * A signing thread writes only into its own plan; the engine thread moves
  * the certificate into the result when the whole group is back.
@@ -48,6 +58,7 @@
 #include "hsm.h"
 #include "journal.h"
 #include "log.h"
+#include "pin.h"
 #include "workers.h"
 
 #define ENGINE_BACKOFF_FIRST_MS 1000u
@@ -186,28 +197,86 @@ static int engine_hsm_fault(int code)
   return code == ST_E_HSM || code == ST_E_CRYPTO;
 }
 
-/* Logs out and in again with the kept PIN and proves the CA key. */
+/* A re-login running on a signing thread, watched like a signature: its own
+ * locked copy of the PIN, and what came of it. When the watchdog gives up on
+ * it, the whole task is parked, PIN included: a C_Login stuck in the module
+ * may still read that PIN, so it is neither wiped nor freed while the
+ * process lives (a PIN wiped under it would be a wrong try counted by the
+ * token). */
+struct engine_relogin {
+  struct engine *engine;
+  struct pin pin;
+  int result;                 /* ST_OK or the fault */
+  struct st_detail detail;
+};
+
+/* Signing-thread task: writes out the journal head first (the sessions may
+ * all be closed while logging in again, a head write in flight with them),
+ * logs in again whatever became of the token (hsm_relogin), finds the keys
+ * again and proves the CA key. Writes only into its task; then counts as a
+ * finished signature for the watchdog. */
+static void engine_relogin_run(void *arg)
+{
+  struct engine_relogin *t = arg;
+  struct engine *e = t->engine;
+  struct st_detail why = {""};
+  if (e->audit != NULL && audit_head_flush(e->audit, &why) != ST_OK)
+    st_warn("hsm: the journal head could not be written before logging in again: %s", why.text);
+  t->result = hsm_relogin(e->hsm, t->pin.value, &t->detail);
+  if (t->result == ST_OK)
+    t->result = engine_prove_key(e, &t->detail);
+  ERR_clear_error();
+  __atomic_add_fetch(&e->signed_count, 1, __ATOMIC_RELEASE);
+}
+
+/* Logs in again with the kept PIN and proves the CA key, on a signing thread
+ * under the watchdog (engine_watch), like a signature. Returns 0, the fault
+ * with DETAIL, or ST_E_HSM_TIMEOUT when it did not finish within
+ * hsm.sign_timeout: the engine is then wedged. A refused PIN is wiped. */
 static int engine_relogin(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_HSM_PIN;
+  struct engine_relogin *t = NULL;
+  struct work_group *group = NULL;
+
   if (e->kept_pin == NULL) {
     st_detail_set(detail, "the token failed and the station keeps no PIN to log in again; log in again");
     goto out;
   }
+  r = ST_E_NO_MEMORY;
+  if (e->signers == NULL && (e->signers = workers_new(1, "st-sign")) == NULL)
+    goto out;
+  if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
+    goto out;
+  t->engine = e;
+  t->pin.locked = mlock(t->pin.value, sizeof t->pin.value) == 0;
+  memcpy(t->pin.value, e->kept_pin->value, sizeof t->pin.value);
   st_info("hsm: logging in to token %s again after a fault", e->cfg->hsm_token);
-  if (e->audit != NULL && audit_head_flush(e->audit, detail) != ST_OK)
-    st_warn("hsm: the journal head could not be written before logging in again: %s", detail->text);
-  hsm_logout(e->hsm); /* the session may be gone already: its error says nothing new */
   e->logged_in = 0;
-  r = hsm_login(e->hsm, e->kept_pin->value, detail);
-  if (r == ST_E_HSM_PIN || r == ST_E_HSM_PIN_LOCKED) {
-    engine_pin_forget(e); /* one refused attempt, never a loop that could lock the token */
+  workers_submit(e->signers, group, engine_relogin_run, t);
+  if (engine_watch(e, group)) {
+    __atomic_store_n(&e->wedged, 1, __ATOMIC_RELEASE);
+    engine_park(t);
+    engine_park(group);
+    t = NULL;
+    group = NULL;
+    st_error("hsm: token %s did not finish logging in again within %u s; the station signs nothing more until "
+             "restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
+    st_detail_set(detail, "token %s did not finish logging in again within %u s (hsm.sign_timeout); the station "
+                  "signs nothing more until restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
+    r = ST_E_HSM_TIMEOUT;
     goto out;
   }
-  if (r == ST_OK)
-    r = engine_prove_key(e, detail);
+  r = t->result;
+  *detail = t->detail;
+  if (r == ST_E_HSM_PIN || r == ST_E_HSM_PIN_LOCKED)
+    engine_pin_forget(e); /* one refused attempt, never a loop that could lock the token */
   e->logged_in = r == ST_OK;
 out:
+  if (t != NULL)
+    pin_wipe(&t->pin);
+  free(t);
+  work_group_free(group);
   return r;
 }
 
@@ -219,20 +288,27 @@ static int engine_sign_ready(struct engine *e, struct st_detail *detail)
   int r = ST_E_HSM_TIMEOUT;
   int64_t now = engine_now_ms();
   if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
-    st_detail_set(detail, "a signature in the token never came back; the station signs nothing more until restarted");
+    st_detail_set(detail, "token %s stopped answering (a signature or a login never came back); the station "
+                  "signs nothing more until restarted", e->cfg->hsm_token);
     goto out;
   }
   r = ST_E_HSM;
   if (e->hsm_fault_ms != 0 && now - e->hsm_fault_ms < (int64_t)e->hsm_backoff_ms) {
-    st_detail_set(detail, "the token failed %lld ms ago; the station logs in again in %lld ms",
-                  (long long)(now - e->hsm_fault_ms), (long long)(e->hsm_backoff_ms - (now - e->hsm_fault_ms)));
+    st_detail_set(detail, "token %s failed %lld ms ago (%.300s); the station logs in again in %lld ms",
+                  e->cfg->hsm_token, (long long)(now - e->hsm_fault_ms), e->hsm_fault_why.text,
+                  (long long)(e->hsm_backoff_ms - (now - e->hsm_fault_ms)));
     goto out;
   }
   if (e->hsm_fault_ms != 0) {
     r = engine_relogin(e, detail);
+    if (r == ST_E_HSM_TIMEOUT)
+      goto out;
     if (r != ST_OK) {
       e->hsm_fault_ms = now;
       e->hsm_backoff_ms = e->hsm_backoff_ms * 2 > ENGINE_BACKOFF_MAX_MS ? ENGINE_BACKOFF_MAX_MS : e->hsm_backoff_ms * 2;
+      e->hsm_fault_why = *detail;
+      st_warn("hsm: logging in to token %s again failed: %s; the next try in %u s", e->cfg->hsm_token,
+              detail->text, e->hsm_backoff_ms / 1000);
       goto out;
     }
     st_info("hsm: token %s is back: logged in again and the CA key proved", e->cfg->hsm_token);
@@ -248,17 +324,24 @@ out:
   return r;
 }
 
-/* Notes a signature's fault for the next engine_sign_ready. */
-static void engine_note_fault(struct engine *e, int code)
+/* Notes a signature's fault for the next engine_sign_ready, and names the
+ * token in its DETAIL. */
+static void engine_note_fault(struct engine *e, int code, struct st_detail *detail)
 {
-  if (!engine_hsm_fault(code) || e->hsm_fault_ms != 0)
-    return;
-  e->hsm_fault_ms = engine_now_ms();
-  e->hsm_backoff_ms = ENGINE_BACKOFF_FIRST_MS;
+  struct st_detail said = *detail;
+  if (engine_hsm_fault(code)) {
+    st_detail_set(detail, "token %s: %s", e->cfg->hsm_token, said.text);
+    if (e->hsm_fault_ms == 0) {
+      e->hsm_fault_ms = engine_now_ms();
+      e->hsm_backoff_ms = ENGINE_BACKOFF_FIRST_MS;
+      e->hsm_fault_why = said;
+    }
+  }
 }
 
-/* Moves what phase 2 made of PLAN into its result. */
-static void engine_plan_settle(struct engine *e, struct engine_plan *plan)
+/* Moves what phase 2 made of PLAN into its result; TRIED: it went to the
+ * token (else it was refused before, with a fault already noted). */
+static void engine_plan_settle(struct engine *e, struct engine_plan *plan, int tried)
 {
   struct engine_result *res = plan->res;
   if (plan->sign_result == ST_OK) {
@@ -268,7 +351,8 @@ static void engine_plan_settle(struct engine *e, struct engine_plan *plan)
     plan->cert_der = NULL;
   } else {
     res->detail = plan->sign_detail;
-    engine_note_fault(e, plan->sign_result);
+    if (tried)
+      engine_note_fault(e, plan->sign_result, &res->detail);
   }
 }
 
@@ -313,7 +397,7 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
   }
   for (size_t k = 0; k < n; k++)
     if (plans[k].kind == ENGINE_PLAN_SIGN)
-      engine_plan_settle(e, &plans[k]);
+      engine_plan_settle(e, &plans[k], ready == ST_OK);
 out:
   work_group_free(signing);
   return r;
@@ -322,12 +406,18 @@ out:
 int engine_sign_close(struct engine *e)
 {
   int wedged = __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE);
+  unsigned wait_ms = (e->cfg->hsm_sign_timeout > 0 ? e->cfg->hsm_sign_timeout : 30) * 1000u;
+  struct st_detail why = {""};
   engine_pin_forget(e);
   if (wedged) {
-    st_warn("hsm: a signature never came back from token %s; the token is left as it is", e->cfg->hsm_token);
+    st_warn("hsm: token %s stopped answering (a signature or a login never came back); the token is left as it is",
+            e->cfg->hsm_token);
+    /* the journal head: written if the token still takes it, never waited for long */
+    if (e->audit != NULL && audit_head_flush_timed(e->audit, wait_ms, &why) != ST_OK)
+      st_warn("journal: the head on the token may lag the journal: %s", why.text);
     journal_close(e->journal);
     e->journal = NULL;
-    engine_park(e);
+    engine_park(e); /* with the audit, its writer thread and the keys a stuck call may still use */
   }
   return wedged;
 }

@@ -3,7 +3,7 @@
  * end-to-end tests and the serial benchmark. Test code, not installed.
  *
  *   board_sim --factory F --root ROOT.pem --dir DIR [--board SCRIPT]... [--cable CMD]...
- *             [--bench N] [--wait S] -- STATION ARGS...
+ *             [--bench N] [--wait S] [--stop-ms MS] -- STATION ARGS...
  *
  * Each --board gets a pty pair; the station is started (STATION ARGS, then
  * the port paths appended) on DIR/ttyBOARD<i>, a symlink to the pty's slave,
@@ -24,9 +24,13 @@
  *                  without reading it; a "resend" after it must get the
  *                  certificate from the journal
  *   sleep:MS       waits
- *   err:CODE       a new, valid CSR: expects STATION ERR CODE (a fault of the
- *                  station's token, say: err:hsm); it becomes the board's last
- *                  CSR, so a "resend" after it asks again for it
+ *   sh:CMD         runs `sh -c CMD` and waits for it (CMD holds no comma): a
+ *                  test changes the world between two steps, e.g. pulls the
+ *                  station's token out through tests/pkcs11 slow_token
+ *   err:CODE[:TEXT] a new, valid CSR: expects STATION ERR CODE (a fault of the
+ *                  station's token, say: err:hsm), with TEXT in the sentence
+ *                  when given (err:hsm:token station); it becomes the board's
+ *                  last CSR, so a "resend" after it asks again for it
  *   csr-until:CODE new CSRs, each expected to be issued (checked as for csr),
  *                  until one is answered STATION ERR CODE (at most 20): a
  *                  journal disk filling up; that CSR becomes the last CSR
@@ -43,6 +47,10 @@
  * one for warm-up) as fast as answers come, and the latency from the last
  * byte written to the STATION OK line read is reported (median, p99, boards/s);
  * --pace MS makes each board pause 0..2*MS ms (random) before each request.
+ *
+ * When the boards are done the station gets SIGTERM and must exit with status
+ * 0 (with --stop-ms MS: within MS milliseconds, else it is killed and that is
+ * a failure).
  *
  * Prints "ok   - ..." / "FAIL - ..." per check; exits 0 when none failed.
  */
@@ -98,7 +106,7 @@ struct cable {
 
 static const char *sim_factory, *sim_dir;
 static X509 *sim_root;
-static int sim_wait_s = 20, sim_bench, sim_port_args = 1, sim_pace_ms;
+static int sim_wait_s = 20, sim_bench, sim_port_args = 1, sim_pace_ms, sim_stop_ms;
 static volatile int sim_relay_stop;
 static pthread_mutex_t sim_print_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t sim_bench_barrier;
@@ -389,18 +397,23 @@ static void sim_step_csr(struct board *b, int again)
   free(answer);
 }
 
-static void sim_step_refused(struct board *b, const char *text, const char *code, const char *what)
+/* Sends TEXT and expects STATION ERR CODE; with SAYS, a sentence holding SAYS. */
+static void sim_step_refused(struct board *b, const char *text, const char *code, const char *says, const char *what)
 {
   char want[96], *answer, *line;
   double t0;
   snprintf(want, sizeof want, "STATION ERR %s ", code);
   answer = sim_exchange(b, text, want, what);
   t0 = b->sent_ms;
-  if (answer != NULL) {
-    line = strstr(answer, "STATION ERR ");
-    sim_report(b, 1, "%s: answered %s in %.0f ms: %.*s", what, code, sim_now_ms() - t0, (int)strcspn(line, "\n"),
-               line);
-  }
+  if (answer == NULL)
+    return;
+  line = strstr(answer, want);
+  line[strcspn(line, "\n")] = '\0';
+  if (says != NULL && strstr(line + strlen(want), says) == NULL)
+    sim_report(b, 0, "%s: the sentence does not say \"%s\": \"%s\"", what, says, line);
+  else
+    sim_report(b, 1, "%s: answered %s in %.0f ms%s%s: %s", what, code, sim_now_ms() - t0,
+               says != NULL ? ", naming " : "", says != NULL ? says : "", line);
   free(answer);
 }
 
@@ -487,14 +500,19 @@ static void sim_run_script(struct board *b)
       sim_step_csr(b, step[0] == 'r');
     } else if (strcmp(step, "wrong-factory") == 0) {
       char *csr = sim_make_csr(b, "other-factory");
-      sim_step_refused(b, csr, "wrong-factory", step);
+      sim_step_refused(b, csr, "wrong-factory", NULL, step);
       free(csr);
     } else if (strncmp(step, "err:", 4) == 0) {
       free(b->csr);
       free(b->cert);
       b->cert = NULL;
       b->csr = sim_make_csr(b, sim_factory); /* a "resend" after it asks for it again */
-      sim_step_refused(b, b->csr, step + 4, step);
+      {
+        const char *says = strchr(step + 4, ':');
+        char code[64];
+        snprintf(code, sizeof code, "%.*s", says != NULL ? (int)(says - step - 4) : 63, step + 4);
+        sim_step_refused(b, b->csr, code, says != NULL ? says + 1 : NULL, step);
+      }
     } else if (strncmp(step, "csr-until:", 10) == 0) {
       sim_step_csr_until(b, step + 10);
     } else if (strncmp(step, "run:", 4) == 0) {
@@ -509,11 +527,11 @@ static void sim_run_script(struct board *b)
       sim_step_wait(b, step + 5);
     } else if (strcmp(step, "garbage") == 0) {
       sim_step_refused(b, "-----BEGIN CERTIFICATE REQUEST-----\nnot*base64!\n-----END CERTIFICATE REQUEST-----\n",
-                       "not-a-csr", step);
+                       "not-a-csr", NULL, step);
     } else if (strcmp(step, "half") == 0) {
       char *csr = sim_make_csr(b, sim_factory);
       csr[strlen(csr) / 2] = '\0';
-      sim_step_refused(b, csr, "timeout", step);
+      sim_step_refused(b, csr, "timeout", NULL, step);
       free(csr);
     } else if (strcmp(step, "huge") == 0) {
       size_t cap = 24 * 1024, n = 0;
@@ -522,7 +540,7 @@ static void sim_run_script(struct board *b)
       while (n < 21 * 1024)
         n += (size_t)sprintf(big + n, "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2\n");
       sprintf(big + n, "-----END CERTIFICATE REQUEST-----\n");
-      sim_step_refused(b, big, "too-large", step);
+      sim_step_refused(b, big, "too-large", NULL, step);
       free(big);
     } else if (strcmp(step, "unplug") == 0) {
       sim_step_unplug(b);
@@ -539,6 +557,10 @@ static void sim_run_script(struct board *b)
       sim_step_unplug(b);
     } else if (strncmp(step, "sleep:", 6) == 0) {
       usleep((useconds_t)atoi(step + 6) * 1000);
+    } else if (strncmp(step, "sh:", 3) == 0) {
+      int status = system(step + 3);
+      if (status != 0)
+        sim_report(b, 0, "sh: \"%s\" exited with status %d", step + 3, status);
     } else {
       sim_report(b, 0, "unknown step \"%s\"", step);
     }
@@ -663,7 +685,8 @@ static void sim_bench_summary(struct board *boards, int n, double wall_ms)
 static int sim_usage(void)
 {
   fprintf(stderr, "usage: board_sim --factory F --root ROOT.pem --dir DIR [--board SCRIPT]... [--cable CMD]...\n"
-                  "                 [--bench N [--pace MS]] [--wait S] [--port-args no] -- STATION ARGS...\n");
+                  "                 [--bench N [--pace MS]] [--wait S] [--stop-ms MS] [--port-args no]\n"
+                  "                 -- STATION ARGS...\n");
   return 2;
 }
 
@@ -676,7 +699,8 @@ int main(int argc, char **argv)
   const char *root_path = NULL;
   char **station_argv, log_path[600];
   pid_t station;
-  double t_start;
+  double t_start, t_stop;
+  int stopped_ok, reaped;
   FILE *f;
 
   for (; argi < argc && strcmp(argv[argi], "--") != 0; argi += 2) {
@@ -688,6 +712,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[argi], "--wait") == 0) sim_wait_s = atoi(argv[argi + 1]);
     else if (strcmp(argv[argi], "--bench") == 0) sim_bench = atoi(argv[argi + 1]);
     else if (strcmp(argv[argi], "--pace") == 0) sim_pace_ms = atoi(argv[argi + 1]);
+    else if (strcmp(argv[argi], "--stop-ms") == 0) sim_stop_ms = atoi(argv[argi + 1]);
     else if (strcmp(argv[argi], "--port-args") == 0) sim_port_args = strcmp(argv[argi + 1], "no") != 0;
     else if (strcmp(argv[argi], "--board") == 0 && nb < SIM_MAX_PORTS) boards[nb++].script = argv[argi + 1];
     else if (strcmp(argv[argi], "--cable") == 0 && nc < SIM_MAX_PORTS) cables[nc++].command = argv[argi + 1];
@@ -757,11 +782,28 @@ int main(int argc, char **argv)
   for (int i = 0; i < nc; i++)
     pthread_join(relays[i], NULL);
 
+  t_stop = sim_now_ms();
   kill(station, SIGTERM);
-  waitpid(station, &status, 0);
-  printf("%s - the station stopped on SIGTERM with exit status %d\n",
-         WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok  " : "FAIL", WIFEXITED(status) ? WEXITSTATUS(status) : 128);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+  reaped = 0;
+  while (sim_stop_ms > 0 && !reaped) {
+    /* a station that does not stop in time is killed: the test fails, it does not hang */
+    reaped = waitpid(station, &status, WNOHANG) == station;
+    if (!reaped && sim_now_ms() - t_stop > sim_stop_ms) {
+      printf("FAIL - the station did not stop within %d ms of SIGTERM: killed\n", sim_stop_ms);
+      sim_failures++;
+      kill(station, SIGKILL);
+      break;
+    }
+    if (!reaped)
+      usleep(10000);
+  }
+  if (!reaped)
+    waitpid(station, &status, 0);
+  t_stop = sim_now_ms() - t_stop;
+  stopped_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && (sim_stop_ms == 0 || t_stop <= sim_stop_ms);
+  printf("%s - the station stopped on SIGTERM with exit status %d in %.0f ms\n", stopped_ok ? "ok  " : "FAIL",
+         WIFEXITED(status) ? WEXITSTATUS(status) : 128, t_stop);
+  if (!stopped_ok)
     sim_failures++;
   for (int i = 0; i < nb; i++) {
     EVP_PKEY_free(boards[i].key);
