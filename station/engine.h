@@ -43,6 +43,10 @@ enum engine_event_kind {
                                     DETAIL: the sentence every request now gets; SOURCE: the log;
                                     FILESYSTEM: where to free space) */
   ENGINE_EVENT_JOURNAL_RESUMED,  /* the journal can be written again: signing resumed (CODE ST_OK) */
+  ENGINE_EVENT_TOKEN_FAULT,      /* the token failed (CODE: hsm..., or hsm-timeout: signing stopped until a
+                                    restart; DETAIL: what it said; SOURCE: the token's label); requests are
+                                    refused with CODE while the station waits to log in again */
+  ENGINE_EVENT_TOKEN_BACK,       /* logged in again after a fault and the CA key proved (CODE ST_OK) */
 };
 
 struct engine_event {

@@ -191,6 +191,16 @@ static int engine_watch(struct engine *e, struct work_group *signing)
 
 /* ---- the token back after a fault ---- */
 
+/* Tells the sinks that the token failed (CODE) or is back (ST_OK). */
+static void engine_token_emit(struct engine *e, enum engine_event_kind kind, int code, const char *text)
+{
+  struct engine_event ev = {.kind = kind, .source = e->cfg->hsm_token, .device = "", .serial_hex = "",
+                            .code = code, .detail = text, .seq = 0, .filesystem = ""};
+  for (size_t s = 0; s < e->sink_count; s++)
+    e->sinks[s].emit(e->sinks[s].arg, &ev);
+}
+
+
 /* 1 for the codes of a signature that mean the token (or its session) failed. */
 static int engine_hsm_fault(int code)
 {
@@ -262,6 +272,8 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
     group = NULL;
     st_error("hsm: token %s did not finish logging in again within %u s; the station signs nothing more until "
              "restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
+    engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, ST_E_HSM_TIMEOUT,
+                      "a login never came back; the station signs nothing more until restarted");
     st_detail_set(detail, "token %s did not finish logging in again within %u s (hsm.sign_timeout); the station "
                   "signs nothing more until restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
     r = ST_E_HSM_TIMEOUT;
@@ -313,6 +325,7 @@ static int engine_sign_ready(struct engine *e, struct st_detail *detail)
     }
     st_info("hsm: token %s is back: logged in again and the CA key proved", e->cfg->hsm_token);
     e->hsm_fault_ms = 0;
+    engine_token_emit(e, ENGINE_EVENT_TOKEN_BACK, ST_OK, "logged in again and the CA key proved");
   }
   r = ST_E_HSM_PIN;
   if (!e->logged_in || e->ca_key == NULL) {
@@ -335,6 +348,7 @@ static void engine_note_fault(struct engine *e, int code, struct st_detail *deta
       e->hsm_fault_ms = engine_now_ms();
       e->hsm_backoff_ms = ENGINE_BACKOFF_FIRST_MS;
       e->hsm_fault_why = said;
+      engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, code, detail->text);
     }
   }
 }
@@ -389,6 +403,8 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
     signing = NULL;
     st_error("hsm: token %s finished no signature for %u s; the station signs nothing more until restarted",
              e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
+    engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, ST_E_HSM_TIMEOUT,
+                      "a signature never came back; the station signs nothing more until restarted");
     for (size_t k = 0; k < n; k++)
       st_detail_set(&plans[k].res->detail, "token %s finished no signature for %u s (hsm.sign_timeout)",
                     e->cfg->hsm_token, e->cfg->hsm_sign_timeout);

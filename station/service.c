@@ -46,6 +46,14 @@ static void service_on_request(void *arg, const struct engine_event *e)
     service_on_journal(s, e);
     return;
   }
+  if (e->kind == ENGINE_EVENT_TOKEN_FAULT || e->kind == ENGINE_EVENT_TOKEN_BACK) {
+    service_event_init(&ev, SERVICE_EVENT_TOKEN);
+    ev.code = e->code;
+    st_printable(ev.source, sizeof ev.source, e->source);
+    st_printable(ev.text, sizeof ev.text, e->detail);
+    service_push(s, &ev);
+    return;
+  }
   service_event_init(&ev, SERVICE_EVENT_REQUEST);
   if (e->kind == ENGINE_EVENT_ISSUED)
     s->shift_issued++;

@@ -77,6 +77,8 @@ enum service_event_kind {
   SERVICE_EVENT_BATCH_DONE,    /* CODE, TEXT, SUMMARY; SAFE: 1 when every file and directory on the stick is synced; COUNTS */
   SERVICE_EVENT_EXPORTED,      /* CODE; SOURCE: the csv written (and .sig), TEXT: detail; on success the journal verified */
   SERVICE_EVENT_FAULT,         /* the serial server stopped: CODE, TEXT */
+  SERVICE_EVENT_TOKEN,         /* the token failed (CODE: hsm..., hsm-timeout) or is back (CODE ST_OK); TEXT: what
+                                  it said; SOURCE: the token's label */
   SERVICE_EVENT_JOURNAL,       /* the journal cannot be written: signing stopped (CODE: no-space or journal,
                                   and the station resumes by itself; any other code: stopped for good); or
                                   CODE ST_OK: it can be written again, signing resumed. TEXT: the engine's

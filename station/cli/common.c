@@ -75,6 +75,9 @@ void cli_print_engine_event(void *arg, const struct engine_event *ev)
   case ENGINE_EVENT_JOURNAL_RESUMED:
     st_info("journal: %s", detail);
     break;
+  case ENGINE_EVENT_TOKEN_FAULT:
+  case ENGINE_EVENT_TOKEN_BACK:
+    break; /* the engine logs the token's faults and its return itself */
   }
 }
 

@@ -100,6 +100,9 @@ static void console_apply_request(struct console_model *m, const struct service_
   case ENGINE_EVENT_JOURNAL_STOPPED:
   case ENGINE_EVENT_JOURNAL_RESUMED:
     break; /* these come as SERVICE_EVENT_JOURNAL */
+  case ENGINE_EVENT_TOKEN_FAULT:
+  case ENGINE_EVENT_TOKEN_BACK:
+    break; /* these come as SERVICE_EVENT_TOKEN */
   }
 }
 
@@ -209,6 +212,7 @@ static void console_apply_login(struct console_model *m, const struct service_ev
   snprintf(m->login_text, sizeof m->login_text, "%s", ev->text);
   if (ev->code == ST_OK) {
     m->login = CONSOLE_LOGGED_IN;
+    m->token_code = ST_OK; /* logged in: the token answers */
     m->ca_proven = 1;
     m->verified_ms = ev->time_ms;
     snprintf(m->verified_how, sizeof m->verified_how, "head on token");
@@ -261,6 +265,15 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
     }
     break;
   case SERVICE_EVENT_JOURNAL: console_apply_journal(m, ev); break;
+  case SERVICE_EVENT_TOKEN:
+    m->token_code = ev->code;
+    snprintf(m->token_text, sizeof m->token_text, "%s", ev->text);
+    if (ev->code != ST_OK)
+      console_model_log(m, CONSOLE_ROLE_ERROR, "token %s failed (%s): %s", ev->source, st_error_name(ev->code),
+                        ev->text);
+    else
+      console_model_log(m, CONSOLE_ROLE_OK, "token %s is back: %s", ev->source, ev->text);
+    break;
   case SERVICE_EVENT_FAULT:
     m->fault_code = ev->code;
     console_model_log(m, CONSOLE_ROLE_ERROR, "serial service stopped: %s (%s): %s", st_error_sentence(ev->code),

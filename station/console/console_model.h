@@ -69,6 +69,8 @@ struct console_model {
   struct console_stick stick;
   int exporting;
   int fault_code;                      /* the serial server stopped (ST_OK: running) */
+  int token_code;                      /* ST_OK, or the token's fault: the station waits to log in again */
+  char token_text[512];                /* what the token said */
   int journal_code;                    /* ST_OK, or why the journal cannot be written: the alert is up */
   char journal_fs[256];                /* the file system holding the journal (free space there) */
   char journal_text[512];              /* the engine's sentence: what failed, what it waits for */

@@ -105,7 +105,13 @@ static void console_status_draw(struct console *c, int top, int rows)
       return;
   }
   console_put(top + 1, 0, label, "Token");
-  if (m->login == CONSOLE_LOGGED_IN)
+  if (m->login == CONSOLE_LOGGED_IN && m->token_code == ST_E_HSM_TIMEOUT)
+    console_putf(top + 1, 9, console_attr(c, CONSOLE_ATTR_ERROR), "%s: NOT ANSWERING - signing stopped; restart the "
+                 "station", info->token);
+  else if (m->login == CONSOLE_LOGGED_IN && m->token_code != ST_OK)
+    console_putf(top + 1, 9, console_attr(c, CONSOLE_ATTR_ERROR), "%s: FAILED (%s) - check it is plugged in; the "
+                 "station logs in again by itself", info->token, st_error_name(m->token_code));
+  else if (m->login == CONSOLE_LOGGED_IN)
     console_putf(top + 1, 9, console_attr(c, CONSOLE_ATTR_OK), "%s: logged in", info->token);
   else if (m->login == CONSOLE_LOGGING_IN)
     console_putf(top + 1, 9, A_NORMAL, "%s: logging in ...", info->token);

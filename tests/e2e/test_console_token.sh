@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# End-to-end: the console's Token line when the token is pulled out and put
+# back (issue 7). `station console` in tmux, its token tests/pkcs11 slow_token
+# in front of SoftHSM. A stick is signed; the token is pulled out ("unplugged");
+# the next stick's batch stops and the status panel's Token line turns to
+# "FAILED (hsm) - check it is plugged in; the station logs in again by itself",
+# the event log names the fault; the token is put back and, after the
+# back-off, a stick is signed again: the Token line says "logged in", the log
+# says the token is back, the certificates verify, the journal verifies.
+# Skipped (77) without tmux.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serial_lib.sh"
+command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
+SLOW=$(dirname "$STATION")/../tests/libslow_token.so
+[ -f "$SLOW" ] || { echo "slow_token module not built at $SLOW"; exit 1; }
+make_pki
+C=$WORK/control
+echo ok >"$C"
+MEDIA=$WORK/media
+mkdir -p "$MEDIA" "$WORK/prep"
+sed -e "s|module: .*|module: $SLOW|" "$WORK/station.yaml" >"$WORK/console.yaml"
+cat >>"$WORK/console.yaml" <<YAML
+intake:
+  usb: [$MEDIA]
+YAML
+TMUX_SOCK=$WORK/tmux.sock
+T() { tmux -S "$TMUX_SOCK" "$@"; }
+stop_tmux() { T kill-server 2>/dev/null || true; }
+AT_EXIT_HOOKS+=(stop_tmux)
+screen() { T capture-pane -p -t console 2>/dev/null; }
+# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 20 s).
+wait_for() {
+  local i
+  for i in $(seq 1 $((${2:-20} * 10))); do
+    screen | grep -qF -- "$1" && return 0
+    sleep 0.1
+  done
+  echo "not on the screen after ${2:-20} s: $1"; screen
+  return 1
+}
+keys() { T send-keys -t console "$@"; }
+# a stick of N CSRs made elsewhere, then moved under the intake root
+make_stick() {
+  local dir=$WORK/prep/$1 i
+  mkdir -p "$dir/csr"
+  for i in $(seq 1 "$2"); do
+    make_key "$WORK/prep/$1-$i.key"
+    make_csr "$dir/csr/board-$i.csr" "$WORK/prep/$1-$i.key" "$(device_subject "$(uuid)")"
+  done
+  mv "$dir" "$MEDIA/$1"
+}
+sign_stick() { # NAME COUNT: s, then y at the confirmation
+  keys s
+  wait_for "Sign $2 CSRs" >/dev/null
+  keys y
+}
+all_verify() {
+  local f n=0
+  for f in "$1"/certs/*.pem; do
+    verify_device_cert "$f" >/dev/null || { echo "$f does not verify"; return 1; }
+    n=$((n + 1))
+  done
+  [ "$n" = "$2" ] || { echo "$n certificates, expected $2"; return 1; }
+}
+
+T -f /dev/null new-session -d -s console -x 120 -y 32 \
+  "env TERM=tmux-256color SOFTHSM2_CONF=$SOFTHSM2_CONF SLOW_TOKEN_MODULE=$SOFTHSM_MODULE SLOW_TOKEN_CONTROL=$C \
+   STATION_TEST_PIN=$TEST_PIN '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; \
+   echo \$? >'$WORK/console.status'; sleep 60"
+check "the console logs in through the test token" wait_for "station: logged in"
+make_stick stick1 2
+check "a first stick is seen" wait_for "2 CSRs, 0 will be refused"
+sign_stick stick1 2
+check "it is signed" wait_for "issued 2 (new 2, before 0)"
+
+echo unplugged >"$C"
+make_stick stick2 3
+check "a second stick is seen" wait_for "3 CSRs, 0 will be refused"
+sign_stick stick2 3
+check "the batch stops on the token" wait_for "batch stopped"
+check "the Token line says the token failed and what to do" \
+  wait_for "station: FAILED (hsm) - check it is plugged in; the station logs in again by itself"
+check "the event log names the token's fault" wait_for "token station failed (hsm)"
+check "nothing of the stopped batch is on the stick" test "$(ls "$MEDIA/stick2/certs" 2>/dev/null | wc -l)" = 0
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.token"
+
+echo ok >"$C"
+sleep 1.2 # the first back-off: 1 s
+sign_stick stick2 3
+check "the token back: the stick signs" wait_for "issued 3 (new 3, before 0)"
+check "the event log says the token is back" wait_for "token station is back"
+check "the Token line says logged in again" wait_for "station: logged in"
+check "its three certificates verify with openssl" all_verify "$MEDIA/stick2" 3
+keys q
+wait_for "Quit the station console?" >/dev/null
+keys y
+for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
+check "q then y quits with exit status 0" grep -qx 0 "$WORK/console.status"
+check "no sanitizer report or crash on the console's stderr" \
+  sh -c "! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$WORK/console.err'"
+check "the PIN is in no output" sh -c "! grep -qF '$TEST_PIN' '$WORK/console.err'"
+check "the journal verifies" env SLOW_TOKEN_MODULE="$SOFTHSM_MODULE" "$STATION" -c "$WORK/console.yaml" journal verify
+finish
