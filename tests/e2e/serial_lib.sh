@@ -17,6 +17,10 @@ run_sim() {
       *) echo "       $line" ;;
     esac
   done <"$WORK/sim.out"
+  if grep -q "^FAIL - " "$WORK/sim.out" && [ -s "$PORTS/station.log" ]; then
+    echo "       the station's stderr ($PORTS/station.log), last 40 lines:"
+    tail -n 40 "$PORTS/station.log" | sed 's/^/       | /'
+  fi
 }
 
 # journal_count EVENT PORT [REASON]: records of EVENT whose source is serial:PORT.
