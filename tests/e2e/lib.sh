@@ -134,6 +134,18 @@ verify_device_cert() {
     -untrusted "$WORK/pki/local-ca.pem" "$1"
 }
 
+# certs_verify DIR [N]: every certificate DIR/*.pem verifies as verify_device_cert
+# checks one (openssl run on 200 files at a time); with N, there are exactly N.
+certs_verify() {
+  local total ok
+  total=$(find "$1" -maxdepth 1 -name '*.pem' | wc -l)
+  ok=$(find "$1" -maxdepth 1 -name '*.pem' -print0 | xargs -0 -r -n 200 openssl verify -x509_strict \
+    -purpose sslclient -CAfile "$WORK/pki/factory_ca.pem" -untrusted "$WORK/pki/local-ca.pem" 2>&1 |
+    grep -c ': OK$' || true)
+  [ "$ok" = "$total" ] || { echo "$ok of $total certificates in $1 verify"; return 1; }
+  [ -z "${2:-}" ] || [ "$total" = "$2" ] || { echo "$total certificates in $1, expected $2"; return 1; }
+}
+
 # --- the tpm2 backend: tpm2-pkcs11 on swtpm, the way a station PC's TPM is
 # reached. A real TPM is shared through a resource manager (the kernel's
 # /dev/tpmrm0), which flushes each client's transient objects when it goes; a

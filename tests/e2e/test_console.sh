@@ -8,7 +8,7 @@
 # terminal, q/y quit with exit status 0.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serial_lib.sh"
-command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
+. "$(dirname "$0")/console_lib.sh"
 make_pki
 MEDIA=$WORK/media
 mkdir -p "$MEDIA" "$WORK/prep"
@@ -19,34 +19,6 @@ intake:
   serial:
     - port: $PORTS/ttyBOARD0
 YAML
-TMUX_SOCK=$WORK/tmux.sock
-T() { tmux -S "$TMUX_SOCK" "$@"; }
-stop_tmux() { T kill-server 2>/dev/null || true; }
-AT_EXIT_HOOKS+=(stop_tmux)
-
-# screen: what the console shows now.
-screen() { T capture-pane -p -t console 2>/dev/null; }
-# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 20 s).
-wait_for() {
-  local i
-  for i in $(seq 1 $((${2:-20} * 10))); do
-    screen | grep -qF -- "$1" && return 0
-    sleep 0.1
-  done
-  echo "not on the screen after ${2:-20} s: $1"; screen
-  return 1
-}
-# gone_from TEXT: true once TEXT is no longer on the screen.
-gone_from() {
-  local i
-  for i in $(seq 1 100); do
-    screen | grep -qF -- "$1" || return 0
-    sleep 0.1
-  done
-  echo "still on the screen: $1"; screen
-  return 1
-}
-keys() { T send-keys -t console "$@"; }
 # start_console TERM: the console in a 100x30 tmux window; its exit status goes to $WORK/console.status.
 start_console() {
   rm -f "$WORK/console.status"
@@ -54,7 +26,7 @@ start_console() {
     "env TERM=$1 SOFTHSM2_CONF=$SOFTHSM2_CONF '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; \
      echo \$? >'$WORK/console.status'; sleep 60"
 }
-# a stick prepared elsewhere, then moved under the intake root (what a mount looks like)
+# a stick prepared elsewhere with good and bad CSRs (console_lib's make_stick has only good ones)
 make_stick() {
   local dir=$WORK/prep/$1 i; shift
   mkdir -p "$dir/csr"

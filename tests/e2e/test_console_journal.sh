@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serial_lib.sh"
 . "$(dirname "$0")/disk_lib.sh"
-command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
+. "$(dirname "$0")/console_lib.sh"
 small_tmpfs "$WORK/journal" 3m
 make_pki
 MEDIA=$WORK/media
@@ -24,51 +24,6 @@ intake:
   serial:
     - port: $PORTS/ttyBOARD0
 YAML
-TMUX_SOCK=$WORK/tmux.sock
-T() { tmux -S "$TMUX_SOCK" "$@"; }
-stop_tmux() { T kill-server 2>/dev/null || true; }
-AT_EXIT_HOOKS+=(stop_tmux)
-screen() { T capture-pane -p -t console 2>/dev/null; }
-# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 20 s).
-wait_for() {
-  local i
-  for i in $(seq 1 $((${2:-20} * 10))); do
-    screen | grep -qF -- "$1" && return 0
-    sleep 0.1
-  done
-  echo "not on the screen after ${2:-20} s: $1"; screen
-  return 1
-}
-# gone_from TEXT [SECONDS]: true once TEXT is no longer on the screen.
-gone_from() {
-  local i
-  for i in $(seq 1 $((${2:-10} * 10))); do
-    screen | grep -qF -- "$1" || return 0
-    sleep 0.1
-  done
-  echo "still on the screen after ${2:-10} s: $1"; screen
-  return 1
-}
-keys() { T send-keys -t console "$@"; }
-# a stick of N CSRs made elsewhere, then moved under the intake root
-make_stick() {
-  local dir=$WORK/prep/$1 i
-  mkdir -p "$dir/csr"
-  for i in $(seq 1 "$2"); do
-    make_key "$WORK/prep/$1-$i.key"
-    make_csr "$dir/csr/board-$i.csr" "$WORK/prep/$1-$i.key" "$(device_subject "$(uuid)")"
-  done
-  mv "$dir" "$MEDIA/$1"
-}
-all_verify() {
-  local f n=0
-  for f in "$1"/certs/*.pem; do
-    verify_device_cert "$f" >/dev/null || { echo "$f does not verify"; return 1; }
-    n=$((n + 1))
-  done
-  [ "$n" = "$2" ] || { echo "$n certificates, expected $2"; return 1; }
-}
-
 # 120 columns: the alert's headline fits on one line (below 80 it takes two)
 T -f /dev/null new-session -d -s console -x 120 -y 32 \
   "env TERM=tmux-256color SOFTHSM2_CONF=$SOFTHSM2_CONF STATION_TEST_PIN=$TEST_PIN '$STATION' -c '$WORK/console.yaml' \
@@ -115,7 +70,7 @@ keys s
 wait_for "Sign 6 CSRs" >/dev/null
 keys y
 check "the stick signs now" wait_for "issued 6 (new 6, before 0)"
-check "its six certificates verify with openssl" all_verify "$MEDIA/stick2" 6
+check "its six certificates verify with openssl" certs_verify "$MEDIA/stick2/certs" 6
 keys q
 wait_for "Quit the station console?" >/dev/null
 keys y

@@ -10,7 +10,7 @@
 # Skipped (77) without tmux.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serial_lib.sh"
-command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
+. "$(dirname "$0")/console_lib.sh"
 SLOW=$(dirname "$STATION")/../tests/libslow_token.so
 [ -f "$SLOW" ] || { echo "slow_token module not built at $SLOW"; exit 1; }
 make_pki
@@ -23,44 +23,10 @@ cat >>"$WORK/console.yaml" <<YAML
 intake:
   usb: [$MEDIA]
 YAML
-TMUX_SOCK=$WORK/tmux.sock
-T() { tmux -S "$TMUX_SOCK" "$@"; }
-stop_tmux() { T kill-server 2>/dev/null || true; }
-AT_EXIT_HOOKS+=(stop_tmux)
-screen() { T capture-pane -p -t console 2>/dev/null; }
-# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 20 s).
-wait_for() {
-  local i
-  for i in $(seq 1 $((${2:-20} * 10))); do
-    screen | grep -qF -- "$1" && return 0
-    sleep 0.1
-  done
-  echo "not on the screen after ${2:-20} s: $1"; screen
-  return 1
-}
-keys() { T send-keys -t console "$@"; }
-# a stick of N CSRs made elsewhere, then moved under the intake root
-make_stick() {
-  local dir=$WORK/prep/$1 i
-  mkdir -p "$dir/csr"
-  for i in $(seq 1 "$2"); do
-    make_key "$WORK/prep/$1-$i.key"
-    make_csr "$dir/csr/board-$i.csr" "$WORK/prep/$1-$i.key" "$(device_subject "$(uuid)")"
-  done
-  mv "$dir" "$MEDIA/$1"
-}
 sign_stick() { # NAME COUNT: s, then y at the confirmation
   keys s
   wait_for "Sign $2 CSRs" >/dev/null
   keys y
-}
-all_verify() {
-  local f n=0
-  for f in "$1"/certs/*.pem; do
-    verify_device_cert "$f" >/dev/null || { echo "$f does not verify"; return 1; }
-    n=$((n + 1))
-  done
-  [ "$n" = "$2" ] || { echo "$n certificates, expected $2"; return 1; }
 }
 
 T -f /dev/null new-session -d -s console -x 120 -y 32 \
@@ -90,7 +56,7 @@ sign_stick stick2 3
 check "the token back: the stick signs" wait_for "issued 3 (new 3, before 0)"
 check "the event log says the token is back" wait_for "token station is back"
 check "the Token line says logged in again" wait_for "station: logged in"
-check "its three certificates verify with openssl" all_verify "$MEDIA/stick2" 3
+check "its three certificates verify with openssl" certs_verify "$MEDIA/stick2/certs" 3
 keys q
 wait_for "Quit the station console?" >/dev/null
 keys y

@@ -96,14 +96,6 @@ certs_match_csrs() {
     END { exit bad > 0 }' "$JOURNAL_LOG"
 }
 
-# all_verify DIR N: DIR holds N certificates and openssl verifies each against the test CA.
-all_verify() {
-  local ok
-  ok=$(find "$1" -name '*.pem' -print0 | xargs -0 -r -n 200 openssl verify -x509_strict -purpose sslclient \
-    -CAfile "$WORK/pki/factory_ca.pem" -untrusted "$WORK/pki/local-ca.pem" 2>&1 | grep -c ': OK$' || true)
-  [ "$ok" = "$2" ] || { echo "$ok of $2 certificates verify"; return 1; }
-}
-
 # keys_match BACKING K: for K certificates, the public key is the CSR's (openssl alone).
 keys_match() {
   local f name
@@ -192,7 +184,7 @@ pulled() {
   check "$what: every CSR has its certificate on the stick ($n)" test "$(find "$back/certs" -name '*.pem' | wc -l)" = "$n"
   check "$what: each certificate is the one journaled for its CSR" certs_match_csrs "$back" "$mnt"
   check "$what: the certificates' keys are the CSRs' keys (a sample of 10, openssl alone)" keys_match "$back" 10
-  check "$what: every certificate verifies with openssl against the test CA" all_verify "$back/certs" "$n"
+  check "$what: every certificate verifies with openssl against the test CA" certs_verify "$back/certs" "$n"
   check "$what: no temporary file left on the stick, nothing refused" no_stray_files "$back"
   check "$what: rejected/ is empty" test -z "$(ls -A "$back/rejected")"
   check "$what: no CSR issued twice in the journal" issued_once
@@ -212,22 +204,8 @@ MEDIA=$WORK/media
 mkdir -p "$MEDIA"
 cp "$WORK/crash.yaml" "$WORK/console.yaml"
 printf 'intake:\n  usb: [%s]\n' "$MEDIA" >>"$WORK/console.yaml"
-TMUX_SOCK=$WORK/tmux.sock
-T() { tmux -S "$TMUX_SOCK" "$@"; }
-stop_tmux() { T kill-server 2>/dev/null || true; }
-AT_EXIT_HOOKS+=(stop_tmux)
-screen() { T capture-pane -p -t console 2>/dev/null; }
-# wait_for TEXT [SECONDS]: true once TEXT is on the screen (default 30 s).
-wait_for() {
-  local i
-  for i in $(seq 1 $((${2:-30} * 10))); do
-    screen | grep -qF -- "$1" && return 0
-    sleep 0.1
-  done
-  echo "not on the screen after ${2:-30} s: $1"; screen | tail -15
-  return 1
-}
-keys() { T send-keys -t console "$@"; }
+CONSOLE_WAIT_S=30
+. "$(dirname "$0")/console_lib.sh"
 D=$MEDIA/stickD
 crash_stick "$WORK/D.d" 520
 insert "$WORK/D.d" "$D" || check "console: the stick is mounted" false
@@ -274,7 +252,7 @@ check "console: the token signed each CSR once (520 + login proof + checkpoints)
   test "$(count "$WORK/signatures")" = $((520 + 1 + $(checkpoints) - cp_before))
 check "console: every CSR has its certificate on the stick (520)" test "$(find "$WORK/D.d/certs" -name '*.pem' | wc -l)" = 520
 check "console: each certificate is the one journaled for its CSR" certs_match_csrs "$WORK/D.d" "$D"
-check "console: every certificate verifies with openssl against the test CA" all_verify "$WORK/D.d/certs" 520
+check "console: every certificate verifies with openssl against the test CA" certs_verify "$WORK/D.d/certs" 520
 check "console: no temporary file left on the stick, nothing refused" no_stray_files "$WORK/D.d"
 check "console: no CSR issued twice in the journal" issued_once
 check "console: journal verify passes" "$STATION" -q journal verify
