@@ -14,9 +14,6 @@
 #include "device_cert.h"
 #include "error.h"
 
-/* Clock-skew allowance: device certificates start this many seconds in the past. */
-#define CERT_BACKDATE_SECONDS 300
-
 int cert_random_serial(uint8_t serial[CERT_SERIAL_BYTES])
 {
   int r = ST_E_CRYPTO;
@@ -84,8 +81,8 @@ out:
   return r;
 }
 
-/* Sets notBefore/notAfter: [NOW - BACKDATE, NOW + DAYS], inside the issuer's validity. */
-static int cert_set_validity(X509 *x, X509 *issuer, time_t now, long backdate, unsigned days,
+/* Sets notBefore/notAfter: [NOW, NOW + DAYS], inside the issuer's validity. */
+static int cert_set_validity(X509 *x, X509 *issuer, time_t now, unsigned days,
                              struct st_detail *detail)
 {
   int r = ST_E_CA_CERT;
@@ -102,7 +99,7 @@ static int cert_set_validity(X509 *x, X509 *issuer, time_t now, long backdate, u
     goto out;
   }
   r = ST_E_CRYPTO;
-  if (X509_time_adj_ex(X509_getm_notBefore(x), 0, -backdate, &now) == NULL)
+  if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &now) == NULL)
     goto out;
   if (ASN1_TIME_compare(X509_get0_notBefore(x), issuer_before) < 0 &&
       X509_set1_notBefore(x, issuer_before) != 1)
@@ -145,8 +142,8 @@ out:
 }
 
 /* Starts a v3 certificate for REQ's subject and key, issued by ISSUER with
- * SERIAL, valid [NOW - BACKDATE, NOW + DAYS] within the issuer's validity. */
-static int cert_start(X509 **out, const struct csr *req, X509 *issuer, const uint8_t *serial, time_t now, long backdate,
+ * SERIAL, valid [NOW, NOW + DAYS] within the issuer's validity. */
+static int cert_start(X509 **out, const struct csr *req, X509 *issuer, const uint8_t *serial, time_t now,
                       unsigned days, struct st_detail *detail)
 {
   int r = ST_E_CRYPTO;
@@ -156,7 +153,7 @@ static int cert_start(X509 **out, const struct csr *req, X509 *issuer, const uin
       X509_set_issuer_name(x, X509_get_subject_name(issuer)) != 1 ||
       X509_set_subject_name(x, csr_subject(req)) != 1 || csr_copy_key_to(req, x) != ST_OK)
     goto out;
-  r = cert_set_validity(x, issuer, now, backdate, days, detail);
+  r = cert_set_validity(x, issuer, now, days, detail);
   if (r != ST_OK)
     goto out;
   *out = x;
@@ -228,7 +225,7 @@ int cert_issue_local_ca(const struct csr *req, X509 *root_cert, EVP_PKEY *root_k
 
   if (X509_get0_pubkey(root_cert) == NULL || cert_random_serial(serial) != ST_OK)
     goto out;
-  r = cert_start(&x, req, root_cert, serial, now, 0, days, detail);
+  r = cert_start(&x, req, root_cert, serial, now, days, detail);
   if (r != ST_OK)
     goto out;
   r = ST_E_CRYPTO;

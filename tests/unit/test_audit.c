@@ -2,7 +2,6 @@
  * every tamper case, and the offline export check. A software EC P-256 key
  * stands in for the token's journal key; the head is passed as the token
  * would give it. Each test runs in its own mkdtemp directory. */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +22,7 @@
 #include "error.h"
 #include "export.h"
 #include "journal.h"
+#include "fixture.h"
 
 struct tctx {
   char dir[64];
@@ -32,12 +32,6 @@ struct tctx {
   EVP_PKEY *other;          /* a key that is not it */
   struct journal_head head; /* as the token would hold it after build */
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -56,7 +50,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct tctx *t = *state;
-  nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  fixture_remove_tree(t->dir);
   EVP_PKEY_free(t->key);
   EVP_PKEY_free(t->other);
   free(t);

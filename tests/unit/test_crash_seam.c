@@ -13,7 +13,6 @@
  *     exactly one issued record more than before the faulty run.
  * Skipped (77) when SoftHSM or the openssl tool is not there. */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +33,8 @@
 #include "config.h"
 #include "csr_factory.h"
 #include "engine.h"
+#include "fixture.h"
+#include "station_fixture.h"
 #include "error.h"
 #include "journal.h"
 #include "syscalls.h"
@@ -149,83 +150,20 @@ static void fault_arm(enum fault_kind kind, long at)
 
 /* ---- the fixture: token, PKI, configuration ---- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int shell(const char *fmt, ...)
-{
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  return system(cmd);
-}
-
 static int group_setup(void **state)
 {
   struct fixture *f = calloc(1, sizeof *f);
-  struct st_detail d = {""};
-  char path[256], csr[256];
-  FILE *fp;
-  struct ceremony_certify_args args;
 
-  if (f == NULL || access(MODULE, R_OK) != 0 || shell("command -v softhsm2-util openssl >/dev/null") != 0) {
+  if (f == NULL || access(MODULE, R_OK) != 0 || system("command -v softhsm2-util openssl >/dev/null") != 0) {
     fprintf(stderr, "SKIP: SoftHSM (%s, softhsm2-util) or openssl is missing\n", MODULE);
     exit(77);
   }
   snprintf(f->dir, sizeof f->dir, "/tmp/station-test-seam-XXXXXX");
-  if (mkdtemp(f->dir) == NULL)
-    return -1;
-  snprintf(path, sizeof path, "%s/softhsm2.conf", f->dir);
-  fp = fopen(path, "w");
-  if (fp == NULL)
-    return -1;
-  fprintf(fp, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n", f->dir);
-  fclose(fp);
-  setenv("SOFTHSM2_CONF", path, 1);
-  setenv("STATION_SEAM_PIN", PIN, 1);
-  if (shell("mkdir %s/tokens && softhsm2-util --init-token --free --label station --pin " PIN
-            " --so-pin 12345678 >/dev/null", f->dir) != 0 ||
-      shell("cd %s && openssl ecparam -genkey -name prime256v1 -out root.key 2>/dev/null && "
-            "openssl req -new -x509 -key root.key -days 7300 -subj /CN=Factory-CA/OU=" FACTORY
-            " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign "
-            "-out root.pem 2>/dev/null", f->dir) != 0)
+  if (fixture_softhsm_token(f->dir, "station", PIN) != 0 ||
+      station_fixture_setup(f->dir, FACTORY, MODULE, "STATION_SEAM_PIN", PIN, "fio-seam", &f->cfg) != 0)
     return -1;
   snprintf(f->config, sizeof f->config, "%s/station.yaml", f->dir);
   snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);
-  fp = fopen(f->config, "w");
-  if (fp == NULL)
-    return -1;
-  fprintf(fp, "factory: " FACTORY "\nhsm:\n  module: " MODULE "\n  token: station\n  key: local-ca\n"
-              "  pin: env:STATION_SEAM_PIN\nca:\n  certificate: %s/local-ca.pem\n  root: %s/root.pem\n"
-              "journal:\n  path: %s\n", f->dir, f->dir, f->journal);
-  fclose(fp);
-  if (config_load(f->config, &f->cfg, &d) != ST_OK) {
-    fprintf(stderr, "config: %s\n", d.text);
-    return -1;
-  }
-  snprintf(csr, sizeof csr, "%s/local-ca.csr", f->dir);
-  if (ceremony_init(f->cfg, PIN, "fio-seam", csr, &d) != ST_OK) {
-    fprintf(stderr, "ceremony_init: %s\n", d.text);
-    return -1;
-  }
-  snprintf(path, sizeof path, "%s/root.key", f->dir);
-  memset(&args, 0, sizeof args);
-  args.csr_path = csr;
-  args.root_cert_path = f->cfg->ca_root;
-  args.root_key = path;
-  args.factory = FACTORY;
-  args.days = 3650;
-  args.out_path = f->cfg->ca_certificate;
-  if (ceremony_certify(&args, &d) != ST_OK) {
-    fprintf(stderr, "ceremony_certify: %s\n", d.text);
-    return -1;
-  }
   *state = f;
   return 0;
 }
@@ -235,7 +173,7 @@ static int group_teardown(void **state)
   struct fixture *f = *state;
   st_syscalls_reset();
   config_free(f->cfg);
-  nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  fixture_remove_tree(f->dir);
   free(f);
   return 0;
 }

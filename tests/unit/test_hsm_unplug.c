@@ -16,8 +16,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +28,9 @@
 #include <openssl/evp.h>
 
 #include "error.h"
+#include "fixture.h"
 #include "hsm.h"
 
-extern char **environ;
 
 #define TOKEN "station-unplug"
 #define PIN "1234"
@@ -46,32 +44,6 @@ struct fixture {
 };
 
 static struct fixture *fx;
-
-/* Runs ARGV (no shell) with stdout and stderr on /dev/null; 0 when it exits 0. */
-static int run(char *const argv[])
-{
-  posix_spawn_file_actions_t fa;
-  pid_t pid;
-  int status = -1, r = -1;
-
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0
-      && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-    r = 0;
-  posix_spawn_file_actions_destroy(&fa);
-  return r;
-}
-
-/* nftw callback removing one entry of the temporary tree. */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
 
 /* Writes WORD into the slow_token control file. */
 static void control(const char *word)
@@ -98,29 +70,14 @@ static int logins(void)
 static int group_setup(void **state)
 {
   struct fixture *f = calloc(1, sizeof *f);
-  char conf[128], tokens[128];
-  FILE *fp;
-  char *init[] = {"softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--pin", PIN,
-                  "--so-pin", "12345678", NULL};
 
   if (f == NULL)
     return -1;
   snprintf(f->dir, sizeof f->dir, "/tmp/station-test-unplug-XXXXXX");
-  if (mkdtemp(f->dir) == NULL)
+  if (fixture_softhsm_token(f->dir, TOKEN, PIN) != 0)
     return -1;
-  snprintf(conf, sizeof conf, "%s/softhsm2.conf", f->dir);
-  snprintf(tokens, sizeof tokens, "%s/tokens", f->dir);
   snprintf(f->control, sizeof f->control, "%s/control", f->dir);
   snprintf(f->logins, sizeof f->logins, "%s/logins", f->dir);
-  if (mkdir(tokens, 0700) != 0 || (fp = fopen(conf, "w")) == NULL)
-    return -1;
-  fprintf(fp, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens);
-  if (fclose(fp) != 0 || setenv("SOFTHSM2_CONF", conf, 1) != 0)
-    return -1;
-  if (run(init) != 0) {
-    fprintf(stderr, "softhsm2-util --init-token failed\n");
-    return -1;
-  }
   /* read by slow_token when it is loaded */
   if (setenv("SLOW_TOKEN_MODULE", "/usr/lib/softhsm/libsofthsm2.so", 1) != 0 ||
       setenv("SLOW_TOKEN_CONTROL", f->control, 1) != 0 || setenv("SLOW_TOKEN_LOGINS", f->logins, 1) != 0)
@@ -135,7 +92,7 @@ static int group_teardown(void **state)
   struct fixture *f = *state;
   int r = 0;
   if (f != NULL) {
-    r = nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    r = fixture_remove_tree(f->dir);
     free(f);
   }
   fx = NULL;

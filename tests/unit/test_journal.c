@@ -3,7 +3,6 @@
  * its own mkdtemp directory. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +22,7 @@
 #include "journal.h"
 #include "journal_internal.h"
 #include "syscalls.h"
+#include "fixture.h"
 
 /* ---- fixtures and helpers ---------------------------------------------- */
 
@@ -31,14 +31,6 @@ struct tctx {
   char jpath[96]; /* dir/j: the journal directory (missing at first) */
   char log[128];  /* dir/j/journal.log */
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -56,7 +48,7 @@ static int teardown(void **state)
 {
   struct tctx *t = *state;
   st_syscalls_reset();
-  nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  fixture_remove_tree(t->dir);
   free(t);
   return 0;
 }

@@ -20,7 +20,6 @@
  * again (journal, the handle stays failed and recovers later). */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,18 +37,13 @@
 #include "error.h"
 #include "journal.h"
 #include "syscalls.h"
+#include "fixture.h"
 
 struct tctx {
   char dir[64];
   char jpath[96];  /* dir/j, the journal directory */
   char log[128];   /* dir/j/journal.log */
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -67,7 +61,7 @@ static int teardown(void **state)
 {
   struct tctx *t = *state;
   st_syscalls_reset();
-  nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  fixture_remove_tree(t->dir);
   free(t);
   return 0;
 }
