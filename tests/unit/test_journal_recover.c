@@ -333,16 +333,20 @@ static void test_recover_replaced(void **state)
   journal_close(j);
 }
 
-/* Changes the file behind the handle's back: BYTE at OFF, or, when OFF < 0,
- * cuts the file to LEN. */
-static void tamper(const char *log, off_t off, char byte, off_t len)
+/* Changes the file behind the handle's back: the byte at OFF becomes another
+ * one (never the byte already there), or, when OFF < 0, the file is cut to LEN. */
+static void tamper(const char *log, off_t off, off_t len)
 {
-  int fd = open(log, O_WRONLY);
+  int fd = open(log, O_RDWR);
+  char byte = 0;
   assert_true(fd >= 0);
-  if (off >= 0)
+  if (off >= 0) {
+    assert_int_equal(pread(fd, &byte, 1, off), 1);
+    byte = byte == '0' ? '1' : '0';
     assert_int_equal(pwrite(fd, &byte, 1, off), 1);
-  else
+  } else {
     assert_int_equal(ftruncate(fd, len), 0);
+  }
   close(fd);
 }
 
@@ -353,7 +357,7 @@ static void test_recover_durable_part_changed(void **state)
   struct st_detail d = {""};
   off_t durable = 0;
   j = fail_a_group(t, FAULT_FDATASYNC_ENOSPC, ST_E_NO_SPACE, &durable);
-  tamper(t->log, durable - 20, 'f', 0); /* inside record 3's chain value or certificate */
+  tamper(t->log, durable - 20, 0); /* inside record 3's chain value or certificate */
   assert_int_equal(journal_recover(j, NULL, &d), ST_E_JOURNAL_CORRUPT);
   assert_int_equal(journal_failed(j), ST_E_NO_SPACE);
   journal_close(j);
@@ -379,7 +383,7 @@ static void test_recover_durable_part_cut(void **state)
     }
     free(line);
     fclose(f);
-    tamper(t->log, -1, 0, keep);
+    tamper(t->log, -1, keep);
   }
   assert_int_equal(journal_verify(t->jpath, NULL, &d), 0);
   assert_int_equal(journal_recover(j, NULL, &d), ST_E_JOURNAL_CORRUPT);
