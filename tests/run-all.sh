@@ -17,5 +17,5 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$ROOT/build-asan" --output-on-failure -j "$JOBS"
 
 # libFuzzer targets (CSR intake and policy, serial line parser, YAML loader,
-# journal reader), a bounded time each; tests/fuzz/run.sh 3600 for a nightly run.
-bash "$ROOT/tests/fuzz/run.sh" "${STATION_FUZZ_SECONDS:-30}"
+# journal reader), a minute each, two at a time on two processors; tests/fuzz/run.sh 3600 for a nightly run.
+bash "$ROOT/tests/fuzz/run.sh" "${STATION_FUZZ_SECONDS:-60}"
