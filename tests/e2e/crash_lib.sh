@@ -52,16 +52,25 @@ issued_once() {
   [ -z "$dup" ] || { echo "CSRs issued twice: $dup"; return 1; }
 }
 
-# stick_in_journal DIR: every certificate in DIR/certs is, byte for byte, the
-# certificate of an issued record (PEM body = the record's base64 DER).
+# The awk program of the two checks below: the journal first, then PEM files;
+# fails naming each certificate that is not, byte for byte, the certificate of
+# an issued record (PEM body = the record's base64 DER).
+IN_JOURNAL_AWK='
+  FNR == NR { if ($3 == "issued" && NF == 12) known[$11] = 1; next }
+  /-----BEGIN/ { body = ""; next }
+  /-----END/ { if (!(body in known)) { print FILENAME " is not in the journal"; bad++ } next }
+  { body = body $0 }
+  END { exit bad > 0 }'
+
+# certs_in_journal FILE...: every certificate in the PEM files is the journal's.
+certs_in_journal() {
+  [ $# -eq 0 ] || awk "$IN_JOURNAL_AWK" "$JOURNAL_LOG" "$@"
+}
+
+# stick_in_journal DIR: every certificate in DIR/certs is the journal's.
 stick_in_journal() {
   [ -d "$1/certs" ] || return 0
-  find "$1/certs" -name '*.pem' -print0 | xargs -0 -r awk '
-    FNR == NR { if ($3 == "issued" && NF == 12) known[$11] = 1; next }
-    /-----BEGIN/ { body = ""; next }
-    /-----END/ { if (!(body in known)) { print FILENAME " is not in the journal"; bad++ } next }
-    { body = body $0 }
-    END { exit bad > 0 }' "$JOURNAL_LOG"
+  find "$1/certs" -name '*.pem' -print0 | xargs -0 -r awk "$IN_JOURNAL_AWK" "$JOURNAL_LOG"
 }
 
 # no_stray_files DIR: only csr/, certs/*.pem and rejected/*.txt on the stick,
