@@ -2,9 +2,9 @@
 # End-to-end: crash consistency of serial sessions (issue 7, item 1), bounded
 # for the suite; tests/crash-loop.sh runs it with many more kills.
 #
-# A line of boards (new ones every round), each running the real board-side script
-# (packaging/board/station-enroll.sh, under dash) over a pty "null-modem
-# cable", with its own id and a key it keeps between attempts. The serial
+# A line of boards (new ones every round), each running the real board-side
+# script (packaging/board/station-enroll.sh, under dash) over a pty
+# "null-modem cable", with its own id and a key it keeps between attempts. The serial
 # server is SIGKILLed at random moments while they enroll (CRASH_SERIAL_KILLS
 # times, default 6); the boards that got no answer try again with the next
 # server. After every kill: the journal verifies, no CSR and no board is issued
@@ -40,9 +40,9 @@ add_boards() {
 }
 
 # cables TIMEOUT: a --cable option (NUL-separated) for every board not
-# enrolled yet (a board marked "mute" only sends the request it has ready); the script uses the board's own directory, so
-# a retry reuses its key; its status goes to board<i>/status, its words to
-# board<i>/out.
+# enrolled yet. The script uses the board's own directory, so a retry reuses
+# its key; its status goes to board<i>/status, its words to board<i>/out. A
+# board marked "mute" only sends the request it has ready, once.
 cables() {
   local i d
   for i in $(seq 1 "$BOARDS"); do
