@@ -126,13 +126,16 @@ int hsm_open(const char *module_path, const char *token_label, struct hsm **out,
     r = ST_E_NO_MEMORY;
     goto out;
   }
+  /* looked for first: libp11's loader would print the dynamic linker's words
+   * on stderr before the station's own sentence */
+  if (stat(module_path, &st) != 0) {
+    st_detail_set(detail, "cannot load PKCS#11 module %s: no such file", module_path);
+    goto out;
+  }
   if (PKCS11_CTX_load(h->ctx, module_path) != 0) {
     ERR_clear_error();
-    if (stat(module_path, &st) != 0)
-      st_detail_set(detail, "cannot load PKCS#11 module %s: no such file", module_path);
-    else
-      st_detail_set(detail, "cannot load PKCS#11 module %s: the file exists but does not load "
-                    "as a PKCS#11 module", module_path);
+    st_detail_set(detail, "cannot load PKCS#11 module %s: the file exists but does not load "
+                  "as a PKCS#11 module", module_path);
     goto out;
   }
   h->loaded = 1;

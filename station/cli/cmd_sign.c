@@ -31,13 +31,17 @@ int cli_sign(struct cli *cli)
     r = engine_add_sink(engine, &sink);
   if (r == ST_OK && (r = cli_login(cfg, engine, &detail)) == ST_E_PIN_SOURCE)
     goto out;
-  if (r == ST_OK)
+  if (r == ST_OK) {
+    /* the summary only for a batch that ran (even if it stopped part way):
+     * a station that could not start has nothing to count */
     r = batch_sign_directory(engine, cli->argv[1], &summary, &detail);
-  printf("issued %zu (new %zu, issued before %zu), refused %zu, skipped %zu hidden", summary.issued + summary.handed_back,
-         summary.issued, summary.handed_back, summary.refused, summary.skipped);
-  if (summary.unwritten > 0) /* the stick failed or was pulled out: these are in the journal */
-    printf("; %zu not written to the stick (in the journal: sign it again)", summary.unwritten);
-  printf("\n");
+    printf("issued %zu (new %zu, issued before %zu), refused %zu, skipped %zu hidden",
+           summary.issued + summary.handed_back, summary.issued, summary.handed_back, summary.refused,
+           summary.skipped);
+    if (summary.unwritten > 0) /* the stick failed or was pulled out: these are in the journal */
+      printf("; %zu not written to the stick (in the journal: sign it again)", summary.unwritten);
+    printf("\n");
+  }
   if (r != ST_OK)
     cli_fail(r, &detail);
 out:

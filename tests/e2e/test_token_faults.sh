@@ -111,6 +111,8 @@ check "right PIN afterwards: the token is not locked, the batch completes" "$STA
 sed -e "s|module: .*|module: $WORK/no-such-module.so|" "$CFG" >"$WORK/nomodule.yaml"
 check "missing module: exit 3" status_to 3 "$WORK/nomodule.out" "$STATION" -c "$WORK/nomodule.yaml" sign "$WORK/pin"
 check "missing module: the message names it" grep -q "$WORK/no-such-module.so" "$WORK/nomodule.out"
+check "missing module: the station's sentence alone (no loader noise, no batch summary: nothing ran)" \
+  test "$(cat "$WORK/nomodule.out")" = "station: error: The PKCS#11 module could not be loaded. (hsm-module): cannot load PKCS#11 module $WORK/no-such-module.so: no such file"
 sed -e "s|token: station|token: not-plugged-in|" "$CFG" >"$WORK/notoken.yaml"
 check "missing token: exit 3" status_to 3 "$WORK/notoken.out" "$STATION" -c "$WORK/notoken.yaml" sign "$WORK/pin"
 check "missing token: the message names it and the tokens seen" \
