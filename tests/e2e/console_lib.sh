@@ -9,6 +9,15 @@
 #   keys KEYS...         types KEYS (tmux send-keys)
 #   make_stick NAME N    a stick of N good CSRs made under $WORK/prep, then
 #                        moved to $MEDIA/NAME (what a mount looks like)
+#   start_console COLUMNS ROWS [NAME=VALUE...]
+#                        `station -c $WORK/console.yaml console` in a COLUMNS x
+#                        ROWS window, with SOFTHSM2_CONF and the given
+#                        environment (values without spaces or quotes); its
+#                        stderr in $WORK/console.err, its exit status in
+#                        $WORK/console.status
+#   quit_console         q, then y once the console asks
+#   console_status [S]   waits (S seconds, default 10) for the console to end;
+#                        prints its exit status
 command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
 TMUX_SOCK=$WORK/tmux.sock
 T() { tmux -S "$TMUX_SOCK" "$@"; }
@@ -42,4 +51,21 @@ make_stick() {
     make_csr "$dir/csr/board-$i.csr" "$WORK/prep/$1-$i.key" "$(device_subject "$(uuid)")"
   done
   mv "$dir" "$MEDIA/$1"
+}
+start_console() {
+  local columns=$1 rows=$2; shift 2
+  rm -f "$WORK/console.status"
+  T -f /dev/null new-session -d -s console -x "$columns" -y "$rows" \
+    "env SOFTHSM2_CONF=$SOFTHSM2_CONF $* '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; \
+     echo \$? >'$WORK/console.status'; sleep 60"
+}
+quit_console() {
+  keys q
+  wait_for "Quit the station console?" >/dev/null
+  keys y
+}
+console_status() {
+  local i
+  for i in $(seq 1 $((${1:-10} * 10))); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
+  cat "$WORK/console.status" 2>/dev/null
 }

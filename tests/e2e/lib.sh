@@ -134,6 +134,12 @@ verify_device_cert() {
     -untrusted "$WORK/pki/local-ca.pem" "$1"
 }
 
+# no_crash_report FILE: true when FILE (a station's stderr) holds no sanitizer
+# report and no crash.
+no_crash_report() {
+  ! grep -qi -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error' -e 'Segmentation' "$1"
+}
+
 # certs_verify DIR [N]: every certificate DIR/*.pem verifies as verify_device_cert
 # checks one (openssl run on 200 files at a time); with N, there are exactly N.
 certs_verify() {

@@ -19,13 +19,6 @@ intake:
   serial:
     - port: $PORTS/ttyBOARD0
 YAML
-# start_console TERM: the console in a 100x30 tmux window; its exit status goes to $WORK/console.status.
-start_console() {
-  rm -f "$WORK/console.status"
-  T -f /dev/null new-session -d -s console -x 100 -y 30 \
-    "env TERM=$1 SOFTHSM2_CONF=$SOFTHSM2_CONF '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; \
-     echo \$? >'$WORK/console.status'; sleep 60"
-}
 # a stick prepared elsewhere with good and bad CSRs (console_lib's make_stick has only good ones)
 make_stick() {
   local dir=$WORK/prep/$1 i; shift
@@ -39,7 +32,7 @@ make_stick() {
   echo "not a CSR" >"$dir/csr/junk.csr"
 }
 
-start_console tmux-256color
+start_console 100 30 TERM=tmux-256color
 check "the PIN prompt comes up" wait_for "Unlock the station: PIN of HSM token \"station\""
 check "nothing is signed before login" test "$(awk '$3 == "issued"' "$WORK/journal/journal.log" 2>/dev/null | wc -l)" = 0
 keys 0000 Enter
@@ -129,23 +122,18 @@ keys q
 check "q asks for confirmation" wait_for "Quit the station console?"
 keys n
 check "any other key keeps it running" gone_from "Quit the station console?"
-keys q
-wait_for "Quit the station console?" >/dev/null
-keys y
-for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
-check "q then y quits with exit status 0" grep -qx 0 "$WORK/console.status"
-check "no sanitizer report or crash on the console's stderr" \
-  sh -c "! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$WORK/console.err'"
+quit_console
+check "q then y quits with exit status 0" test "$(console_status)" = 0
+check "no sanitizer report or crash on the console's stderr" no_crash_report "$WORK/console.err"
 check "the journal verifies after the console" env STATION_TEST_PIN=$TEST_PIN "$STATION" journal verify
 T kill-session -t console 2>/dev/null || true
 
 # monochrome: a terminal without colours
-start_console vt100
+start_console 100 30 TERM=vt100
 check "monochrome terminal: the PIN prompt comes up" wait_for "Unlock the station"
 check "monochrome terminal: no colours used" wait_for "console started; monochrome"
 keys Escape
 check "Esc at the PIN prompt asks to quit" wait_for "Quit the station console?"
 keys y
-for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
-check "monochrome: quits with exit status 0" grep -qx 0 "$WORK/console.status"
+check "monochrome: quits with exit status 0" test "$(console_status)" = 0
 finish

@@ -25,9 +25,7 @@ intake:
     - port: $PORTS/ttyBOARD0
 YAML
 # 120 columns: the alert's headline fits on one line (below 80 it takes two)
-T -f /dev/null new-session -d -s console -x 120 -y 32 \
-  "env TERM=tmux-256color SOFTHSM2_CONF=$SOFTHSM2_CONF STATION_TEST_PIN=$TEST_PIN '$STATION' -c '$WORK/console.yaml' \
-   console 2>'$WORK/console.err'; echo \$? >'$WORK/console.status'; sleep 60"
+start_console 120 32 TERM=tmux-256color STATION_TEST_PIN=$TEST_PIN
 check "the console logs in" wait_for "station: logged in"
 make_stick stick1 2
 check "a first stick is seen" wait_for "2 CSRs, 0 will be refused"
@@ -71,13 +69,9 @@ wait_for "Sign 6 CSRs" >/dev/null
 keys y
 check "the stick signs now" wait_for "issued 6 (new 6, before 0)"
 check "its six certificates verify with openssl" certs_verify "$MEDIA/stick2/certs" 6
-keys q
-wait_for "Quit the station console?" >/dev/null
-keys y
-for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
-check "q then y quits with exit status 0" grep -qx 0 "$WORK/console.status"
-check "no sanitizer report or crash on the console's stderr" \
-  sh -c "! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$WORK/console.err'"
+quit_console
+check "q then y quits with exit status 0" test "$(console_status)" = 0
+check "no sanitizer report or crash on the console's stderr" no_crash_report "$WORK/console.err"
 check "the journal holds the refusals of the stopped batch and of the board (7 no-space)" \
   test "$(awk '$3 == "refused" && $9 == "no-space"' "$WORK/journal/journal.log" | wc -l)" = 7
 check "the journal verifies" "$STATION" journal verify

@@ -29,10 +29,8 @@ sign_stick() { # NAME COUNT: s, then y at the confirmation
   keys y
 }
 
-T -f /dev/null new-session -d -s console -x 120 -y 32 \
-  "env TERM=tmux-256color SOFTHSM2_CONF=$SOFTHSM2_CONF SLOW_TOKEN_MODULE=$SOFTHSM_MODULE SLOW_TOKEN_CONTROL=$C \
-   STATION_TEST_PIN=$TEST_PIN '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; \
-   echo \$? >'$WORK/console.status'; sleep 60"
+start_console 120 32 TERM=tmux-256color SLOW_TOKEN_MODULE=$SOFTHSM_MODULE SLOW_TOKEN_CONTROL=$C \
+  STATION_TEST_PIN=$TEST_PIN
 check "the console logs in through the test token" wait_for "station: logged in"
 make_stick stick1 2
 check "a first stick is seen" wait_for "2 CSRs, 0 will be refused"
@@ -57,13 +55,9 @@ check "the token back: the stick signs" wait_for "issued 3 (new 3, before 0)"
 check "the event log says the token is back" wait_for "token station is back"
 check "the Token line says logged in again" wait_for "station: logged in"
 check "its three certificates verify with openssl" certs_verify "$MEDIA/stick2/certs" 3
-keys q
-wait_for "Quit the station console?" >/dev/null
-keys y
-for i in $(seq 1 100); do [ -s "$WORK/console.status" ] && break; sleep 0.1; done
-check "q then y quits with exit status 0" grep -qx 0 "$WORK/console.status"
-check "no sanitizer report or crash on the console's stderr" \
-  sh -c "! grep -E 'AddressSanitizer|runtime error|LeakSanitizer' '$WORK/console.err'"
+quit_console
+check "q then y quits with exit status 0" test "$(console_status)" = 0
+check "no sanitizer report or crash on the console's stderr" no_crash_report "$WORK/console.err"
 check "the PIN is in no output" sh -c "! grep -qF '$TEST_PIN' '$WORK/console.err'"
 check "the journal verifies" env SLOW_TOKEN_MODULE="$SOFTHSM_MODULE" "$STATION" -c "$WORK/console.yaml" journal verify
 finish

@@ -151,8 +151,7 @@ pulled() {
   check "$what: the run stops with exit 3 (a fault stopped it), not a crash or a time-out" test "$status" = 3
   # at most the group of 256 being signed is finished (2.6 s of signatures), then it stops
   check "$what: it ends promptly after the pull (within 15 s)" test $((t_end - t_pull)) -lt 15000
-  check "$what: no sanitizer or crash report" \
-    sh -c "! grep -qi -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error' -e 'Segmentation' '$WORK/$name.err'"
+  check "$what: no sanitizer or crash report" no_crash_report "$WORK/$name.err"
   check "$what: the message names the stick and an I/O fault (io)" grep -q "(io).*stick $mnt" "$WORK/$name.err"
   check "$what: the message says the stick failed or was pulled out" grep -q "failed or was pulled out" "$WORK/$name.err"
   check "$what: the message says the certificates come back without new signatures" \
@@ -211,10 +210,8 @@ crash_stick "$WORK/D.d" 520
 insert "$WORK/D.d" "$D" || check "console: the stick is mounted" false
 : >"$WORK/signatures"
 cp_before=$(checkpoints)
-T -f /dev/null new-session -d -s console -x 220 -y 50 \
-  "env TERM=xterm-256color SOFTHSM2_CONF=$SOFTHSM2_CONF STATION_TEST_PIN=$STATION_TEST_PIN STATION_ALLOW_ROOT=1 \
-   SLOW_TOKEN_MODULE=$SLOW_TOKEN_MODULE SLOW_TOKEN_DELAY_MS=$SLOW_TOKEN_DELAY_MS SLOW_TOKEN_COUNT=$WORK/signatures \
-   '$STATION' -c '$WORK/console.yaml' console 2>'$WORK/console.err'; echo \$? >'$WORK/console.status'; sleep 60"
+start_console 220 50 TERM=xterm-256color STATION_TEST_PIN=$STATION_TEST_PIN STATION_ALLOW_ROOT=1 \
+  SLOW_TOKEN_MODULE=$SLOW_TOKEN_MODULE SLOW_TOKEN_DELAY_MS=$SLOW_TOKEN_DELAY_MS SLOW_TOKEN_COUNT=$WORK/signatures
 check "console: logged in (PIN from the environment)" wait_for "station: logged in"
 check "console: the stick is seen with its 520 CSRs" wait_for "520 CSRs, 0 will be refused"
 keys s
@@ -242,12 +239,9 @@ keys y
 check "console, re-inserted: the batch finishes, safe to remove" wait_for "$D: safe to remove"
 check "console, re-inserted: issued 520 (new $((520 - journaled)), before $journaled)" \
   wait_for "issued 520 (new $((520 - journaled)), before $journaled), refused 0"
-keys q
-keys y
-for i in $(seq 1 300); do [ ! -s "$WORK/console.status" ] || break; sleep 0.1; done
-check "console: quits with exit status 0" test "$(cat "$WORK/console.status" 2>/dev/null)" = 0
-check "console: no sanitizer or crash report" \
-  sh -c "! grep -qi -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error' -e 'Segmentation' '$WORK/console.err'"
+quit_console
+check "console: quits with exit status 0" test "$(console_status 30)" = 0
+check "console: no sanitizer or crash report" no_crash_report "$WORK/console.err"
 check "console: the token signed each CSR once (520 + login proof + checkpoints)" \
   test "$(count "$WORK/signatures")" = $((520 + 1 + $(checkpoints) - cp_before))
 check "console: every CSR has its certificate on the stick (520)" test "$(find "$WORK/D.d/certs" -name '*.pem' | wc -l)" = 520
