@@ -4,7 +4,7 @@
 # the unit tests again in a build with AddressSanitizer and UBSan.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-bash "$ROOT/packaging/install-deps.sh"
+bash "$ROOT/packaging/install-deps.sh" --test
 JOBS=$(nproc)
 
 cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
