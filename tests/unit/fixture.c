@@ -6,6 +6,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,4 +65,57 @@ int fixture_softhsm_token(char *dir_template, const char *label, const char *pin
   r = 0;
 out:
   return r;
+}
+
+/* on_path: 1 when NAME is an executable file in one of PATH's directories. */
+static int on_path(const char *name)
+{
+  const char *path = getenv("PATH");
+  char candidate[512];
+
+  if (path == NULL)
+    path = "/usr/bin:/bin";
+  while (*path != '\0') {
+    size_t n = strcspn(path, ":");
+    if (n > 0 && n < sizeof candidate - 2 - strlen(name)) {
+      snprintf(candidate, sizeof candidate, "%.*s/%s", (int)n, path, name);
+      if (access(candidate, X_OK) == 0)
+        return 1;
+    }
+    path += n;
+    if (*path == ':')
+      path++;
+  }
+  return 0;
+}
+
+void fixture_require_tools(const char *test, const char *const *extra_files)
+{
+  static const char *const commands[] = {"softhsm2-util", "pkcs11-tool", "openssl", NULL};
+  int missing = 0;
+
+  if (access(FIXTURE_SOFTHSM_MODULE, R_OK) != 0) {
+    fprintf(stderr, "%s: cannot run: the SoftHSM module %s is missing\n", test, FIXTURE_SOFTHSM_MODULE);
+    missing = 1;
+  }
+  for (size_t i = 0; commands[i] != NULL; i++)
+    if (!on_path(commands[i])) {
+      fprintf(stderr, "%s: cannot run: the command %s is missing\n", test, commands[i]);
+      missing = 1;
+    }
+  for (size_t i = 0; extra_files != NULL && extra_files[i] != NULL; i++)
+    if (access(extra_files[i], R_OK) != 0) {
+      fprintf(stderr, "%s: cannot run: %s is missing\n", test, extra_files[i]);
+      missing = 1;
+    }
+  if (missing) {
+    fprintf(stderr, "%s: install the test set with: bash packaging/install-deps.sh --test\n", test);
+    exit(1);
+  }
+}
+
+void fixture_setup_failed(const char *test, const char *what)
+{
+  fprintf(stderr, "%s: setup failed: %s\n", test, what);
+  exit(1);
 }

@@ -20,4 +20,19 @@ int fixture_remove_tree(const char *dir);
  * 12345678). 0, or -1 with the reason on stderr. */
 int fixture_softhsm_token(char *dir_template, const char *label, const char *pin);
 
+/* The SoftHSM module every token-backed unit test loads. */
+#define FIXTURE_SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+
+/* Checks that what the token-backed unit tests use is installed: the SoftHSM
+ * module, softhsm2-util, pkcs11-tool and openssl, plus each of the EXTRA_FILES
+ * (a NULL-terminated list, or NULL). Returns when everything is there;
+ * otherwise prints "TEST: cannot run: ... is missing (bash
+ * packaging/install-deps.sh --test)" and exits 1: a test that cannot set
+ * itself up fails, it is never reported as skipped. */
+void fixture_require_tools(const char *test, const char *const *extra_files);
+
+/* Ends the test program with status 1 after printing "TEST: setup failed:
+ * WHAT" on stderr: a fixture that cannot be built is a failed test. */
+void fixture_setup_failed(const char *test, const char *what) __attribute__((noreturn));
+
 #endif

@@ -39,7 +39,7 @@
 #include "journal.h"
 #include "syscalls.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define MODULE FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
 #define FACTORY "acme-factory"
 
@@ -154,10 +154,9 @@ static int group_setup(void **state)
 {
   struct fixture *f = calloc(1, sizeof *f);
 
-  if (f == NULL || access(MODULE, R_OK) != 0 || system("command -v softhsm2-util openssl >/dev/null") != 0) {
-    fprintf(stderr, "SKIP: SoftHSM (%s, softhsm2-util) or openssl is missing\n", MODULE);
-    exit(77);
-  }
+  fixture_require_tools("test_crash_seam", NULL);
+  if (f == NULL)
+    fixture_setup_failed("test_crash_seam", "out of memory");
   snprintf(f->dir, sizeof f->dir, "/tmp/station-test-seam-XXXXXX");
   if (fixture_softhsm_token(f->dir, "station", PIN) != 0 ||
       station_fixture_setup(f->dir, FACTORY, MODULE, "STATION_SEAM_PIN", PIN, "fio-seam", &f->cfg) != 0)

@@ -51,7 +51,7 @@
 #include "journal.h"
 #include "syscalls.h"
 
-#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+#define SOFTHSM FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
 #define FACTORY "acme-factory"
 
@@ -163,11 +163,11 @@ static int group_setup(void **state)
 {
   struct fixture *f = calloc(1, sizeof *f);
 
-  if (f == NULL || access(SOFTHSM, R_OK) != 0 || access(SLOW_TOKEN, R_OK) != 0 ||
-      system("command -v softhsm2-util openssl >/dev/null") != 0) {
-    fprintf(stderr, "SKIP: SoftHSM (%s, softhsm2-util), slow_token or openssl is missing\n", SOFTHSM);
-    exit(77);
-  }
+  static const char *const slow_token[] = {SLOW_TOKEN, NULL};
+
+  fixture_require_tools("test_engine_resume", slow_token);
+  if (f == NULL)
+    fixture_setup_failed("test_engine_resume", "out of memory");
   snprintf(f->dir, sizeof f->dir, "/tmp/station-test-resume-XXXXXX");
   if (fixture_softhsm_token(f->dir, "station", PIN) != 0)
     return -1;

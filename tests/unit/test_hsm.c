@@ -32,7 +32,7 @@
 #include "hsm.h"
 
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define MODULE FIXTURE_SOFTHSM_MODULE
 #define TOKEN "station-test"
 #define PIN "1234"
 #define WRONG_PIN "987654"
@@ -330,8 +330,6 @@ static void test_ambiguous_label(void **state)
                  PIN, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "twin", NULL};
   (void)state;
 
-  if (access("/usr/bin/pkcs11-tool", X_OK) != 0)
-    skip();
   assert_int_equal(fixture_run(gen), 0);
   assert_int_equal(fixture_run(gen), 0);
   h = open_logged_in();
@@ -445,9 +443,6 @@ int main(void)
     cmocka_unit_test(test_find_or_create_key),
     cmocka_unit_test(test_bad_arguments),
   };
-  if (access(MODULE, R_OK) != 0) {
-    fprintf(stderr, "test_hsm: %s is not installed\n", MODULE);
-    return 77;
-  }
+  fixture_require_tools("test_hsm", NULL);
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -79,7 +79,7 @@ static int group_setup(void **state)
   snprintf(f->control, sizeof f->control, "%s/control", f->dir);
   snprintf(f->logins, sizeof f->logins, "%s/logins", f->dir);
   /* read by slow_token when it is loaded */
-  if (setenv("SLOW_TOKEN_MODULE", "/usr/lib/softhsm/libsofthsm2.so", 1) != 0 ||
+  if (setenv("SLOW_TOKEN_MODULE", FIXTURE_SOFTHSM_MODULE, 1) != 0 ||
       setenv("SLOW_TOKEN_CONTROL", f->control, 1) != 0 || setenv("SLOW_TOKEN_LOGINS", f->logins, 1) != 0)
     return -1;
   fx = f;
@@ -252,9 +252,8 @@ int main(void)
     cmocka_unit_test(test_relogin_sessions_alive),
     cmocka_unit_test(test_wrong_pin_after_unplug),
   };
-  if (access("/usr/lib/softhsm/libsofthsm2.so", R_OK) != 0) {
-    printf("SKIP: SoftHSM is not installed\n");
-    return 77;
-  }
+  static const char *const slow_token[] = {SLOW_TOKEN_PATH, NULL};
+
+  fixture_require_tools("test_hsm_unplug", slow_token);
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
