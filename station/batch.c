@@ -84,15 +84,24 @@ size_t batch_output_stem_len(const struct batch_entry *entry)
   return entry->stem_len ? entry->stem_len : strlen(entry->name);
 }
 
-/* Orders entries by output stem, then by full name, so that clashing names sit together. */
+/* Compares the output stems of X and Y ignoring the case of ASCII letters:
+ * sticks are FAT or exFAT, where certs/Board.pem and certs/board.pem are one
+ * file, so two stems that differ only by case give the same output. */
+static int batch_stem_cmp(const struct batch_entry *x, const struct batch_entry *y)
+{
+  size_t lx = batch_output_stem_len(x);
+  size_t ly = batch_output_stem_len(y);
+  int c = strncasecmp(x->name, y->name, lx < ly ? lx : ly);
+  if (c == 0 && lx != ly)
+    c = lx < ly ? -1 : 1;
+  return c;
+}
+
+/* Orders entries by output stem (case folded), then by full name, so that clashing names sit together. */
 static int batch_entry_cmp(const void *a, const void *b)
 {
   const struct batch_entry *x = a, *y = b;
-  size_t lx = batch_output_stem_len(x);
-  size_t ly = batch_output_stem_len(y);
-  int c = memcmp(x->name, y->name, lx < ly ? lx : ly);
-  if (c == 0 && lx != ly)
-    c = lx < ly ? -1 : 1;
+  int c = batch_stem_cmp(x, y);
   return c != 0 ? c : strcmp(x->name, y->name);
 }
 
@@ -237,8 +246,7 @@ out:
 
 int batch_names_clash(const struct batch_entry *previous, const struct batch_entry *entry)
 {
-  return previous != NULL && entry->stem_len > 0 && batch_output_stem_len(previous) == entry->stem_len &&
-         memcmp(previous->name, entry->name, entry->stem_len) == 0;
+  return previous != NULL && entry->stem_len > 0 && batch_stem_cmp(previous, entry) == 0;
 }
 
 void batch_entries_free(struct batch_entry *entries, size_t count)
@@ -305,7 +313,12 @@ static void batch_fill(struct batch_run *run, struct batch_chunk *chunk)
       st_detail_set(&slot->intake_detail, "the name does not end in .csr, .pem or .der");
     } else if (batch_names_clash(previous, entry)) {
       slot->intake_code = ST_E_NAME_CLASH;
-      st_detail_set(&slot->intake_detail, "csr/%s already gives certs/%s.pem", previous->name, slot->stem);
+      if (memcmp(previous->name, entry->name, entry->stem_len) == 0)
+        st_detail_set(&slot->intake_detail, "csr/%s already gives certs/%s.pem", previous->name, slot->stem);
+      else
+        st_detail_set(&slot->intake_detail,
+                      "csr/%s already gives certs/%.*s.pem, the same file on a FAT or exFAT stick (names differ only "
+                      "by case)", previous->name, (int)batch_output_stem_len(previous), previous->name);
       /* the note takes the full name, so it cannot replace the first file's note */
       snprintf(slot->stem, sizeof slot->stem, "%s", entry->name);
     } else {

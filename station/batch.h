@@ -12,6 +12,9 @@
  *     (not-a-regular-file) without being opened or followed;
  *   - a name not ending in .csr/.pem/.der (any case) is refused (bad-file-name);
  *   - two files giving the same NAME are refused after the first (name-clash);
+ *     names are compared ignoring the case of ASCII letters, as a FAT or exFAT
+ *     stick does (csr/Board.csr and csr/board.pem would both write
+ *     certs/board.pem there);
  *   - every other file is read (at most CSR_MAX_BYTES, never blocking) and
  *     handed to the engine.
  * Work goes in groups: a group's journal records are made durable in one

@@ -79,7 +79,9 @@ for n in good1 good2 good3 der-form upper wants-ca copy-of-good1; do
   check "$n has no rejection note" test ! -e "$B/rejected/$n.txt"
 done
 check "byte-identical copy got the same certificate" cmp "$B/certs/good1.pem" "$B/certs/copy-of-good1.pem"
-check "the CSR asking for CA powers got none" sh -c "! openssl x509 -in '$B/certs/wants-ca.pem' -noout -text | grep -q 'CA:TRUE'"
+check "the CSR asking for CA powers got none: a client certificate without basicConstraints" \
+  sh -c "openssl x509 -in '$B/certs/wants-ca.pem' -noout -text >'$WORK/wants-ca.text' &&
+         grep -q 'TLS Web Client Authentication' '$WORK/wants-ca.text' && ! grep -q 'Basic Constraints' '$WORK/wants-ca.text'"
 check "upper-case UUID kept as sent" sh -c "openssl x509 -in '$B/certs/upper.pem' -noout -subject | grep -q '$UPPER'"
 
 refused() { # NAME REASON
