@@ -22,6 +22,12 @@ expect_status() {
   [ "$got" = "$want" ] || { echo "exit status $got, expected $want"; return 1; }
 }
 
+# status_to N FILE COMMAND...: COMMAND exits with N; its output goes to FILE.
+status_to() {
+  local want=$1 out=$2; shift 2
+  expect_status "$want" "$@" >"$out" 2>&1
+}
+
 # finish: prints the summary line and exits non-zero on any failure.
 finish() {
   echo "$PASSED passed, $FAILED failed"

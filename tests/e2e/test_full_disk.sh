@@ -15,11 +15,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/crash_lib.sh"
 . "$(dirname "$0")/disk_lib.sh"
-# status_to N FILE COMMAND...: COMMAND exits with N; its output goes to FILE.
-status_to() {
-  local want=$1 out=$2; shift 2
-  expect_status "$want" "$@" >"$out" 2>&1
-}
 count() { grep -c . "$1" 2>/dev/null || true; }
 checkpoints() { grep -c ' checkpoint ' "$JOURNAL_LOG" || true; }
 

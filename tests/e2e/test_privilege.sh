@@ -14,11 +14,6 @@ for i in 1 2 3; do
   make_key "$WORK/k$i.key"
   make_csr "$B/csr/d$i.csr" "$WORK/k$i.key" "$(device_subject "$(uuid)")"
 done
-# status_to N FILE COMMAND...: COMMAND exits with N; its output goes to FILE.
-status_to() {
-  local want=$1 out=$2; shift 2
-  expect_status "$want" "$@" >"$out" 2>&1
-}
 
 # --- root
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then

@@ -45,11 +45,6 @@ stick_matches_journal() {
   done
 }
 
-# status_to N FILE COMMAND...: COMMAND exits with N; its output goes to FILE.
-status_to() {
-  local want=$1 out=$2; shift 2
-  expect_status "$want" "$@" >"$out" 2>&1
-}
 
 count() { [ -f "$1" ] && grep -c . "$1" || echo 0; }
 checkpoints() { grep -c ' checkpoint ' "$WORK/journal/journal.log" || true; }
