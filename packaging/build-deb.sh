@@ -11,7 +11,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build-deb}
 for tool in cmake cpack dpkg-buildflags dpkg-shlibdeps; do
-  command -v "$tool" >/dev/null || { echo "build-deb: $tool is missing (bash packaging/install-deps.sh)" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "build-deb: $tool is missing (bash packaging/install-deps.sh --test)" >&2; exit 2; }
 done
 
 export DEB_BUILD_MAINT_OPTIONS=hardening=+all
@@ -26,7 +26,7 @@ rm -f "$BUILD"/station_*.deb
 DEB=$(ls "$BUILD"/station_*.deb)
 
 if [ "${LINTIAN:-1}" != 0 ]; then
-  command -v lintian >/dev/null || { echo "build-deb: lintian is missing (bash packaging/install-deps.sh)" >&2; exit 2; }
+  command -v lintian >/dev/null || { echo "build-deb: lintian is missing (bash packaging/install-deps.sh --test)" >&2; exit 2; }
   # Every tag down to pedantic notes is shown; only an error (E:) fails the build.
   status=0
   lintian -I --pedantic "$DEB" >"$BUILD/lintian.txt" 2>&1 || status=$?

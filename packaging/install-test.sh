@@ -23,7 +23,7 @@ MIRROR=${STATION_TEST_MIRROR:-http://deb.debian.org/debian}
 skip() { echo "SKIP: install test: $*"; exit 77; }
 
 [ "$(id -u)" = 0 ] || skip "needs root for debootstrap and chroot (run as root, or: sudo $0 $*)"
-command -v debootstrap >/dev/null || skip "debootstrap is not installed (bash packaging/install-deps.sh)"
+command -v debootstrap >/dev/null || skip "debootstrap is not installed (bash packaging/install-deps.sh --test)"
 [ -f "$DEB" ] || { echo "install-test: no package $DEB" >&2; exit 2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/station-install.XXXXXX")

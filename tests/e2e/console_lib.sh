@@ -18,7 +18,7 @@
 #   quit_console         q, then y once the console asks
 #   console_status [S]   waits (S seconds, default 10) for the console to end;
 #                        prints its exit status
-command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh installs it)"
+command -v tmux >/dev/null || skip "tmux is not installed (bash packaging/install-deps.sh --test installs it)"
 TMUX_SOCK=$WORK/tmux.sock
 T() { tmux -S "$TMUX_SOCK" "$@"; }
 stop_tmux() { T kill-server 2>/dev/null || true; }

@@ -164,7 +164,7 @@ certs_verify() {
 tpm2_start() {
   local t=$1/tpm tool
   for tool in swtpm tpm2-abrmd dbus-daemon pkcs11-tool; do
-    command -v "$tool" >/dev/null || skip "tpm2 backend: $tool is not installed (bash packaging/install-deps.sh installs it)"
+    command -v "$tool" >/dev/null || skip "tpm2 backend: $tool is not installed (bash packaging/install-deps.sh --test installs it)"
   done
   [ -e "$TPM2_MODULE" ] || skip "tpm2 backend: no tpm2-pkcs11 module at $TPM2_MODULE (package libtpm2-pkcs11-1)"
   ls /usr/lib/*/libtss2-tcti-tabrmd.so.0 >/dev/null 2>&1 ||

@@ -14,7 +14,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/station-package.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 . "$(dirname "$0")/check.sh"
 for tool in cpack dpkg-deb dpkg-shlibdeps lintian; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (bash packaging/install-deps.sh)"; exit 77; }
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (bash packaging/install-deps.sh --test)"; exit 77; }
 done
 
 if ! bash "$ROOT/packaging/build-deb.sh" "$BUILD" >"$WORK/build.out" 2>&1; then

@@ -32,7 +32,7 @@
 . "$(dirname "$0")/crash_lib.sh"
 STICK_FS=$(dirname "$STATION")/../tests/stick_fs
 [ "$(id -u)" = 0 ] || skip "mounting the FUSE stick needs root"
-[ -x "$STICK_FS" ] || skip "tests/stick/stick_fs is not built (libfuse3-dev missing: bash packaging/install-deps.sh)"
+[ -x "$STICK_FS" ] || skip "tests/stick/stick_fs is not built (libfuse3-dev missing: bash packaging/install-deps.sh --test)"
 [ -c /dev/fuse ] || skip "no /dev/fuse on this machine"
 command -v fusermount3 >/dev/null || skip "fusermount3 is missing (package fuse3)"
 command -v mountpoint >/dev/null || skip "mountpoint is missing (package util-linux)"
@@ -198,7 +198,11 @@ pulled C 520 "pulled while writing certificates" --pull-after-creates 100
 # --- (D) the operator console (station/service.c): the stick is pulled while
 # the console signs it; the console stays up, says what happened and what to
 # do, lets go of the stick, and signs it again when it is re-inserted.
-command -v tmux >/dev/null || { echo "SKIP (console part): tmux is not installed"; finish; exit; }
+if ! command -v tmux >/dev/null; then
+  check "tmux is installed for the console part (bash packaging/install-deps.sh --test)" false
+  finish
+  exit
+fi
 MEDIA=$WORK/media
 mkdir -p "$MEDIA"
 cp "$WORK/crash.yaml" "$WORK/console.yaml"
