@@ -78,8 +78,8 @@ fsck_image() {
 
 signatures() { grep -c . "$WORK/signatures" || true; }
 issued_in_journal() { awk '$3 == "issued"' "$JOURNAL_LOG" | wc -l; }
-# token_records: journal records signed by the journal key in the token (checkpoints and the like)
-token_records() { [ -f "$JOURNAL_LOG" ] || { echo 0; return; }; awk 'NR > 1 && $3 != "issued" && $3 != "refused"' "$JOURNAL_LOG" | wc -l; }
+# token_records: journal records signed by the journal key in the token (checkpoints: seals)
+token_records() { [ -f "$JOURNAL_LOG" ] || { echo 0; return; }; awk '$3 == "checkpoint"' "$JOURNAL_LOG" | wc -l; }
 
 for FS in exfat fat32; do
   IMG=$WORK/$FS.img
