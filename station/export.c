@@ -134,7 +134,7 @@ static int export_row(struct export_pass *x, const struct journal_record *rec)
     xb_put(&x->out, "\n", 1);
     goto out;
   }
-  if (rec->cert_len > 0 && (pem = export_pem(rec)) == NULL) {
+  if (rec->event == JOURNAL_EVENT_ISSUED && rec->cert_len > 0 && (pem = export_pem(rec)) == NULL) {
     r = ST_E_CRYPTO;
     goto out;
   }
