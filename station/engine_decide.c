@@ -242,6 +242,7 @@ static int engine_plan_one(struct engine *e, struct engine_plan *plans, size_t i
   if (req->code != ST_OK) {
     res->code = req->code;
     res->detail = req->detail;
+    memcpy(res->device, req->id.device_id, sizeof res->device);
     goto out;
   }
   memcpy(res->device, req->id.device_id, sizeof res->device);
@@ -274,8 +275,7 @@ static int engine_record_plan(struct engine *e, struct engine_plan *plans, size_
   case ENGINE_PLAN_HANDED_BACK:
     break;
   case ENGINE_PLAN_REFUSE:
-    r = engine_record(e, source, res, plan->req->csr != NULL && res->device[0] ? plan->req->key_sha256 : NULL,
-                      NULL, 0);
+    r = engine_record(e, source, res, plan->req->csr != NULL ? plan->req->key_sha256 : NULL, NULL, 0);
     break;
   case ENGINE_PLAN_SIGN:
     r = plan->sign_result;
@@ -367,9 +367,11 @@ int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, stru
     EVP_Digest(data, len, req->csr_sha256, NULL, EVP_sha256(), NULL);
   } else {
     csr_sha256(req->csr, req->csr_sha256);
+    csr_key_sha256(req->csr, req->key_sha256);
     req->code = policy_check(&e->policy, req->csr, &req->id, &req->detail);
-    if (req->code == ST_OK)
-      csr_key_sha256(req->csr, req->key_sha256);
+    /* a refusal keeps the device id the CSR names, for the journal */
+    if (req->code != ST_OK)
+      policy_device_id(req->csr, req->id.device_id);
   }
   *out = req;
   r = ST_OK;
