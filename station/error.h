@@ -44,6 +44,8 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_FILE_NAME,           -16, REFUSAL, "bad-file-name",             "A CSR file name must end in .csr, .pem or .der.") \
   X(ST_E_NAME_CLASH,          -17, REFUSAL, "name-clash",                "Another CSR file in this batch already gives the same certificate name.") \
   X(ST_E_TIMEOUT,             -18, REFUSAL, "timeout",                   "The request did not complete in time.") \
+  X(ST_E_KEY_CLONED,          -19, REFUSAL, "key-cloned",                "Another request of the same batch or serial turn carries this public key under another device id: a copied key, so neither is signed.") \
+  X(ST_E_DEVICE_CLONED,       -20, REFUSAL, "device-cloned",             "Another request of the same batch or serial turn carries this device id with another key: two boards claim one id, so neither is signed.") \
   /* usage and configuration */ \
   X(ST_E_USAGE,               -40, USAGE,   "usage",                     "The command line is not valid; see station --help.") \
   X(ST_E_CONFIG,              -41, USAGE,   "config",                    "The configuration is not valid.") \
@@ -80,7 +82,8 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_JOURNAL_HEAD,        -94, FAULT,   "journal-head",              "The journal head on the token is missing or cannot be read or written.") \
   X(ST_E_JOURNAL_KEY,         -95, FAULT,   "journal-key",               "The journal-signing key is missing, unusable or not the one that signed.") \
   X(ST_E_EXPORT_SIGNATURE,    -96, FAULT,   "export-signature",          "The export does not match its signature by the journal key.") \
-  X(ST_E_EXPORT_INVALID,      -97, FAULT,   "export-invalid",            "The export file is not a well-formed station export.") \
+  X(ST_E_EXPORT_INVALID,      -97, FAULT,   "export-invalid",            "The export file is not a well-formed station export, or its rows disagree with its manifest.") \
+  X(ST_E_EXPORT_MANIFEST,     -98, FAULT,   "export-manifest",           "The export's manifest is missing, malformed or not the one of this export file.") \
   /* reliability */ \
   X(ST_E_HSM_TIMEOUT,        -100, FAULT,   "hsm-timeout",               "The HSM did not answer a signature or a login in time (hsm.sign_timeout); nothing of it was released. Unplug and re-plug the token, then restart the station.") \
   X(ST_E_ROOT,               -101, USAGE,   "running-as-root",           "The station does not run as root; run it as the station user, or pass --allow-root (or STATION_ALLOW_ROOT=1) where root is intended.") \

@@ -19,8 +19,10 @@ static const struct cli_command cli_commands[] = {
   {"journal", cli_journal, "journal verify [--export FILE [--key PEM]]\n"
                            "  journal export --format csv|jsonl|pem|index --out FILE [--since T] [--until T] [--source S]\n"
                            "  journal key",
-   "check the journal (chain, signed checkpoints, head on the token) or a signed export offline;\n"
-   "      write a signed export (FILE and FILE.sig); print the journal-signing public key"},
+   "check the journal (chain, signed checkpoints, head on the token), or a signed export and its\n"
+   "      manifest offline (both signatures, the file's hash, the rows; prints the scope);\n"
+   "      write a signed export (FILE, FILE.sig, FILE.manifest.json, FILE.manifest.json.sig);\n"
+   "      print the journal-signing public key"},
   {"console", cli_console, "console",
    "the operator console (ncurses): PIN, status, serial ports, USB sticks signed with s/y; see docs/operator-guide.md"},
   {"selftest", cli_selftest, "selftest", "check the HSM, the CA key and chain, a test signature and the journal"},
