@@ -247,7 +247,7 @@ static int export_record(void *arg, const struct journal_record *rec, const uint
   char *pem = NULL;
   (void)genesis;
   (void)prev_chain;
-  if (rec->event == JOURNAL_EVENT_CHECKPOINT || (o->has_since && rec->time_ms < o->since_ms) ||
+  if ((rec->event != JOURNAL_EVENT_ISSUED && rec->event != JOURNAL_EVENT_REFUSED) || (o->has_since && rec->time_ms < o->since_ms) ||
       (o->has_until && rec->time_ms > o->until_ms) ||
       (o->source != NULL && strncmp(rec->source != NULL ? rec->source : "", o->source, strlen(o->source)) != 0))
     goto out;
