@@ -96,10 +96,13 @@ int audit_check_journal(struct audit *a, struct journal *j, struct st_detail *de
  *
  * J holds no record: INIT 1 (`station journal init`) starts it with a
  * journal-init record saying why (the first journal of this token, or one
- * replacing a lost journal, with the lost head's seq), sealed; INIT 0 does
- * the same only when the token held neither the journal key nor a head
- * (the very first run); otherwise ST_E_JOURNAL_MISSING with DETAIL saying
- * what happened and what to do. INIT 1 on a journal with records is
+ * replacing a lost journal, with the lost head's seq), sealed and committed
+ * at once; INIT 0 starts it only when the token held neither the journal key
+ * nor a head (the very first run), or when the head names this empty
+ * journal (a first run that committed nothing): then the journal-init
+ * record is appended uncommitted, for the first commit to seal, and the
+ * head (record 0) is written first; otherwise ST_E_JOURNAL_MISSING with
+ * DETAIL saying what happened and what to do. INIT 1 on a journal with records is
  * ST_E_EXISTS. WHY (may be NULL, WHY_CAP bytes) gets the journal-init
  * record's sentence when one was written ("" otherwise).
  *

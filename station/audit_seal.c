@@ -17,8 +17,8 @@
  *     "<log>.unsealed-<time>" for inspection and cut from the log.
  *
  * A journal with no record is where a journal begins. It begins with a
- * journal-init record, sealed, that says why: the first journal of this
- * token, or one replacing a lost journal (the lost head's seq and genesis).
+ * journal-init record that says why: the first journal of this token, or one
+ * replacing a lost journal (the lost head's seq and genesis).
  * Without `station journal init` it begins only on a token that held neither
  * the journal key nor a head (the very first run): a token that did has lost
  * its journal, and the station says so instead of starting a new one.
@@ -62,11 +62,23 @@ static int audit_seal_now(struct audit *a, struct journal *j, struct st_detail *
   return r;
 }
 
-/* J holds no record (see audit.h). */
+/* Posts J's last record as the head and waits until it is on the token. */
+static int audit_head_now(struct audit *a, struct journal *j, struct st_detail *detail)
+{
+  int r = audit_head_write(a, j, detail);
+  return r == 0 ? audit_head_flush(a, detail) : r;
+}
+
+/* J holds no record (see audit.h). The first journal of a token begun by the
+ * first run gets its journal-init record appended, not committed: the first
+ * commit seals it with its own records (no signature more at a login), and
+ * the head is written first with record 0, so that a run that commits
+ * nothing leaves an empty journal the head names, which the next run takes
+ * up the same way. `journal init` commits its record and seal at once. */
 static int audit_start(struct audit *a, struct journal *j, int init, const struct journal_head *head, char *why,
                        size_t why_cap, struct st_detail *detail)
 {
-  int r = 0;
+  int r = 0, at_first_commit = 0;
   uint8_t genesis[32];
   char text[256], g[65] = "";
   struct journal_record rec;
@@ -79,8 +91,7 @@ static int audit_start(struct audit *a, struct journal *j, int init, const struc
       r = audit_short(0, JOURNAL_EVENT_CHECKPOINT, head, detail);
       goto out;
     }
-    if (!init)
-      goto out; /* the empty journal the head names: nothing to begin */
+    at_first_commit = !init; /* the empty journal the head names: begun by a run that committed nothing */
     snprintf(text, sizeof text, "first journal of this token");
   } else if (init && head != NULL) {
     snprintf(text, sizeof text, "replaces a lost journal: the head kept on the token was record %llu of "
@@ -89,6 +100,7 @@ static int audit_start(struct audit *a, struct journal *j, int init, const struc
     snprintf(text, sizeof text, "a new journal on a token that already holds the journal key (no head for "
              "this journal.path)");
   } else if (init || (head == NULL && audit_key_created(a))) {
+    at_first_commit = !init;
     snprintf(text, sizeof text, "first journal of this token");
   } else {
     r = ST_E_JOURNAL_MISSING;
@@ -106,6 +118,8 @@ static int audit_start(struct audit *a, struct journal *j, int init, const struc
                     journal_log_path(j));
     goto out;
   }
+  if (at_first_commit && (r = audit_head_now(a, j, detail)) != 0)
+    goto out;
   memset(&rec, 0, sizeof rec);
   rec.event = JOURNAL_EVENT_INIT;
   rec.source = AUDIT_INIT_SOURCE;
@@ -114,8 +128,10 @@ static int audit_start(struct audit *a, struct journal *j, int init, const struc
   r = checkpoint_key_id(audit_public_key(a), rec.key_sha256);
   if (r == 0)
     r = journal_append(j, &rec);
-  if (r == 0)
+  if (r == 0 && !at_first_commit)
     r = audit_seal_now(a, j, detail);
+  if (r == 0 && !at_first_commit)
+    r = audit_head_now(a, j, detail);
   if (r != 0)
     goto out;
   st_info("journal %s: a new journal begins: %s", journal_log_path(j), text);
@@ -144,7 +160,9 @@ int audit_establish(struct audit *a, struct journal *j, int init, char *why, siz
   journal_last(j, &last, chain);
   if (last == 0) {
     r = audit_start(a, j, init, have ? &head : NULL, why, why_cap, detail);
-    goto flush;
+    if (r == 0)
+      journal_trust_upto(j, UINT64_MAX);
+    goto out;
   }
   if (init) {
     st_detail_set(detail, "journal %s already holds %llu records: `station journal init` starts a journal only "
@@ -192,13 +210,8 @@ int audit_establish(struct audit *a, struct journal *j, int init, char *why, siz
     st_info("journal %s: sealed records %llu to %llu, which the head on the token vouches for", journal_log_path(j),
             (unsigned long long)sealed + 1, (unsigned long long)trusted);
   }
-flush:
-  if (r < 0)
-    goto out;
   journal_trust_upto(j, UINT64_MAX);
-  r = audit_head_write(a, j, detail);
-  if (r == 0)
-    r = audit_head_flush(a, detail);
+  r = audit_head_now(a, j, detail);
 out:
   return r;
 }

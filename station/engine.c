@@ -418,7 +418,7 @@ int engine_seal_commit(struct engine *e, struct st_detail *detail)
   uint64_t records = 0, issued = 0, durable_issued = 0;
   if (journal_pending(e->journal) > 0) {
     if (engine_can_seal(e)) {
-      r = checkpoint_append(e->journal, audit_signer(e->audit), audit_public_key(e->audit), detail);
+      r = engine_seal_append(e, detail);
     } else {
       /* unsealed: only a group with no issued record (nothing can be signed without the token) */
       journal_counts(e->journal, &records, &issued, NULL);

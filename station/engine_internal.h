@@ -145,6 +145,14 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n);
  * CA certificate (engine.c). Returns 0, ST_E_HSM or ST_E_CA_MISMATCH. */
 int engine_prove_key(struct engine *e, struct st_detail *detail);
 
+/* The seal (engine_sign.c): the journal key signs a checkpoint over every
+ * record appended so far, on a signing thread under the watchdog
+ * (hsm.sign_timeout), and the checkpoint is appended. Returns 0,
+ * ST_E_JOURNAL_KEY (the token did not sign: noted as a token fault, the
+ * engine logs in again before its next signature), ST_E_HSM_TIMEOUT (the
+ * engine is wedged), or journal_append's codes. */
+int engine_seal_append(struct engine *e, struct st_detail *detail);
+
 /* Keeps a locked copy of PIN for logging in again after a fault (replacing
  * any earlier one). Returns 0 or ST_E_NO_MEMORY. */
 int engine_pin_keep(struct engine *e, const char *pin);

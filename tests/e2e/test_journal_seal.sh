@@ -144,9 +144,12 @@ check "... checkpoint-invalid: the last seal no longer verifies" grep -q "(check
 check "... nothing released" test ! -e "$WORK/b4/certs/y.pem"
 check "journal verify: exit 1, checkpoint-invalid" sh -c "! '$STATION' journal verify >'$WORK/v.out'; grep -q '^reason: checkpoint-invalid$' '$WORK/v.out'"
 # an insider holding the PIN signs every later seal again and removes the head
+# (pkcs11-tool --sign picks its key by --id: it ignores --label)
+JKID=$("${P11[@]}" --list-objects --type privkey 2>/dev/null | awk '/label:/ {l = $2} /ID:/ && l == "station-journal" {print $2; exit}')
+check "the journal key's id on the token" test -n "$JKID"
 for cp in $(cat "$WORK/seals"); do
   "${FORGE[@]}" message "$J" "$cp" | openssl dgst -sha256 -binary >"$WORK/seal.hash"
-  "${P11[@]}" --sign --mechanism ECDSA --label station-journal --signature-format openssl \
+  "${P11[@]}" --sign --mechanism ECDSA --id "$JKID" --signature-format openssl \
     --input-file "$WORK/seal.hash" --output-file "$WORK/seal.sig" >/dev/null 2>&1
   "${FORGE[@]}" resign "$J" "$cp" "$WORK/seal.sig"
 done
