@@ -4,7 +4,10 @@
  * `station journal verify` runs.
  *
  * The journal key is a private key in the token labelled hsm.journal_key
- * (made on first use; never the CA key). The head is a data object on the
+ * (made on first use; never the CA key). Every commit of the engine ends
+ * with a checkpoint signed by it, its seal: a record no seal covers is not
+ * trusted (journal_sealed; audit_establish decides what becomes of such
+ * records when a station starts). The head is a data object on the
  * same token labelled "<journal_key>-head" holding the seq and chain value of
  * the last durable record (checkpoint.h gives the text). Order of writes: the
  * journal record is durable first, then the head is written, so a crash in
@@ -33,10 +36,6 @@
 struct hsm;
 struct st_detail;
 struct audit;
-
-/* Records between automatic checkpoints (the engine also makes one at the
- * end of every batch and at a clean close). */
-#define AUDIT_CHECKPOINT_EVERY 256
 
 /* Finds the journal key KEY_LABEL on H (logged in), creating it when missing.
  * The head of the journal at JOURNAL_PATH (as configured) is the token data
