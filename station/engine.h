@@ -14,7 +14,13 @@
  *
  * No CSR is signed twice: a CSR already issued (same DER), or a CSR for a
  * device whose key and subject already hold a certificate, gets that
- * certificate back from the journal, with no new signature and no new record.
+ * certificate back from the journal, with no new signature: once the
+ * certificate verifies with the CA's key and carries the request's subject
+ * and key (a fault naming the record otherwise), and with a handed-back
+ * record journaled, so that every time a certificate leaves is recorded.
+ * Every commit ends with a seal (a checkpoint signed by the journal key in
+ * the token, in the same write); records no seal covers are never trusted
+ * (journal.h, audit_establish).
  *
  * Identity rules (pki-profile.md): a public key certified for one device is
  * refused for any other (key-reused); a device id certified with one key is
@@ -56,7 +62,7 @@ struct engine_event {
   const char *serial_hex;    /* or "" */
   int code;                  /* ST_OK or the refusal code */
   const char *detail;        /* the refusal's particulars, or "" */
-  uint64_t seq;              /* journal record (0 for a redelivery) */
+  uint64_t seq;              /* journal record (a redelivery: its handed-back record) */
   const char *filesystem;    /* JOURNAL_*: the mount point holding the journal; else "" */
 };
 
@@ -76,7 +82,7 @@ struct engine_result {
   uint8_t csr_sha256[32];    /* identity of the input */
   uint8_t *cert_der;         /* owned: the certificate (code ST_OK), else NULL */
   size_t cert_len;
-  uint64_t seq;              /* journal record written for it (0: none) */
+  uint64_t seq;              /* journal record written for it: issued, refused or handed-back (0: none) */
   struct st_detail detail;   /* the particulars of a refusal (text empty otherwise) */
 };
 
