@@ -229,8 +229,8 @@ static int cli_journal_init(struct cli *cli)
     goto out;
   }
   st_hex_encode(hex, id, sizeof id);
-  if (engine_init_reason(e)[0] != '\0')
-    printf("journal %s: a new journal begins: %s\n", cfg->journal_path, engine_init_reason(e));
+  if (engine_init_reason(e)[0] == '\0') /* the journal the head names, empty: begun by an earlier run */
+    st_info("journal %s: the journal was begun already and holds no records yet", cfg->journal_path);
   printf("journal key: sha256:%s\n", hex);
 out:
   engine_close(e);
