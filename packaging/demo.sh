@@ -4,7 +4,8 @@
 #   2. makes a demo SoftHSM token and a demo factory PKI under ./demo:
 #      a factory root (software, as a factory's offline root would be), and the
 #      local CA key generated inside the token by `station ca init`, certified
-#      by `station ca certify`;
+#      by `station ca certify`, and the journal begun by `station journal init`
+#      (which prints the journal key's fingerprint);
 #   3. writes a demo USB stick with device CSRs, a few of them bad on purpose;
 #   4. on a terminal: starts the operator console (`station console`, PIN 1234
 #      asked on screen) with demo boards on pseudo-terminals (tests/e2e/board_sim,
@@ -71,6 +72,7 @@ openssl req -new -x509 -key "$DEMO/pki/factory_ca.key" -days 7300 -subj "/CN=Fac
 "$STATION" ca certify --csr "$DEMO/pki/local-ca.csr" --root-cert "$DEMO/pki/factory_ca.pem" \
   --root-key "$DEMO/pki/factory_ca.key" --out "$DEMO/pki/local-ca.pem"
 "$STATION" ca show
+"$STATION" journal init
 
 echo "== a USB stick with $N device CSRs and a few bad ones"
 for i in $(seq -w 1 "$N"); do

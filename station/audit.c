@@ -9,12 +9,14 @@
  * head.
  */
 #include "audit.h"
+#include "audit_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -50,6 +52,7 @@ struct audit {
   uint64_t written_seq;
   int failed;                         /* the last head write failed */
   struct st_detail failure;
+  int key_created;                    /* audit_open made the journal key */
 };
 
 /* Writes HEAD to the token now. Returns 0 or ST_E_JOURNAL_HEAD. */
@@ -119,6 +122,7 @@ int audit_open(struct hsm *h, const char *key_label, const char *journal_path, s
   r = hsm_find_or_create_key(h, key_label, &a->key, &created, detail);
   if (r != 0)
     goto out;
+  a->key_created = created;
   if (created)
     st_info("journal: made the journal-signing key \"%s\" in the token", key_label);
   a->pub = hsm_key_public(a->key);
@@ -148,6 +152,11 @@ EVP_PKEY *audit_public_key(struct audit *a)
 EVP_PKEY *audit_signer(struct audit *a)
 {
   return hsm_key_signer(a->key);
+}
+
+int audit_key_created(const struct audit *a)
+{
+  return a->key_created;
 }
 
 void audit_free(struct audit *a)
@@ -262,7 +271,7 @@ int audit_print_fingerprint(FILE *out, EVP_PKEY *pub)
 
 /* Says why a journal ending at LAST (its last record's EVENT) falls short of
  * HEAD, and returns the code. */
-static int audit_short(uint64_t last, enum journal_event event, const struct journal_head *head,
+int audit_short(uint64_t last, enum journal_event event, const struct journal_head *head,
                        struct st_detail *detail)
 {
   unsigned long long n = last, m = head->seq;
@@ -282,7 +291,7 @@ static int audit_short(uint64_t last, enum journal_event event, const struct jou
 }
 
 /* Says that GENESIS is not the head's. */
-static int audit_replaced(const uint8_t genesis[32], struct st_detail *detail)
+int audit_replaced(const uint8_t genesis[32], struct st_detail *detail)
 {
   char g[65];
   st_hex_encode(g, genesis, 32);
@@ -346,6 +355,21 @@ out:
 
 /* ---- the full check ---- */
 
+/* 0 when PATH (journal.path: a directory holding journal.log, or the log
+ * itself) names no journal log at all; 1 otherwise (also when that cannot
+ * be told: journal_verify then says why). */
+static int audit_journal_exists(const char *path)
+{
+  struct stat st;
+  char log[4096];
+  if (stat(path, &st) < 0)
+    return errno != ENOENT;
+  if (!S_ISDIR(st.st_mode))
+    return 1;
+  snprintf(log, sizeof log, "%s/journal.log", path);
+  return lstat(log, &st) == 0 || errno != ENOENT;
+}
+
 struct audit_pass {
   EVP_PKEY *pub;
   const struct journal_head *head;
@@ -383,6 +407,13 @@ int audit_verify(const char *path, EVP_PKEY *pub, const struct journal_head *hea
   int r;
 
   memset(rep, 0, sizeof *rep);
+  if (head != NULL && !audit_journal_exists(path)) {
+    st_detail_set(detail, "journal.path %s holds no journal, but the token holds the head of one (record %llu): "
+                  "the journal was deleted or moved, or journal.path was changed", path,
+                  (unsigned long long)head->seq);
+    r = ST_E_JOURNAL_MISSING;
+    goto out;
+  }
   r = journal_verify_with(path, &checker, jr, detail);
   if (r < 0)
     goto out;
@@ -410,6 +441,21 @@ int audit_verify(const char *path, EVP_PKEY *pub, const struct journal_head *hea
     r = ST_E_JOURNAL_ROLLBACK;
   } else {
     rep->head_behind = jr->last_seq - head->seq;
+    /* trusted: what the last seal covers, and what the head vouches for after it */
+    rep->trusted = jr->last_checkpoint > head->seq ? jr->last_checkpoint : head->seq;
+    if (jr->last_seq > rep->trusted) {
+      unsigned long long from = rep->trusted + 1, to = jr->last_seq;
+      st_detail_set(detail, "record%s %llu%s%.0llu (line %llu%s%.0llu) %s covered by no seal (signed checkpoint) and "
+                    "not vouched for by the head kept on the token: the station never released %s and does not "
+                    "trust %s (a commit a crash interrupted, or records added by hand); it cuts %s at its next "
+                    "start and keeps %s in a file beside the journal", from == to ? "" : "s", from,
+                    from == to ? "" : " to ", from == to ? 0ULL : to, from + 1, from == to ? "" : " to ",
+                    from == to ? 0ULL : to + 1, from == to ? "is" : "are", from == to ? "it" : "them",
+                    from == to ? "it" : "them", from == to ? "it" : "them", from == to ? "it" : "them");
+      jr->bad_seq = from;
+      jr->bad_line = from + 1;
+      r = ST_E_JOURNAL_UNSEALED;
+    }
   }
 out:
   return r;

@@ -22,7 +22,6 @@
 #include "journal.h"
 
 #define CHECKPOINT_SOURCE "station"
-#define CHECKPOINT_SIG_MAX 160 /* a DER ECDSA P-256 signature is at most 72 bytes */
 
 size_t checkpoint_message(char *out, const uint8_t genesis[32], uint64_t n, const uint8_t chain[32])
 {
@@ -56,47 +55,75 @@ static int checkpoint_sig_ok(EVP_PKEY *pub, const char *msg, size_t msg_len, con
   return ok;
 }
 
-int checkpoint_append(struct journal *j, EVP_PKEY *signer, EVP_PKEY *pub, struct st_detail *detail)
+size_t checkpoint_next_message(struct journal *j, char *out)
 {
-  int r = ST_E_CRYPTO;
-  struct journal_record rec;
-  uint8_t genesis[32], chain[32], sig[CHECKPOINT_SIG_MAX];
-  char msg[CHECKPOINT_TEXT_MAX], covers[64];
-  size_t msg_len, sig_len = sizeof sig;
+  uint8_t genesis[32], chain[32];
   uint64_t n = 0;
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-
-  memset(&rec, 0, sizeof rec);
   journal_genesis(j, genesis);
   journal_last(j, &n, chain);
-  msg_len = checkpoint_message(msg, genesis, n, chain);
-  if (md == NULL || checkpoint_key_id(pub, rec.key_sha256) != 0)
+  return checkpoint_message(out, genesis, n, chain);
+}
+
+int checkpoint_sign(EVP_PKEY *signer, EVP_PKEY *pub, const char *msg, size_t msg_len, uint8_t *sig,
+                    size_t *sig_len, struct st_detail *detail)
+{
+  int r = ST_E_CRYPTO;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  *sig_len = CHECKPOINT_SIG_MAX;
+  if (md == NULL)
     goto out;
   r = ST_E_JOURNAL_KEY;
   if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, signer) != 1 ||
-      EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)msg, msg_len) != 1) {
-    st_detail_set(detail, "the token did not sign checkpoint %llu with the journal key",
-                  (unsigned long long)n + 1);
+      EVP_DigestSign(md, sig, sig_len, (const unsigned char *)msg, msg_len) != 1) {
+    st_detail_set(detail, "the token did not sign a checkpoint with the journal key");
     st_detail_add_openssl(detail);
     goto out;
   }
-  if (!checkpoint_sig_ok(pub, msg, msg_len, sig, sig_len)) {
-    st_detail_set(detail, "the journal key's signature on checkpoint %llu does not verify with its "
-                  "public key", (unsigned long long)n + 1);
+  if (!checkpoint_sig_ok(pub, msg, msg_len, sig, *sig_len)) {
+    st_detail_set(detail, "the journal key's signature on a checkpoint does not verify with its public key");
     goto out;
   }
+  r = 0;
+out:
+  EVP_MD_CTX_free(md);
+  return r;
+}
+
+int checkpoint_append_signed(struct journal *j, EVP_PKEY *pub, const uint8_t *sig, size_t sig_len,
+                             struct st_detail *detail)
+{
+  int r = ST_E_CRYPTO;
+  struct journal_record rec;
+  uint8_t chain[32];
+  char covers[64];
+  uint64_t n = 0;
+
+  memset(&rec, 0, sizeof rec);
+  journal_last(j, &n, chain);
+  if (checkpoint_key_id(pub, rec.key_sha256) != 0)
+    goto out;
   snprintf(covers, sizeof covers, "covers records 1 to %llu", (unsigned long long)n);
   rec.event = JOURNAL_EVENT_CHECKPOINT;
   rec.source = CHECKPOINT_SOURCE;
   rec.has_key_sha256 = 1;
   rec.detail = covers;
-  rec.cert_der = sig;
+  rec.cert_der = (uint8_t *)sig;
   rec.cert_len = sig_len;
   r = journal_append(j, &rec);
   if (r != 0)
     st_detail_set(detail, "cannot append checkpoint %llu to the journal", (unsigned long long)n + 1);
 out:
-  EVP_MD_CTX_free(md);
+  return r;
+}
+
+int checkpoint_append(struct journal *j, EVP_PKEY *signer, EVP_PKEY *pub, struct st_detail *detail)
+{
+  char msg[CHECKPOINT_TEXT_MAX];
+  uint8_t sig[CHECKPOINT_SIG_MAX];
+  size_t sig_len = 0, msg_len = checkpoint_next_message(j, msg);
+  int r = checkpoint_sign(signer, pub, msg, msg_len, sig, &sig_len, detail);
+  if (r == 0)
+    r = checkpoint_append_signed(j, pub, sig, sig_len, detail);
   return r;
 }
 

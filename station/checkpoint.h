@@ -50,12 +50,34 @@ struct st_detail;
 /* The longest checkpoint message or head value, its '\n' and a NUL included. */
 #define CHECKPOINT_TEXT_MAX 192
 
+/* Room for a checkpoint's signature (a DER ECDSA P-256 signature is at most
+ * 72 bytes). */
+#define CHECKPOINT_SIG_MAX 160
+
 /* Writes the checkpoint message for (GENESIS, N, CHAIN) into OUT
  * (CHECKPOINT_TEXT_MAX bytes, NUL-terminated) and returns its length. */
 size_t checkpoint_message(char *out, const uint8_t genesis[32], uint64_t n, const uint8_t chain[32]);
 
 /* The key id of PUB: SHA-256 of its SubjectPublicKeyInfo DER. 0 or ST_E_CRYPTO. */
 int checkpoint_key_id(EVP_PKEY *pub, uint8_t id[32]);
+
+/* The message of a checkpoint appended to J now (covering every record
+ * appended so far) into OUT (CHECKPOINT_TEXT_MAX bytes); returns its length. */
+size_t checkpoint_next_message(struct journal *j, char *out);
+
+/* Signs MSG (MSG_LEN bytes) with SIGNER (the journal key in the token: blocks
+ * on the token) into SIG (CHECKPOINT_SIG_MAX bytes; *SIG_LEN its length) and
+ * checks the signature with PUB. Touches no journal: may run on another
+ * thread. Returns 0, ST_E_JOURNAL_KEY (the token did not sign, or the
+ * signature does not verify) or ST_E_CRYPTO. */
+int checkpoint_sign(EVP_PKEY *signer, EVP_PKEY *pub, const char *msg, size_t msg_len, uint8_t *sig,
+                    size_t *sig_len, struct st_detail *detail);
+
+/* Appends to J the checkpoint whose signature SIG was made over
+ * checkpoint_next_message(J) with nothing appended since (key id of PUB).
+ * Not durable until journal_commit. Returns 0 or journal_append's codes. */
+int checkpoint_append_signed(struct journal *j, EVP_PKEY *pub, const uint8_t *sig, size_t sig_len,
+                             struct st_detail *detail);
 
 /* Appends to J a checkpoint covering every record appended so far, signed by
  * SIGNER (the journal key in the token) whose public half is PUB; the

@@ -13,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
 #include "audit.h"
 #include "certificate.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "csr.h"
 #include "encoding.h"
@@ -156,6 +158,10 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
   r = journal_open(cfg->journal_path, &e->journal, &report, detail);
   if (r != ST_OK)
     goto out;
+  e->journal_created = report.created;
+  journal_counts(e->journal, NULL, &e->durable_issued, NULL);
+  /* what comes after the last seal is trusted by nothing until the first login decides (audit_establish) */
+  journal_trust_upto(e->journal, journal_sealed(e->journal));
   if (report.torn_bytes_dropped > 0)
     st_warn("journal: cut a torn last record (%llu bytes) left by an interrupted write; it had not been released",
             (unsigned long long)report.torn_bytes_dropped);
@@ -256,6 +262,12 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
 int engine_logout(struct engine *e)
 {
   int r = ST_OK;
+  struct st_detail why = {""};
+  /* the head writer works in the logged-in session: let it finish first */
+  if (e->audit != NULL && !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE) &&
+      audit_head_flush_timed(e->audit, (e->cfg->hsm_sign_timeout > 0 ? e->cfg->hsm_sign_timeout : 30) * 1000u,
+                             &why) != ST_OK)
+    st_warn("journal: the head could not be written to the token before logging out: %s", why.text);
   if (e->hsm != NULL && !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) /* wedged: leave the token alone */
     r = hsm_logout(e->hsm);
   engine_pin_forget(e); /* locked: the engine must not log in on its own */
@@ -289,7 +301,7 @@ int engine_commit(struct engine *e, struct st_detail *detail)
   if (engine_journal_stopped(e))
     goto out; /* nothing was appended since the stop: every request was refused at once */
   records = journal_pending(e->journal);
-  r = journal_commit(e->journal, detail);
+  r = engine_seal_commit(e, detail);
   if (r != ST_OK) {
     engine_journal_stop(e, r, detail); /* reliability: refuse, then resume by itself */
     goto out;
@@ -367,26 +379,81 @@ int engine_audit_login(struct engine *e, struct st_detail *detail)
   int r = ST_OK;
   if (e->audit == NULL)
     r = audit_open(e->hsm, e->cfg->hsm_journal_key, e->cfg->journal_path, &e->audit, detail);
-  if (r == ST_OK && journal_pending(e->journal) == 0 && !engine_journal_stopped(e))
+  if (r == ST_OK && !e->established) {
+    /* the first login: the last seal, the head, the unsealed tail, or where a journal begins */
+    r = audit_establish(e->audit, e->journal, e->init_journal, e->init_why, sizeof e->init_why, detail);
+    e->established = r == ST_OK;
+    journal_counts(e->journal, NULL, &e->durable_issued, NULL);
+    if (r == ST_E_JOURNAL_MISSING && e->journal_created && unlink(journal_log_path(e->journal)) == 0)
+      e->journal_created = 0; /* leave journal.path as it was found */
+  } else if (r == ST_OK && journal_pending(e->journal) == 0 && !engine_journal_stopped(e)) {
     r = audit_check_journal(e->audit, e->journal, detail); /* while stopped: when it resumes */
-  if (engine_audit_fatal(r))
-    e->failed = 1; /* never sign on top of a journal that was cut or rolled back */
+  }
+  if (engine_audit_fatal(r) || r == ST_E_CHECKPOINT || r == ST_E_JOURNAL_MISSING || r == ST_E_EXISTS ||
+      (!e->established && r == ST_E_JOURNAL_CORRUPT))
+    e->failed = 1; /* never sign on top of a journal that was cut, rolled back, rewritten or lost */
+  return r;
+}
+
+void engine_init_journal(struct engine *e)
+{
+  e->init_journal = 1;
+}
+
+const char *engine_init_reason(const struct engine *e)
+{
+  return e->init_why;
+}
+
+int engine_journal_key_id(const struct engine *e, uint8_t id[32])
+{
+  return e->audit != NULL ? checkpoint_key_id(audit_public_key(e->audit), id) : ST_E_JOURNAL_KEY;
+}
+
+/* 1 when a seal can be made now: logged in, the token answering, the
+ * journal established. */
+static int engine_can_seal(const struct engine *e)
+{
+  return e->audit != NULL && e->logged_in && e->established && e->hsm_fault_ms == 0 &&
+         !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE);
+}
+
+int engine_seal_commit(struct engine *e, struct st_detail *detail)
+{
+  int r = ST_OK;
+  uint64_t records = 0, issued = 0, durable_issued = 0;
+  if (journal_pending(e->journal) > 0) {
+    if (engine_can_seal(e)) {
+      r = engine_seal_append(e, detail);
+    } else {
+      /* unsealed: only a group with no issued record (nothing can be signed without the token) */
+      journal_counts(e->journal, &records, &issued, NULL);
+      durable_issued = e->durable_issued;
+      if (issued != durable_issued) {
+        st_detail_set(detail, "%llu certificates cannot be sealed: the station is not logged in to the token",
+                      (unsigned long long)(issued - durable_issued));
+        r = ST_E_JOURNAL_KEY;
+      }
+    }
+    if (r != ST_OK) {
+      journal_abandon(e->journal, r); /* nothing of the group is written or released */
+      return r;
+    }
+  }
+  r = journal_commit(e->journal, detail);
+  if (r == ST_OK)
+    journal_counts(e->journal, NULL, &e->durable_issued, NULL);
   return r;
 }
 
 int engine_audit_commit(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
-  uint64_t last = 0;
-  uint8_t chain[32];
-  if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !e->logged_in ||
+  if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !e->logged_in || !e->established ||
       __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
     goto out;
-  journal_last(e->journal, &last, chain);
-  if (last - journal_last_checkpoint(e->journal) >= AUDIT_CHECKPOINT_EVERY)
-    r = audit_checkpoint(e->audit, e->journal, detail);
-  else
-    r = audit_head_write(e->audit, e->journal, detail);
+  /* every commit ended with its seal (engine_seal_commit); the head follows it */
+  r = audit_head_write(e->audit, e->journal, detail);
   if (r != ST_OK && journal_failed(e->journal)) {
     /* the checkpoint's commit failed; the group before it is durable and may go out */
     engine_journal_stop(e, r, detail);
@@ -401,10 +468,10 @@ out:
 int engine_checkpoint(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
-  if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !e->logged_in ||
-      journal_pending(e->journal) > 0 || __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
+  if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !engine_can_seal(e) ||
+      journal_pending(e->journal) > 0)
     goto out;
-  r = audit_checkpoint(e->audit, e->journal, detail);
+  r = audit_checkpoint(e->audit, e->journal, detail); /* after commits made unsealed */
   if (r != ST_OK && journal_failed(e->journal))
     engine_journal_stop(e, r, detail);
   else if (r != ST_OK)

@@ -14,7 +14,13 @@
  *
  * No CSR is signed twice: a CSR already issued (same DER), or a CSR for a
  * device whose key and subject already hold a certificate, gets that
- * certificate back from the journal, with no new signature and no new record.
+ * certificate back from the journal, with no new signature: once the
+ * certificate verifies with the CA's key and carries the request's subject
+ * and key (a fault naming the record otherwise), and with a handed-back
+ * record journaled, so that every time a certificate leaves is recorded.
+ * Every commit ends with a seal (a checkpoint signed by the journal key in
+ * the token, in the same write); records no seal covers are never trusted
+ * (journal.h, audit_establish).
  *
  * Identity rules (pki-profile.md): a public key certified for one device is
  * refused for any other (key-reused); a device id certified with one key is
@@ -56,7 +62,7 @@ struct engine_event {
   const char *serial_hex;    /* or "" */
   int code;                  /* ST_OK or the refusal code */
   const char *detail;        /* the refusal's particulars, or "" */
-  uint64_t seq;              /* journal record (0 for a redelivery) */
+  uint64_t seq;              /* journal record (a redelivery: its handed-back record) */
   const char *filesystem;    /* JOURNAL_*: the mount point holding the journal; else "" */
 };
 
@@ -76,7 +82,7 @@ struct engine_result {
   uint8_t csr_sha256[32];    /* identity of the input */
   uint8_t *cert_der;         /* owned: the certificate (code ST_OK), else NULL */
   size_t cert_len;
-  uint64_t seq;              /* journal record written for it (0: none) */
+  uint64_t seq;              /* journal record written for it: issued, refused or handed-back (0: none) */
   struct st_detail detail;   /* the particulars of a refusal (text empty otherwise) */
 };
 
@@ -222,23 +228,41 @@ void engine_close(struct engine *e);
 struct export_options;
 struct export_counts;
 
-/* After a login: finds or makes the journal-signing key (hsm.journal_key)
- * and checks the journal against the head kept on the token. A journal that
- * was replaced, cut or rolled back stops the engine (ST_E_JOURNAL_REPLACED,
- * ST_E_JOURNAL_TRUNCATED, ST_E_JOURNAL_ROLLBACK). Called by engine_login. */
+/* After a login: finds or makes the journal-signing key (hsm.journal_key).
+ * At the first login, establishes the journal's trust (audit_establish: the
+ * last seal checked, an unsealed tail sealed where the head vouches for it
+ * and cut otherwise, or a journal begun); at later ones checks the journal
+ * against the head kept on the token. A journal that was replaced, cut,
+ * rolled back, rewritten or lost stops the engine (ST_E_JOURNAL_REPLACED,
+ * ST_E_JOURNAL_TRUNCATED, ST_E_JOURNAL_ROLLBACK, ST_E_CHECKPOINT,
+ * ST_E_JOURNAL_MISSING). Called by engine_login. */
 int engine_audit_login(struct engine *e, struct st_detail *detail);
 
-/* After a durable commit: writes the head to the token, or, when
- * AUDIT_CHECKPOINT_EVERY records have passed since the last checkpoint,
- * makes a checkpoint (which writes the head). Called by engine_commit. */
+/* After a durable commit (sealed by engine_seal_commit): writes the head to
+ * the token. Called by engine_commit. */
 int engine_audit_commit(struct engine *e, struct st_detail *detail);
 
 /* A signed checkpoint covering every durable record, made durable, and the
- * head written; nothing when no record came since the last one, when not
- * logged in, or when records are still uncommitted. Drivers call it at the
+ * head written, after commits made unsealed (while logged out); nothing when
+ * the last record is a checkpoint (every commit made logged in ends with
+ * its seal), when not logged in, or when records are still uncommitted. Drivers call it at the
  * end of a batch (batch_sign_directory does) and engine_close calls it.
  * Returns 0 or a fault (the engine then stops). */
 int engine_checkpoint(struct engine *e, struct st_detail *detail);
+
+/* The next first login (engine_login) may begin a new journal where
+ * journal.path holds none, with a journal-init record saying why
+ * (`station journal init`; audit_establish). Call before engine_login. */
+void engine_init_journal(struct engine *e);
+
+/* The journal-init record's sentence written at the first login ("first
+ * journal of this token", "replaces a lost journal: ..."), or "" when none
+ * was written. Borrowed. */
+const char *engine_init_reason(const struct engine *e);
+
+/* The journal key's id (SHA-256 of its SubjectPublicKeyInfo DER) into ID.
+ * Needs a login. Returns 0, ST_E_JOURNAL_KEY (not logged in) or ST_E_CRYPTO. */
+int engine_journal_key_id(const struct engine *e, uint8_t id[32]);
 
 /* At close: a last checkpoint (engine_checkpoint), then the journal key is
  * released (not when the engine is wedged: engine_close then keeps it for a

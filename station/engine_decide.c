@@ -39,15 +39,69 @@
 #include "journal.h"
 #include "workers.h"
 
-/* Fills RES from an issued journal record (a certificate handed back). */
-static int engine_result_from_record(struct engine_result *res, const struct journal_record *rec)
+/* Checks the certificate of issued record REC before it is handed back for
+ * the request CSR: it must verify with the local CA's key and carry the
+ * CSR's subject (as bytes) and public key. Returns 0, or
+ * ST_E_JOURNAL_CORRUPT with DETAIL naming the record. */
+static int engine_check_handback(struct engine *e, const struct journal_record *rec, const struct csr *req,
+                                 struct st_detail *detail)
 {
-  int r = ST_E_NO_MEMORY;
+  int r = ST_E_JOURNAL_CORRUPT, len;
+  const unsigned char *p = rec->cert_der;
+  X509 *cert = rec->cert_len > 0 ? d2i_X509(NULL, &p, (long)rec->cert_len) : NULL;
+  unsigned char *subject = NULL, *spki = NULL;
+  uint8_t key[32], want_key[32];
+  size_t want_len = 0;
+  const uint8_t *want = csr_subject_der(req, &want_len);
+  const char *what = NULL;
+
+  csr_key_sha256(req, want_key);
+  if (cert == NULL || p != rec->cert_der + rec->cert_len)
+    what = "is not a certificate";
+  else if (X509_verify(cert, X509_get0_pubkey(e->ca_cert)) != 1)
+    what = "does not verify with the local CA's key: the CA never signed it";
+  else if ((len = i2d_X509_NAME(X509_get_subject_name(cert), &subject)) <= 0 || (size_t)len != want_len ||
+           memcmp(subject, want, want_len) != 0)
+    what = "does not carry the request's subject";
+  else if ((len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki)) <= 0 ||
+           !EVP_Digest(spki, (size_t)len, key, NULL, EVP_sha256(), NULL) || memcmp(key, want_key, 32) != 0)
+    what = "does not carry the request's public key";
+  if (what != NULL) {
+    st_detail_set(detail, "journal record %llu (line %llu): the certificate it holds %s; nothing was handed back",
+                  (unsigned long long)rec->seq, (unsigned long long)rec->seq + 1, what);
+    goto out;
+  }
+  r = ST_OK;
+out:
+  OPENSSL_free(subject);
+  OPENSSL_free(spki);
+  X509_free(cert);
+  ERR_clear_error();
+  return r;
+}
+
+/* Fills RES from an issued journal record (a certificate handed back) once
+ * its certificate checks out for REQ (engine_check_handback), and notes the
+ * record in PLAN for the handed-back record. A certificate that does not
+ * check out stops the engine: the journal is not what the station wrote. */
+static int engine_result_from_record(struct engine *e, struct engine_plan *plan, const struct journal_record *rec,
+                                     const struct csr *req)
+{
+  struct engine_result *res = plan->res;
+  int r = engine_check_handback(e, rec, req, &res->detail);
+  if (r != ST_OK) {
+    e->failed = 1;
+    goto out;
+  }
+  r = ST_E_NO_MEMORY;
   res->code = ST_OK;
   res->from_journal = 1;
   res->seq = 0;
   snprintf(res->device, sizeof res->device, "%s", rec->device != NULL ? rec->device : "");
   st_hex_encode(res->serial_hex, rec->serial, rec->serial_len > 20 ? 20 : rec->serial_len);
+  plan->back_from = rec->seq;
+  plan->back_serial_len = rec->serial_len > 20 ? 20 : rec->serial_len;
+  memcpy(plan->back_serial, rec->serial, plan->back_serial_len);
   res->cert_der = malloc(rec->cert_len);
   if (res->cert_der == NULL)
     goto out;
@@ -102,8 +156,8 @@ static int engine_record(struct engine *e, const char *source, struct engine_res
 
 /* The identity rules: may return a handed-back certificate (1), a refusal
  * code in RES (0 with res->code set), or go on to sign (0 with ST_OK). */
-static int engine_check_identity(struct engine *e, const struct csr *req, const uint8_t key_sha256[32],
-                                 struct engine_result *res, int *handed_back)
+static int engine_check_identity(struct engine *e, struct engine_plan *plan, const struct csr *req,
+                                 const uint8_t key_sha256[32], struct engine_result *res, int *handed_back)
 {
   int r = ST_OK, found;
   struct journal_record rec;
@@ -128,7 +182,7 @@ static int engine_check_identity(struct engine *e, const struct csr *req, const 
   }
   if (found == 1 && rec.has_key_sha256 && memcmp(rec.key_sha256, key_sha256, 32) == 0 &&
       engine_same_subject(&rec, req)) {
-    r = engine_result_from_record(res, &rec);
+    r = engine_result_from_record(e, plan, &rec, req);
     *handed_back = 1;
     goto out;
   }
@@ -253,7 +307,7 @@ static void engine_plan_in_group(struct engine_plan *plans, size_t i)
 }
 
 /* Phase 1 for request I. Returns 0 or a fault (journal lookups). */
-static int engine_plan_one(struct engine *e, struct engine_plan *plans, size_t i, const char *source)
+static int engine_plan_one(struct engine *e, struct engine_plan *plans, size_t i)
 {
   int r = ST_OK, found, handed_back = 0;
   struct engine_plan *plan = &plans[i];
@@ -268,9 +322,7 @@ static int engine_plan_one(struct engine *e, struct engine_plan *plans, size_t i
     /* the same CSR issued before is handed back, whatever the policy says now */
     found = journal_find_csr(e->journal, req->csr_sha256, &rec);
     if (found != 0) {
-      r = found < 0 ? found : engine_result_from_record(res, &rec);
-      if (r == ST_OK)
-        r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
+      r = found < 0 ? found : engine_result_from_record(e, plan, &rec, req->csr);
       plan->kind = ENGINE_PLAN_HANDED_BACK;
       goto out;
     }
@@ -282,11 +334,9 @@ static int engine_plan_one(struct engine *e, struct engine_plan *plans, size_t i
     goto out;
   }
   memcpy(res->device, req->id.device_id, sizeof res->device);
-  r = engine_check_identity(e, req->csr, req->key_sha256, res, &handed_back);
+  r = engine_check_identity(e, plan, req->csr, req->key_sha256, res, &handed_back);
   if (r != ST_OK || handed_back) {
     plan->kind = ENGINE_PLAN_HANDED_BACK;
-    if (r == ST_OK)
-      r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
     goto out;
   }
   if (res->code != ST_OK)
@@ -300,6 +350,38 @@ out:
   return r;
 }
 
+/* Appends the handed-back record of RES (the certificate of record FROM,
+ * serial SERIAL, given out again for the request REQ) and queues its event. */
+static int engine_record_handback(struct engine *e, const char *source, struct engine_result *res,
+                                  const struct engine_request *req, uint64_t from, const uint8_t *serial,
+                                  size_t serial_len)
+{
+  int r;
+  char text[96];
+  struct journal_record rec;
+  memset(&rec, 0, sizeof rec);
+  snprintf(text, sizeof text, "the certificate of record %llu given out again (no new signature)",
+           (unsigned long long)from);
+  rec.event = JOURNAL_EVENT_HANDED_BACK;
+  rec.source = (char *)source;
+  rec.device = res->device[0] != '\0' ? res->device : NULL;
+  memcpy(rec.csr_sha256, res->csr_sha256, 32);
+  rec.has_csr_sha256 = 1;
+  if (req->csr != NULL) {
+    csr_key_sha256(req->csr, rec.key_sha256);
+    rec.has_key_sha256 = 1;
+  }
+  memcpy(rec.serial, serial, serial_len);
+  rec.serial_len = serial_len;
+  rec.detail = text;
+  r = journal_append(e->journal, &rec);
+  if (r == ST_OK) {
+    res->seq = rec.seq;
+    r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
+  }
+  return r;
+}
+
 /* Phase 3 for request I. Returns 0 or the fault that stops the group. */
 static int engine_record_plan(struct engine *e, struct engine_plan *plans, size_t i, const char *source)
 {
@@ -309,6 +391,8 @@ static int engine_record_plan(struct engine *e, struct engine_plan *plans, size_
 
   switch (plan->kind) {
   case ENGINE_PLAN_HANDED_BACK:
+    r = engine_record_handback(e, source, res, plan->req, plan->back_from, plan->back_serial,
+                               plan->back_serial_len);
     break;
   case ENGINE_PLAN_REFUSE:
     r = engine_record(e, source, res, plan->req->csr != NULL ? plan->req->key_sha256 : NULL, NULL, 0);
@@ -340,7 +424,8 @@ static int engine_record_plan(struct engine *e, struct engine_plan *plans, size_
     res->from_journal = 1;
     memcpy(res->device, original->device, sizeof res->device);
     memcpy(res->serial_hex, original->serial_hex, sizeof res->serial_hex);
-    r = engine_queue_event(e, ENGINE_EVENT_REDELIVERED, source, res);
+    r = engine_record_handback(e, source, res, plan->req, original->seq, plans[plan->copy_of].serial,
+                               CERT_SERIAL_BYTES);
     break;
   }
   }
@@ -363,6 +448,9 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
   }
   if (e->failed)
     goto out;
+  r = ST_E_HSM_PIN;
+  if (!e->established) /* the journal's seal is checked at the first login: nothing is decided before */
+    goto out;
   if (engine_journal_stopped(e) && (r = engine_resume(e, &stopped)) != ST_OK) {
     /* reliability: the journal cannot be written; each request is answered at once */
     for (size_t k = 0; k < n; k++)
@@ -372,7 +460,7 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
   for (r = ST_OK; planned < n && r == ST_OK; planned++) {
     plans[planned] = (struct engine_plan){.engine = e, .req = reqs[planned], .res = &results[planned],
                                           .source = sources[planned]};
-    r = engine_plan_one(e, plans, planned, sources[planned]);
+    r = engine_plan_one(e, plans, planned);
   }
   if (r != ST_OK)
     goto out;
@@ -456,6 +544,9 @@ int engine_refuse(struct engine *e, const char *source, int code, const char *de
   struct st_detail stopped = {""};
   memset(res, 0, sizeof *res);
   if (e->failed)
+    goto out;
+  r = ST_E_HSM_PIN;
+  if (!e->established)
     goto out;
   if (engine_journal_stopped(e) && (r = engine_resume(e, &stopped)) != ST_OK) {
     engine_journal_refuse(e, source, NULL, res, r, &stopped);

@@ -94,6 +94,12 @@ struct engine {
   struct engine_outage *outage;     /* requests answered while stopped, journaled on resuming */
   size_t outage_count, outage_cap, outage_lost;
   struct st_detail hsm_fault_why;   /* what the last HSM fault (or log-in attempt) said */
+  /* the seal (engine.c, audit_seal.c) */
+  int established;                  /* the first login checked the journal's seal and head */
+  int init_journal;                 /* engine_init_journal: the first login may begin a journal */
+  int journal_created;              /* journal_open made the log file */
+  char init_why[256];               /* the journal-init record's sentence, when one was written */
+  uint64_t durable_issued;          /* issued records committed (sealed) */
 };
 
 enum engine_plan_kind {
@@ -110,6 +116,9 @@ enum engine_plan_kind {
 struct engine_plan {
   enum engine_plan_kind kind;
   size_t copy_of;                     /* ENGINE_PLAN_COPY: index of the original */
+  uint64_t back_from;                 /* ENGINE_PLAN_HANDED_BACK: the issued record given out again */
+  uint8_t back_serial[20];            /* ... and its certificate's serial */
+  size_t back_serial_len;
   uint8_t serial[CERT_SERIAL_BYTES];
   struct engine *engine;
   const struct engine_request *req;
@@ -138,6 +147,14 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n);
  * CA certificate (engine.c). Returns 0, ST_E_HSM or ST_E_CA_MISMATCH. */
 int engine_prove_key(struct engine *e, struct st_detail *detail);
 
+/* The seal (engine_sign.c): the journal key signs a checkpoint over every
+ * record appended so far, on a signing thread under the watchdog
+ * (hsm.sign_timeout), and the checkpoint is appended. Returns 0,
+ * ST_E_JOURNAL_KEY (the token did not sign: noted as a token fault, the
+ * engine logs in again before its next signature), ST_E_HSM_TIMEOUT (the
+ * engine is wedged), or journal_append's codes. */
+int engine_seal_append(struct engine *e, struct st_detail *detail);
+
 /* Keeps a locked copy of PIN for logging in again after a fault (replacing
  * any earlier one). Returns 0 or ST_E_NO_MEMORY. */
 int engine_pin_keep(struct engine *e, const char *pin);
@@ -151,6 +168,15 @@ void engine_pin_forget(struct engine *e);
  * journal, parks the rest of E with its audit (the stuck thread may still use
  * them) and returns 1: the caller must then not free E. Else returns 0. */
 int engine_sign_close(struct engine *e);
+
+/* Appends the seal (a checkpoint signed by the journal key) to the records
+ * appended since the last commit, then commits them all with one write and
+ * one fdatasync (journal_commit). Without a token to seal with (not logged
+ * in, a token fault being waited out), a group that holds no issued record
+ * is committed unsealed: the next sealed commit covers it. Returns 0, the
+ * sealing fault (the group is dropped: journal_abandon), or what
+ * journal_commit returned. */
+int engine_seal_commit(struct engine *e, struct st_detail *detail);
 
 /* Queues an event for the sinks; it goes out at the next successful commit.
  * Returns 0 or ST_E_NO_MEMORY. */

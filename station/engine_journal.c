@@ -222,7 +222,7 @@ static int engine_outage_commit(struct engine *e, struct st_detail *detail)
     if (engine_queue_event(e, ENGINE_EVENT_REFUSED, o->source, &res) != ST_OK)
       st_warn("journal: no event for the refusal journaled as record %llu", (unsigned long long)rec.seq);
   }
-  r = journal_commit(e->journal, detail);
+  r = engine_seal_commit(e, detail);
   if (r != ST_OK)
     engine_flush_events(e, 0); /* those requests stay remembered */
   return r;

@@ -53,6 +53,7 @@
 
 #include "audit.h"
 #include "certificate.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "encoding.h"
 #include "hsm.h"
@@ -287,6 +288,71 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
 out:
   if (t != NULL)
     pin_wipe(&t->pin);
+  free(t);
+  work_group_free(group);
+  return r;
+}
+
+static void engine_note_fault(struct engine *e, int code, struct st_detail *detail);
+
+/* A seal signature running on a signing thread, watched like a signature. */
+struct engine_seal_task {
+  struct engine *engine;
+  char msg[CHECKPOINT_TEXT_MAX];
+  size_t msg_len;
+  uint8_t sig[CHECKPOINT_SIG_MAX];
+  size_t sig_len;
+  int result;
+  struct st_detail detail;
+};
+
+/* Signing-thread task: the journal key signs the seal's message. */
+static void engine_seal_run(void *arg)
+{
+  struct engine_seal_task *t = arg;
+  struct engine *e = t->engine;
+  t->result = checkpoint_sign(audit_signer(e->audit), audit_public_key(e->audit), t->msg, t->msg_len, t->sig,
+                              &t->sig_len, &t->detail);
+  ERR_clear_error();
+  __atomic_add_fetch(&e->signed_count, 1, __ATOMIC_RELEASE);
+}
+
+int engine_seal_append(struct engine *e, struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY;
+  struct engine_seal_task *t = NULL;
+  struct work_group *group = NULL;
+
+  if (e->signers == NULL && (e->signers = workers_new(1, "st-sign")) == NULL)
+    goto out;
+  if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
+    goto out;
+  t->engine = e;
+  t->msg_len = checkpoint_next_message(e->journal, t->msg);
+  workers_submit(e->signers, group, engine_seal_run, t);
+  if (engine_watch(e, group)) {
+    __atomic_store_n(&e->wedged, 1, __ATOMIC_RELEASE);
+    engine_park(t);
+    engine_park(group);
+    t = NULL;
+    group = NULL;
+    st_error("hsm: token %s did not finish the journal seal within %u s; the station signs nothing more until "
+             "restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
+    engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, ST_E_HSM_TIMEOUT,
+                      "a seal never came back; the station signs nothing more until restarted");
+    st_detail_set(detail, "token %s did not finish the journal seal within %u s (hsm.sign_timeout); nothing of "
+                  "the group was journaled or released", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
+    r = ST_E_HSM_TIMEOUT;
+    goto out;
+  }
+  r = t->result;
+  if (r != ST_OK) {
+    *detail = t->detail;
+    engine_note_fault(e, ST_E_HSM, detail); /* log in again before the next signature */
+    goto out;
+  }
+  r = checkpoint_append_signed(e->journal, audit_public_key(e->audit), t->sig, t->sig_len, detail);
+out:
   free(t);
   work_group_free(group);
   return r;

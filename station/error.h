@@ -83,7 +83,9 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_JOURNAL_KEY,         -95, FAULT,   "journal-key",               "The journal-signing key is missing, unusable or not the one that signed.") \
   X(ST_E_EXPORT_SIGNATURE,    -96, FAULT,   "export-signature",          "The export does not match its signature by the journal key.") \
   X(ST_E_EXPORT_INVALID,      -97, FAULT,   "export-invalid",            "The export file is not a well-formed station export, or its rows disagree with its manifest.") \
-  X(ST_E_EXPORT_MANIFEST,     -98, FAULT,   "export-manifest",           "The export's manifest is missing, malformed or not the one of this export file.") \
+  X(ST_E_EXPORT_MANIFEST,     -108, FAULT,   "export-manifest",           "The export's manifest is missing, malformed or not the one of this export file.") \
+  X(ST_E_JOURNAL_UNSEALED,    -98, FAULT,   "journal-unsealed",          "The journal ends with records no seal covers: the station never released them and does not trust them.") \
+  X(ST_E_JOURNAL_MISSING,     -99, FAULT,   "journal-missing",           "The token holds the journal key or a journal head, but journal.path holds no journal: restore it, or start a new one with `station journal init`.") \
   /* reliability */ \
   X(ST_E_HSM_TIMEOUT,        -100, FAULT,   "hsm-timeout",               "The HSM did not answer a signature or a login in time (hsm.sign_timeout); nothing of it was released. Unplug and re-plug the token, then restart the station.") \
   X(ST_E_ROOT,               -101, USAGE,   "running-as-root",           "The station does not run as root; run it as the station user, or pass --allow-root (or STATION_ALLOW_ROOT=1) where root is intended.") \

@@ -222,7 +222,7 @@ out:
  * list records. */
 static uint64_t export_trusted_last(const struct audit_verify_report *rep)
 {
-  return rep->journal.last_seq;
+  return rep->trusted;
 }
 
 /* Drops the entries past LAST (and their rows), then counts the rows left. */

@@ -40,9 +40,17 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "encoding.h"
 #include "error.h"
 #include "log.h"
 #include "syscalls.h"
+
+/* A record of the file after its last checkpoint, as found at open. */
+struct journal_tail {
+  uint64_t seq;
+  uint64_t off;
+  uint8_t chain[32];
+};
 
 struct journal {
   int fd;
@@ -61,6 +69,17 @@ struct journal {
   uint64_t durable_records, durable_issued, durable_refused; /* the counts up to it */
   uint8_t durable_chain[32];  /* its chain value (of the header when none) */
   int failed;                 /* a commit failed: ST_E_NO_SPACE or ST_E_JOURNAL, else 0 */
+  uint64_t handed_back, durable_handed_back;
+  /* the seal, as found by the last full read of the file */
+  const struct jscan *scanning;  /* during a full read: the scan (its chain is the previous record's) */
+  uint64_t seal_seq;          /* the last checkpoint found (0: none) */
+  uint64_t seal_off;          /* its offset */
+  uint8_t seal_prev[32];      /* the chain value before it */
+  uint8_t tail_base[32];      /* the chain value before the first tail record */
+  struct journal_tail *tail;  /* the records after it */
+  size_t tail_n, tail_cap;
+  uint64_t opened_seq;        /* the last record the file held when read */
+  uint64_t trust_limit;       /* records of the file after this one are not trusted */
 };
 
 int journal_resolve(const char *path, char **log_path, int *is_dir, struct st_detail *detail)
@@ -153,11 +172,47 @@ out:
   return r;
 }
 
-/* Indexes a record found by the scan at journal_open. */
+/* Indexes a record found by a full read of the file, and keeps the last
+ * checkpoint and the records after it. */
 static int journal_index_record(void *arg, uint64_t off, const struct journal_record *rec)
 {
   struct journal *j = arg;
-  return rec->event == JOURNAL_EVENT_ISSUED ? jindex_add(j->index, off, rec) : 0;
+  int r = rec->event == JOURNAL_EVENT_ISSUED ? jindex_add(j->index, off, rec) : 0;
+  if (r < 0)
+    goto out;
+  if (rec->seq == 1)
+    memcpy(j->tail_base, j->scanning->chain, 32);
+  if (rec->event == JOURNAL_EVENT_CHECKPOINT) {
+    j->seal_seq = rec->seq;
+    j->seal_off = off;
+    memcpy(j->seal_prev, j->scanning->chain, 32);
+    memcpy(j->tail_base, rec->chain, 32);
+    j->tail_n = 0;
+    goto out;
+  }
+  if (j->tail_n == j->tail_cap) {
+    size_t cap = j->tail_cap ? j->tail_cap * 2 : 64;
+    struct journal_tail *grown = realloc(j->tail, cap * sizeof *grown);
+    r = ST_E_NO_MEMORY;
+    if (grown == NULL)
+      goto out;
+    j->tail = grown;
+    j->tail_cap = cap;
+  }
+  j->tail[j->tail_n].seq = rec->seq;
+  j->tail[j->tail_n].off = off;
+  memcpy(j->tail[j->tail_n].chain, rec->chain, 32);
+  j->tail_n++;
+  r = 0;
+out:
+  return r;
+}
+
+/* Forgets what a full read found about the seal (before another one). */
+static void journal_seal_reset(struct journal *j)
+{
+  j->seal_seq = j->seal_off = 0;
+  j->tail_n = 0;
 }
 
 /* Opens (creating when missing) the log, checks it is a regular file, and
@@ -264,13 +319,18 @@ static void journal_take_scan(struct journal *j, const struct jscan *s, struct j
   j->issued = s->issued;
   j->refused = s->refused;
   j->checkpoints = s->checkpoints;
+  j->handed_back = j->durable_handed_back = s->handed_back;
   j->last_checkpoint = s->last_checkpoint;
+  j->opened_seq = s->last_seq;
+  if (s->last_seq == 0)
+    memcpy(j->tail_base, j->chain, 32);
   if (report != NULL) {
     memset(report, 0, sizeof *report);
     report->records = s->records;
     report->issued = s->issued;
     report->refused = s->refused;
     report->checkpoints = s->checkpoints;
+    report->handed_back = s->handed_back;
     report->torn_bytes_dropped = s->torn_bytes;
   }
 }
@@ -307,6 +367,7 @@ int journal_open(const char *path, struct journal **out, struct journal_open_rep
   if (j == NULL)
     goto out;
   j->fd = -1;
+  j->trust_limit = UINT64_MAX;
   j->durable_len = UINT64_MAX; /* during the scan every record is in the file */
   if ((r = journal_make_dir(path, &made_dir, detail)) < 0 ||
       (r = journal_resolve(path, &j->log_path, &is_dir, detail)) < 0 ||
@@ -319,7 +380,10 @@ int journal_open(const char *path, struct journal **out, struct journal_open_rep
   s.path = j->log_path;
   s.on_record = journal_index_record;
   s.arg = j;
-  if ((r = jscan_run(&s, detail)) < 0)
+  j->scanning = &s;
+  r = jscan_run(&s, detail);
+  j->scanning = NULL;
+  if (r < 0)
     goto out;
   if (s.empty || s.header_torn) {
     if (!created)
@@ -383,7 +447,9 @@ int journal_append(struct journal *j, struct journal_record *rec)
     j->issued++;
   else if (rec->event == JOURNAL_EVENT_REFUSED)
     j->refused++;
-  else
+  else if (rec->event == JOURNAL_EVENT_HANDED_BACK)
+    j->handed_back++;
+  else if (rec->event == JOURNAL_EVENT_CHECKPOINT)
     j->checkpoints++;
   if (rec->event == JOURNAL_EVENT_CHECKPOINT)
     j->last_checkpoint = rec->seq;
@@ -413,6 +479,7 @@ int journal_commit(struct journal *j, struct st_detail *detail)
     j->durable_records = j->records;
     j->durable_issued = j->issued;
     j->durable_refused = j->refused;
+    j->durable_handed_back = j->handed_back;
     memcpy(j->durable_chain, j->chain, 32);
     j->pending.len = 0;
     j->pending_records = 0;
@@ -471,16 +538,68 @@ out:
   return r;
 }
 
+/* Reads the log again from its first byte, as journal_open does, and builds
+ * the index anew. The log must end exactly at byte DURABLE, on record
+ * j->durable_seq with the chain value j->durable_chain; else
+ * ST_E_JOURNAL_CORRUPT, the sentence ending in WHEN ("while it could not be
+ * written"). Pending records are dropped. */
+static int journal_reread(struct journal *j, uint64_t durable, struct journal_open_report *report,
+                          const char *when, struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY;
+  struct jindex_loader loader = {journal_load, j};
+  struct jindex *old = j->index;
+  struct jscan s;
+
+  memset(&s, 0, sizeof s);
+  if ((j->index = jindex_new(&loader)) == NULL) {
+    j->index = old;
+    old = NULL;
+    goto out;
+  }
+  j->pending.len = 0;
+  j->pending_records = 0;
+  j->durable_len = UINT64_MAX; /* during the scan every record is in the file */
+  journal_seal_reset(j);
+  s.fd = j->fd;
+  s.path = j->log_path;
+  s.on_record = journal_index_record;
+  s.arg = j;
+  j->scanning = &s;
+  /* the scan reads from the file offset; appends (O_APPEND) do not depend on it */
+  if (lseek(j->fd, 0, SEEK_SET) != 0) {
+    r = ST_E_JOURNAL;
+    st_detail_set(detail, "cannot read journal %s back: %s", j->log_path, strerror(errno));
+  } else {
+    r = jscan_run(&s, detail);
+  }
+  j->scanning = NULL;
+  j->durable_len = durable;
+  if (r < 0)
+    goto out;
+  if (s.empty || s.header_torn || s.torn_tail || s.good_end != durable || s.last_seq != j->durable_seq ||
+      memcmp(s.chain, j->durable_chain, 32) != 0) {
+    r = ST_E_JOURNAL_CORRUPT;
+    st_detail_set(detail, "journal %s does not end where the station last committed it (record %llu, byte %llu): "
+                  "it now ends at record %llu, byte %llu: it was changed %s",
+                  j->log_path, (unsigned long long)j->durable_seq, (unsigned long long)durable,
+                  (unsigned long long)s.last_seq, (unsigned long long)(s.good_end + s.torn_bytes), when);
+    goto out;
+  }
+  memcpy(j->chain, s.chain, 32);
+  journal_take_scan(j, &s, report);
+  r = 0;
+out:
+  jindex_free(old);
+  return r;
+}
+
 int journal_recover(struct journal *j, struct journal_open_report *report, struct st_detail *detail)
 {
   int r = 0;
   uint64_t durable = j->durable_len;
-  struct jindex_loader loader = {journal_load, j};
-  struct jindex *old = NULL;
-  struct jscan s;
   struct stat st;
 
-  memset(&s, 0, sizeof s);
   if (report != NULL)
     memset(report, 0, sizeof *report);
   if (!j->failed)
@@ -508,47 +627,153 @@ int journal_recover(struct journal *j, struct journal_open_report *report, struc
     st_warn("journal %s: cut %llu bytes a failed write had left after record %llu (never committed, never "
             "released)", j->log_path, (unsigned long long)((uint64_t)st.st_size - durable),
             (unsigned long long)j->durable_seq);
-  r = ST_E_NO_MEMORY;
-  old = j->index;
-  if ((j->index = jindex_new(&loader)) == NULL) {
-    j->index = old;
-    old = NULL;
-    goto out;
+  {
+    uint64_t trusted = j->trust_limit, opened = j->opened_seq;
+    r = journal_reread(j, durable, report, "while it could not be written", detail);
+    /* what this handle appended and committed stays its own */
+    j->trust_limit = trusted;
+    j->opened_seq = opened;
   }
-  j->pending.len = 0;
-  j->pending_records = 0;
-  j->durable_len = UINT64_MAX; /* during the scan every record is in the file */
-  s.fd = j->fd;
-  s.path = j->log_path;
-  s.on_record = journal_index_record;
-  s.arg = j;
-  /* the scan reads from the file offset; appends (O_APPEND) do not depend on it */
-  if (lseek(j->fd, 0, SEEK_SET) != 0) {
-    r = ST_E_JOURNAL;
-    st_detail_set(detail, "cannot read journal %s back: %s", j->log_path, strerror(errno));
-  } else {
-    r = jscan_run(&s, detail);
-  }
-  j->durable_len = durable;
   if (r < 0)
     goto out;
-  if (s.empty || s.header_torn || s.torn_tail || s.good_end != durable || s.last_seq != j->durable_seq ||
-      memcmp(s.chain, j->durable_chain, 32) != 0) {
-    r = ST_E_JOURNAL_CORRUPT;
-    st_detail_set(detail, "journal %s does not end where the station last committed it (record %llu, byte %llu): "
-                  "it now ends at record %llu, byte %llu: it was changed while it could not be written",
-                  j->log_path, (unsigned long long)j->durable_seq, (unsigned long long)durable,
-                  (unsigned long long)s.last_seq, (unsigned long long)(s.good_end + s.torn_bytes));
-    goto out;
-  }
-  memcpy(j->chain, s.chain, 32);
-  journal_take_scan(j, &s, report);
   if (report != NULL)
     report->torn_bytes_dropped = (uint64_t)st.st_size - durable;
   j->failed = 0;
   r = 0;
 out:
-  jindex_free(old);
+  return r;
+}
+
+void journal_abandon(struct journal *j, int code)
+{
+  if (!j->failed)
+    j->failed = code;
+}
+
+uint64_t journal_sealed(const struct journal *j)
+{
+  return j->last_checkpoint;
+}
+
+void journal_trust_upto(struct journal *j, uint64_t last)
+{
+  j->trust_limit = last;
+}
+
+int journal_last_seal(struct journal *j, struct journal_record *rec, uint8_t prev_chain[32])
+{
+  int r = 0;
+  memset(rec, 0, sizeof *rec);
+  if (j->seal_seq == 0)
+    goto out;
+  r = journal_load(j, j->seal_off, rec);
+  if (r == 0 && rec->seq != j->seal_seq)
+    r = ST_E_JOURNAL_CORRUPT;
+  if (r < 0) {
+    journal_record_cleanup(rec);
+    goto out;
+  }
+  memcpy(prev_chain, j->seal_prev, 32);
+  r = 1;
+out:
+  return r;
+}
+
+int journal_chain_at(const struct journal *j, uint64_t seq, uint8_t chain[32])
+{
+  if (seq == j->seal_seq) {
+    memcpy(chain, j->tail_base, 32);
+    return 1;
+  }
+  for (size_t i = 0; i < j->tail_n; i++) {
+    if (j->tail[i].seq == seq) {
+      memcpy(chain, j->tail[i].chain, 32);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* "<log>.unsealed-<UTC time>" into OUT. */
+static void journal_unsealed_name(const struct journal *j, char *out, size_t cap)
+{
+  char stamp[ST_TIME_LEN + 1];
+  int64_t now = journal_now_ms();
+  st_time_format(stamp, now);
+  for (char *c = stamp; *c != '\0'; c++)
+    *c = *c == ':' ? '-' : *c;
+  snprintf(out, cap, "%s.unsealed-%s", j->log_path, stamp);
+}
+
+/* Copies bytes FROM..TO of the log into a new file PATH, made durable. */
+static int journal_copy_out(struct journal *j, uint64_t from, uint64_t to, const char *path,
+                            struct st_detail *detail)
+{
+  int r = ST_E_JOURNAL, fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  char *buf = j->scratch;
+  if (fd < 0) {
+    st_detail_set(detail, "cannot create %s: %s", path, strerror(errno));
+    goto out;
+  }
+  while (from < to) {
+    size_t want = to - from > JOURNAL_LINE_MAX ? JOURNAL_LINE_MAX : (size_t)(to - from);
+    ssize_t got = pread(j->fd, buf, want, (off_t)from);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0 || st_write_all(fd, buf, (size_t)got) < 0) {
+      st_detail_set(detail, "cannot copy the unsealed records of journal %s to %s: %s", j->log_path, path,
+                    got == 0 ? "the log is shorter than it was" : strerror(errno));
+      goto out;
+    }
+    from += (uint64_t)got;
+  }
+  if (st_sys.fsync(fd) < 0) {
+    st_detail_set(detail, "cannot sync %s: %s", path, strerror(errno));
+    goto out;
+  }
+  r = journal_sync_dir_of(path, detail);
+out:
+  if (fd >= 0)
+    close(fd);
+  return r;
+}
+
+int journal_cut_after(struct journal *j, uint64_t keep, char *saved, size_t saved_cap, uint64_t *cut,
+                      struct st_detail *detail)
+{
+  int r = ST_E_INTERNAL;
+  size_t first = 0;
+  uint64_t from, durable = j->durable_len, last = j->durable_seq;
+  uint8_t keep_chain[32];
+
+  *cut = 0;
+  while (first < j->tail_n && j->tail[first].seq <= keep)
+    first++;
+  if (j->failed || j->pending_records > 0 || keep < j->seal_seq || first == j->tail_n ||
+      j->tail[j->tail_n - 1].seq != last || !journal_chain_at(j, keep, keep_chain)) {
+    st_detail_set(detail, "journal %s: cannot cut after record %llu", j->log_path, (unsigned long long)keep);
+    goto out;
+  }
+  from = j->tail[first].off;
+  journal_unsealed_name(j, saved, saved_cap);
+  if ((r = journal_copy_out(j, from, durable, saved, detail)) < 0)
+    goto out;
+  r = ST_E_JOURNAL;
+  if (st_sys.ftruncate(j->fd, (off_t)from) < 0 || st_sys.fsync(j->fd) < 0) {
+    j->failed = ST_E_JOURNAL; /* what is on disk is no longer certain */
+    st_detail_set(detail, "cannot cut journal %s after record %llu: %s", j->log_path, (unsigned long long)keep,
+                  strerror(errno));
+    goto out;
+  }
+  j->durable_seq = keep;
+  memcpy(j->durable_chain, keep_chain, 32);
+  r = journal_reread(j, from, NULL, "while its unsealed records were cut", detail);
+  if (r < 0) {
+    j->failed = ST_E_JOURNAL;
+    goto out;
+  }
+  *cut = last - keep;
+out:
   return r;
 }
 
@@ -564,6 +789,10 @@ static int journal_find(struct journal *j, enum jindex_table table, const void *
   r = jindex_find(j->index, table, key, len, &loc);
   if (r == 1 && (r = journal_load(j, loc, out)) == 0)
     r = 1;
+  if (r == 1 && out->seq > j->trust_limit && out->seq <= j->opened_seq) {
+    journal_record_cleanup(out);
+    r = ST_E_JOURNAL_UNSEALED; /* never handed out, never used by a rule */
+  }
 out:
   return r;
 }
@@ -630,6 +859,7 @@ void journal_close(struct journal *j)
     if (j->fd >= 0)
       close(j->fd); /* releases the flock */
     jindex_free(j->index);
+    free(j->tail);
     jbuf_free(&j->pending);
     free(j->scratch);
     free(j->log_path);

@@ -19,8 +19,12 @@
  *       <serial> <reason> <detail> <certificate> <chain>
  *     seq          decimal, 1 for the first record, each next one +1
  *     time         UTC, YYYY-MM-DDTHH:MM:SS.mmmZ
- *     event        issued | refused | checkpoint  (a checkpoint is a record
- *                  signed by the journal key: see checkpoint.h)
+ *     event        issued | refused | checkpoint | journal-init | handed-back
+ *                  (a checkpoint is a record signed by the journal key, the
+ *                  seal that ends every commit: see checkpoint.h; journal-init
+ *                  is the first record of a journal and says why it was
+ *                  started; handed-back records a certificate of an earlier
+ *                  issued record given out again)
  *     source       where the request came from ("batch:/media/stick/csr/a.csr",
  *                  "serial:/dev/ttyUSB0"), percent-encoded
  *     device       the device id (CN, a lower-case UUID), percent-encoded
@@ -59,7 +63,13 @@
 struct st_detail;
 struct journal;
 
-enum journal_event { JOURNAL_EVENT_ISSUED = 1, JOURNAL_EVENT_REFUSED = 2, JOURNAL_EVENT_CHECKPOINT = 3 };
+enum journal_event {
+  JOURNAL_EVENT_ISSUED = 1,
+  JOURNAL_EVENT_REFUSED = 2,
+  JOURNAL_EVENT_CHECKPOINT = 3,
+  JOURNAL_EVENT_INIT = 4,          /* "journal-init" */
+  JOURNAL_EVENT_HANDED_BACK = 5,   /* "handed-back" */
+};
 
 /* The event's name as the journal writes it ("issued", "refused",
  * "checkpoint"); "unknown" for a value not in the enum. Static storage. */
@@ -94,6 +104,7 @@ struct journal_open_report {
   uint64_t issued;
   uint64_t refused;
   uint64_t checkpoints;
+  uint64_t handed_back;
   uint64_t torn_bytes_dropped;     /* bytes of a torn last record cut away (0: none) */
   int created;                     /* 1 when the journal was made new */
 };
@@ -177,6 +188,53 @@ void journal_last(const struct journal *j, uint64_t *seq, uint8_t chain[32]);
 /* The seq of the last checkpoint record appended (0: none yet). */
 uint64_t journal_last_checkpoint(const struct journal *j);
 
+/* ---- what is trusted: the seal ----
+ *
+ * A record is trusted only when a seal covers it: a checkpoint record after
+ * it, signed by the journal key (checkpoint.h), which the engine appends at
+ * the end of every commit. Records found in the file after its last
+ * checkpoint (a commit a crash interrupted, or lines added by hand) are
+ * trusted by nothing until the audit (audit_establish) seals them, when the
+ * head on the token vouches for them, or cuts them. */
+
+/* The seq of the last record a seal covers: the last checkpoint appended or
+ * found (0: none). The one boundary of what is trusted in J. */
+uint64_t journal_sealed(const struct journal *j);
+
+/* From now on, records that were in the file when J was opened (or last cut)
+ * and come after record LAST are not trusted: a lookup that finds one
+ * answers ST_E_JOURNAL_UNSEALED instead of handing it out, and
+ * journal_serial_used counts their serials as used. Records appended through
+ * J are not concerned. UINT64_MAX: every record is trusted (the default). */
+void journal_trust_upto(struct journal *j, uint64_t last);
+
+/* The last checkpoint in the file as journal_open (or journal_cut_after)
+ * found it: 1 with a copy in *REC (caller cleans up) and the chain value of
+ * the record before it in PREV_CHAIN (of the header for record 1), 0 when
+ * the file held none, or a negative code (ST_E_JOURNAL, ST_E_JOURNAL_CORRUPT). */
+int journal_last_seal(struct journal *j, struct journal_record *rec, uint8_t prev_chain[32]);
+
+/* The chain value of record SEQ, for the last checkpoint found at open and
+ * the records after it (and seq 0 when the file held no checkpoint). Returns
+ * 1 and CHAIN, or 0 when SEQ is not among them. */
+int journal_chain_at(const struct journal *j, uint64_t seq, uint8_t chain[32]);
+
+/* Cuts every record after record KEEP off the log (KEEP at or after the last
+ * checkpoint found at open, before the end; nothing pending; not failed):
+ * first copies the lines cut to a new file beside the log,
+ * "<log>.unsealed-<UTC time>" (0600, fsync'd; its path into SAVED, SAVED_CAP
+ * bytes), then truncates the log and fsyncs it, then reads and checks the log
+ * again from its first byte and builds the index anew. *CUT gets the number
+ * of records cut. Returns 0, ST_E_JOURNAL (I/O; the log is unchanged when
+ * the copy failed), ST_E_JOURNAL_CORRUPT, ST_E_NO_MEMORY, or ST_E_INTERNAL
+ * (KEEP out of range). */
+int journal_cut_after(struct journal *j, uint64_t keep, char *saved, size_t saved_cap, uint64_t *cut,
+                      struct st_detail *detail);
+
+/* Drops the appended records without writing them, as a failed commit
+ * would: J then answers CODE as journal_failed until journal_recover. */
+void journal_abandon(struct journal *j, int code);
+
 /* Counts of records so far (committed and pending; records includes
  * checkpoints; after a failed commit, committed only). Any pointer may be
  * NULL. */
@@ -197,6 +255,7 @@ struct journal_verify_report {
   uint64_t issued;
   uint64_t refused;
   uint64_t checkpoints;
+  uint64_t handed_back;
   uint64_t last_seq;               /* seq of the last record that checked out (0: none) */
   uint64_t last_checkpoint;        /* seq of the last checkpoint among them (0: none) */
   enum journal_event last_event;   /* event of that last record (0: none) */

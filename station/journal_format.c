@@ -11,8 +11,9 @@
  *   certificate chain
  *
  * seq is decimal without leading zeros (1, 2, ...); time is UTC
- * YYYY-MM-DDTHH:MM:SS.mmmZ; event is "issued", "refused" or "checkpoint" (a
- * signed checkpoint: see checkpoint.h); source, device and
+ * YYYY-MM-DDTHH:MM:SS.mmmZ; event is "issued", "refused", "checkpoint" (a
+ * signed checkpoint: see checkpoint.h), "journal-init" or "handed-back";
+ * source, device and
  * detail are percent-encoded (bytes outside 0x21-0x7e and '%' as %XX, a lone
  * "-" as %2D); the two hashes and chain are 64 lower-case hex digits; serial
  * is lower-case hex of even length (at most 20 bytes); reason is an error name
@@ -172,6 +173,8 @@ const char *journal_event_name(enum journal_event event)
   case JOURNAL_EVENT_ISSUED: return "issued";
   case JOURNAL_EVENT_REFUSED: return "refused";
   case JOURNAL_EVENT_CHECKPOINT: return "checkpoint";
+  case JOURNAL_EVENT_INIT: return "journal-init";
+  case JOURNAL_EVENT_HANDED_BACK: return "handed-back";
   }
   return "unknown";
 }
@@ -355,13 +358,17 @@ int jf_parse(const char *line, size_t len, struct journal_record *rec, size_t *b
   *why = "its time is not a UTC time YYYY-MM-DDTHH:MM:SS.mmmZ";
   if (!st_time_parse(&rec->time_ms, f.p[1], f.n[1]))
     goto out;
-  *why = "its event is not \"issued\", \"refused\" or \"checkpoint\"";
+  *why = "its event is not \"issued\", \"refused\", \"checkpoint\", \"journal-init\" or \"handed-back\"";
   if (f.n[2] == 6 && memcmp(f.p[2], "issued", 6) == 0)
     rec->event = JOURNAL_EVENT_ISSUED;
   else if (f.n[2] == 7 && memcmp(f.p[2], "refused", 7) == 0)
     rec->event = JOURNAL_EVENT_REFUSED;
   else if (f.n[2] == 10 && memcmp(f.p[2], "checkpoint", 10) == 0)
     rec->event = JOURNAL_EVENT_CHECKPOINT;
+  else if (f.n[2] == 12 && memcmp(f.p[2], "journal-init", 12) == 0)
+    rec->event = JOURNAL_EVENT_INIT;
+  else if (f.n[2] == 11 && memcmp(f.p[2], "handed-back", 11) == 0)
+    rec->event = JOURNAL_EVENT_HANDED_BACK;
   else
     goto out;
   *why = "its source is not percent-encoded text";

@@ -120,7 +120,7 @@ struct jscan {
   int (*on_record)(void *arg, uint64_t off, const struct journal_record *rec);
   void *arg;
 
-  uint64_t records, issued, refused, checkpoints;
+  uint64_t records, issued, refused, checkpoints, handed_back;
   uint64_t last_seq;          /* seq of the last good record (0: none) */
   uint64_t last_checkpoint;   /* seq of the last good checkpoint record (0: none) */
   enum journal_event last_event; /* event of the last good record (0: none) */

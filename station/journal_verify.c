@@ -166,7 +166,9 @@ static int jscan_record(struct jscan *s, struct jscan_pos *p, const char *line, 
     s->issued++;
   else if (rec.event == JOURNAL_EVENT_REFUSED)
     s->refused++;
-  else
+  else if (rec.event == JOURNAL_EVENT_HANDED_BACK)
+    s->handed_back++;
+  else if (rec.event == JOURNAL_EVENT_CHECKPOINT)
     s->checkpoints++;
   if (rec.event == JOURNAL_EVENT_CHECKPOINT)
     s->last_checkpoint = rec.seq;
@@ -227,7 +229,7 @@ int jscan_run(struct jscan *s, struct st_detail *detail)
   uint64_t overlong = 0; /* bytes of an over-long line already dropped */
   int eof = 0;
   struct jscan_pos pos = {.off = 0, .line = 1};
-  s->records = s->issued = s->refused = s->checkpoints = s->last_seq = s->last_checkpoint = 0;
+  s->records = s->issued = s->refused = s->checkpoints = s->handed_back = s->last_seq = s->last_checkpoint = 0;
   s->last_event = 0;
   s->good_end = s->torn_bytes = s->bad_seq = s->bad_line = 0;
   s->torn_tail = s->header_torn = s->empty = 0;
@@ -366,6 +368,7 @@ int journal_verify_with(const char *path, const struct journal_checker *checker,
     report->issued = s.issued;
     report->refused = s.refused;
     report->checkpoints = s.checkpoints;
+    report->handed_back = s.handed_back;
     report->last_seq = s.last_seq;
     report->last_checkpoint = s.last_checkpoint;
     report->last_event = s.last_event;

@@ -13,6 +13,9 @@
  *                                       FILE, FILE.sig, FILE.manifest.json and
  *                                       FILE.manifest.json.sig (export.h)
  *   journal key                         the journal public key, PEM
+ *   journal init                        begins a journal where journal.path
+ *                                       holds none (audit_establish); prints
+ *                                       the journal key's fingerprint
  *
  * A check that fails prints "NOT intact" or "NOT valid", the reason's name
  * on a line "reason: <name>", and exits 1; a fault exits 3.
@@ -28,6 +31,8 @@
 #include "audit.h"
 #include "certificate.h"
 #include "cli.h"
+#include "encoding.h"
+#include "engine.h"
 #include "export.h"
 #include "manifest.h"
 #include "hsm.h"
@@ -84,6 +89,8 @@ static int cli_check_status(int r)
   case ST_E_JOURNAL_ROLLBACK:
   case ST_E_JOURNAL_REPLACED:
   case ST_E_JOURNAL_HEAD:
+  case ST_E_JOURNAL_UNSEALED:
+  case ST_E_JOURNAL_MISSING:
   case ST_E_EXPORT_SIGNATURE:
   case ST_E_EXPORT_INVALID:
   case ST_E_EXPORT_MANIFEST:
@@ -236,11 +243,46 @@ static int cli_journal_key(struct cli *cli)
   return cli_exit_status(r);
 }
 
+/* `station journal init`: a journal begins where journal.path holds none,
+ * with a journal-init record saying why (engine_init_journal). */
+static int cli_journal_init(struct cli *cli)
+{
+  struct station_config *cfg = NULL;
+  struct engine *e = NULL;
+  struct st_detail detail = {""};
+  uint8_t id[32];
+  char hex[65];
+  int r = cli_load_config(cli, &cfg);
+  if (r != ST_OK)
+    goto out;
+  r = engine_open(cfg, &e, &detail);
+  if (r == ST_OK) {
+    engine_init_journal(e);
+    r = cli_login(cfg, e, &detail);
+  }
+  if (r == ST_OK)
+    r = engine_journal_key_id(e, id);
+  if (r != ST_OK) {
+    if (r != ST_E_PIN_SOURCE)
+      cli_fail(r, &detail);
+    goto out;
+  }
+  st_hex_encode(hex, id, sizeof id);
+  if (engine_init_reason(e)[0] == '\0') /* the journal the head names, empty: begun by an earlier run */
+    st_info("journal %s: the journal was begun already and holds no records yet", cfg->journal_path);
+  printf("journal key: sha256:%s\n", hex);
+out:
+  engine_close(e);
+  config_free(cfg);
+  return cli_exit_status(r);
+}
+
 static int cli_journal_usage(void)
 {
   fprintf(stderr, "usage: station journal verify [--export FILE [--key PEM]]\n"
                   "       station journal export --format csv|jsonl|pem|index --out FILE [--since T] [--until T] [--source S]\n"
-                  "       station journal key\n");
+                  "       station journal key\n"
+                  "       station journal init\n");
   return 2;
 }
 
@@ -282,6 +324,9 @@ int cli_journal(struct cli *cli)
     return export_file != NULL ? cli_journal_verify_export(cli, export_file, key) : cli_journal_verify(cli);
   if (strcmp(verb, "key") == 0 && export_file == NULL && key == NULL && format == NULL && out == NULL)
     return cli_journal_key(cli);
+  if (strcmp(verb, "init") == 0 && export_file == NULL && key == NULL && format == NULL && out == NULL &&
+      opt.source == NULL && !opt.has_since && !opt.has_until)
+    return cli_journal_init(cli);
   if (strcmp(verb, "export") != 0 || out == NULL || format == NULL || export_file != NULL || key != NULL)
     return cli_journal_usage();
   if (export_parse_format(format, &opt.format) != ST_OK) {

@@ -18,11 +18,13 @@ static const struct cli_command cli_commands[] = {
    "serve boards on serial ports (default: intake.serial) until SIGINT/SIGTERM; see docs/line-protocol.md"},
   {"journal", cli_journal, "journal verify [--export FILE [--key PEM]]\n"
                            "  journal export --format csv|jsonl|pem|index --out FILE [--since T] [--until T] [--source S]\n"
-                           "  journal key",
-   "check the journal (chain, signed checkpoints, head on the token), or a signed export and its\n"
+                           "  journal key\n"
+                           "  journal init",
+   "check the journal (chain, seals, head on the token), or a signed export and its\n"
    "      manifest offline (both signatures, the file's hash, the rows; prints the scope);\n"
    "      write a signed export (FILE, FILE.sig, FILE.manifest.json, FILE.manifest.json.sig);\n"
-   "      print the journal-signing public key"},
+   "      print the journal-signing public key;\n"
+   "      begin a new journal where journal.path holds none (first use, or replacing a lost one)"},
   {"console", cli_console, "console",
    "the operator console (ncurses): PIN, status, serial ports, USB sticks signed with s/y; see docs/operator-guide.md"},
   {"selftest", cli_selftest, "selftest", "check the HSM, the CA key and chain, a test signature and the journal"},

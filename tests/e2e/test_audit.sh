@@ -106,7 +106,7 @@ check "a bad --since is a usage error" expect_status 2 "$STATION" journal export
 check "no temporary export files left" sh -c "! ls -a '$WORK/out' | grep -q station-tmp"
 cp "$WORK/out/export.csv" "$WORK/out/changed.csv"
 cp "$WORK/out/export.csv.sig" "$WORK/out/changed.csv.sig"
-sed -i '2s/^1,/7,/' "$WORK/out/changed.csv"
+sed -i '2s/^[0-9]*,/7777,/' "$WORK/out/changed.csv"
 check "a changed export fails openssl dgst" expect_status 1 openssl dgst -sha256 -verify "$WORK/key.pem" -signature "$WORK/out/changed.csv.sig" "$WORK/out/changed.csv"
 check "a changed export fails journal verify --export (exit 1)" expect_status 1 "$STATION" journal verify --export "$WORK/out/changed.csv" --key "$WORK/key.pem"
 check "... with the reason export-signature" sh -c "'$STATION' journal verify --export '$WORK/out/changed.csv' --key '$WORK/key.pem' | grep -q '^reason: export-signature'"
@@ -217,7 +217,16 @@ check "older copy restored: signing refuses (exit 3)" expect_status 3 "$STATION"
 check "older copy restored: export refuses (exit 1)" expect_status 1 "$STATION" -q journal export --format csv --out "$WORK/out/old.csv"
 check "older copy restored: nothing signed on top" cmp "$J" "$WORK/journal.after-batch1"
 mv "$J" "$WORK/journal.moved"
-check "journal replaced by a new one: signing refuses (exit 3)" expect_status 3 "$STATION" -q sign "$WORK/b2"
+check "journal gone: signing refuses (exit 3), no new journal started" expect_status 3 "$STATION" -q sign "$WORK/b2"
+check "journal gone: nothing left in its place" test ! -e "$J"
+check "journal gone: journal verify exits 1" expect_status 1 "$STATION" journal verify
+check "journal gone: the reason is journal-missing" sh -c "'$STATION' journal verify | grep -q '^reason: journal-missing$'"
+python3 -c "
+import hashlib, os
+g = os.urandom(32).hex()
+h = ('station-journal 1 ' + g).encode()
+open('$J', 'wb').write(h + b'\n')"
+check "journal replaced by another: signing refuses (exit 3)" expect_status 3 "$STATION" -q sign "$WORK/b2"
 check "journal replaced: journal verify exits 1" expect_status 1 "$STATION" journal verify
 check "journal replaced: the reason is journal-replaced" sh -c "'$STATION' journal verify | grep -q '^reason: journal-replaced$'"
 cp "$WORK/journal.good" "$J"
@@ -237,6 +246,9 @@ check "the journal verifies after the big batch" "$STATION" journal verify
 # --- one head per journal location: a second journal path on the same token
 sed "s|path: $WORK/journal\$|path: $WORK/journal-bench|" "$WORK/station.yaml" >"$WORK/second.yaml"
 mkdir -p "$WORK/b4/csr"; make_key "$WORK/b4.key"; make_csr "$WORK/b4/csr/d.csr" "$WORK/b4.key" "$(device_subject "$(uuid)")"
+check "a second journal path on the same token: no journal without journal init (exit 3)" \
+  expect_status 3 "$STATION" -q -c "$WORK/second.yaml" sign "$WORK/b4"
+check "journal init begins it" sh -c "'$STATION' -c '$WORK/second.yaml' journal init | grep -q '^journal key: sha256:[0-9a-f]\{64\}\$'"
 check "a second journal path on the same token signs" "$STATION" -q -c "$WORK/second.yaml" sign "$WORK/b4"
 check "the second journal verifies against its own head" "$STATION" -c "$WORK/second.yaml" journal verify
 check "the first journal still verifies against its head" "$STATION" journal verify

@@ -16,7 +16,8 @@
 #  - the journal holds a no-space refusal for each of the three requests
 #    turned away (journaled when it could be written again), no CSR issued
 #    twice; C_Sign: the login's key proof, one per issued certificate, one
-#    per checkpoint, and the one wasted on the failed group, nothing more;
+#    per checkpoint (the seal of every commit), and the two wasted on the
+#    failed group (its certificate and its seal, never written), nothing more;
 #  - every issued certificate verifies with openssl; `station journal
 #    verify` passes; the server stops on SIGTERM with exit status 0.
 . "$(dirname "$0")/lib.sh"
@@ -82,13 +83,14 @@ issued=$(awk '$3 == "issued"' "$LOG" | wc -l)
 checkpoints=$(grep -c ' checkpoint ' "$LOG" || true)
 check "$issued certificates issued in all: $before before the stop, 4 after (2 asked again, 2 new)" sh -c "[ $before -ge 2 ] && [ $issued = $((before + 4)) ]"
 
-# signatures: 1 key proof at login + issued + checkpoints + the one of the failed group
+# signatures: 1 key proof at login + issued + checkpoints + the two of the failed group (certificate, seal)
+seals_before=$(awk -v n="$first_nospace" 'NR < n && $3 == "checkpoint"' "$LOG" | wc -l)
 check "no signature while stopped ($(cat "$WORK/count.stopped") at the stop, $(cat "$WORK/count.freed") when freed)" \
   test "$(cat "$WORK/count.stopped")" = "$(cat "$WORK/count.freed")"
-check "at the stop: the key proof, the $before certificates, and the failed group's one signature" \
-  test "$(cat "$WORK/count.stopped")" = $((1 + before + 1))
-check "in all $(count "$WORK/signatures") signatures = 1 + $issued issued + $checkpoints checkpoints + 1 never released" \
-  test "$(count "$WORK/signatures")" = $((1 + issued + checkpoints + 1))
+check "at the stop: the key proof, the $before certificates, their $seals_before seals, and the failed group's two signatures" \
+  test "$(cat "$WORK/count.stopped")" = $((1 + before + seals_before + 2))
+check "in all $(count "$WORK/signatures") signatures = 1 + $issued issued + $checkpoints checkpoints + 2 never released" \
+  test "$(count "$WORK/signatures")" = $((1 + issued + checkpoints + 2))
 
 # every certificate the journal issued verifies, and the journal with it
 mkdir -p "$WORK/certs"

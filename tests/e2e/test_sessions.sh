@@ -32,6 +32,9 @@ check "all 25 certificates on the stick verify" test "$(ls "$B"/certs | wc -l)" 
 check "the copy got the same certificate" cmp "$B/certs/d01.pem" "$B/certs/d01-copy.pem"
 check "issued serials are distinct" sh -c "[ -z \"\$(awk '\$3 == \"issued\" {print \$8}' '$WORK/journal/journal.log' | sort | uniq -d)\" ]"
 : >"$WORK/signatures"
-check "a re-run signs no certificate (only the login proof)" sh -c "'$STATION' -q -c '$WORK/slow.yaml' sign '$B' && [ \$(grep -c . '$WORK/signatures' || true) = 1 ]"
+CP_BEFORE=$(grep -c ' checkpoint ' "$WORK/journal/journal.log")
+HB_BEFORE=$(grep -c ' handed-back ' "$WORK/journal/journal.log" || true)
+check "a re-run signs no certificate (only the login proof and the seal of the hand-back records)" sh -c "'$STATION' -q -c '$WORK/slow.yaml' sign '$B' && [ \$(grep -c . '$WORK/signatures' || true) = \$((1 + \$(grep -c ' checkpoint ' '$WORK/journal/journal.log') - $CP_BEFORE)) ]"
+check "... and journals every hand-back" test $(($(grep -c ' handed-back ' "$WORK/journal/journal.log") - HB_BEFORE)) = 25
 check "journal verify passes" "$STATION" -c "$WORK/slow.yaml" journal verify
 finish

@@ -7,7 +7,8 @@
 # counted), proves the CA key and is issued. Then a signature that never comes
 # back: the watchdog (hsm.sign_timeout) answers hsm-timeout, the server signs
 # nothing more but keeps answering, and stops cleanly. Nothing of a fault is
-# journaled; the journal verifies.
+# journaled; the journal verifies (the refusal answered while the token hung
+# has no seal: verify names it, and the next start cuts it).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serial_lib.sh"
 SLOW=$(dirname "$STATION")/../tests/libslow_token.so
@@ -32,13 +33,19 @@ check "two certificates journaled after the fault, no record of the faults" \
   sh -c "[ $(journal_count issued "$P") = 2 ] && [ $(journal_count refused "$P") = 0 ]"
 check "journal verify passes" "$STATION" journal verify
 
-# the third C_Sign of the next run hangs: the watchdog answers, the server goes on
+# the fourth C_Sign of the next run hangs (the key proof, the first certificate
+# and its commit's seal came back): the watchdog answers, the server goes on
 # answering (a refusal needs no signature)
-echo "hang 2" >"$WORK/control"
+echo "hang 3" >"$WORK/control"
 run_sim "a signature that never comes back" --board csr,err:hsm-timeout,err:hsm-timeout,wrong-factory \
   -- "$STATION" serial
 echo ok >"$WORK/control"
 check "the server said it signs nothing more until restarted" grep -q 'signs nothing more until restarted' "$PORTS/station.log"
 check "three certificates journaled for the port in all" test "$(journal_count issued "$P")" = 3
-check "journal verify passes after the hang" "$STATION" journal verify
+# the refusal answered while the token hung was journaled without a seal: not trusted, cut at the next start
+check "journal verify after the hang: the refusal made without the token is unsealed (exit 1)" sh -c "
+  ! '$STATION' journal verify >'$WORK/hang-verify.out' && grep -q '^reason: journal-unsealed\$' '$WORK/hang-verify.out'"
+mkdir -p "$WORK/empty/csr"
+check "the next start cuts it and says so" sh -c "'$STATION' sign '$WORK/empty' 2>&1 | grep -q 'cut 1 record'"
+check "journal verify passes after that" "$STATION" journal verify
 finish

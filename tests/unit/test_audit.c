@@ -174,8 +174,11 @@ static void test_intact(void **state)
     assert_true(st_hex_decode(t->head.chain, strrchr(line, ' ') + 1, 64));
     free(line);
   }
-  assert_int_equal(audit_verify(t->jpath, t->key, &t->head, NULL, &rep, &d), 0);
+  /* behind it, records no seal covers are not trusted */
+  assert_int_equal(audit_verify(t->jpath, t->key, &t->head, NULL, &rep, &d), ST_E_JOURNAL_UNSEALED);
   assert_int_equal(rep.head_behind, 2);
+  assert_int_equal(rep.trusted, 10);
+  assert_non_null(strstr(d.text, "records 11 to 12 (line 12 to 13) are covered by no seal"));
   unlink(t->log);
   build(t, NULL); /* a new journal in the same place, and its head */
   assert_int_equal(audit_verify(t->jpath, t->key, &t->head, NULL, &rep, &d), 0);

@@ -18,9 +18,10 @@
  *      the failed group is signed once more and issued once, the CSR issued
  *      before is handed back without a signature;
  *   2. an fdatasync fails with EIO: stopped with "journal", resumes;
- *   3. a checkpoint's commit fails right after a group was made durable: that
- *      group is released (engine_commit returns 0), the engine stops, and
- *      after resuming the same CSR is handed back from the journal, unsigned.
+ *   3. a group sealed in its own write is durable; refusals made while logged
+ *      out are committed unsealed; the checkpoint that seals them after the
+ *      next login fails to be written: the engine stops, and after resuming
+ *      the CSR of the sealed group is handed back from the journal, unsigned.
  * Every time: the journal verifies, and an engine opened on it afterwards
  * logs in (the head on the token agrees with it). Skipped (77) without
  * SoftHSM or the openssl tool. */
@@ -404,8 +405,9 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(res.from_journal, 0);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  assert_int_equal(signatures(f), before + 2);
+  assert_int_equal(signatures(f), before + 2 + 1); /* B, C, and the commit's seal */
   assert_int_equal(journal_lines(f, "issued", NULL), 3);
+  assert_int_equal(journal_lines(f, "handed-back", NULL), 1);
   engine_close(e);
   seam_clear();
   check_journal(f);
@@ -466,29 +468,32 @@ static void test_checkpoint_fails(void **state)
   struct device h;
   uint8_t *cert = NULL;
   size_t cert_len = 0;
-  uint64_t records = 0;
   long before;
   int r;
 
   make_device(&h, 5);
   seam_clear();
-  /* the last record is the checkpoint made at the last close; 255 refusals, unsigned */
-  for (int i = 0; i < 255; i++) {
-    assert_int_equal(engine_refuse(e, "serial:/dev/ttyTEST1", ST_E_TIMEOUT, "no byte for 5000 ms", &res), ST_OK);
-    engine_result_cleanup(&res);
-  }
-  assert_int_equal(engine_commit(e, &d), ST_OK);
-  engine_counts(e, &records, NULL, NULL);
-  /* the 256th record: its group's write works, the checkpoint's does not */
-  write_fail_at = write_calls + 2;
   assert_int_equal(submit(e, &h, &res), ST_OK);
-  assert_int_equal(engine_commit(e, &d), ST_OK); /* durable: it may go out */
-  assert_int_equal(engine_journal_stopped(e), ST_E_NO_SPACE);
-  assert_int_equal(journal_lines(f, "issued", NULL), 5);
+  assert_int_equal(engine_commit(e, &d), ST_OK); /* sealed in the same write */
   cert = res.cert_der;
   cert_len = res.cert_len;
   res.cert_der = NULL;
   engine_result_cleanup(&res);
+  /* logged out: refusals are committed unsealed (no token to seal with) */
+  engine_logout(e);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(engine_refuse(e, "serial:/dev/ttyTEST1", ST_E_TIMEOUT, "no byte for 5000 ms", &res), ST_OK);
+    engine_result_cleanup(&res);
+  }
+  assert_int_equal(engine_commit(e, &d), ST_OK);
+  if (engine_login(e, PIN, &d) != ST_OK)
+    fail_msg("engine_login: %s", d.text);
+  /* the checkpoint that seals them: its write fails; what came before is durable */
+  write_fail_at = write_calls + 1;
+  assert_int_equal(engine_checkpoint(e, &d), ST_E_NO_SPACE);
+  assert_int_equal(engine_journal_stopped(e), ST_E_NO_SPACE);
+  assert_int_equal(journal_lines(f, "issued", NULL), 5);
+  assert_int_equal(journal_lines(f, "refused", "timeout"), 3);
   write_fail_at = 0;
   wait_for_next_attempt();
   r = engine_resume(e, &d);
@@ -501,8 +506,8 @@ static void test_checkpoint_fails(void **state)
   assert_memory_equal(res.cert_der, cert, cert_len);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  assert_int_equal(signatures(f), before); /* handed back: no signature */
-  engine_close(e); /* the checkpoint that failed is made now */
+  assert_int_equal(signatures(f), before + 1); /* handed back: no signature but the commit's seal */
+  engine_close(e);
   seam_clear();
   check_journal(f);
   assert_true(journal_lines(f, "checkpoint", NULL) >= 3);

@@ -994,6 +994,103 @@ static void test_many_records(void **state)
   journal_close(j);
 }
 
+
+/* ---- the seal: what comes after the last checkpoint ----------------------- */
+
+/* A record shaped like a checkpoint (the journal checks no signature). */
+static void make_checkpoint(struct trec *t, int i)
+{
+  memset(t, 0, sizeof *t);
+  snprintf(t->source, sizeof t->source, "station");
+  t->rec.event = JOURNAL_EVENT_CHECKPOINT;
+  t->rec.source = t->source;
+  sha256_of(t->rec.key_sha256, "journal key", 1);
+  t->rec.has_key_sha256 = 1;
+  t->rec.detail = "covers records 1 to 1";
+  for (size_t k = 0; k < sizeof t->cert; k++)
+    t->cert[k] = (uint8_t)(i + (int)k);
+  t->rec.cert_der = t->cert;
+  t->rec.cert_len = sizeof t->cert;
+}
+
+static void test_unsealed_tail_cut(void **state)
+{
+  struct tctx *t = *state;
+  struct journal *j = NULL;
+  struct st_detail d;
+  struct trec a, cp, b, c, e;
+  struct journal_record got;
+  uint8_t chain_b[32], chain_cp[32], chain[32], prev[32];
+  char saved[4096], line[256];
+  uint64_t cut = 0, last = 0;
+  FILE *f;
+  int lines = 0;
+
+  assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
+  make_issued(&a, 1, 1, 1);
+  make_checkpoint(&cp, 2);
+  assert_int_equal(journal_append(j, &a.rec), 0);
+  assert_int_equal(journal_append(j, &cp.rec), 0);
+  memcpy(chain_cp, cp.rec.chain, 32);
+  assert_int_equal(journal_commit(j, &d), 0);
+  make_issued(&b, 3, 3, 3);
+  make_refused(&c, 4);
+  assert_int_equal(journal_append(j, &b.rec), 0);
+  memcpy(chain_b, b.rec.chain, 32);
+  assert_int_equal(journal_append(j, &c.rec), 0);
+  assert_int_equal(journal_commit(j, &d), 0);
+  assert_int_equal(journal_sealed(j), 2);
+  journal_close(j);
+
+  /* reopened: the seal and the tail after it, as found in the file */
+  assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
+  assert_int_equal(journal_sealed(j), 2);
+  assert_int_equal(journal_last_seal(j, &got, prev), 1);
+  assert_int_equal(got.seq, 2);
+  assert_memory_equal(prev, a.rec.chain, 32);
+  journal_record_cleanup(&got);
+  assert_int_equal(journal_chain_at(j, 2, chain), 1);
+  assert_memory_equal(chain, chain_cp, 32);
+  assert_int_equal(journal_chain_at(j, 3, chain), 1);
+  assert_memory_equal(chain, chain_b, 32);
+  assert_int_equal(journal_chain_at(j, 1, chain), 0); /* before the seal: not kept */
+
+  /* nothing after the seal is trusted once the limit is set */
+  assert_int_equal(journal_find_csr(j, b.rec.csr_sha256, &got), 1);
+  journal_record_cleanup(&got);
+  journal_trust_upto(j, journal_sealed(j));
+  assert_int_equal(journal_find_csr(j, b.rec.csr_sha256, &got), ST_E_JOURNAL_UNSEALED);
+  assert_int_equal(journal_find_device(j, b.device, &got), ST_E_JOURNAL_UNSEALED);
+  assert_int_equal(journal_find_csr(j, a.rec.csr_sha256, &got), 1);
+  journal_record_cleanup(&got);
+
+  /* a cut before the seal is refused; after it, the tail goes to a file beside the log */
+  assert_int_equal(journal_cut_after(j, 1, saved, sizeof saved, &cut, &d), ST_E_INTERNAL);
+  assert_int_equal(journal_cut_after(j, 2, saved, sizeof saved, &cut, &d), 0);
+  assert_int_equal(cut, 2);
+  assert_non_null(strstr(saved, "journal.log.unsealed-"));
+  assert_non_null(f = fopen(saved, "r"));
+  while (fgets(line, sizeof line, f) != NULL)
+    lines += line[strlen(line) - 1] == '\n';
+  fclose(f);
+  assert_int_equal(lines, 2);
+  journal_last(j, &last, chain);
+  assert_int_equal(last, 2);
+  assert_memory_equal(chain, chain_cp, 32);
+  assert_int_equal(journal_find_csr(j, b.rec.csr_sha256, &got), 0); /* gone from the index */
+  assert_int_equal(journal_serial_used(j, b.rec.serial, 16), 0);
+  journal_trust_upto(j, UINT64_MAX);
+
+  /* and the journal goes on after its seal */
+  make_issued(&e, 5, 5, 5);
+  assert_int_equal(journal_append(j, &e.rec), 0);
+  assert_int_equal(e.rec.seq, 3);
+  assert_int_equal(journal_commit(j, &d), 0);
+  journal_close(j);
+  assert_int_equal(journal_verify(t->jpath, NULL, &d), 0);
+  unlink(saved);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1017,6 +1114,7 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_commit_write_eio, setup, teardown),
       cmocka_unit_test_setup_teardown(test_commit_short_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unsealed_tail_cut, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
