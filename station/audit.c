@@ -242,6 +242,24 @@ int audit_head_flush_timed(struct audit *a, unsigned timeout_ms, struct st_detai
   return r;
 }
 
+int audit_key_fingerprint(EVP_PKEY *pub, char hex[65])
+{
+  uint8_t id[32];
+  if (pub == NULL || checkpoint_key_id(pub, id) != 0)
+    return ST_E_CRYPTO;
+  st_hex_encode(hex, id, sizeof id);
+  return 0;
+}
+
+int audit_print_fingerprint(FILE *out, EVP_PKEY *pub)
+{
+  char hex[65];
+  int r = audit_key_fingerprint(pub, hex);
+  if (r == 0)
+    fprintf(out, "journal key: sha256:%s\n", hex);
+  return r;
+}
+
 /* Says why a journal ending at LAST (its last record's EVENT) falls short of
  * HEAD, and returns the code. */
 static int audit_short(uint64_t last, enum journal_event event, const struct journal_head *head,

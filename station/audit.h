@@ -24,6 +24,7 @@
 #define STATION_AUDIT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <openssl/evp.h>
 
@@ -84,6 +85,18 @@ int audit_checkpoint(struct audit *a, struct journal *j, struct st_detail *detai
 
 /* Frees A; NULL is fine. */
 void audit_free(struct audit *a);
+
+/* The journal key's fingerprint: SHA-256 of PUB's SubjectPublicKeyInfo DER
+ * (the key id of checkpoint_key_id) as 64 lower-case hex digits into HEX. It
+ * is the manifest's station.journal_key_sha256 and what
+ * `openssl pkey -pubin -outform DER | sha256sum` prints for the PEM of
+ * `station journal key`. Returns 0 or ST_E_CRYPTO. */
+int audit_key_fingerprint(EVP_PKEY *pub, char hex[65]);
+
+/* Prints the line "journal key: sha256:<fingerprint>" to OUT (what `ca show`,
+ * `ca init`, `selftest` and `journal init` print). Returns 0 or ST_E_CRYPTO
+ * (nothing printed). */
+int audit_print_fingerprint(FILE *out, EVP_PKEY *pub);
 
 /* What audit_verify found. */
 struct audit_verify_report {

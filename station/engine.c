@@ -429,6 +429,7 @@ int engine_export(struct engine *e, const struct export_options *opt, const char
                   size_t path_cap, struct export_counts *counts, struct st_detail *detail)
 {
   static const char *const ext[] = {"csv", "jsonl", "pem", "txt"};
+  struct export_station station;
   int r = ST_E_HSM_PIN;
   char stamp[ST_TIME_LEN + 1];
   struct timespec ts;
@@ -441,7 +442,9 @@ int engine_export(struct engine *e, const struct export_options *opt, const char
   for (char *c = stamp; *c != '\0'; c++)
     *c = *c == ':' ? '-' : *c;
   snprintf(path, path_cap, "%s/station-journal-%s.%s", out_dir, stamp, ext[opt->format]);
-  r = export_write(e->cfg->journal_path, e->audit, opt, path, counts, detail);
+  station.factory = e->cfg->factory;
+  station.ca_cert = e->ca_cert;
+  r = export_write(e->cfg->journal_path, e->audit, &station, opt, path, counts, detail);
 out:
   return r;
 }

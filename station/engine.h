@@ -246,7 +246,8 @@ int engine_checkpoint(struct engine *e, struct st_detail *detail);
 void engine_audit_close(struct engine *e);
 
 /* Writes a signed export (export.h) of the journal into directory OUT_DIR as
- * station-journal-<UTC time>.<csv|jsonl|pem|txt>, with its .sig; the path
+ * station-journal-<UTC time>.<csv|jsonl|pem|txt>, with its .sig, .manifest.json
+ * and .manifest.json.sig; the path
  * goes into PATH (PATH_CAP bytes). For the console's export key. Needs a
  * login. COUNTS may be NULL. Returns 0 or the codes of export_write. */
 int engine_export(struct engine *e, const struct export_options *opt, const char *out_dir, char *path,

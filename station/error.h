@@ -80,7 +80,8 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_JOURNAL_HEAD,        -94, FAULT,   "journal-head",              "The journal head on the token is missing or cannot be read or written.") \
   X(ST_E_JOURNAL_KEY,         -95, FAULT,   "journal-key",               "The journal-signing key is missing, unusable or not the one that signed.") \
   X(ST_E_EXPORT_SIGNATURE,    -96, FAULT,   "export-signature",          "The export does not match its signature by the journal key.") \
-  X(ST_E_EXPORT_INVALID,      -97, FAULT,   "export-invalid",            "The export file is not a well-formed station export.") \
+  X(ST_E_EXPORT_INVALID,      -97, FAULT,   "export-invalid",            "The export file is not a well-formed station export, or its rows disagree with its manifest.") \
+  X(ST_E_EXPORT_MANIFEST,     -98, FAULT,   "export-manifest",           "The export's manifest is missing, malformed or not the one of this export file.") \
   /* reliability */ \
   X(ST_E_HSM_TIMEOUT,        -100, FAULT,   "hsm-timeout",               "The HSM did not answer a signature or a login in time (hsm.sign_timeout); nothing of it was released. Unplug and re-plug the token, then restart the station.") \
   X(ST_E_ROOT,               -101, USAGE,   "running-as-root",           "The station does not run as root; run it as the station user, or pass --allow-root (or STATION_ALLOW_ROOT=1) where root is intended.") \

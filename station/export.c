@@ -1,10 +1,14 @@
 /*
- * export.c - writing a signed export of the journal (formats in export.h).
+ * export.c - writing a signed export of the journal and its manifest
+ * (formats in export.h and manifest.h).
  *
  * One pass over the journal through audit_verify: the full check runs and each
- * good request record that passes the filters becomes a row in a growing
- * buffer. Only when the whole journal has checked out is the buffer signed by
- * the journal key and published, FILE and FILE.sig together, through an
+ * good record that passes the filters becomes an entry (its seq, event, chain
+ * value and where its row starts in a growing buffer). Only when the whole
+ * journal has checked out is the range decided (export_trusted_last): entries
+ * past it are dropped and the buffer cut back to the first of them. Then the
+ * manifest is made from the entries left, FILE and the manifest are signed by
+ * the journal key, and the four files are published together through an
  * output group (temporary names, fsync, rename, fsync of the directory).
  */
 #include "export.h"
@@ -15,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -25,112 +30,28 @@
 #include "encoding.h"
 #include "error.h"
 #include "journal.h"
+#include "manifest.h"
 #include "output.h"
+#include "xbuf.h"
 
-#define EXPORT_CSV_HEADER "seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail\n"
+#define EXPORT_CSV_HEADER \
+  "seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail,chain\n"
 
-/* A growing output buffer; a failed append sets failed and is sticky. */
-struct xbuf {
-  char *data;
-  size_t len, cap;
-  int failed;
+/* A record that passed the filters. */
+struct export_entry {
+  uint64_t seq;
+  size_t offset;               /* where its row starts in the buffer */
+  enum journal_event event;
+  int row;                     /* 1 when it has a row (pem, index: issued records only) */
+  uint8_t chain[32];
 };
-
-static void xb_put(struct xbuf *b, const void *p, size_t n)
-{
-  if (b->failed)
-    return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 65536;
-    char *grown;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    grown = realloc(b->data, cap);
-    if (grown == NULL) {
-      b->failed = 1;
-      return;
-    }
-    b->data = grown;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-}
-
-static void xb_str(struct xbuf *b, const char *s)
-{
-  xb_put(b, s, strlen(s));
-}
-
-/* A CSV field: quoted when it holds a comma, a quote, CR or LF. */
-static void xb_csv(struct xbuf *b, const char *s)
-{
-  if (s == NULL)
-    return;
-  if (strpbrk(s, ",\"\r\n") == NULL) {
-    xb_str(b, s);
-    return;
-  }
-  xb_put(b, "\"", 1);
-  for (const char *p = s; *p != '\0'; p++)
-    xb_put(b, *p == '"' ? "\"\"" : p, *p == '"' ? 2 : 1);
-  xb_put(b, "\"", 1);
-}
-
-/* The length of a valid UTF-8 sequence at P (at most N bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-  size_t want = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-  uint32_t cp;
-  if (want == 0 || p[0] > 0xf4 || n < want)
-    return 0;
-  for (size_t i = 1; i < want; i++)
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-  cp = want == 2 ? (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)
-     : want == 3 ? (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f)
-                 : (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
-                       (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
-  if ((want == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (want == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    return 0;
-  return want;
-}
-
-/* A JSON string (quotes included); NULL is "". */
-static void xb_json(struct xbuf *b, const char *s)
-{
-  const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-  size_t n = strlen((const char *)p);
-  char esc[8];
-  xb_put(b, "\"", 1);
-  for (size_t i = 0; i < n;) {
-    size_t u = p[i] >= 0x80 ? utf8_len(p + i, n - i) : 0;
-    if (p[i] == '"' || p[i] == '\\') {
-      esc[0] = '\\';
-      esc[1] = (char)p[i];
-      xb_put(b, esc, 2);
-      i++;
-    } else if (p[i] == '\n') {
-      xb_put(b, "\\n", 2);
-      i++;
-    } else if (p[i] < 0x20 || p[i] == 0x7f || (p[i] >= 0x80 && u == 0)) {
-      snprintf(esc, sizeof esc, "\\u%04x", p[i]);
-      xb_put(b, esc, 6);
-      i++;
-    } else {
-      u = u ? u : 1;
-      xb_put(b, p + i, u);
-      i += u;
-    }
-  }
-  xb_put(b, "\"", 1);
-}
 
 /* The state of one export pass. */
 struct export_pass {
   const struct export_options *opt;
   struct xbuf out;
-  struct export_counts counts;
+  struct export_entry *entries;
+  size_t n, cap;
 };
 
 /* The certificate of REC as PEM text into a new string, or NULL. */
@@ -184,10 +105,10 @@ out:
 /* A CSV row or a JSON line for REC. */
 static int export_row(struct export_pass *x, const struct journal_record *rec)
 {
-  char seq[24], time[ST_TIME_LEN + 1], serial[41] = "", csr[65] = "", key[65] = "";
-  const char *event = rec->event == JOURNAL_EVENT_ISSUED ? "issued" : "refused";
-  const char *names[] = {"source", "device", "serial", "reason", "csr_sha256", "key_sha256", "detail"};
-  const char *values[7];
+  char seq[24], time[ST_TIME_LEN + 1], serial[41] = "", csr[65] = "", key[65] = "", chain[65];
+  const char *event = journal_event_name(rec->event);
+  const char *names[] = {"source", "device", "serial", "reason", "csr_sha256", "key_sha256", "detail", "chain"};
+  const char *values[8];
   char *pem = NULL;
   int r = 0;
   snprintf(seq, sizeof seq, "%llu", (unsigned long long)rec->seq);
@@ -198,21 +119,22 @@ static int export_row(struct export_pass *x, const struct journal_record *rec)
   if (rec->has_key_sha256)
     st_hex_encode(key, rec->key_sha256, 32);
   values[0] = rec->source, values[1] = rec->device, values[2] = serial, values[3] = rec->reason;
-  values[4] = csr, values[5] = key, values[6] = rec->detail;
+  st_hex_encode(chain, rec->chain, 32);
+  values[4] = csr, values[5] = key, values[6] = rec->detail, values[7] = chain;
   if (x->opt->format == EXPORT_CSV) {
     xb_str(&x->out, seq);
     xb_put(&x->out, ",", 1);
     xb_str(&x->out, time);
     xb_put(&x->out, ",", 1);
     xb_str(&x->out, event);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
       xb_put(&x->out, ",", 1);
       xb_csv(&x->out, values[i]);
     }
     xb_put(&x->out, "\n", 1);
     goto out;
   }
-  if (rec->cert_len > 0 && (pem = export_pem(rec)) == NULL) {
+  if (rec->event == JOURNAL_EVENT_ISSUED && rec->cert_len > 0 && (pem = export_pem(rec)) == NULL) {
     r = ST_E_CRYPTO;
     goto out;
   }
@@ -223,7 +145,7 @@ static int export_row(struct export_pass *x, const struct journal_record *rec)
   xb_str(&x->out, "\",\"event\":\"");
   xb_str(&x->out, event);
   xb_put(&x->out, "\"", 1);
-  for (int i = 0; i < 7; i++) {
+  for (int i = 0; i < 8; i++) {
     xb_str(&x->out, ",\"");
     xb_str(&x->out, names[i]);
     xb_str(&x->out, "\":");
@@ -237,23 +159,44 @@ out:
   return r;
 }
 
+/* Remembers REC as an entry whose row starts at OFFSET. */
+static int export_entry_add(struct export_pass *x, const struct journal_record *rec, size_t offset, int row)
+{
+  struct export_entry *e;
+  if (x->n == x->cap) {
+    size_t cap = x->cap ? x->cap * 2 : 1024;
+    struct export_entry *grown = realloc(x->entries, cap * sizeof *grown);
+    if (grown == NULL)
+      return ST_E_NO_MEMORY;
+    x->entries = grown;
+    x->cap = cap;
+  }
+  e = &x->entries[x->n++];
+  e->seq = rec->seq;
+  e->offset = offset;
+  e->event = rec->event;
+  e->row = row;
+  memcpy(e->chain, rec->chain, 32);
+  return 0;
+}
+
 /* The extra checker of audit_verify: filters REC and writes its row. */
 static int export_record(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
                          const uint8_t prev_chain[32], struct st_detail *detail)
 {
   struct export_pass *x = arg;
   const struct export_options *o = x->opt;
-  int r = 0;
+  size_t offset = x->out.len;
+  int r = 0, row = 1;
   char *pem = NULL;
   (void)genesis;
   (void)prev_chain;
-  if (rec->event == JOURNAL_EVENT_CHECKPOINT || (o->has_since && rec->time_ms < o->since_ms) ||
-      (o->has_until && rec->time_ms > o->until_ms) ||
+  if ((o->has_since && rec->time_ms < o->since_ms) || (o->has_until && rec->time_ms > o->until_ms) ||
       (o->source != NULL && strncmp(rec->source != NULL ? rec->source : "", o->source, strlen(o->source)) != 0))
     goto out;
-  if ((o->format == EXPORT_PEM || o->format == EXPORT_INDEX) && rec->event != JOURNAL_EVENT_ISSUED)
-    goto out;
-  if (o->format == EXPORT_PEM) {
+  if ((o->format == EXPORT_PEM || o->format == EXPORT_INDEX) && rec->event != JOURNAL_EVENT_ISSUED) {
+    row = 0;
+  } else if (o->format == EXPORT_PEM) {
     pem = export_pem(rec);
     r = pem != NULL ? 0 : ST_E_CRYPTO;
     if (pem != NULL)
@@ -265,17 +208,92 @@ static int export_record(void *arg, const struct journal_record *rec, const uint
   }
   if (r == 0 && x->out.failed)
     r = ST_E_NO_MEMORY;
-  if (r < 0) {
+  if (r == 0)
+    r = export_entry_add(x, rec, offset, row);
+  if (r < 0)
     st_detail_set(detail, "record %llu cannot be exported", (unsigned long long)rec->seq);
-    goto out;
-  }
-  x->counts.rows++;
-  if (rec->event == JOURNAL_EVENT_ISSUED)
-    x->counts.issued++;
-  else
-    x->counts.refused++;
 out:
   free(pem);
+  return r;
+}
+
+/* The journal's last trusted record, after the full check REP: the end of
+ * every export's range. The one place that decides how far an export may
+ * list records. */
+static uint64_t export_trusted_last(const struct audit_verify_report *rep)
+{
+  return rep->journal.last_seq;
+}
+
+/* Drops the entries past LAST (and their rows), then counts the rows left. */
+static int export_cut(struct export_pass *x, uint64_t last, struct export_counts *counts)
+{
+  size_t keep = 0;
+  memset(counts, 0, sizeof *counts);
+  while (keep < x->n && x->entries[keep].seq <= last)
+    keep++;
+  if (keep < x->n)
+    xb_truncate(&x->out, x->entries[keep].offset);
+  x->n = keep;
+  for (size_t i = 0; i < x->n; i++)
+    if (x->entries[i].row && export_count(counts, journal_event_name(x->entries[i].event)) != 0)
+      return ST_E_INTERNAL;
+  return 0;
+}
+
+/* Fills the manifest M of the export X written to OUT_PATH. */
+static int export_manifest_fill(const struct export_pass *x, struct audit *a, const struct export_station *st,
+                                const struct audit_verify_report *rep, uint64_t last, const char *out_path,
+                                const struct export_counts *counts, struct export_manifest *m,
+                                struct st_detail *detail)
+{
+  const struct export_options *o = x->opt;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned md_len = 0;
+  const char *slash = strrchr(out_path, '/');
+  BIO *mem = BIO_new(BIO_s_mem());
+  time_t now = time(NULL);
+  struct tm tm;
+  int r = ST_E_CRYPTO, n = 0;
+
+  memset(m, 0, sizeof *m);
+  snprintf(m->factory, sizeof m->factory, "%s", st->factory);
+  if (mem == NULL || X509_NAME_print_ex(mem, X509_get_subject_name(st->ca_cert), 0, XN_FLAG_RFC2253) < 0 ||
+      (n = BIO_read(mem, m->ca_subject, (int)sizeof m->ca_subject - 1)) < 0 ||
+      X509_digest(st->ca_cert, EVP_sha256(), md, &md_len) != 1 || md_len != 32 ||
+      audit_key_fingerprint(audit_public_key(a), m->key_sha256) != 0) {
+    st_detail_set(detail, "the manifest's station values cannot be computed");
+    st_detail_add_openssl(detail);
+    goto out;
+  }
+  m->ca_subject[n] = '\0';
+  st_hex_encode(m->ca_sha256, md, 32);
+  st_hex_encode(m->genesis, rep->journal.genesis, 32);
+  snprintf(m->file, sizeof m->file, "%s", slash != NULL ? slash + 1 : out_path);
+  m->format = o->format;
+  EVP_Digest(x->out.data != NULL ? x->out.data : "", x->out.len, md, NULL, EVP_sha256(), NULL);
+  st_hex_encode(m->sha256, md, 32);
+  gmtime_r(&now, &tm);
+  strftime(m->time, sizeof m->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  m->journal_last = last;
+  if (x->n > 0) {
+    m->has_range = 1;
+    m->first = x->entries[0].seq;
+    m->last = x->entries[x->n - 1].seq;
+    st_hex_encode(m->chain, x->entries[x->n - 1].chain, 32);
+  }
+  m->has_since = o->has_since;
+  m->has_until = o->has_until;
+  m->has_source = o->source != NULL;
+  snprintf(m->since, sizeof m->since, "%s", o->since_text != NULL ? o->since_text : "");
+  snprintf(m->until, sizeof m->until, "%s", o->until_text != NULL ? o->until_text : "");
+  snprintf(m->source, sizeof m->source, "%s", o->source != NULL ? o->source : "");
+  m->complete = !o->has_since && !o->has_until && o->source == NULL && m->has_range && m->first == 1 &&
+                m->last == m->journal_last;
+  m->counts = *counts;
+  r = 0;
+out:
+  BIO_free(mem);
   return r;
 }
 
@@ -312,51 +330,67 @@ out:
   return r;
 }
 
-/* Publishes DATA as OUT_PATH and SIG as OUT_PATH.sig in one output group. */
-static int export_publish(const char *out_path, const struct xbuf *data, const unsigned char *sig,
-                          size_t sig_len, struct st_detail *detail)
+/* One file of an export: its name's suffix and its bytes. */
+struct export_file {
+  const char *suffix;          /* "", ".sig", ".manifest.json", ".manifest.json.sig" */
+  const void *data;
+  size_t len;
+};
+
+/* Publishes the N files of an export as OUT_PATH + suffix in one output group. */
+static int export_publish(const char *out_path, const struct export_file *files, size_t n,
+                          struct st_detail *detail)
 {
   int r = ST_E_NO_MEMORY, dirfd = -1;
-  char *dir_copy = strdup(out_path), *base_copy = strdup(out_path), *sig_name = NULL;
+  char *dir_copy = strdup(out_path), *base_copy = strdup(out_path), *name = NULL;
   struct output_group *g = output_group_new();
   const char *dir, *base;
   if (dir_copy == NULL || base_copy == NULL || g == NULL)
     goto out;
   dir = dirname(dir_copy);
   base = basename(base_copy);
-  if (asprintf(&sig_name, "%s.sig", base) < 0) {
-    sig_name = NULL;
-    goto out;
-  }
   r = ST_E_IO;
   dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) {
     st_detail_set(detail, "cannot open directory %s for the export: %s", dir, strerror(errno));
     goto out;
   }
-  r = output_group_stage(g, dirfd, base, data->data != NULL ? data->data : "", data->len, 0, detail);
-  if (r == 0)
-    r = output_group_stage(g, dirfd, sig_name, sig, sig_len, 0, detail);
+  r = 0;
+  for (size_t i = 0; i < n && r == 0; i++) {
+    free(name);
+    if (asprintf(&name, "%s%s", base, files[i].suffix) < 0) {
+      name = NULL;
+      r = ST_E_NO_MEMORY;
+      break;
+    }
+    r = output_group_stage(g, dirfd, name, files[i].data, files[i].len, 0, detail);
+  }
   if (r == 0)
     r = output_group_publish(g, detail);
 out:
   output_group_free(g);
   if (dirfd >= 0)
     close(dirfd);
-  free(sig_name);
+  free(name);
   free(base_copy);
   free(dir_copy);
   return r;
 }
 
-int export_write(const char *journal_path, struct audit *a, const struct export_options *opt,
-                 const char *out_path, struct export_counts *counts, struct st_detail *detail)
+int export_write(const char *journal_path, struct audit *a, const struct export_station *st,
+                 const struct export_options *opt, const char *out_path, struct export_counts *counts,
+                 struct st_detail *detail)
 {
   struct export_pass x;
   struct journal_checker extra = {export_record, &x};
   struct journal_head head;
-  unsigned char *sig = NULL;
-  size_t sig_len = 0;
+  struct audit_verify_report rep;
+  struct export_counts c;
+  struct export_manifest *m = NULL;
+  struct xbuf mtext = {NULL, 0, 0, 0};
+  unsigned char *sig = NULL, *msig = NULL;
+  size_t sig_len = 0, msig_len = 0;
+  uint64_t last;
   int r, found;
 
   memset(&x, 0, sizeof x);
@@ -366,19 +400,95 @@ int export_write(const char *journal_path, struct audit *a, const struct export_
   r = found = audit_head_read(a, &head, detail);
   if (r < 0)
     goto out;
-  r = audit_verify(journal_path, audit_public_key(a), found == 1 ? &head : NULL, &extra, NULL, detail);
-  if (r == 0 && x.out.failed)
+  r = audit_verify(journal_path, audit_public_key(a), found == 1 ? &head : NULL, &extra, &rep, detail);
+  if (r < 0)
+    goto out;
+  last = export_trusted_last(&rep);
+  r = export_cut(&x, last, &c);
+  if (r == 0 && (m = malloc(sizeof *m)) == NULL)
     r = ST_E_NO_MEMORY;
+  if (r == 0)
+    r = export_manifest_fill(&x, a, st, &rep, last, out_path, &c, m, detail);
+  if (r == 0) {
+    manifest_write(m, &mtext);
+    if (x.out.failed || mtext.failed)
+      r = ST_E_NO_MEMORY;
+  }
   if (r == 0)
     r = export_sign(a, x.out.data != NULL ? x.out.data : "", x.out.len, &sig, &sig_len, detail);
   if (r == 0)
-    r = export_publish(out_path, &x.out, sig, sig_len, detail);
+    r = export_sign(a, mtext.data, mtext.len, &msig, &msig_len, detail);
+  if (r == 0) {
+    struct export_file files[] = {
+      {"", x.out.data != NULL ? x.out.data : "", x.out.len},
+      {".sig", sig, sig_len},
+      {".manifest.json", mtext.data, mtext.len},
+      {".manifest.json.sig", msig, msig_len},
+    };
+    r = export_publish(out_path, files, sizeof files / sizeof files[0], detail);
+  }
   if (r == 0 && counts != NULL)
-    *counts = x.counts;
+    *counts = c;
 out:
+  free(msig);
   free(sig);
+  free(m);
+  free(mtext.data);
+  free(x.entries);
   free(x.out.data);
   return r;
+}
+
+const char *export_format_name(enum export_format format)
+{
+  static const char *const names[] = {"csv", "jsonl", "pem", "index"};
+  return (unsigned)format < 4 ? names[format] : "unknown";
+}
+
+/* The place of EVENT among the counts: issued, refused, checkpoint, others. */
+static int export_event_rank(const char *event)
+{
+  return strcmp(event, "issued") == 0 ? 0 : strcmp(event, "refused") == 0 ? 1
+       : strcmp(event, "checkpoint") == 0 ? 2 : 3;
+}
+
+int export_count(struct export_counts *c, const char *event)
+{
+  return export_count_add(c, event, 1);
+}
+
+int export_count_add(struct export_counts *c, const char *event, uint64_t rows)
+{
+  size_t i = 0, len = strlen(event);
+  int rank = export_event_rank(event);
+  for (; i < c->events; i++)
+    if (strcmp(c->event[i].name, event) == 0)
+      break;
+  if (i == c->events) {
+    if (len == 0 || len >= sizeof c->event[0].name || c->events == EXPORT_EVENTS_MAX)
+      return ST_E_EXPORT_INVALID;
+    for (i = 0; i < c->events && export_event_rank(c->event[i].name) <= rank; i++)
+      ;
+    memmove(&c->event[i + 1], &c->event[i], (c->events - i) * sizeof c->event[0]);
+    memcpy(c->event[i].name, event, len + 1);
+    c->event[i].rows = 0;
+    c->events++;
+  }
+  c->event[i].rows += rows;
+  c->rows += rows;
+  if (rank == 0)
+    c->issued += rows;
+  else if (rank == 1)
+    c->refused += rows;
+  return 0;
+}
+
+uint64_t export_count_of(const struct export_counts *c, const char *event)
+{
+  for (size_t i = 0; i < c->events; i++)
+    if (strcmp(c->event[i].name, event) == 0)
+      return c->event[i].rows;
+  return 0;
 }
 
 int export_parse_format(const char *name, enum export_format *out)

@@ -61,6 +61,10 @@ struct journal;
 
 enum journal_event { JOURNAL_EVENT_ISSUED = 1, JOURNAL_EVENT_REFUSED = 2, JOURNAL_EVENT_CHECKPOINT = 3 };
 
+/* The event's name as the journal writes it ("issued", "refused",
+ * "checkpoint"); "unknown" for a value not in the enum. Static storage. */
+const char *journal_event_name(enum journal_event event);
+
 /* One record. When appending, the caller fills the inputs (pointers it owns;
  * NULL or has_* = 0 for "no value") and journal_append fills seq, time_ms
  * (when 0) and chain. When read back (journal_find_*, journal_verify callbacks),

@@ -166,17 +166,24 @@ static size_t jf_line_len(const struct journal_record *rec)
   return n;
 }
 
+const char *journal_event_name(enum journal_event event)
+{
+  switch (event) {
+  case JOURNAL_EVENT_ISSUED: return "issued";
+  case JOURNAL_EVENT_REFUSED: return "refused";
+  case JOURNAL_EVENT_CHECKPOINT: return "checkpoint";
+  }
+  return "unknown";
+}
+
 int jf_format(struct jbuf *out, struct journal_record *rec, const uint8_t prev[32])
 {
   int r = ST_E_INTERNAL;
   size_t start = out->len, cap = jf_line_len(rec);
   size_t reason_len = rec->reason != NULL ? strlen(rec->reason) : 0;
   char time[ST_TIME_LEN + 1];
-  const char *event = rec->event == JOURNAL_EVENT_ISSUED       ? "issued"
-                      : rec->event == JOURNAL_EVENT_REFUSED    ? "refused"
-                      : rec->event == JOURNAL_EVENT_CHECKPOINT ? "checkpoint"
-                                                               : NULL;
-  if (event == NULL || rec->seq == 0 || !st_time_format(time, rec->time_ms) ||
+  const char *event = journal_event_name(rec->event);
+  if (strcmp(event, "unknown") == 0 || rec->seq == 0 || !st_time_format(time, rec->time_ms) ||
       rec->serial_len > sizeof rec->serial || !jf_reason_ok(rec->reason, reason_len) ||
       (rec->cert_len > 0 && rec->cert_der == NULL) || cap == SIZE_MAX)
     goto out;

@@ -226,7 +226,7 @@ static void service_do_export(struct service *s, const char *path)
 {
   struct service_event ev;
   struct st_detail detail = {""};
-  struct export_options options = {EXPORT_CSV, 0, 0, 0, 0, NULL};
+  struct export_options options = {EXPORT_CSV, 0, 0, 0, 0, NULL, NULL, NULL};
   char file[PATH_MAX] = "";
   int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r;

@@ -4,11 +4,14 @@
  *   journal verify                      the chain, every checkpoint signature
  *                                       and the head on the token (PIN needed)
  *   journal verify --export FILE [--key PEM]
- *                                       FILE.sig and FILE's syntax, offline when
- *                                       --key gives the journal public key
+ *                                       FILE.sig, FILE.manifest.json.sig, the
+ *                                       manifest against FILE and FILE's rows,
+ *                                       offline when --key gives the journal
+ *                                       public key; prints the export's scope
  *   journal export --format csv|jsonl|pem|index --out FILE
  *                  [--since T] [--until T] [--source S]
- *                                       FILE and FILE.sig (export.h)
+ *                                       FILE, FILE.sig, FILE.manifest.json and
+ *                                       FILE.manifest.json.sig (export.h)
  *   journal key                         the journal public key, PEM
  *
  * A check that fails prints "NOT intact" or "NOT valid", the reason's name
@@ -17,13 +20,16 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/pem.h>
 
 #include "audit.h"
+#include "certificate.h"
 #include "cli.h"
 #include "export.h"
+#include "manifest.h"
 #include "hsm.h"
 #include "journal.h"
 #include "log.h"
@@ -80,6 +86,7 @@ static int cli_check_status(int r)
   case ST_E_JOURNAL_HEAD:
   case ST_E_EXPORT_SIGNATURE:
   case ST_E_EXPORT_INVALID:
+  case ST_E_EXPORT_MANIFEST:
     return 1;
   default:
     return cli_exit_status(r);
@@ -135,17 +142,44 @@ static EVP_PKEY *cli_read_key(const char *path)
   return k;
 }
 
+/* Prints the scope of a checked export: station, records, filters, counts. */
+static void cli_print_scope(const char *file, const struct export_manifest *m)
+{
+  printf("export %s: valid: both signatures verify with the journal key sha256:%s; the manifest is this "
+         "file's (sha256 %s)\n", file, m->key_sha256, m->sha256);
+  printf("station: factory %s, local CA %s (sha256 %s), journal genesis %s\n", m->factory, m->ca_subject,
+         m->ca_sha256, m->genesis);
+  printf("format: %s, exported %s\n", export_format_name(m->format), m->time);
+  if (m->has_range)
+    printf("records: %" PRIu64 " to %" PRIu64 " of %" PRIu64 ", chain at %" PRIu64 " %s\n", m->first, m->last,
+           m->journal_last, m->last, m->chain);
+  else
+    printf("records: none matched, of %" PRIu64 "\n", m->journal_last);
+  if (m->complete)
+    printf("scope: complete (every record from 1 to %" PRIu64 ")\n", m->journal_last);
+  else
+    printf("scope: NOT complete; filters: since %s, until %s, source %s\n", m->has_since ? m->since : "-",
+           m->has_until ? m->until : "-", m->has_source ? m->source : "-");
+  printf("rows: %" PRIu64, m->counts.rows);
+  for (size_t i = 0; i < m->counts.events; i++)
+    printf("%s%s %" PRIu64, i == 0 ? " (" : ", ", m->counts.event[i].name, m->counts.event[i].rows);
+  printf("%s\n", m->counts.events > 0 ? ")" : "");
+}
+
 static int cli_journal_verify_export(struct cli *cli, const char *file, const char *key_path)
 {
-  static const char *const names[] = {"csv", "jsonl", "pem", "index"};
   struct cli_token t;
-  struct export_counts c;
-  enum export_format format = EXPORT_CSV;
+  struct export_manifest *m = malloc(sizeof *m);
   struct st_detail detail = {""};
   EVP_PKEY *key = NULL;
-  int r = ST_E_USAGE;
+  int r = ST_E_NO_MEMORY;
 
   memset(&t, 0, sizeof t);
+  if (m == NULL) {
+    cli_fail(r, NULL);
+    goto out;
+  }
+  r = ST_E_USAGE;
   if (key_path != NULL) {
     if ((key = cli_read_key(key_path)) == NULL)
       goto out;
@@ -155,10 +189,9 @@ static int cli_journal_verify_export(struct cli *cli, const char *file, const ch
     key = audit_public_key(t.audit);
     EVP_PKEY_up_ref(key);
   }
-  r = export_verify(file, key, &format, &c, &detail);
+  r = export_verify(file, key, m, NULL, &detail);
   if (r == ST_OK)
-    printf("export %s: valid: the signature verifies with the journal key; %s, %" PRIu64 " rows (%" PRIu64
-           " issued, %" PRIu64 " refused)\n", file, names[format], c.rows, c.issued, c.refused);
+    cli_print_scope(file, m);
   else if (cli_check_status(r) == 1)
     printf("export %s: NOT valid: %s\nreason: %s\n", file, detail.text, st_error_name(r));
   else
@@ -166,22 +199,28 @@ static int cli_journal_verify_export(struct cli *cli, const char *file, const ch
 out:
   EVP_PKEY_free(key);
   cli_token_close(&t);
+  free(m);
   return cli_check_status(r);
 }
 
 static int cli_journal_export(struct cli_token *t, const struct export_options *opt, const char *out)
 {
   struct export_counts c;
+  struct export_station st = {t->cfg->factory, NULL};
   struct st_detail detail = {""};
-  int r = export_write(t->cfg->journal_path, t->audit, opt, out, &c, &detail);
+  int r = cert_load_pem(t->cfg->ca_certificate, &st.ca_cert, &detail);
   if (r == ST_OK)
-    printf("exported %" PRIu64 " rows (%" PRIu64 " issued, %" PRIu64 " refused) to %s, signed in %s.sig\n",
-           c.rows, c.issued, c.refused, out, out);
+    r = export_write(t->cfg->journal_path, t->audit, &st, opt, out, &c, &detail);
+  if (r == ST_OK)
+    printf("exported %" PRIu64 " rows (%" PRIu64 " issued, %" PRIu64 " refused, %" PRIu64 " other) to %s, "
+           "signed in %s.sig; its manifest is %s.manifest.json, signed in %s.manifest.json.sig\n",
+           c.rows, c.issued, c.refused, c.rows - c.issued - c.refused, out, out, out, out);
   else if (cli_check_status(r) == 1)
     printf("journal %s: NOT intact, nothing exported: %s\nreason: %s\n", t->cfg->journal_path, detail.text,
            st_error_name(r));
   else
     cli_fail(r, &detail);
+  X509_free(st.ca_cert);
   return r;
 }
 
@@ -213,7 +252,7 @@ int cli_journal(struct cli *cli)
     {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
     {"source", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
   };
-  struct export_options opt = {EXPORT_CSV, 0, 0, 0, 0, NULL};
+  struct export_options opt = {EXPORT_CSV, 0, 0, 0, 0, NULL, NULL, NULL};
   const char *export_file = NULL, *key = NULL, *out = NULL, *format = NULL, *verb;
   struct cli_token t;
   int o, bad = 0, status;
@@ -228,8 +267,8 @@ int cli_journal(struct cli *cli)
     case 'k': key = optarg; break;
     case 'f': format = optarg; break;
     case 'o': out = optarg; break;
-    case 's': opt.has_since = 1; bad |= export_parse_time(optarg, &opt.since_ms) != 0; break;
-    case 'u': opt.has_until = 1; bad |= export_parse_time(optarg, &opt.until_ms) != 0; break;
+    case 's': opt.has_since = 1; opt.since_text = optarg; bad |= export_parse_time(optarg, &opt.since_ms) != 0; break;
+    case 'u': opt.has_until = 1; opt.until_text = optarg; bad |= export_parse_time(optarg, &opt.until_ms) != 0; break;
     case 'S': opt.source = optarg; break;
     default: bad = 1; break;
     }

@@ -6,8 +6,11 @@
 # chain recomputed, journal replaced) is caught with its reason and exit 1.
 # Signed exports (csv, jsonl, pem, index) verify with plain openssl and with
 # `journal verify --export`, a changed export fails both, and the export's
-# counts equal what the batches issued and refused. A checkpoint is checked
-# with openssl alone, as docs/auditor-guide.md tells an auditor to.
+# counts equal what the batches issued and refused (every record listed, checkpoints
+# too). Each export's signed manifest is checked with openssl, sha256sum and sed
+# alone (complete and filtered exports), a manifest moved next to another export
+# fails, and so do a changed manifest and rows that disagree with it. A checkpoint
+# is checked with openssl alone, as docs/auditor-guide.md tells an auditor to.
 . "$(dirname "$0")/lib.sh"
 make_pki
 J=$WORK/journal/journal.log
@@ -75,14 +78,19 @@ done
 check "csv has the header row" sh -c "head -1 '$WORK/out/export.csv' | grep -q '^seq,time,event,source,device,serial,reason'"
 check "csv counts equal the batches: $ISSUED issued" test "$(grep -c '^[0-9]*,[^,]*,issued,' "$WORK/out/export.csv")" = $ISSUED
 check "csv counts equal the batches: $REFUSED refused" test "$(grep -c '^[0-9]*,[^,]*,refused,' "$WORK/out/export.csv")" = $REFUSED
-check "csv rows are the requests only" test "$(($(wc -l <"$WORK/out/export.csv") - 1))" = $((ISSUED + REFUSED))
+RECORDS=$(($(wc -l <"$J") - 1))
+CHECKPOINTS=$(awk '$3 == "checkpoint"' "$J" | wc -l)
+check "csv lists every record of the journal, checkpoints too ($RECORDS)" test "$(($(wc -l <"$WORK/out/export.csv") - 1))" = $RECORDS
+check "csv seq runs 1..$RECORDS without a hole" sh -c "tail -n +2 '$WORK/out/export.csv' | cut -d, -f1 | tr '\n' ' ' | grep -qx '$(seq -s ' ' 1 $RECORDS) '"
+check "csv checkpoint rows: $CHECKPOINTS" test "$(grep -c '^[0-9]*,[^,]*,checkpoint,' "$WORK/out/export.csv")" = "$CHECKPOINTS"
+check "csv chain column is the journal's chain of each record" sh -c "[ \"\$(tail -n +2 '$WORK/out/export.csv' | awk -F, '{print \$1, \$NF}')\" = \"\$(tail -n +2 '$J' | awk '{print \$1, \$12}')\" ]"
 check "jsonl counts equal the batches" sh -c "[ \$(grep -c '\"event\":\"issued\"' '$WORK/out/export.jsonl') = $ISSUED ] && [ \$(grep -c '\"event\":\"refused\"' '$WORK/out/export.jsonl') = $REFUSED ]"
 check "jsonl lines are JSON with the certificate" python3 -c "
 import json, sys
 rows = [json.loads(l) for l in open('$WORK/out/export.jsonl')]
 assert all(r['certificate'].startswith('-----BEGIN CERTIFICATE-----') for r in rows if r['event'] == 'issued')
 assert all(r['certificate'] == '' and r['reason'] for r in rows if r['event'] == 'refused')"
-check "offline verify reports the counts" sh -c "'$STATION' journal verify --export '$WORK/out/export.csv' --key '$WORK/key.pem' | grep -q '$((ISSUED + REFUSED)) rows ($ISSUED issued, $REFUSED refused)'"
+check "offline verify reports the counts" sh -c "'$STATION' journal verify --export '$WORK/out/export.csv' --key '$WORK/key.pem' | grep -qx 'rows: $RECORDS (issued $ISSUED, refused $REFUSED, checkpoint $CHECKPOINTS)'"
 check "pem holds every issued certificate" test "$(grep -c 'BEGIN CERTIFICATE' "$WORK/out/export.pem")" = $ISSUED
 check "pem certificates verify against the PKI" sh -c "openssl crl2pkcs7 -nocrl -certfile '$WORK/out/export.pem' | openssl pkcs7 -print_certs | awk '/BEGIN/{n++} {print > \"$WORK/out/c\" n \".pem\"}' && for c in '$WORK'/out/c[0-9]*.pem; do openssl verify -CAfile '$WORK/pki/factory_ca.pem' -untrusted '$WORK/pki/local-ca.pem' \"\$c\" >/dev/null || exit 1; done"
 check "index has one V line per issued certificate" test "$(grep -c '^V	' "$WORK/out/export.index")" = $ISSUED
@@ -103,6 +111,62 @@ check "a changed export fails openssl dgst" expect_status 1 openssl dgst -sha256
 check "a changed export fails journal verify --export (exit 1)" expect_status 1 "$STATION" journal verify --export "$WORK/out/changed.csv" --key "$WORK/key.pem"
 check "... with the reason export-signature" sh -c "'$STATION' journal verify --export '$WORK/out/changed.csv' --key '$WORK/key.pem' | grep -q '^reason: export-signature'"
 check "journal verify --export works with the token's key too" "$STATION" journal verify --export "$WORK/out/export.jsonl"
+
+# --- manifests, checked with openssl, sha256sum and sed alone (docs/auditor-guide.md)
+# mf KEY FILE: the value of KEY in a manifest (one key a line), quotes stripped
+mf() { sed -n -e "s/^ *\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" -e "s/^ *\"$1\": \([^\",]*\),\{0,1\}\$/\1/p" "$2"; }
+FPR=$(openssl pkey -pubin -in "$WORK/key.pem" -outform DER | sha256sum | cut -d' ' -f1)
+LAST=$(tail -1 "$J" | cut -d' ' -f1)
+for x in export.csv export.jsonl export.pem export.index b2.csv none.jsonl; do
+  M=$WORK/out/$x.manifest.json
+  check "$x: the manifest's signature verifies with openssl dgst" openssl dgst -sha256 -verify "$WORK/key.pem" -signature "$M.sig" "$M"
+  check "$x: sha256sum of the export is the manifest's export.sha256" test "$(sha256sum "$WORK/out/$x" | cut -d' ' -f1)" = "$(mf sha256 "$M")"
+  check "$x: the manifest names the journal key the auditor holds" test "$(mf journal_key_sha256 "$M")" = "$FPR"
+  check "$x: journal_last is the journal's last record ($LAST)" test "$(mf journal_last "$M")" = "$LAST"
+done
+M=$WORK/out/export.csv.manifest.json
+check "complete export: complete true, records 1..$LAST, chain of record $LAST" test \
+  "$(mf complete "$M") $(mf first "$M") $(mf last "$M") $(mf chain "$M")" = "true 1 $LAST $(tail -1 "$J" | cut -d' ' -f12)"
+check "complete export: counts by event" sh -c "grep -A4 '\"counts\"' '$M' | tr -d ' \n' | grep -qx '\"counts\":{\"issued\":$ISSUED,\"refused\":$REFUSED,\"checkpoint\":$CHECKPOINTS}'"
+check "complete export: the station's factory, local CA hash and genesis" test \
+  "$(mf factory "$M") $(mf local_ca_sha256 "$M") $(mf journal_genesis "$M")" = \
+  "$FACTORY $(openssl x509 -in "$WORK/pki/local-ca.pem" -outform DER | sha256sum | cut -d' ' -f1) $(head -1 "$J" | cut -d' ' -f3)"
+check "complete export: the local CA subject as openssl prints it (RFC 2253)" test \
+  "$(mf local_ca_subject "$M")" = "$(openssl x509 -in "$WORK/pki/local-ca.pem" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')"
+M=$WORK/out/b2.csv.manifest.json
+check "filtered export: complete false, the source filter as given" test "$(mf complete "$M") $(mf source "$M") $(mf since "$M")" = "false batch:$WORK/b2/ null"
+check "filtered export: first and last are its first and last rows" test "$(mf first "$M") $(mf last "$M")" = \
+  "$(sed -n 2p "$WORK/out/b2.csv" | cut -d, -f1) $(tail -1 "$WORK/out/b2.csv" | cut -d, -f1)"
+check "filtered export: verify --export prints the scope" sh -c "'$STATION' journal verify --export '$WORK/out/b2.csv' --key '$WORK/key.pem' >'$WORK/scope.out' && grep -q '^scope: NOT complete; filters: since -, until -, source batch:$WORK/b2/\$' '$WORK/scope.out' && grep -q '^records: [0-9]* to [0-9]* of $LAST, ' '$WORK/scope.out' && grep -qx 'rows: 7 (issued 4, refused 3)' '$WORK/scope.out'"
+check "complete export: verify --export says complete" sh -c "'$STATION' journal verify --export '$WORK/out/export.jsonl' --key '$WORK/key.pem' | grep -qx 'scope: complete (every record from 1 to $LAST)'"
+check "no matching record: first, last and chain are null" test "$(mf first "$WORK/out/none.jsonl.manifest.json") $(mf chain "$WORK/out/none.jsonl.manifest.json")" = "null null"
+# a manifest moved next to another export
+mkdir -p "$WORK/moved"
+cp "$WORK/out/b2.csv" "$WORK/out/b2.csv.sig" "$WORK/moved/"
+cp "$WORK/out/export.csv.manifest.json" "$WORK/moved/b2.csv.manifest.json"
+cp "$WORK/out/export.csv.manifest.json.sig" "$WORK/moved/b2.csv.manifest.json.sig"
+check "moved manifest: its own signature still verifies (openssl)" openssl dgst -sha256 -verify "$WORK/key.pem" -signature "$WORK/moved/b2.csv.manifest.json.sig" "$WORK/moved/b2.csv.manifest.json"
+check "moved manifest: sha256sum of the export differs from the manifest's" test "$(sha256sum "$WORK/moved/b2.csv" | cut -d' ' -f1)" != "$(mf sha256 "$WORK/moved/b2.csv.manifest.json")"
+check "moved manifest: verify --export exits 1" expect_status 1 "$STATION" journal verify --export "$WORK/moved/b2.csv" --key "$WORK/key.pem"
+check "moved manifest: the reason is export-manifest" sh -c "'$STATION' journal verify --export '$WORK/moved/b2.csv' --key '$WORK/key.pem' | grep -q '^reason: export-manifest\$'"
+rm "$WORK/moved/b2.csv.manifest.json" "$WORK/moved/b2.csv.manifest.json.sig"
+check "no manifest: verify --export exits 1 with export-manifest" sh -c "'$STATION' journal verify --export '$WORK/moved/b2.csv' --key '$WORK/key.pem' | grep -q '^reason: export-manifest\$'"
+cp "$WORK/out/export.csv.manifest.json" "$WORK/moved/export.csv.manifest.json"
+cp "$WORK/out/export.csv" "$WORK/out/export.csv.sig" "$WORK/out/export.csv.manifest.json.sig" "$WORK/moved/"
+sed -i 's/"complete": true/"complete": false/' "$WORK/moved/export.csv.manifest.json"
+check "changed manifest: openssl dgst fails" expect_status 1 openssl dgst -sha256 -verify "$WORK/key.pem" -signature "$WORK/moved/export.csv.manifest.json.sig" "$WORK/moved/export.csv.manifest.json"
+check "changed manifest: verify --export fails with export-signature" sh -c "'$STATION' journal verify --export '$WORK/moved/export.csv' --key '$WORK/key.pem' | grep -q '^reason: export-signature\$'"
+# rows that disagree with the manifest, both signed by a key of the test's own (as if the journal key had signed them)
+make_key "$WORK/fake.key"
+openssl pkey -in "$WORK/fake.key" -pubout -out "$WORK/fake.pem" 2>/dev/null
+FAKE=$(openssl pkey -pubin -in "$WORK/fake.pem" -outform DER | sha256sum | cut -d' ' -f1)
+sed '5d' "$WORK/out/export.csv" >"$WORK/moved/export.csv"
+sed -e "s/$FPR/$FAKE/" -e "s/\"sha256\": \"[0-9a-f]*\"/\"sha256\": \"$(sha256sum "$WORK/moved/export.csv" | cut -d' ' -f1)\"/" \
+  "$WORK/out/export.csv.manifest.json" >"$WORK/moved/export.csv.manifest.json"
+for f in export.csv export.csv.manifest.json; do openssl dgst -sha256 -sign "$WORK/fake.key" -out "$WORK/moved/$f.sig" "$WORK/moved/$f"; done
+check "a row removed (signatures and hash made good): verify --export exits 1" expect_status 1 "$STATION" journal verify --export "$WORK/moved/export.csv" --key "$WORK/fake.pem"
+check "... with export-invalid, naming the counts" sh -c "'$STATION' journal verify --export '$WORK/moved/export.csv' --key '$WORK/fake.pem' | grep -q '^reason: export-invalid\$'"
+check "the untouched export with the wrong key: export-signature" sh -c "'$STATION' journal verify --export '$WORK/out/export.csv' --key '$WORK/fake.pem' | grep -q '^reason: export-signature\$'"
 
 # --- tampering: each case on a fresh copy of the good journal
 cp "$J" "$WORK/journal.good"

@@ -22,6 +22,8 @@
 #include "error.h"
 #include "export.h"
 #include "journal.h"
+#include "manifest.h"
+#include "xbuf.h"
 #include "fixture.h"
 
 struct tctx {
@@ -297,53 +299,91 @@ static void test_tamper_cases(void **state)
 }
 
 /* Writes DATA as FILE and its signature by KEY as FILE.sig. */
-static void write_signed(const char *file, const char *data, EVP_PKEY *key)
+static void test_export_scan(void **state)
 {
-  unsigned char sig[128];
-  size_t n = sizeof sig;
-  char sig_path[160];
-  FILE *f;
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  assert_true(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-              EVP_DigestSign(md, sig, &n, (const unsigned char *)data, strlen(data)) == 1);
-  EVP_MD_CTX_free(md);
-  assert_non_null(f = fopen(file, "w"));
-  fputs(data, f);
-  fclose(f);
-  snprintf(sig_path, sizeof sig_path, "%s.sig", file);
-  assert_non_null(f = fopen(sig_path, "w"));
-  fwrite(sig, 1, n, f);
-  fclose(f);
+  struct export_scan sc;
+  struct st_detail d = {""};
+  const char *chain = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  char csv[1024], jsonl[1024];
+  (void)state;
+  snprintf(csv, sizeof csv,
+           "seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail,chain\n"
+           "1,2024-06-11T11:28:13.417Z,issued,\"batch:/a, \"\"b\"\".csr\",dev,01,,aa,bb,,%s\n"
+           "2,2024-06-11T11:28:14.000Z,refused,serial:/dev/ttyUSB0,,,wrong-factory,aa,,\"two\nlines\",%s\n"
+           "4,2024-06-11T11:28:15.000Z,checkpoint,station:checkpoint,,,,,ab,sig,%s\n", chain, chain, chain);
+  assert_int_equal(export_scan(csv, strlen(csv), &sc, &d), 0);
+  assert_int_equal(sc.format, EXPORT_CSV);
+  assert_int_equal(sc.counts.rows, 3);
+  assert_int_equal(export_count_of(&sc.counts, "issued"), 1);
+  assert_int_equal(export_count_of(&sc.counts, "refused"), 1);
+  assert_int_equal(export_count_of(&sc.counts, "checkpoint"), 1);
+  assert_int_equal(sc.first, 1);
+  assert_int_equal(sc.last, 4);
+  assert_int_equal(sc.gapless, 0);
+  assert_string_equal(sc.last_chain, chain);
+  /* a row out of order */
+  snprintf(csv, sizeof csv,
+           "seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail,chain\n"
+           "2,2024-06-11T11:28:13.417Z,issued,,,,,,,,%s\n1,2024-06-11T11:28:13.417Z,issued,,,,,,,,%s\n", chain, chain);
+  assert_int_equal(export_scan(csv, strlen(csv), &sc, &d), ST_E_EXPORT_INVALID);
+  assert_non_null(strstr(d.text, "row 3"));
+  /* the header of the format before the chain column is not an export of this one */
+  assert_int_equal(export_scan("seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail\n", 73, &sc, &d),
+                   ST_E_EXPORT_INVALID);
+  snprintf(jsonl, sizeof jsonl,
+           "{\"seq\":3,\"time\":\"2024-06-11T11:28:13.417Z\",\"event\":\"refused\",\"source\":\"\",\"device\":\"d\","
+           "\"serial\":\"\",\"reason\":\"x\",\"csr_sha256\":\"\",\"key_sha256\":\"\",\"detail\":\"a\\\"b\","
+           "\"chain\":\"%s\",\"certificate\":\"\"}\n", chain);
+  assert_int_equal(export_scan(jsonl, strlen(jsonl), &sc, &d), 0);
+  assert_int_equal(sc.format, EXPORT_JSONL);
+  assert_int_equal(sc.counts.refused, 1);
+  assert_int_equal(sc.first, 3);
+  /* a key missing */
+  assert_int_equal(export_scan("{\"seq\":3,\"time\":\"2024-06-11T11:28:13.417Z\",\"event\":\"refused\"}\n", 63, &sc, &d),
+                   ST_E_EXPORT_INVALID);
 }
 
-static void test_export_verify(void **state)
+static void test_manifest_round_trip(void **state)
 {
-  struct tctx *t = *state;
-  char file[128];
-  struct export_counts c;
-  enum export_format fmt;
+  struct export_manifest m, back;
+  struct xbuf b = {NULL, 0, 0, 0};
   struct st_detail d = {""};
-  const char *csv = "seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail\n"
-                    "1,2024-06-11T11:28:13.417Z,issued,\"batch:/a, \"\"b\"\".csr\",dev,01,,aa,bb,\n"
-                    "2,2024-06-11T11:28:14.000Z,refused,serial:/dev/ttyUSB0,,,wrong-factory,aa,,\"two\nlines\"\n";
-  snprintf(file, sizeof file, "%s/e.csv", t->dir);
-  write_signed(file, csv, t->key);
-  assert_int_equal(export_verify(file, t->key, &fmt, &c, &d), 0);
-  assert_int_equal(fmt, EXPORT_CSV);
-  assert_int_equal(c.rows, 2);
-  assert_int_equal(c.issued, 1);
-  assert_int_equal(c.refused, 1);
-  assert_int_equal(export_verify(file, t->other, &fmt, &c, &d), ST_E_EXPORT_SIGNATURE);
-  /* signed but malformed: a row out of order */
-  write_signed(file, "seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail\n"
-                     "2,2024-06-11T11:28:13.417Z,issued,,,,,,,\n1,2024-06-11T11:28:13.417Z,issued,,,,,,,\n", t->key);
-  assert_int_equal(export_verify(file, t->key, &fmt, &c, &d), ST_E_EXPORT_INVALID);
-  assert_non_null(strstr(d.text, "row 3"));
-  snprintf(file, sizeof file, "%s/e.jsonl", t->dir);
-  write_signed(file, "{\"seq\":3,\"time\":\"2024-06-11T11:28:13.417Z\",\"event\":\"refused\",\"source\":\"\"}\n", t->key);
-  assert_int_equal(export_verify(file, t->key, &fmt, &c, &d), 0);
-  assert_int_equal(fmt, EXPORT_JSONL);
-  assert_int_equal(c.refused, 1);
+  char *bad;
+  (void)state;
+  memset(&m, 0, sizeof m);
+  snprintf(m.factory, sizeof m.factory, "acme \"works\"");
+  snprintf(m.ca_subject, sizeof m.ca_subject, "OU=acme,CN=fio-1");
+  memset(m.ca_sha256, 'a', 64);
+  memset(m.key_sha256, 'b', 64);
+  memset(m.genesis, 'c', 64);
+  memset(m.sha256, 'd', 64);
+  memset(m.chain, 'e', 64);
+  snprintf(m.file, sizeof m.file, "audit.csv");
+  snprintf(m.time, sizeof m.time, "2026-12-02T17:00:00Z");
+  m.format = EXPORT_CSV;
+  m.has_range = 1, m.first = 1, m.last = 9, m.journal_last = 9, m.complete = 1;
+  assert_int_equal(export_count_add(&m.counts, "checkpoint", 2), 0);
+  assert_int_equal(export_count_add(&m.counts, "issued", 5), 0);
+  assert_int_equal(export_count_add(&m.counts, "refused", 2), 0);
+  manifest_write(&m, &b);
+  assert_false(b.failed);
+  /* issued, refused, checkpoint in that order, whatever order they were met in */
+  assert_true(strstr(b.data, "\"issued\"") < strstr(b.data, "\"refused\"") &&
+              strstr(b.data, "\"refused\"") < strstr(b.data, "\"checkpoint\""));
+  assert_int_equal(manifest_read(b.data, b.len, &back, &d), 0);
+  assert_string_equal(back.factory, m.factory);
+  assert_string_equal(back.chain, m.chain);
+  assert_int_equal(back.last, 9);
+  assert_int_equal(back.complete, 1);
+  assert_int_equal(back.counts.rows, 9);
+  assert_int_equal(export_count_of(&back.counts, "checkpoint"), 2);
+  assert_int_equal(back.has_since, 0);
+  /* complete with a range that does not reach journal_last is refused */
+  bad = strdup(b.data);
+  memcpy(strstr(bad, "\"journal_last\": 9"), "\"journal_last\": 8", 17);
+  assert_int_equal(manifest_read(bad, strlen(bad), &back, &d), ST_E_EXPORT_INVALID);
+  free(bad);
+  free(b.data);
 }
 
 static void test_parse_time(void **state)
@@ -372,7 +412,8 @@ int main(void)
     cmocka_unit_test(test_parse_time),
     cmocka_unit_test_setup_teardown(test_intact, setup, teardown),
     cmocka_unit_test_setup_teardown(test_tamper_cases, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_export_verify, setup, teardown),
+    cmocka_unit_test(test_export_scan),
+    cmocka_unit_test(test_manifest_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
