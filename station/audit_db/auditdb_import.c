@@ -36,10 +36,13 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "export_read.h"
-#include "json.h"
+#include "export.h"
+#include "export_row.h"
+#include "json_read.h"
+#include "manifest.h"
 
 #define IMPORT_SIG_MAX 512
+#define IMPORT_MANIFEST_MAX 65536
 #define IMPORT_CHUNK 65536
 #define IMPORT_CONFLICTS_MAX 64
 
@@ -60,13 +63,9 @@ struct import {
   sqlite3_stmt *insert, *select;
   /* rows read so far */
   uint64_t rows, new_rows, lineno;
-  int64_t first_seq, last_seq;
+  uint64_t first_seq, last_seq;
   char last_chain[65];
-  struct {
-    char name[32];
-    int64_t n;
-  } counts[EXPORT_EVENTS_MAX];
-  size_t nevents;
+  struct export_counts counts;
   int64_t (*runs)[2];
   size_t nruns, runs_cap;
   struct import_conflict conflicts[IMPORT_CONFLICTS_MAX];
@@ -144,19 +143,19 @@ static int import_manifest(struct import *x, const char *text, size_t len, const
 
   if ((r = auditdb_prepare(x->db, "SELECT id, name, key_sha256, key_pem FROM station ORDER BY id", &st, detail)) != 0)
     return r;
-  parsed = export_manifest_parse(text, len, &x->m, &pd);
+  parsed = len <= IMPORT_MANIFEST_MAX ? manifest_read(text, len, &x->m, &pd) : ST_E_EXPORT_INVALID;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     EVP_PKEY *k = import_key(auditdb_text(st, 3));
-    if (export_is_hex64(x->m.journal_key_sha256) && strcmp(auditdb_text(st, 2), x->m.journal_key_sha256) == 0)
+    if (export_is_hex64(x->m.key_sha256) && strcmp(auditdb_text(st, 2), x->m.key_sha256) == 0)
       snprintf(claimed, sizeof claimed, "%s", auditdb_text(st, 1));
     if (k != NULL && import_verify(k, sig, sig_len, text, len)) {
       x->key = k;
       x->station_id = sqlite3_column_int64(st, 0);
       snprintf(x->station, sizeof x->station, "%s", auditdb_text(st, 1));
-      if (parsed == 0 && strcmp(auditdb_text(st, 2), x->m.journal_key_sha256) != 0) {
+      if (parsed == 0 && strcmp(auditdb_text(st, 2), x->m.key_sha256) != 0) {
         st_detail_set(detail, "%s is signed by station \"%s\" but names another journal key (sha256:%.16s...)",
-                      mpath, x->station, x->m.journal_key_sha256);
-        r = ST_E_EXPORT_INVALID;
+                      mpath, x->station, x->m.key_sha256);
+        r = ST_E_EXPORT_MANIFEST;
       }
       break;
     }
@@ -175,7 +174,7 @@ static int import_manifest(struct import *x, const char *text, size_t len, const
     }
     if (parsed == 0) {
       st_detail_set(detail, "%s names journal key sha256:%s, which no station is registered with", mpath,
-                    x->m.journal_key_sha256);
+                    x->m.key_sha256);
       return ST_E_AUDIT_UNKNOWN_KEY;
     }
     st_detail_set(detail, "%s verifies with no registered journal key and does not read as a manifest (%s)", mpath,
@@ -184,11 +183,11 @@ static int import_manifest(struct import *x, const char *text, size_t len, const
   }
   if (parsed != 0) {
     st_detail_set(detail, "%s: %s", mpath, pd.text);
-    return parsed;
+    return parsed == ST_E_NO_MEMORY ? parsed : ST_E_EXPORT_MANIFEST;
   }
-  if (strcmp(x->m.format, "jsonl") != 0) {
-    st_detail_set(detail, "%s is a %s export; only JSON Lines exports (--format jsonl) carry the rows and "
-                  "certificates the audit record holds", x->path, x->m.format);
+  if (x->m.format != EXPORT_JSONL) {
+    st_detail_set(detail, "%s is not a JSON Lines export; only those (--format jsonl) carry the rows and "
+                  "certificates the audit record holds", x->path);
     return ST_E_EXPORT_INVALID;
   }
   return 0;
@@ -227,8 +226,8 @@ static int import_begin(struct import *x, const char *manifest, size_t mlen, con
                         const char *fsig, size_t fsig_len, struct st_detail *detail)
 {
   char station_id[24], now[32], *base_copy = strdup(x->path);
-  const char *ca[3] = {x->m.local_ca_sha256, x->m.local_ca_subject, x->m.factory};
-  const char *jr[2] = {station_id, x->m.journal_genesis};
+  const char *ca[3] = {x->m.ca_sha256, x->m.ca_subject, x->m.factory};
+  const char *jr[2] = {station_id, x->m.genesis};
   sqlite3_stmt *st = NULL;
   time_t t = time(NULL);
   struct tm tm;
@@ -256,14 +255,14 @@ static int import_begin(struct import *x, const char *manifest, size_t mlen, con
   sqlite3_bind_int64(st, 2, x->ca_id);
   sqlite3_bind_text(st, 3, x->m.sha256, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 4, basename(base_copy), -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, x->m.format, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, "jsonl", -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 6, x->m.time, -1, SQLITE_STATIC);
-  if (x->m.has_records) {
-    sqlite3_bind_int64(st, 7, x->m.first);
-    sqlite3_bind_int64(st, 8, x->m.last);
+  if (x->m.has_range) {
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)x->m.first);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)x->m.last);
     sqlite3_bind_text(st, 10, x->m.chain, -1, SQLITE_STATIC);
   }
-  sqlite3_bind_int64(st, 9, x->m.journal_last);
+  sqlite3_bind_int64(st, 9, (sqlite3_int64)x->m.journal_last);
   if (x->m.has_since)
     sqlite3_bind_text(st, 11, x->m.since, -1, SQLITE_STATIC);
   if (x->m.has_until)
@@ -299,26 +298,24 @@ out:
 
 static void import_count(struct import *x, const char *event)
 {
-  for (size_t i = 0; i < x->nevents; i++)
-    if (strcmp(x->counts[i].name, event) == 0) {
-      x->counts[i].n++;
-      return;
-    }
-  if (x->nevents < EXPORT_EVENTS_MAX && strlen(event) < sizeof x->counts[0].name) {
-    snprintf(x->counts[x->nevents].name, sizeof x->counts[0].name, "%s", event);
-    x->counts[x->nevents++].n = 1;
-  } else {
+  if (export_count(&x->counts, event) != 0) {
     x->row_error = ST_E_EXPORT_INVALID;
-    st_detail_set(&x->row_detail, "line %llu: more kinds of event than the manifest can count",
+    st_detail_set(&x->row_detail, "line %llu: more kinds of event than an export counts",
                   (unsigned long long)x->lineno);
   }
 }
 
-/* Extends the runs of seqs with SEQ (greater than every seq before). */
-static int import_run(struct import *x, int64_t seq)
+/* True when the manifest names no filter. */
+static int import_unfiltered(const struct export_manifest *m)
 {
-  if (x->nruns > 0 && x->runs[x->nruns - 1][1] == seq - 1) {
-    x->runs[x->nruns - 1][1] = seq;
+  return !m->has_since && !m->has_until && !m->has_source;
+}
+
+/* Extends the runs of seqs with SEQ (greater than every seq before). */
+static int import_run(struct import *x, uint64_t seq)
+{
+  if (x->nruns > 0 && x->runs[x->nruns - 1][1] == (int64_t)seq - 1) {
+    x->runs[x->nruns - 1][1] = (int64_t)seq;
     return 0;
   }
   if (x->nruns == x->runs_cap) {
@@ -329,8 +326,8 @@ static int import_run(struct import *x, int64_t seq)
     x->runs = grown;
     x->runs_cap = cap;
   }
-  x->runs[x->nruns][0] = seq;
-  x->runs[x->nruns++][1] = seq;
+  x->runs[x->nruns][0] = (int64_t)seq;
+  x->runs[x->nruns++][1] = (int64_t)seq;
   return 0;
 }
 
@@ -345,7 +342,7 @@ static int import_compare(struct import *x, const struct export_row *row, struct
   int rc, r = 0;
   sqlite3_reset(x->select);
   sqlite3_bind_int64(x->select, 1, x->journal_id);
-  sqlite3_bind_int64(x->select, 2, row->seq);
+  sqlite3_bind_int64(x->select, 2, (sqlite3_int64)row->seq);
   if ((rc = sqlite3_step(x->select)) != SQLITE_ROW)
     return auditdb_fail(x->db, rc, "reading the record", detail);
   for (int i = 0; i < 11; i++)
@@ -357,7 +354,7 @@ static int import_compare(struct import *x, const struct export_row *row, struct
     x->conflicting_rows++;
     if (x->nconflicts < IMPORT_CONFLICTS_MAX) {
       struct import_conflict *c = &x->conflicts[x->nconflicts++];
-      c->seq = row->seq;
+      c->seq = (int64_t)row->seq;
       c->other_export = sqlite3_column_int64(x->select, 11);
       snprintf(c->fields, sizeof c->fields, "%s", fields);
     }
@@ -385,13 +382,13 @@ static int import_line(struct import *x, const char *line, size_t len, struct st
     x->row_error = r;
     return 0;
   }
-  if (row.seq <= x->last_seq || (x->rows == 0 && x->m.has_records && row.seq != x->m.first) ||
-      (x->rows > 0 && export_manifest_unfiltered(&x->m) && row.seq != x->last_seq + 1) || !x->m.has_records ||
+  if (row.seq <= x->last_seq || (x->rows == 0 && x->m.has_range && row.seq != x->m.first) ||
+      (x->rows > 0 && import_unfiltered(&x->m) && row.seq != x->last_seq + 1) || !x->m.has_range ||
       row.seq > x->m.last) {
     x->row_error = ST_E_EXPORT_INVALID;
     st_detail_set(&x->row_detail, "line %llu: record %lld is out of place (the manifest covers %lld-%lld%s)",
                   (unsigned long long)x->lineno, (long long)row.seq, (long long)x->m.first, (long long)x->m.last,
-                  export_manifest_unfiltered(&x->m) ? ", every record" : "");
+                  import_unfiltered(&x->m) ? ", every record" : "");
     goto out;
   }
   if (x->rows == 0)
@@ -407,7 +404,7 @@ static int import_line(struct import *x, const char *line, size_t len, struct st
   texts[8] = row.detail, texts[9] = row.chain, texts[10] = row.certificate;
   sqlite3_reset(x->insert);
   sqlite3_bind_int64(x->insert, 1, x->journal_id);
-  sqlite3_bind_int64(x->insert, 2, row.seq);
+  sqlite3_bind_int64(x->insert, 2, (sqlite3_int64)row.seq);
   for (int i = 0; i < 11; i++)
     auditdb_bind_text(x->insert, 3 + i, texts[i]);
   sqlite3_bind_int64(x->insert, 14, x->station_id);
@@ -422,7 +419,7 @@ static int import_line(struct import *x, const char *line, size_t len, struct st
   else
     r = import_compare(x, &row, detail);
 out:
-  json_free(doc);
+  json_doc_free(doc);
   return r;
 }
 
@@ -514,37 +511,34 @@ out:
 /* Step 4: the rows against the manifest. */
 static int import_agree(struct import *x, struct st_detail *detail)
 {
-  if (x->m.has_records && (x->rows == 0 || x->first_seq != x->m.first || x->last_seq != x->m.last)) {
+  if (x->m.has_range && (x->rows == 0 || x->first_seq != x->m.first || x->last_seq != x->m.last)) {
     st_detail_set(detail, "%s lists records %lld-%lld; its manifest says %lld-%lld", x->path,
                   (long long)x->first_seq, (long long)x->last_seq, (long long)x->m.first, (long long)x->m.last);
     return ST_E_EXPORT_INVALID;
   }
-  if (!x->m.has_records && x->rows > 0) {
+  if (!x->m.has_range && x->rows > 0) {
     st_detail_set(detail, "%s lists records; its manifest says none matched", x->path);
     return ST_E_EXPORT_INVALID;
   }
-  if (x->m.has_records && strcmp(x->last_chain, x->m.chain) != 0) {
+  if (x->m.has_range && strcmp(x->last_chain, x->m.chain) != 0) {
     st_detail_set(detail, "the chain value of record %lld in %s is not the one its manifest states", (long long)x->last_seq,
                   x->path);
     return ST_E_EXPORT_INVALID;
   }
-  for (size_t i = 0; i < x->nevents; i++)
-    if (export_manifest_count(&x->m, x->counts[i].name) != x->counts[i].n) {
-      st_detail_set(detail, "%s lists %lld %s records; its manifest counts %lld", x->path, (long long)x->counts[i].n,
-                    x->counts[i].name, (long long)export_manifest_count(&x->m, x->counts[i].name));
+  for (size_t i = 0; i < x->counts.events; i++)
+    if (export_count_of(&x->m.counts, x->counts.event[i].name) != x->counts.event[i].rows) {
+      st_detail_set(detail, "%s lists %llu %s records; its manifest counts %llu", x->path,
+                    (unsigned long long)x->counts.event[i].rows, x->counts.event[i].name,
+                    (unsigned long long)export_count_of(&x->m.counts, x->counts.event[i].name));
       return ST_E_EXPORT_INVALID;
     }
-  for (size_t i = 0; i < x->m.nevents; i++) {
-    int64_t n = 0;
-    for (size_t j = 0; j < x->nevents; j++)
-      if (strcmp(x->counts[j].name, x->m.counts[i].name) == 0)
-        n = x->counts[j].n;
-    if (n != x->m.counts[i].n) {
-      st_detail_set(detail, "%s lists %lld %s records; its manifest counts %lld", x->path, (long long)n,
-                    x->m.counts[i].name, (long long)x->m.counts[i].n);
+  for (size_t i = 0; i < x->m.counts.events; i++)
+    if (export_count_of(&x->counts, x->m.counts.event[i].name) != x->m.counts.event[i].rows) {
+      st_detail_set(detail, "%s lists %llu %s records; its manifest counts %llu", x->path,
+                    (unsigned long long)export_count_of(&x->counts, x->m.counts.event[i].name),
+                    x->m.counts.event[i].name, (unsigned long long)x->m.counts.event[i].rows);
       return ST_E_EXPORT_INVALID;
     }
-  }
   return 0;
 }
 
@@ -679,7 +673,7 @@ static int import_rows(struct import *x, const char *manifest, size_t mlen, cons
   if (strcmp(hash, x->m.sha256) != 0) {
     st_detail_set(detail, "%s.manifest.json belongs to another export: it states sha256 %.16s..., %s has %.16s...",
                   x->path, x->m.sha256, x->path, hash);
-    return ST_E_EXPORT_INVALID;
+    return ST_E_EXPORT_MANIFEST;
   }
   if (x->row_error != 0) {
     st_detail_set(detail, "%s: %s", x->path, x->row_detail.text);
@@ -740,16 +734,19 @@ int auditdb_import(struct auditdb *db, const char *path, struct auditdb_import_r
   if (asprintf(&mpath, "%s.manifest.json", path) < 0 || asprintf(&mspath, "%s.manifest.json.sig", path) < 0 ||
       asprintf(&fspath, "%s.sig", path) < 0)
     goto out;
-  if ((r = import_slurp(mpath, EXPORT_MANIFEST_MAX, &manifest, &mlen, detail)) != 0 ||
-      (r = import_slurp(mspath, IMPORT_SIG_MAX, &msig, &msig_len, detail)) != 0 ||
-      (r = import_slurp(fspath, IMPORT_SIG_MAX, &fsig, &fsig_len, detail)) != 0) {
-    r = r == ST_E_IO ? ST_E_EXPORT_INVALID : r;
+  if ((r = import_slurp(mpath, IMPORT_MANIFEST_MAX, &manifest, &mlen, detail)) != 0 ||
+      (r = import_slurp(mspath, IMPORT_SIG_MAX, &msig, &msig_len, detail)) != 0) {
+    r = r == ST_E_IO ? ST_E_EXPORT_MANIFEST : r;
+    goto out;
+  }
+  if ((r = import_slurp(fspath, IMPORT_SIG_MAX, &fsig, &fsig_len, detail)) != 0) {
+    r = r == ST_E_IO ? ST_E_EXPORT_SIGNATURE : r;
     goto out;
   }
   if ((r = import_manifest(&x, manifest, mlen, msig, msig_len, mpath, detail)) != 0)
     goto out;
   snprintf(res->station, sizeof res->station, "%s", x.station);
-  res->has_records = x.m.has_records;
+  res->has_records = x.m.has_range;
   res->first = x.m.first;
   res->last = x.m.last;
   res->journal_last = x.m.journal_last;
@@ -776,7 +773,7 @@ int auditdb_import(struct auditdb *db, const char *path, struct auditdb_import_r
     if (strcmp(hash, x.m.sha256) != 0) {
       st_detail_set(detail, "%s.manifest.json belongs to another export: it states sha256 %.16s..., %s has "
                     "%.16s...", path, x.m.sha256, path, hash);
-      r = ST_E_EXPORT_INVALID;
+      r = ST_E_EXPORT_MANIFEST;
       goto out;
     }
     res->already = 1;
