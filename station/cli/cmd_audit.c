@@ -35,9 +35,10 @@ static int cli_audit_usage(void)
 /* Exit status of an export's refusal: 1 for what is wrong with the export. */
 static int cli_audit_refusal_status(int r)
 {
-  return r == ST_E_EXPORT_SIGNATURE || r == ST_E_EXPORT_INVALID || r == ST_E_EXPORT_MANIFEST ||
-                 r == ST_E_AUDIT_UNKNOWN_KEY ? 1
-                                                                                                : cli_exit_status(r);
+  if (r == ST_E_EXPORT_SIGNATURE || r == ST_E_EXPORT_INVALID || r == ST_E_EXPORT_MANIFEST ||
+      r == ST_E_AUDIT_UNKNOWN_KEY)
+    return 1;
+  return cli_exit_status(r);
 }
 
 static int cli_audit_open(const char *path, int create, struct auditdb **db)
