@@ -101,9 +101,10 @@ static const char auditdb_schema[] =
   "  export_id INTEGER NOT NULL REFERENCES export(id),\n"
   "  UNIQUE (journal_id, seq)\n"
   ");\n"
-  "CREATE INDEX record_device ON record(device);\n"
-  "CREATE INDEX record_key ON record(key_sha256);\n"
-  "CREATE INDEX record_serial ON record(serial);\n"
+  "CREATE INDEX record_device ON record(device, event, station_id, local_ca_id);\n"
+  "CREATE INDEX record_key ON record(key_sha256, event, station_id, local_ca_id);\n"
+  "CREATE INDEX record_serial ON record(serial, local_ca_id, event);\n"
+  "CREATE INDEX record_station ON record(station_id, event, time);\n"
   "CREATE TABLE conflict (\n"
   "  id INTEGER PRIMARY KEY,\n"
   "  journal_id INTEGER NOT NULL REFERENCES journal(id),\n"
@@ -306,7 +307,9 @@ int auditdb_open(const char *path, int create, struct auditdb **out, struct st_d
                   AUDITDB_APPLICATION_ID, AUDITDB_USER_VERSION);
     goto out;
   }
-  if ((r = auditdb_exec(db, "PRAGMA foreign_keys = ON", detail)) != 0)
+  /* Up to 128 MiB of page cache: an import touches the device, key and
+   * serial indexes at random places, a check reads them whole. */
+  if ((r = auditdb_exec(db, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072", detail)) != 0)
     goto out;
   *out = db;
   db = NULL;

@@ -295,7 +295,7 @@ int auditdb_check(struct auditdb *db, FILE *out, uint64_t *findings, uint64_t *s
   if (r == 0)
     r = check_twice(&c,
                     "SELECT local_ca_id, serial FROM record WHERE event = 'issued' AND serial IS NOT NULL GROUP BY "
-                    "local_ca_id, serial HAVING count(*) > 1 ORDER BY local_ca_id, serial",
+                    "serial, local_ca_id HAVING count(*) > 1 ORDER BY serial, local_ca_id",
                     "SELECT s.name, r.seq, r.device, r.time, l.subject FROM record r JOIN station s ON s.id = "
                     "r.station_id JOIN local_ca l ON l.id = r.local_ca_id WHERE r.local_ca_id = ?1 AND r.serial = "
                     "?2 AND r.event = 'issued' ORDER BY s.name, r.seq",
