@@ -96,6 +96,23 @@ static int batch_entry_cmp(const void *a, const void *b)
   return c != 0 ? c : strcmp(x->name, y->name);
 }
 
+int batch_open_csr(int root_fd, const char *dir, int *out, struct st_detail *detail)
+{
+  struct stat st;
+  *out = openat(root_fd, "csr", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (*out >= 0)
+    return ST_OK;
+  if (fstatat(root_fd, "csr", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+    st_detail_set(detail, "%s/csr is a symbolic link, not a directory: the station never follows links on a "
+                  "stick; put the CSRs in a real directory %s/csr/", dir, dir);
+  else if (errno != ENOENT)
+    st_detail_set(detail, "%s/csr cannot be opened as a directory: %s (CSRs go in %s/csr/NAME.csr)", dir,
+                  strerror(errno), dir);
+  else
+    st_detail_set(detail, "%s has no csr/ directory (CSRs go in %s/csr/NAME.csr)", dir, dir);
+  return ST_E_BATCH_LAYOUT;
+}
+
 int batch_list(int csr_fd, struct batch_entry **out, size_t *count, struct st_detail *detail)
 {
   int r = ST_E_IO;
@@ -590,11 +607,8 @@ int batch_sign_directory_observed(struct engine *e, const char *dir, const struc
     st_detail_set(detail, "%s is not a directory that can be opened: %s", dir, strerror(errno));
     goto out;
   }
-  run.csr_fd = openat(root_fd, "csr", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (run.csr_fd < 0) {
-    st_detail_set(detail, "%s has no csr/ directory (CSRs go in %s/csr/NAME.csr)", dir, dir);
+  if (batch_open_csr(root_fd, dir, &run.csr_fd, detail) != ST_OK)
     goto out;
-  }
   r = batch_open_outdir(root_fd, "certs", &run.certs_fd, detail);
   if (r == ST_OK)
     r = batch_open_outdir(root_fd, "rejected", &run.rejected_fd, detail);

@@ -71,12 +71,12 @@ int batch_inspect(const struct engine *e, const char *dir, struct batch_inspecti
 
   memset(out, 0, sizeof *out);
   root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root_fd >= 0)
-    csr_fd = openat(root_fd, "csr", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (csr_fd < 0) {
-    st_detail_set(detail, "%s has no csr/ directory: %s", dir, strerror(errno));
+  if (root_fd < 0) {
+    st_detail_set(detail, "%s cannot be opened: %s", dir, strerror(errno));
     goto out;
   }
+  if (batch_open_csr(root_fd, dir, &csr_fd, detail) != ST_OK)
+    goto out;
   r = batch_list(csr_fd, &entries, &count, detail);
   for (size_t i = 0; r == ST_OK && i < count; i++) {
     const struct batch_entry *entry = &entries[i];

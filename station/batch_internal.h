@@ -27,6 +27,11 @@ size_t batch_output_stem_len(const struct batch_entry *entry);
 /* Lists the directory CSR_FD (borrowed) into *OUT, sorted so that names giving
  * the same output sit together. Returns 0 (free with batch_entries_free),
  * ST_E_IO with DETAIL, or ST_E_NO_MEMORY. */
+/* Opens DIR's csr/ directory (ROOT_FD is DIR, open) into *OUT, never
+ * following a symbolic link. Returns 0, or ST_E_BATCH_LAYOUT with DETAIL
+ * telling a link, something that is not a directory, and no csr/ apart. */
+int batch_open_csr(int root_fd, const char *dir, int *out, struct st_detail *detail);
+
 int batch_list(int csr_fd, struct batch_entry **out, size_t *count, struct st_detail *detail);
 
 /* Frees COUNT entries and the array; NULL is fine. */

@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "audit.h"
 #include "certificate.h"
 #include "config.h"
 #include "csr.h"
@@ -123,8 +124,36 @@ out:
   return r;
 }
 
+/* Prints the journal key's fingerprint line ("journal key: sha256:<hex>",
+ * audit_print_fingerprint) to OUT, or a line saying why there is none. */
+static void ceremony_journal_key(struct hsm *h, const struct station_config *cfg, FILE *out)
+{
+  struct hsm_key *k = NULL;
+  struct st_detail why = {""};
+  EVP_PKEY *pub = NULL;
+  if (hsm_find_key(h, cfg->hsm_journal_key, &k, &why) != ST_OK)
+    fprintf(out, "journal key: none usable yet (%s); `station journal init` or the first request makes it\n",
+            why.text);
+  else if ((pub = hsm_key_public(k)) == NULL || audit_print_fingerprint(out, pub) != ST_OK)
+    fprintf(out, "journal key: \"%s\" shows no public key\n", cfg->hsm_journal_key);
+  EVP_PKEY_free(pub);
+  hsm_key_free(k);
+}
+
+/* The kind of token TI describes, from its manufacturer and model. */
+enum ceremony_token_kind { TOKEN_HARDWARE, TOKEN_SOFTWARE, TOKEN_TPM };
+
+static enum ceremony_token_kind ceremony_token_kind(const struct hsm_token_info *ti)
+{
+  if (strstr(ti->manufacturer, "SoftHSM") != NULL || strstr(ti->model, "SoftHSM") != NULL)
+    return TOKEN_SOFTWARE;
+  if (strstr(ti->model, "TPM") != NULL || strstr(ti->manufacturer, "tpm2-software") != NULL)
+    return TOKEN_TPM;
+  return TOKEN_HARDWARE;
+}
+
 int ceremony_init(const struct station_config *cfg, const char *pin, const char *cn, const char *out_path,
-                  struct st_detail *detail)
+                  FILE *out, struct st_detail *detail)
 {
   int r = ST_E_USAGE;
   struct hsm *h = NULL;
@@ -147,6 +176,8 @@ int ceremony_init(const struct station_config *cfg, const char *pin, const char 
   if (r == ST_OK)
     st_info("generated key \"%s\" in token \"%s\" (EC P-256, sensitive, not extractable); CSR written to %s",
             cfg->hsm_key, cfg->hsm_token, out_path);
+  if (r == ST_OK && out != NULL)
+    ceremony_journal_key(h, cfg, out);
 out:
   X509_REQ_free(req);
   hsm_key_free(k);
@@ -390,6 +421,15 @@ static void ceremony_show_token(struct ceremony_report *rep, const struct statio
   hsm_token_info(h, &ti);
   snprintf(line, sizeof line, "\"%s\" (%s %s, serial %s), logged in", ti.label, ti.manufacturer, ti.model, ti.serial);
   ceremony_line(rep, "token", ST_OK, line);
+  if (ceremony_token_kind(&ti) == TOKEN_SOFTWARE)
+    fprintf(rep->out, "%-12s warn a software token (%s %s): the CA key, the journal key and the journal head are "
+            "files the station user can copy; restoring older copies of the journal and of the token directory "
+            "together rolls both back undetected. Carry signed exports off the station regularly "
+            "(docs/threat-model.md)\n", "token-kind", ti.manufacturer, ti.model);
+  else if (ceremony_token_kind(&ti) == TOKEN_TPM)
+    fprintf(rep->out, "%-12s ok   a TPM (%s %s): keys cannot leave it; the journal head is in the TPM's "
+            "store, which a copy of the station's disk can roll back with the journal (docs/threat-model.md)\n",
+            "token-kind", ti.manufacturer, ti.model);
   r = hsm_find_key(h, cfg->hsm_key, &k, &why);
   if (r != ST_OK) {
     ceremony_line(rep, "key", r, why.text);
@@ -409,6 +449,7 @@ static void ceremony_show_token(struct ceremony_report *rep, const struct statio
                   r == ST_OK ? "the token key is the CA certificate's key"
                              : "the token key differs from the CA certificate's key");
   }
+  ceremony_journal_key(h, cfg, rep->out);
 out:
   EVP_PKEY_free(pub);
   hsm_key_free(k);

@@ -9,7 +9,9 @@
  *   ceremony_certify  signs such a CSR with a factory root the factory holds
  *                     (a key file, or a key in a PKCS#11 token named by URI),
  *                     producing exactly the local-CA profile (certificate.h).
- *   ceremony_show     prints token, key, CA certificate, chain and profile status.
+ *   ceremony_show     prints token, key, CA certificate, chain and profile status,
+ *                     the kind of token (a software token says what it does
+ *                     not protect against) and the journal key's fingerprint.
  */
 #ifndef STATION_CEREMONY_H
 #define STATION_CEREMONY_H
@@ -21,9 +23,11 @@ struct st_detail;
 
 /* Creates the key labelled cfg->hsm_key (refusing, ST_E_EXISTS, when one is
  * there) and writes the CSR for CN (must be "fio-" and 1-60 of [A-Za-z0-9._-])
- * to OUT_PATH (PEM, atomically). PIN logs in. Returns 0 or an error. */
+ * to OUT_PATH (PEM, atomically). PIN logs in. Then, when OUT is not NULL,
+ * prints the journal key's fingerprint line to OUT ("journal key:
+ * sha256:<hex>", or why there is none yet). Returns 0 or an error. */
 int ceremony_init(const struct station_config *cfg, const char *pin, const char *cn, const char *out_path,
-                  struct st_detail *detail);
+                  FILE *out, struct st_detail *detail);
 
 /* What ceremony_certify needs. */
 struct ceremony_certify_args {

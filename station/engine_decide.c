@@ -7,8 +7,10 @@
  *      handed back; a refusal found while preparing stays a refusal; the
  *      identity rules are checked against the journal and against the
  *      requests planned earlier in the same group (a CSR twice in one batch is
- *      signed once, a key or a device twice is refused as it would be across
- *      batches); every request to sign gets a fresh serial;
+ *      signed once; one key under two device ids, or one device id with two
+ *      keys, neither issued before, are clones: all of them are refused,
+ *      key-cloned or device-cloned, each naming another's source); every
+ *      request to sign gets a fresh serial;
  *   2. sign: the certificates are built and signed in the HSM, on the engine
  *      thread or, with hsm.sessions N > 1, on N threads each using its own
  *      token session; each signature is then checked on the worker pool;
@@ -163,15 +165,16 @@ static int engine_fresh_serial(struct engine *e, const struct engine_plan *plans
   return r;
 }
 
-/* The earlier request of the group planned for signing that shares KIND of
- * identity with REQ (0: the CSR, 1: the key, 2: the device), or -1. */
+/* The earlier request of the group planned for signing, or refused as a
+ * clone, that shares KIND of identity with REQ (0: the CSR, 1: the key,
+ * 2: the device), or -1. */
 static long engine_group_find(const struct engine_plan *plans, size_t planned, const struct engine_request *req,
                               int kind)
 {
   long found = -1;
   for (size_t j = 0; j < planned && found < 0; j++) {
     const struct engine_request *other = plans[j].req;
-    if (plans[j].kind != ENGINE_PLAN_SIGN)
+    if (plans[j].kind != ENGINE_PLAN_SIGN && !plans[j].clone)
       continue;
     if ((kind == 0 && memcmp(other->csr_sha256, req->csr_sha256, 32) == 0) ||
         (kind == 1 && memcmp(other->key_sha256, req->key_sha256, 32) == 0) ||
@@ -181,13 +184,42 @@ static long engine_group_find(const struct engine_plan *plans, size_t planned, c
   return found;
 }
 
-/* The identity rules against the requests planned earlier in the group. */
+/* Refuses plan I as a clone of plan J (CODE: ST_E_KEY_CLONED or
+ * ST_E_DEVICE_CLONED), naming J's source; and J too, naming I's, unless J
+ * was refused as a clone already (it names the first it met). */
+static void engine_plan_clones(struct engine_plan *plans, size_t j, size_t i, int code)
+{
+  struct engine_plan *pair[2] = {&plans[i], &plans[j]};
+  for (int k = 0; k < 2; k++) {
+    struct engine_plan *p = pair[k], *other = pair[1 - k];
+    if (k == 1 && p->clone)
+      break;
+    p->kind = ENGINE_PLAN_REFUSE;
+    p->clone = 1;
+    p->res->code = code;
+    if (code == ST_E_KEY_CLONED)
+      st_detail_set(&p->res->detail, "the same public key is in %s, for device %s: a copied key; neither request "
+                    "is signed", other->source, other->req->id.device_id);
+    else
+      st_detail_set(&p->res->detail, "device %s is also in %s, with another key: two boards claim one id; neither "
+                    "request is signed", p->req->id.device_id, other->source);
+  }
+}
+
+/* The identity rules against the requests planned earlier in the group. A
+ * byte-identical CSR, or the same key for the same subject, is signed once
+ * (a copy); one key under two device ids, or one device id with two keys,
+ * is a clone: every request of it is refused. */
 static void engine_plan_in_group(struct engine_plan *plans, size_t i)
 {
   struct engine_plan *plan = &plans[i];
   const struct engine_request *req = plan->req;
   struct engine_result *res = plan->res;
   long j = engine_group_find(plans, i, req, 0);
+  if (j >= 0 && plans[j].clone) {
+    engine_plan_clones(plans, (size_t)j, i, plans[j].res->code);
+    return;
+  }
   if (j >= 0) {
     plan->kind = ENGINE_PLAN_COPY;
     plan->copy_of = (size_t)j;
@@ -195,10 +227,11 @@ static void engine_plan_in_group(struct engine_plan *plans, size_t i)
   }
   j = engine_group_find(plans, i, req, 1);
   if (j >= 0 && strcmp(plans[j].req->id.device_id, req->id.device_id) != 0) {
-    plan->kind = ENGINE_PLAN_REFUSE;
-    res->code = ST_E_KEY_REUSED;
-    st_detail_set(&res->detail, "this public key is being certified for device %s in the same group",
-                  plans[j].req->id.device_id);
+    engine_plan_clones(plans, (size_t)j, i, ST_E_KEY_CLONED);
+    return;
+  }
+  if (j >= 0 && plans[j].clone) {
+    engine_plan_clones(plans, (size_t)j, i, plans[j].res->code);
     return;
   }
   if (j >= 0 && X509_NAME_cmp(csr_subject(plans[j].req->csr), csr_subject(req->csr)) == 0) {
@@ -207,12 +240,15 @@ static void engine_plan_in_group(struct engine_plan *plans, size_t i)
     return;
   }
   j = engine_group_find(plans, i, req, 2);
+  if (j >= 0 && (plans[j].clone || memcmp(plans[j].req->key_sha256, req->key_sha256, 32) != 0)) {
+    engine_plan_clones(plans, (size_t)j, i, plans[j].clone ? plans[j].res->code : ST_E_DEVICE_CLONED);
+    return;
+  }
   if (j >= 0 && plan->engine->cfg->reissue != CONFIG_REISSUE_ALLOW) {
     plan->kind = ENGINE_PLAN_REFUSE;
     res->code = ST_E_DEVICE_KNOWN;
-    st_detail_set(&res->detail, "device %s is being certified for %s in the same group", req->id.device_id,
-                  memcmp(plans[j].req->key_sha256, req->key_sha256, 32) != 0 ? "another key"
-                                                                             : "this key with another subject");
+    st_detail_set(&res->detail, "device %s is being certified for this key with another subject in the same group",
+                  req->id.device_id);
   }
 }
 
@@ -242,6 +278,7 @@ static int engine_plan_one(struct engine *e, struct engine_plan *plans, size_t i
   if (req->code != ST_OK) {
     res->code = req->code;
     res->detail = req->detail;
+    memcpy(res->device, req->id.device_id, sizeof res->device);
     goto out;
   }
   memcpy(res->device, req->id.device_id, sizeof res->device);
@@ -274,8 +311,7 @@ static int engine_record_plan(struct engine *e, struct engine_plan *plans, size_
   case ENGINE_PLAN_HANDED_BACK:
     break;
   case ENGINE_PLAN_REFUSE:
-    r = engine_record(e, source, res, plan->req->csr != NULL && res->device[0] ? plan->req->key_sha256 : NULL,
-                      NULL, 0);
+    r = engine_record(e, source, res, plan->req->csr != NULL ? plan->req->key_sha256 : NULL, NULL, 0);
     break;
   case ENGINE_PLAN_SIGN:
     r = plan->sign_result;
@@ -284,6 +320,13 @@ static int engine_record_plan(struct engine *e, struct engine_plan *plans, size_
     break;
   case ENGINE_PLAN_COPY: {
     const struct engine_result *original = plans[plan->copy_of].res;
+    if (plans[plan->copy_of].kind == ENGINE_PLAN_REFUSE) {
+      /* the original was refused later in planning (a clone): so is its copy */
+      res->code = original->code;
+      res->detail = original->detail;
+      r = engine_record(e, source, res, plan->req->key_sha256, NULL, 0);
+      break;
+    }
     r = plans[plan->copy_of].sign_result;
     if (r != ST_OK)
       break;
@@ -327,7 +370,8 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
     goto out;
   }
   for (r = ST_OK; planned < n && r == ST_OK; planned++) {
-    plans[planned] = (struct engine_plan){.engine = e, .req = reqs[planned], .res = &results[planned]};
+    plans[planned] = (struct engine_plan){.engine = e, .req = reqs[planned], .res = &results[planned],
+                                          .source = sources[planned]};
     r = engine_plan_one(e, plans, planned, sources[planned]);
   }
   if (r != ST_OK)
@@ -367,9 +411,11 @@ int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, stru
     EVP_Digest(data, len, req->csr_sha256, NULL, EVP_sha256(), NULL);
   } else {
     csr_sha256(req->csr, req->csr_sha256);
+    csr_key_sha256(req->csr, req->key_sha256);
     req->code = policy_check(&e->policy, req->csr, &req->id, &req->detail);
-    if (req->code == ST_OK)
-      csr_key_sha256(req->csr, req->key_sha256);
+    /* a refusal keeps the device id the CSR names, for the journal */
+    if (req->code != ST_OK)
+      policy_device_id(req->csr, req->id.device_id);
   }
   *out = req;
   r = ST_OK;

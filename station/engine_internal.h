@@ -114,6 +114,8 @@ struct engine_plan {
   struct engine *engine;
   const struct engine_request *req;
   struct engine_result *res;
+  const char *source;                 /* where the request came from (borrowed) */
+  int clone;                          /* refused as one of clones in the group (key or device) */
   /* phase 2 */
   int sign_result;                    /* ST_OK or the fault */
   uint8_t *cert_der;                  /* the signed certificate (owned until moved into RES) */

@@ -180,8 +180,7 @@ void engine_journal_refuse(struct engine *e, const char *source, const struct en
   res->detail = *why;
   if (req != NULL) {
     memcpy(res->csr_sha256, req->csr_sha256, sizeof res->csr_sha256);
-    if (req->code == ST_OK)
-      memcpy(res->device, req->id.device_id, sizeof res->device);
+    memcpy(res->device, req->id.device_id, sizeof res->device);
   }
   if (engine_journal_stopped(e) && !e->failed)
     engine_outage_note(e, code, source, res->device, req != NULL ? res->csr_sha256 : NULL);

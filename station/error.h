@@ -44,6 +44,8 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_FILE_NAME,           -16, REFUSAL, "bad-file-name",             "A CSR file name must end in .csr, .pem or .der.") \
   X(ST_E_NAME_CLASH,          -17, REFUSAL, "name-clash",                "Another CSR file in this batch already gives the same certificate name.") \
   X(ST_E_TIMEOUT,             -18, REFUSAL, "timeout",                   "The request did not complete in time.") \
+  X(ST_E_KEY_CLONED,          -19, REFUSAL, "key-cloned",                "Another request of the same batch or serial turn carries this public key under another device id: a copied key, so neither is signed.") \
+  X(ST_E_DEVICE_CLONED,       -20, REFUSAL, "device-cloned",             "Another request of the same batch or serial turn carries this device id with another key: two boards claim one id, so neither is signed.") \
   /* usage and configuration */ \
   X(ST_E_USAGE,               -40, USAGE,   "usage",                     "The command line is not valid; see station --help.") \
   X(ST_E_CONFIG,              -41, USAGE,   "config",                    "The configuration is not valid.") \

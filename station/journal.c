@@ -176,6 +176,11 @@ static int journal_open_log(struct journal *j, int is_dir, int *created, struct 
   } else {
     j->fd = open(j->log_path, flags);
   }
+  if (j->fd < 0 && errno == ELOOP) {
+    st_detail_set(detail, "cannot open journal %s: it is a symbolic link; the journal is kept only in a regular "
+                  "file in the journal directory", j->log_path);
+    goto out;
+  }
   if (j->fd < 0 || fstat(j->fd, &st) < 0) {
     st_detail_set(detail, "cannot open journal %s: %s", j->log_path, strerror(errno));
     goto out;

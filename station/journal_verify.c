@@ -330,7 +330,13 @@ int journal_verify_with(const char *path, const struct journal_checker *checker,
   if (r < 0)
     goto out;
   r = ST_E_JOURNAL;
-  fd = open(log_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* in a journal directory the log is the file itself, never a link to elsewhere (as journal_open) */
+  fd = open(log_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | (is_dir ? O_NOFOLLOW : 0));
+  if (fd < 0 && errno == ELOOP) {
+    st_detail_set(detail, "cannot read %s: it is a symbolic link; the journal is read only from a regular file "
+                  "in the journal directory", log_path);
+    goto out;
+  }
   if (fd < 0 || fstat(fd, &st) < 0) {
     st_detail_set(detail, "cannot read %s: %s", log_path, strerror(errno));
     goto out;

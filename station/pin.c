@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -40,6 +41,59 @@ out:
   return r;
 }
 
+/*
+ * The POSIX access ACL of a file, as Linux keeps it in the extended attribute
+ * "system.posix_acl_access": a little-endian u32 version (2), then entries of
+ * u16 tag, u16 permissions (r 4, w 2, x 1), u32 uid or gid. Tags: 0x01 the
+ * owner, 0x02 a named user, 0x04 the owning group, 0x08 a named group, 0x10
+ * the mask (the most a named entry or the owning group gets), 0x20 others.
+ */
+#define PIN_ACL_XATTR "system.posix_acl_access"
+#define PIN_ACL_USER 0x02
+#define PIN_ACL_GROUP 0x08
+#define PIN_ACL_MASK 0x10
+
+static unsigned pin_le16(const unsigned char *p)
+{
+  return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+static unsigned long pin_le32(const unsigned char *p)
+{
+  return (unsigned long)p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24;
+}
+
+/* 0 when the ACL of FD (if any) grants no named user or group any access;
+ * else ST_E_PERMISSIONS with DETAIL naming the first such entry. A file
+ * system without ACLs has none. */
+static int pin_check_acl(int fd, const char *path, struct st_detail *detail)
+{
+  unsigned char acl[4 + 8 * 64];
+  ssize_t n = fgetxattr(fd, PIN_ACL_XATTR, acl, sizeof acl);
+  unsigned mask = 7;
+  if (n < 0 && errno == ERANGE) {
+    st_detail_set(detail, "PIN file %s has an access control list of more entries than any PIN file needs; "
+                  "run setfacl -b %s", path, path);
+    return ST_E_PERMISSIONS;
+  }
+  if (n < 4)
+    return ST_OK;
+  for (ssize_t i = 4; i + 8 <= n; i += 8)
+    if (pin_le16(acl + i) == PIN_ACL_MASK)
+      mask = pin_le16(acl + i + 2) & 7;
+  for (ssize_t i = 4; i + 8 <= n; i += 8) {
+    unsigned tag = pin_le16(acl + i), perm = pin_le16(acl + i + 2) & mask;
+    if ((tag == PIN_ACL_USER || tag == PIN_ACL_GROUP) && perm != 0) {
+      st_detail_set(detail, "PIN file %s has an access control list entry giving %s %lu %s%s%s access beyond its "
+                    "owner; run setfacl -b %s (and chmod 600 %s)", path, tag == PIN_ACL_USER ? "user" : "group",
+                    pin_le32(acl + i + 4), perm & 4 ? "r" : "", perm & 2 ? "w" : "", perm & 1 ? "x" : "", path,
+                    path);
+      return ST_E_PERMISSIONS;
+    }
+  }
+  return ST_OK;
+}
+
 static int pin_from_file(const char *path, struct pin *out, struct st_detail *detail)
 {
   int r = ST_E_PIN_SOURCE;
@@ -55,13 +109,15 @@ static int pin_from_file(const char *path, struct pin *out, struct st_detail *de
     st_detail_set(detail, "PIN file %s is not a regular file", path);
     goto out;
   }
-  if (st.st_mode & (S_IROTH | S_IWOTH | S_IWGRP)) {
-    st_detail_set(detail, "PIN file %s has mode %04o: others may read or change it; run chmod 600 %s",
-                  path, (unsigned)(st.st_mode & 07777), path);
+  if ((r = pin_check_acl(fd, path, detail)) != ST_OK)
+    goto out;
+  r = ST_E_PERMISSIONS;
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    st_detail_set(detail, "PIN file %s has mode %04o: %s may read or change it; only its owner may; run chmod 600 %s",
+                  path, (unsigned)(st.st_mode & 07777), st.st_mode & S_IRWXO ? "other users" : "its group", path);
     goto out;
   }
-  if (st.st_mode & S_IRGRP)
-    st_warn("PIN file %s is readable by its group (mode %04o); 0600 is safer", path, (unsigned)(st.st_mode & 07777));
+  r = ST_E_PIN_SOURCE;
   n = read(fd, out->value, PIN_MAX);
   if (n < 0) {
     st_detail_set(detail, "cannot read PIN file %s: %s", path, strerror(errno));

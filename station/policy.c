@@ -164,6 +164,23 @@ out:
   return r;
 }
 
+int policy_device_id(const struct csr *c, char out[37])
+{
+  const X509_NAME *subject = csr_subject(c);
+  int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  const ASN1_STRING *cn;
+  out[0] = '\0';
+  if (i < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0)
+    return 0;
+  cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+  if (!policy_is_uuid((const char *)ASN1_STRING_get0_data(cn), (size_t)ASN1_STRING_length(cn)))
+    return 0;
+  for (size_t k = 0; k < 36; k++)
+    out[k] = (char)tolower(ASN1_STRING_get0_data(cn)[k]);
+  out[36] = '\0';
+  return 1;
+}
+
 int policy_check_crypto(const struct csr *c, struct st_detail *detail)
 {
   int r = policy_check_key(c, detail);

@@ -50,6 +50,12 @@ int policy_check(const struct policy *p, const struct csr *c, struct policy_iden
  * Returns 0 or the refusal code with DETAIL. */
 int policy_check_crypto(const struct csr *c, struct st_detail *detail);
 
+/* The device id a CSR claims, whether or not it passes the checks: when C's
+ * subject holds exactly one CN and that CN is a UUID, writes it in lower case
+ * into OUT and returns 1; else writes "" and returns 0. For refusal records,
+ * which keep the device id the CSR named. */
+int policy_device_id(const struct csr *c, char out[37]);
+
 /* 1 when TEXT (LEN bytes) is a UUID in 8-4-4-4-12 hex form, either case. */
 int policy_is_uuid(const char *text, size_t len);
 

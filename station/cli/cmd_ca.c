@@ -37,7 +37,7 @@ static int cli_ca_init(struct cli *cli)
     r = cli_obtain_pin(cfg, &pin);
   if (r != ST_OK)
     goto out;
-  r = ceremony_init(cfg, pin.value, cn, out_path, &detail);
+  r = ceremony_init(cfg, pin.value, cn, out_path, stdout, &detail);
   if (r != ST_OK)
     cli_fail(r, &detail);
 out:

@@ -19,8 +19,10 @@ static const struct cli_command cli_commands[] = {
   {"journal", cli_journal, "journal verify [--export FILE [--key PEM]]\n"
                            "  journal export --format csv|jsonl|pem|index --out FILE [--since T] [--until T] [--source S]\n"
                            "  journal key",
-   "check the journal (chain, signed checkpoints, head on the token) or a signed export offline;\n"
-   "      write a signed export (FILE and FILE.sig); print the journal-signing public key"},
+   "check the journal (chain, signed checkpoints, head on the token), or a signed export and its\n"
+   "      manifest offline (both signatures, the file's hash, the rows; prints the scope);\n"
+   "      write a signed export (FILE, FILE.sig, FILE.manifest.json, FILE.manifest.json.sig);\n"
+   "      print the journal-signing public key"},
   {"audit", cli_audit, "audit trust --db DB --name NAME KEY.pem\n"
                        "  audit import --db DB EXPORT...\n"
                        "  audit check --db DB\n"

@@ -258,7 +258,7 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
     if (ev->code == ST_OK) {
       m->verified_ms = ev->time_ms;
       snprintf(m->verified_how, sizeof m->verified_how, "full check, export");
-      console_model_log(m, CONSOLE_ROLE_OK, "journal exported: %s (+ .sig); the journal verified", ev->source);
+      console_model_log(m, CONSOLE_ROLE_OK, "journal exported: %s (+ .sig, .manifest.json and its .sig); the journal verified", ev->source);
     } else {
       console_model_log(m, CONSOLE_ROLE_ERROR, "export failed: %s (%s): %s", st_error_sentence(ev->code),
                         st_error_name(ev->code), ev->text);

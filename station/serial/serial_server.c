@@ -301,6 +301,80 @@ out:
   return r;
 }
 
+/* What the engine's answer F (not ST_OK) for the request of SLOT means: the
+ * journal cannot be written (RES is answered at once, the station carries
+ * on), a fault that stops the station (*R, with DETAIL, when none before), or
+ * a fault of this request alone (RES carries it; logged). */
+static void server_decided(struct serial_server *s, const struct serial_slot *slot, struct engine_result *res,
+                           int f, int *r, struct st_detail *detail)
+{
+  if (engine_journal_stopped(s->engine)) {
+    res->code = f;
+    st_debug("%s: answered %s: the journal cannot be written", slot->path, st_error_name(f));
+  } else if (server_fault_stops(f)) {
+    if (*r == ST_OK)
+      st_detail_set(detail, "%s: %s", slot->path, res->detail.text[0] ? res->detail.text : st_error_sentence(f));
+    *r = f;
+  } else {
+    res->code = f;
+    st_error("%s: %s (%s)%s%s; the board is answered with the code and the station carries on", slot->path,
+             st_error_sentence(f), st_error_name(f), res->detail.text[0] ? ": " : "", res->detail.text);
+  }
+}
+
+/* Decides the N requests of the group into s->results: those refused by the
+ * intake (busy, too large) one by one, the CSRs together as one engine group,
+ * so that the identity rules see every port's request of this turn at once
+ * (two boards with one key, or one id with two keys, are clones: both
+ * refused). Returns 0, or the fault that must stop the station. */
+static int server_decide_requests(struct serial_server *s, size_t n, struct st_detail *detail)
+{
+  int r = ST_OK, f;
+  size_t m = 0;
+  const char **sources = calloc(n + 1, sizeof *sources);
+  struct engine_request **reqs = calloc(n + 1, sizeof *reqs);
+  struct engine_result *results = calloc(n + 1, sizeof *results);
+  size_t *where = calloc(n + 1, sizeof *where);
+
+  if (sources == NULL || reqs == NULL || results == NULL || where == NULL) {
+    r = ST_E_NO_MEMORY;
+    st_detail_set(detail, "no memory to decide a group of %zu serial requests", n);
+    goto out;
+  }
+  for (size_t i = 0; i < n && r == ST_OK; i++) {
+    struct serial_request *q = s->group[i];
+    struct serial_slot *slot = &s->slots[q->slot];
+    struct engine_result *res = &s->results[i];
+    if (q->refusal != ST_OK)
+      f = engine_refuse(s->engine, slot->source, q->refusal, q->why, res);
+    else if ((f = engine_prepare(s->engine, (const uint8_t *)q->data, q->len, &reqs[m])) == ST_OK) {
+      sources[m] = slot->source;
+      where[m++] = i;
+      continue;
+    } else
+      memset(res, 0, sizeof *res);
+    if (f != ST_OK)
+      server_decided(s, slot, res, f, &r, detail);
+  }
+  if (r != ST_OK || m == 0)
+    goto out;
+  f = engine_decide_many(s->engine, m, sources, (const struct engine_request *const *)reqs, results);
+  for (size_t k = 0; k < m; k++) {
+    struct engine_result *res = &s->results[where[k]];
+    *res = results[k];
+    if (f != ST_OK && res->code == f)
+      server_decided(s, &s->slots[s->group[where[k]]->slot], res, f, &r, detail);
+  }
+out:
+  for (size_t k = 0; reqs != NULL && k < m; k++)
+    engine_request_free(reqs[k]);
+  free(where);
+  free(results);
+  free(reqs);
+  free(sources);
+  return r;
+}
+
 /* Decides the head of the queue, at most one request per port, with one
  * commit; then answers. Returns 0, or the fault that must stop the station. */
 static int server_decide_group(struct serial_server *s, struct st_detail *detail)
@@ -322,24 +396,7 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
   }
   if (n > 0 && s->guard.enter != NULL)
     s->guard.enter(s->guard.arg);
-  for (size_t i = 0; i < n && r == ST_OK; i++) {
-    struct serial_request *q = s->group[i];
-    struct serial_slot *slot = &s->slots[q->slot];
-    struct engine_result *res = &s->results[i];
-    int f = q->refusal == ST_OK ? engine_submit(s->engine, slot->source, (const uint8_t *)q->data, q->len, res)
-                                : engine_refuse(s->engine, slot->source, q->refusal, q->why, res);
-    if (f != ST_OK && engine_journal_stopped(s->engine)) {
-      res->code = f; /* the journal cannot be written: answered at once, the station carries on */
-      st_debug("%s: answered %s: the journal cannot be written", slot->path, st_error_name(f));
-    } else if (f != ST_OK && server_fault_stops(f)) {
-      st_detail_set(detail, "%s: %s", slot->path, res->detail.text[0] ? res->detail.text : st_error_sentence(f));
-      r = f;
-    } else if (f != ST_OK) {
-      res->code = f;
-      st_error("%s: %s (%s)%s%s; the board is answered with the code and the station carries on", slot->path,
-               st_error_sentence(f), st_error_name(f), res->detail.text[0] ? ": " : "", res->detail.text);
-    }
-  }
+  r = server_decide_requests(s, n, detail);
   decided_ms = server_now_ms();
   if (r == ST_OK && n > 0)
     r = engine_commit(s->engine, detail);

@@ -31,6 +31,9 @@
  *                  station's token, say: err:hsm), with TEXT in the sentence
  *                  when given (err:hsm:token station); it becomes the board's
  *                  last CSR, so a "resend" after it asks again for it
+ *   file-err:PATH:CODE[:TEXT] sends the CSR in the file PATH (PEM; no ':' in
+ *                  PATH) whole: expects STATION ERR CODE, with TEXT in the
+ *                  sentence when given (two boards sending one copied key)
  *   csr-until:CODE new CSRs, each expected to be issued (checked as for csr),
  *                  until one is answered STATION ERR CODE (at most 20): a
  *                  journal disk filling up; that CSR becomes the last CSR
@@ -468,6 +471,30 @@ static void sim_step_run(struct board *b, const char *path)
              pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/* file-err:PATH:CODE[:TEXT] - the CSR in PATH, expected refused with CODE. */
+static void sim_step_file_err(struct board *b, const char *arg)
+{
+  const char *colon = strchr(arg, ':'), *says;
+  char path[512], code[64], text[16384];
+  size_t n;
+  FILE *f;
+  if (colon == NULL) {
+    sim_report(b, 0, "file-err:%s: no code after the path", arg);
+    return;
+  }
+  snprintf(path, sizeof path, "%.*s", (int)(colon - arg), arg);
+  says = strchr(colon + 1, ':');
+  snprintf(code, sizeof code, "%.*s", says != NULL ? (int)(says - colon - 1) : 63, colon + 1);
+  if ((f = fopen(path, "r")) == NULL) {
+    sim_report(b, 0, "file-err: cannot read %s: %s", path, strerror(errno));
+    return;
+  }
+  n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  sim_step_refused(b, text, code, says != NULL ? says + 1 : NULL, "file-err");
+}
+
 /* wait:PATH - until PATH exists, at most --wait seconds. */
 static void sim_step_wait(struct board *b, const char *path)
 {
@@ -513,6 +540,8 @@ static void sim_run_script(struct board *b)
         snprintf(code, sizeof code, "%.*s", says != NULL ? (int)(says - step - 4) : 63, step + 4);
         sim_step_refused(b, b->csr, code, says != NULL ? says + 1 : NULL, step);
       }
+    } else if (strncmp(step, "file-err:", 9) == 0) {
+      sim_step_file_err(b, step + 9);
     } else if (strncmp(step, "csr-until:", 10) == 0) {
       sim_step_csr_until(b, step + 10);
     } else if (strncmp(step, "run:", 4) == 0) {

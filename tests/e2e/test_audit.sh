@@ -140,6 +140,15 @@ check "filtered export: first and last are its first and last rows" test "$(mf f
 check "filtered export: verify --export prints the scope" sh -c "'$STATION' journal verify --export '$WORK/out/b2.csv' --key '$WORK/key.pem' >'$WORK/scope.out' && grep -q '^scope: NOT complete; filters: since -, until -, source batch:$WORK/b2/\$' '$WORK/scope.out' && grep -q '^records: [0-9]* to [0-9]* of $LAST, ' '$WORK/scope.out' && grep -qx 'rows: 7 (issued 4, refused 3)' '$WORK/scope.out'"
 check "complete export: verify --export says complete" sh -c "'$STATION' journal verify --export '$WORK/out/export.jsonl' --key '$WORK/key.pem' | grep -qx 'scope: complete (every record from 1 to $LAST)'"
 check "no matching record: first, last and chain are null" test "$(mf first "$WORK/out/none.jsonl.manifest.json") $(mf chain "$WORK/out/none.jsonl.manifest.json")" = "null null"
+# a certificate found on a device, checked against the complete export as docs/auditor-guide.md says
+DEV=$WORK/b2/certs/good3.pem
+SERIAL=$(openssl x509 -in "$DEV" -noout -serial | cut -d= -f2 | tr A-F a-f)
+KEYHASH=$(openssl x509 -in "$DEV" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+CN=$(openssl x509 -in "$DEV" -noout -subject -nameopt RFC2253 | sed 's/^subject=//' | tr ',' '\n' | sed -n 's/^CN=//p')
+check "device certificate: exactly one row has its serial: issued, its CN, its key hash" \
+  test "$(awk -F, -v s="$SERIAL" '$6 == s {print $3, $5, $9}' "$WORK/out/export.csv")" = "issued $CN $KEYHASH"
+check "device certificate: a serial the station never issued has no row" \
+  test -z "$(awk -F, '$6 == "7f00000000000000000000000000000000"' "$WORK/out/export.csv")"
 # a manifest moved next to another export
 mkdir -p "$WORK/moved"
 cp "$WORK/out/b2.csv" "$WORK/out/b2.csv.sig" "$WORK/moved/"

@@ -70,6 +70,13 @@ cp "$B/csr/good3.csr" "$B/csr/.hidden.csr"
 cp "$B/csr/good3.csr" "$B/csr/notes.txt"
 cp "$B/csr/good3.csr" "$B/csr/good3.pem"   # gives certs/good3.pem too: a name clash
 
+# --- good1 and good2 issued by an earlier batch: the clone and the new key
+# above then meet earlier issuance (key-reused, device-already-certified);
+# clones inside one batch are e2e.trust's
+mkdir -p "$WORK/earlier/csr"
+cp "$B/csr/good1.csr" "$B/csr/good2.csr" "$WORK/earlier/csr/"
+check "the earlier batch issues good1 and good2" "$STATION" -q sign "$WORK/earlier"
+
 # --- the run
 check "batch with refusals exits 1" expect_status 1 timeout 120 "$STATION" sign "$B"
 "$STATION" -q sign "$B" >"$WORK/rerun.out" 2>&1 || true

@@ -3,7 +3,9 @@
 # provisioned for its own user unless told (--allow-root, STATION_ALLOW_ROOT=1),
 # and warned about on a bench where root owns everything; a configuration or journal others can
 # change is refused with the command that fixes it; a journal others can read
-# draws a warning; a PIN file others can read is refused; the PIN is never in
+# draws a warning; a PIN file others or its group can read, or that an ACL
+# entry opens to another user, is refused with the chmod or setfacl that fixes
+# it; the PIN is never in
 # the output, the journal, an export or argv, and the running station holds
 # it in locked memory (VmLck) and is not dumpable.
 . "$(dirname "$0")/lib.sh"
@@ -74,7 +76,19 @@ chmod 644 "$WORK/pin"
 sed -e "s|pin: env:STATION_TEST_PIN|pin: file:$WORK/pin|" "$WORK/station.yaml" >"$WORK/pinfile.yaml"
 check "a PIN file others can read: exit 2 with the chmod to run" \
   sh -c "'$STATION' -c '$WORK/pinfile.yaml' sign '$B' >'$WORK/pin.out' 2>&1; [ \$? = 2 ] && grep -q 'chmod 600' '$WORK/pin.out'"
+chmod 640 "$WORK/pin"
+check "a PIN file its group can read: exit 2 with the chmod to run" \
+  sh -c "'$STATION' -c '$WORK/pinfile.yaml' sign '$B' >'$WORK/pin.out' 2>&1; [ \$? = 2 ] && grep -q 'mode 0640: its group may read or change it; only its owner may; run chmod 600 $WORK/pin' '$WORK/pin.out'"
 chmod 600 "$WORK/pin"
+setfacl -m u:nobody:r "$WORK/pin"
+check "the ACL gives user nobody read access (getfacl)" sh -c "getfacl -p '$WORK/pin' 2>/dev/null | grep -qx 'user:nobody:r--'"
+check "a PIN file with an ACL entry for another user: exit 2 with the setfacl to run" \
+  sh -c "'$STATION' -c '$WORK/pinfile.yaml' sign '$B' >'$WORK/pin.out' 2>&1; [ \$? = 2 ] && grep -q 'access control list entry giving user $(id -u nobody) r access beyond its owner; run setfacl -b $WORK/pin' '$WORK/pin.out'"
+chmod 600 "$WORK/pin" # the mask drops to ---: the entry stays but grants nothing
+check "... after chmod 600 the masked-out entry grants nothing: the PIN file is taken" \
+  env -u STATION_TEST_PIN "$STATION" -q -c "$WORK/pinfile.yaml" sign "$B"
+setfacl -m u:nobody:r "$WORK/pin"
+setfacl -b "$WORK/pin"
 check "a PIN file of mode 0600 is taken" env -u STATION_TEST_PIN "$STATION" -q -c "$WORK/pinfile.yaml" sign "$B"
 
 # --- the PIN never leaves: output, journal, export, argv; locked memory while running

@@ -41,7 +41,7 @@ int station_fixture_setup(const char *dir, const char *factory, const char *modu
     goto out;
   }
   snprintf(csr, sizeof csr, "%s/local-ca.csr", dir);
-  if (ceremony_init(*cfg, pin, cn, csr, &d) != ST_OK) {
+  if (ceremony_init(*cfg, pin, cn, csr, NULL, &d) != ST_OK) {
     fprintf(stderr, "ceremony_init: %s\n", d.text);
     goto out;
   }
