@@ -307,9 +307,10 @@ int auditdb_open(const char *path, int create, struct auditdb **out, struct st_d
                   AUDITDB_APPLICATION_ID, AUDITDB_USER_VERSION);
     goto out;
   }
-  /* Up to 128 MiB of page cache: an import touches the device, key and
-   * serial indexes at random places, a check reads them whole. */
-  if ((r = auditdb_exec(db, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072", detail)) != 0)
+  /* Up to 512 MiB of page cache (taken as used): an import touches the
+   * device, key and serial indexes at random places, which at a million
+   * records is some 300 MB; a check reads them whole. */
+  if ((r = auditdb_exec(db, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -524288", detail)) != 0)
     goto out;
   *out = db;
   db = NULL;

@@ -41,7 +41,10 @@ static void put_clean(FILE *out, const char *text, int newlines)
 
 /* The serial (lower-case hex), SPKI SHA-256 and CN of the PEM certificate in
  * PATH. 1 when PATH is such a file, 0 when it is not a file, or ST_E_USAGE. */
-static int find_cert(const char *path, char serial[64], char key[65], char cn[128], struct st_detail *detail)
+#define FIND_TEXT_MAX 256
+
+static int find_cert(const char *path, char serial[FIND_TEXT_MAX], char key[FIND_TEXT_MAX], char cn[FIND_TEXT_MAX],
+                     struct st_detail *detail)
 {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), r = ST_E_USAGE;
   char buf[FIND_PEM_MAX];
@@ -67,7 +70,7 @@ static int find_cert(const char *path, char serial[64], char key[65], char cn[12
     st_detail_add_openssl(detail);
     goto out;
   }
-  snprintf(serial, 64, "%s", hex);
+  snprintf(serial, FIND_TEXT_MAX, "%s", hex);
   for (char *p = serial; *p; p++)
     *p = (char)tolower((unsigned char)*p);
   if (strlen(serial) % 2 != 0) { /* the journal writes whole bytes */
@@ -76,7 +79,7 @@ static int find_cert(const char *path, char serial[64], char key[65], char cn[12
   }
   auditdb_sha256_hex(der, (size_t)dlen, key);
   cn[0] = '\0';
-  X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, 128);
+  X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, FIND_TEXT_MAX);
   r = 1;
 out:
   OPENSSL_free(der);
@@ -89,7 +92,7 @@ out:
 
 int auditdb_find(struct auditdb *db, const char *query, FILE *out, uint64_t *found, struct st_detail *detail)
 {
-  char serial[64], key[65], cn[128], norm[256];
+  char serial[FIND_TEXT_MAX], key[FIND_TEXT_MAX], cn[FIND_TEXT_MAX], norm[FIND_TEXT_MAX];
   sqlite3_stmt *st = NULL;
   int r, rc, is_cert;
 
@@ -100,7 +103,11 @@ int auditdb_find(struct auditdb *db, const char *query, FILE *out, uint64_t *fou
     /* A serial or a key hash may be typed in upper case or with colons. */
     size_t j = 0;
     int hex = 1;
-    for (const char *p = query; *p != '\0' && j < sizeof norm - 1; p++)
+    if (strlen(query) >= sizeof norm) {
+      st_detail_set(detail, "a device id, serial or key hash is shorter than %d bytes", FIND_TEXT_MAX);
+      return ST_E_USAGE;
+    }
+    for (const char *p = query; *p != '\0'; p++)
       if (*p != ':')
         norm[j++] = (char)tolower((unsigned char)*p);
     norm[j] = '\0';

@@ -9,31 +9,39 @@
 #   report  `station audit report --format csv`
 # Times are wall-clock seconds (best of one run; this is a benchmark, not a test).
 #
-# usage: tests/bench/audit-bench.sh [--stations S] [-n N] [--real] [--build DIR]
+# usage: tests/bench/audit-bench.sh [--stations S] [-n N] [--real] [--build DIR] [--keep DIR]
 #   default   synthetic stations (tests/bench/synth_export.py): the exports are
 #             written and signed with openssl exactly as `journal export`
 #             writes them, 1,000,000 records in seconds
 #   --real    real stations: a SoftHSM token, local CA and journal each, N/S
 #             CSRs made by make_csrs and signed with `station sign`, exported
 #             with `station journal export` (about 4k records/s to make)
+#   --keep    work in DIR and keep it; exports already there are used again
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-S=10 N=1000000 REAL=0 BUILD=$ROOT/build
+S=10 N=1000000 REAL=0 BUILD=$ROOT/build KEEP=
 while [ $# -gt 0 ]; do
   case $1 in
     --stations) S=$2; shift 2 ;;
     -n) N=$2; shift 2 ;;
     --real) REAL=1; shift ;;
     --build) BUILD=$2; shift 2 ;;
-    *) echo "usage: $0 [--stations S] [-n N] [--real] [--build DIR]" >&2; exit 2 ;;
+    --keep) KEEP=$2; shift 2 ;;
+    *) echo "usage: $0 [--stations S] [-n N] [--real] [--build DIR] [--keep DIR]" >&2; exit 2 ;;
   esac
 done
 STATION=$BUILD/bin/station
 export STATION_ALLOW_ROOT=1
 [ -x "$STATION" ] && [ -x "$BUILD/tests/bench/make_csrs" ] || {
   echo "build first: cmake -S $ROOT -B $BUILD && cmake --build $BUILD" >&2; exit 2; }
-W=$(mktemp -d "${TMPDIR:-/tmp}/audit-bench.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+if [ -n "$KEEP" ]; then
+  W=$KEEP
+  mkdir -p "$W"
+  rm -f "$W"/audit.db*
+else
+  W=$(mktemp -d "${TMPDIR:-/tmp}/audit-bench.XXXXXX")
+  trap 'rm -rf "$W"' EXIT
+fi
 PER=$((N / S))
 DB=$W/audit.db
 FACTORY=acme-factory
@@ -47,12 +55,14 @@ secs() { # secs COMMAND...: runs it, prints its wall time in seconds to fd 3
   echo "$t1 - $t0" | bc -l | xargs printf '%.2f\n' >&3
 }
 
-openssl ecparam -genkey -name prime256v1 -out "$W/root.key" 2>/dev/null
-openssl req -new -x509 -key "$W/root.key" -days 7300 -subj "/CN=Factory-CA/OU=$FACTORY" \
+[ -s "$W/root.pem" ] || openssl ecparam -genkey -name prime256v1 -out "$W/root.key" 2>/dev/null
+[ -s "$W/root.pem" ] || openssl req -new -x509 -key "$W/root.key" -days 7300 -subj "/CN=Factory-CA/OU=$FACTORY" \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -out "$W/root.pem" 2>/dev/null
 t_make0=$(date +%s)
-if [ "$REAL" = 1 ]; then
+if [ -s "$W/ex/s$S.jsonl.manifest.json.sig" ]; then
+  KIND="stations of an earlier run (exports in $W)"
+elif [ "$REAL" = 1 ]; then
   export STATION_TEST_PIN=7319
   for i in $(seq 1 "$S"); do
     d=$W/s$i
