@@ -1,6 +1,7 @@
 /*
  * auditdb_check.c - what the record shows that an auditor must look at.
  *
+ * A registered station with no export imported is a gap of its own.
  * Per journal of each station: coverage (every seq 1..N, N the largest
  * journal_last any export of it states; each missing run is a gap),
  * continuity (the accepted exports, linked wherever two list a same seq,
@@ -205,6 +206,17 @@ static int check_journals(struct check *c, struct st_detail *detail)
   sqlite3_finalize(st);
   if (r != 0)
     return r;
+  r = auditdb_prepare(c->db, "SELECT name FROM station s WHERE NOT EXISTS (SELECT 1 FROM journal j WHERE "
+                             "j.station_id = s.id) ORDER BY name", &st, detail);
+  if (r != 0)
+    return r;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    fprintf(c->out, "gap: station %s: no export of it has been imported\n", auditdb_text(st, 0));
+    c->findings++;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return auditdb_fail(c->db, rc, "reading the stations", detail);
   r = auditdb_prepare(c->db, "SELECT s.name, count(*), group_concat(substr(j.genesis, 1, 16), ', ') FROM journal j "
                              "JOIN station s ON s.id = j.station_id GROUP BY s.id HAVING count(*) > 1 ORDER BY s.name",
                       &st, detail);

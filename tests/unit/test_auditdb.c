@@ -351,6 +351,14 @@ static void t_trust(void **state)
   assert_non_null(strstr(d.text, "already registered as station \"line-1\""));
   assert_int_equal(auditdb_trust(db, "line-1", b.pem, &d), ST_E_AUDIT_KEY_TAKEN);
   assert_int_equal(auditdb_trust(db, "line-2", b.pem, &d), 1);
+  {
+    uint64_t findings = 0;
+    char *out = capture_check(db, &findings);
+    assert_string_equal(out, "gap: station line-1: no export of it has been imported\n"
+                             "gap: station line-2: no export of it has been imported\n");
+    assert_int_equal(findings, 2);
+    free(out);
+  }
   auditdb_close(db);
   assert_int_equal(sql_int(path, "SELECT count(*) FROM station"), 2);
   EVP_PKEY_free(a.key);
