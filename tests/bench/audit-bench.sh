@@ -77,12 +77,12 @@ ca: {certificate: $d/local-ca.pem, root: $W/root.pem}
 profile: {validity_days: 7300, production: forbid, reissue: refuse}
 journal: {path: $d/journal}
 YAML
-    "$STATION" -q ca init --cn "fio-$(printf '%016x' "$i")" --out "$d/ca.csr"
+    "$STATION" -q ca init --cn "fio-$(printf '%016x' "$i")" --out "$d/ca.csr" >/dev/null
     "$STATION" -q ca certify --csr "$d/ca.csr" --root-cert "$W/root.pem" --root-key "$W/root.key" --out "$d/local-ca.pem"
     "$STATION" -q journal key >"$d/key.pem"
     "$BUILD/tests/bench/make_csrs" "$d/stick/csr" "$PER" "$FACTORY"
     "$STATION" -q sign "$d/stick" >/dev/null
-    "$STATION" -q journal export --format jsonl --out "$W/ex/s$i.jsonl"
+    "$STATION" -q journal export --format jsonl --out "$W/ex/s$i.jsonl" >/dev/null
     rm -rf "$d/stick"
   done
   KIND="real stations (SoftHSM, station sign, journal export)"
