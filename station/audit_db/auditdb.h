@@ -56,7 +56,8 @@ int auditdb_trust(struct auditdb *db, const char *name, const char *pem_path, st
 struct auditdb_import_result {
   char station[AUDITDB_NAME_MAX + 1];
   int already;                 /* 1: this export was imported before; nothing changed */
-  int conflict;                /* 1: it disagrees with the record; kept out with the exports it contradicts */
+  int conflict;                /* 1: it disagrees with the record; kept out with the exports it contradicts
+                                  (with already: it was kept out when first imported) */
   int has_records;
   int64_t first, last, journal_last;
   int complete;

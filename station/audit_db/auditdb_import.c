@@ -754,7 +754,7 @@ int auditdb_import(struct auditdb *db, const char *path, struct auditdb_import_r
   if ((r = auditdb_begin(db, detail)) != 0)
     goto out;
   in_tx = 1;
-  if ((r = auditdb_prepare(db, "SELECT rows FROM export WHERE sha256 = ?1", &st, detail)) != 0)
+  if ((r = auditdb_prepare(db, "SELECT rows, status = 'conflict' FROM export WHERE sha256 = ?1", &st, detail)) != 0)
     goto out;
   sqlite3_bind_text(st, 1, x.m.sha256, -1, SQLITE_STATIC);
   rc = sqlite3_step(st);
@@ -762,6 +762,7 @@ int auditdb_import(struct auditdb *db, const char *path, struct auditdb_import_r
     char hash[65];
     int sig_ok = 0;
     res->rows = (uint64_t)sqlite3_column_int64(st, 0);
+    res->conflict = sqlite3_column_int(st, 1);
     if ((r = import_file(&x, 0, fsig, fsig_len, &sig_ok, hash, detail)) != 0)
       goto out;
     if (!sig_ok) {

@@ -85,7 +85,8 @@ static int cli_audit_import(const char *path, char **files, int n)
     else
       snprintf(range, sizeof range, "no records (journal at %lld)", (long long)res.journal_last);
     if (r == 0 && res.already) {
-      printf("%s: imported before (station %s, %s); nothing changed\n", files[i], res.station, range);
+      printf("%s: imported before (station %s, %s%s); nothing changed\n", files[i], res.station, range,
+             res.conflict ? ", kept out of the record: in conflict" : "");
     } else if (r == 0 && res.conflict) {
       printf("%s: CONFLICT: station %s, %s: %s; this export and the ones it contradicts are kept out of the "
              "record\n", files[i], res.station, range, res.conflict_text[0] ? res.conflict_text : "see audit check");

@@ -412,6 +412,10 @@ static void t_import_merge_and_conflict(void **state)
                               "both are kept out of the record\n"));
   assert_non_null(strstr(out, "gap: station A: records 1-10 of 1-10 are in no imported export\n"));
   free(out);
+  /* importing the conflicting export again changes nothing and says it is kept out */
+  assert_int_equal(auditdb_import(db, write_export(&a, "e3.jsonl", rows, n, 10, 0, NULL), &res, &d), 0);
+  assert_true(res.already && res.conflict);
+  assert_int_equal(sql_int(path, "SELECT count(*) FROM conflict"), 1);
   /* a later export that lists the disputed record cannot settle it */
   n = rows_range(rows, 3, 6, 0);
   assert_int_equal(auditdb_import(db, write_export(&a, "e4.jsonl", rows, n, 10, 1, NULL), &res, &d), 0);
