@@ -291,7 +291,7 @@ int auditdb_check(struct auditdb *db, FILE *out, uint64_t *findings, uint64_t *s
   if (r == 0)
     r = check_twice(&c,
                     "SELECT device FROM record WHERE event = 'issued' AND device IS NOT NULL GROUP BY device "
-                    "HAVING count(DISTINCT station_id) > 1 OR count(DISTINCT local_ca_id) > 1 ORDER BY device",
+                    "HAVING min(station_id) <> max(station_id) OR min(local_ca_id) <> max(local_ca_id) ORDER BY device",
                     "SELECT s.name, r.seq, r.serial, l.subject, l.subject FROM record r JOIN station s ON s.id = "
                     "r.station_id JOIN local_ca l ON l.id = r.local_ca_id WHERE r.device = ?1 AND r.event = "
                     "'issued' ORDER BY s.name, r.seq",
@@ -299,7 +299,7 @@ int auditdb_check(struct auditdb *db, FILE *out, uint64_t *findings, uint64_t *s
   if (r == 0)
     r = check_twice(&c,
                     "SELECT key_sha256 FROM record WHERE event = 'issued' AND key_sha256 IS NOT NULL GROUP BY "
-                    "key_sha256 HAVING count(DISTINCT station_id) > 1 OR count(DISTINCT local_ca_id) > 1 "
+                    "key_sha256 HAVING min(station_id) <> max(station_id) OR min(local_ca_id) <> max(local_ca_id) "
                     "ORDER BY key_sha256",
                     "SELECT s.name, r.seq, r.device, r.serial, '' FROM record r JOIN station s ON s.id = "
                     "r.station_id WHERE r.key_sha256 = ?1 AND r.event = 'issued' ORDER BY s.name, r.seq",
