@@ -140,14 +140,18 @@ static void ceremony_journal_key(struct hsm *h, const struct station_config *cfg
   hsm_key_free(k);
 }
 
-/* The kind of token TI describes, from its manufacturer and model. */
+/* The kind of token TI describes: SoftHSM by its manufacturer or model
+ * ("SoftHSM project", "SoftHSM v2"); a TPM by a model naming it (swtpm: "SW
+ * TPM") or by the tpm2-pkcs11 module of MODULE (a real TPM's model is its
+ * vendor's part number); anything else is taken for a hardware token. */
 enum ceremony_token_kind { TOKEN_HARDWARE, TOKEN_SOFTWARE, TOKEN_TPM };
 
-static enum ceremony_token_kind ceremony_token_kind(const struct hsm_token_info *ti)
+static enum ceremony_token_kind ceremony_token_kind(const struct hsm_token_info *ti, const char *module)
 {
+  const char *base = strrchr(module, '/');
   if (strstr(ti->manufacturer, "SoftHSM") != NULL || strstr(ti->model, "SoftHSM") != NULL)
     return TOKEN_SOFTWARE;
-  if (strstr(ti->model, "TPM") != NULL || strstr(ti->manufacturer, "tpm2-software") != NULL)
+  if (strstr(ti->model, "TPM") != NULL || strstr(base != NULL ? base : module, "tpm2") != NULL)
     return TOKEN_TPM;
   return TOKEN_HARDWARE;
 }
@@ -421,12 +425,12 @@ static void ceremony_show_token(struct ceremony_report *rep, const struct statio
   hsm_token_info(h, &ti);
   snprintf(line, sizeof line, "\"%s\" (%s %s, serial %s), logged in", ti.label, ti.manufacturer, ti.model, ti.serial);
   ceremony_line(rep, "token", ST_OK, line);
-  if (ceremony_token_kind(&ti) == TOKEN_SOFTWARE)
+  if (ceremony_token_kind(&ti, cfg->hsm_module) == TOKEN_SOFTWARE)
     fprintf(rep->out, "%-12s warn a software token (%s %s): the CA key, the journal key and the journal head are "
             "files the station user can copy; restoring older copies of the journal and of the token directory "
             "together rolls both back undetected. Carry signed exports off the station regularly "
             "(docs/threat-model.md)\n", "token-kind", ti.manufacturer, ti.model);
-  else if (ceremony_token_kind(&ti) == TOKEN_TPM)
+  else if (ceremony_token_kind(&ti, cfg->hsm_module) == TOKEN_TPM)
     fprintf(rep->out, "%-12s ok   a TPM (%s %s): keys cannot leave it; the journal head is in the TPM's "
             "store, which a copy of the station's disk can roll back with the journal (docs/threat-model.md)\n",
             "token-kind", ti.manufacturer, ti.model);

@@ -342,8 +342,12 @@ int export_verify(const char *file, EVP_PKEY *pub, struct export_manifest *m_out
   char hex[65], key_hex[65];
   struct st_detail why = {""};
 
-  if (m == NULL || asprintf(&paths[0], "%s.sig", file) < 0 || asprintf(&paths[1], "%s.manifest.json", file) < 0 ||
-      asprintf(&paths[2], "%s.manifest.json.sig", file) < 0)
+  static const char *const suffix[3] = {".sig", ".manifest.json", ".manifest.json.sig"};
+
+  for (int i = 0; i < 3; i++)
+    if (asprintf(&paths[i], "%s%s", file, suffix[i]) < 0)
+      paths[i] = NULL;
+  if (m == NULL || paths[0] == NULL || paths[1] == NULL || paths[2] == NULL)
     goto out;
   if ((r = export_slurp(file, &data, &len, detail)) != 0 || (r = export_slurp(paths[0], &sig, &sig_len, detail)) != 0)
     goto out;

@@ -345,14 +345,16 @@ static int server_decide_requests(struct serial_server *s, size_t n, struct st_d
     struct serial_request *q = s->group[i];
     struct serial_slot *slot = &s->slots[q->slot];
     struct engine_result *res = &s->results[i];
-    if (q->refusal != ST_OK)
+    if (q->refusal != ST_OK) {
       f = engine_refuse(s->engine, slot->source, q->refusal, q->why, res);
-    else if ((f = engine_prepare(s->engine, (const uint8_t *)q->data, q->len, &reqs[m])) == ST_OK) {
-      sources[m] = slot->source;
-      where[m++] = i;
-      continue;
-    } else
+    } else {
       memset(res, 0, sizeof *res);
+      f = engine_prepare(s->engine, (const uint8_t *)q->data, q->len, &reqs[m]);
+      if (f == ST_OK) {
+        sources[m] = slot->source;
+        where[m++] = i;
+      }
+    }
     if (f != ST_OK)
       server_decided(s, slot, res, f, &r, detail);
   }

@@ -94,6 +94,11 @@ STATION_TEST_PIN=$TEST_PIN "$STATION" journal key >"$WORK/journal-key.pem" 2>/de
 check "the export's signature verifies with openssl" \
   openssl dgst -sha256 -verify "$WORK/journal-key.pem" -signature "$CSV.sig" "$CSV"
 check "the export lists the batch" test "$(grep -c ',issued,' "$CSV")" -ge 6
+check "the export's manifest verifies with openssl" \
+  openssl dgst -sha256 -verify "$WORK/journal-key.pem" -signature "$CSV.manifest.json.sig" "$CSV.manifest.json"
+check "the manifest names the export's SHA-256" grep -q "\"sha256\": \"$(sha256sum "$CSV" | cut -d' ' -f1)\"" "$CSV.manifest.json"
+check "journal verify --export accepts the console's export (complete)" \
+  sh -c "'$STATION' journal verify --export '$CSV' --key '$WORK/journal-key.pem' | grep -q '^scope: complete'"
 
 keys l
 check "l locks: the PIN prompt is back" wait_for "Unlock the station"
