@@ -608,6 +608,49 @@ static void t_locked(void **state)
   EVP_PKEY_free(a.key);
 }
 
+/* A journal started again under the same key, and filtered exports that
+ * overlap (linked) or leave a hole (a gap and a break). */
+static void t_journals_and_continuity(void **state)
+{
+  char path[600], *out;
+  struct station a, a_again;
+  struct row rows[64];
+  struct auditdb_import_result res;
+  struct st_detail d = {""};
+  struct auditdb *db;
+  uint64_t findings = 0;
+  (void)state;
+  station_make(&a, "CN=fio-a,OU=acme-factory", "ca-a");
+  db = db_new("journals.db", path, sizeof path);
+  assert_int_equal(auditdb_trust(db, "A", a.pem, &d), 1);
+  assert_int_equal(auditdb_import(db, write_export(&a, "f1.jsonl", rows, rows_range(rows, 1, 6, 0), 20, 1, NULL),
+                                  &res, &d), 0);
+  assert_int_equal(auditdb_import(db, write_export(&a, "f2.jsonl", rows, rows_range(rows, 6, 10, 0), 20, 1, NULL),
+                                  &res, &d), 0);
+  assert_int_equal(res.new_rows, 4);
+  assert_int_equal(auditdb_import(db, write_export(&a, "f3.jsonl", rows, rows_range(rows, 14, 20, 0), 20, 1, NULL),
+                                  &res, &d), 0);
+  out = capture_check(db, &findings);
+  assert_string_equal(out, "gap: station A: records 11-13 of 1-20 are in no imported export\n"
+                           "continuity: station A: records 1-10 (f1.jsonl, f2.jsonl) and 14-20 (f3.jsonl) share no "
+                           "record, so no chain value links them\n");
+  assert_int_equal(findings, 2);
+  free(out);
+  /* the same key, a new genesis: a second journal */
+  a_again = a;
+  memset(a_again.genesis, 'e', 64);
+  assert_int_equal(auditdb_import(db, write_export(&a_again, "g1.jsonl", rows, rows_range(rows, 1, 3, 0), 3, 0, NULL),
+                                  &res, &d), 0);
+  assert_int_equal(res.new_rows, 3);
+  out = capture_check(db, &findings);
+  assert_non_null(strstr(out, "journal-restarted: station A: 2 journals (genesis "));
+  assert_non_null(strstr(out, "gap: station A (journal "));
+  assert_int_equal(sql_int(path, "SELECT count(*) FROM journal"), 2);
+  free(out);
+  auditdb_close(db);
+  EVP_PKEY_free(a.key);
+}
+
 static int setup(void **state)
 {
   (void)state;
@@ -630,6 +673,7 @@ int main(void)
     cmocka_unit_test(t_import_refusals),
     cmocka_unit_test(t_cross_checks_find_report),
     cmocka_unit_test(t_locked),
+    cmocka_unit_test(t_journals_and_continuity),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
