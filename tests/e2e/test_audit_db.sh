@@ -10,8 +10,10 @@
 # names the doubly issued device (device and key), the gap and the break left
 # by an export missing from the middle; `audit find` names both stations for
 # that device, by id, serial, key hash and certificate; `audit report` has one
-# row per station with counts equal to what the batches issued. The database
-# is read with the sqlite3 CLI as well.
+# row per station with counts equal to what the batches issued. A station
+# restored from a backup (journal and token) that signs on gives two signed
+# histories of one journal: the conflict is found, stored and reported, and
+# both exports are kept out. The database is read with the sqlite3 CLI as well.
 . "$(dirname "$0")/lib.sh"
 command -v sqlite3 >/dev/null || { echo "FAIL - the sqlite3 CLI is not installed (bash packaging/install-deps.sh --test)"; exit 1; }
 K=$WORK/keys
@@ -255,4 +257,29 @@ assert a['issued'] == $ISSUED_A and a['refused'] == 3 and a['gaps'] == [] and a[
 assert rows[2]['gaps'] == ['$C2_FIRST-$C2_LAST'], rows[2]
 " < <("$STATION" audit report --db "$DB" --format jsonl)
 
+# --- a station restored from a backup (journal and token both) that signs on:
+# two histories of one journal, each signed by its key. The later export
+# contradicts the earlier one: both are kept out, the conflict is stored and
+# reported, and what the first export of b vouches for stays in the record.
+cp -a "$WORK/b/journal" "$WORK/b-journal.bak"
+cp -a "$WORK/b/tokens" "$WORK/b-tokens.bak"
+batch "$WORK/b2" 2
+check "station b signs batch 2" expect_status 1 at b -q sign "$WORK/b2"
+check "station b exports after batch 2" export_at b "$WORK/ex/b2.jsonl"
+rm -rf "$WORK/b/journal" "$WORK/b/tokens"
+mv "$WORK/b-journal.bak" "$WORK/b/journal"
+mv "$WORK/b-tokens.bak" "$WORK/b/tokens"
+batch "$WORK/b3" 2
+check "station b, restored, signs other devices" expect_status 1 at b -q sign "$WORK/b3"
+check "station b exports the other history" export_at b "$WORK/ex/b3.jsonl"
+B1_LAST=$(wc -l <"$WORK/ex/b1.jsonl")
+check "import b2 (it extends b1)" sh -c "'$STATION' audit import --db '$DB' '$WORK/ex/b2.jsonl' | grep -q 'b2.jsonl: imported: station station-b'"
+check "import b3: CONFLICT, exit 1" expect_status 1 sh -c "'$STATION' audit import --db '$DB' '$WORK/ex/b3.jsonl' >'$WORK/conflict.out'"
+check "... naming the first record that differs and the export it contradicts" grep -q "^.*b3.jsonl: CONFLICT: station station-b, .*record $((B1_LAST + 1)) differs from export b2.jsonl" "$WORK/conflict.out"
+check "b2 and b3 are kept out, b1 stays (sqlite3)" test "$(sqlite3 "$DB" "SELECT group_concat(file || '=' || status, ' ') FROM (SELECT file, status FROM export WHERE file LIKE 'b%' ORDER BY file)")" = "b1.jsonl=accepted b2.jsonl=conflict b3.jsonl=conflict"
+check "station b's record is b1's records again" test "$(sqlite3 "$DB" "SELECT count(*) || ' ' || max(seq) FROM record r JOIN station s ON s.id = r.station_id WHERE s.name = 'station-b'")" = "$B1_LAST $B1_LAST"
+check "check reports the conflict" sh -c "'$STATION' audit check --db '$DB' | grep -q '^conflict: station station-b: exports b3.jsonl and b2.jsonl disagree on record $((B1_LAST + 1)) .*both are kept out of the record\$'"
+check "check reports station b's records after b1 as a gap" sh -c "'$STATION' audit check --db '$DB' | grep -q '^gap: station station-b: records $((B1_LAST + 1))-[0-9]* of 1-[0-9]* are in no imported export\$'"
+check "find still names both stations for the device" test "$("$STATION" audit find --db "$DB" "$DEV" | grep -c '^issued: station station-[ab],')" = 2
+check "report: station b has one conflict row or more" sh -c "'$STATION' audit report --db '$DB' --format csv | grep -q '^station-b,.*,[1-9][0-9]*\$'"
 finish
