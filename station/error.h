@@ -89,7 +89,13 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   /* reliability */ \
   X(ST_E_HSM_TIMEOUT,        -100, FAULT,   "hsm-timeout",               "The HSM did not answer a signature or a login in time (hsm.sign_timeout); nothing of it was released. Unplug and re-plug the token, then restart the station.") \
   X(ST_E_ROOT,               -101, USAGE,   "running-as-root",           "The station does not run as root; run it as the station user, or pass --allow-root (or STATION_ALLOW_ROOT=1) where root is intended.") \
-  X(ST_E_PERMISSIONS,        -102, USAGE,   "insecure-permissions",      "A file the station trusts can be changed or read by users it should not be; fix its owner or mode as the message says.")
+  X(ST_E_PERMISSIONS,        -102, USAGE,   "insecure-permissions",      "A file the station trusts can be changed or read by users it should not be; fix its owner or mode as the message says.") \
+  /* the factory audit database (station audit) */ \
+  X(ST_E_AUDIT_DB,           -110, FAULT,   "audit-db",                  "The audit database could not be read or written.") \
+  X(ST_E_AUDIT_DB_FOREIGN,   -111, USAGE,   "audit-db-foreign",          "The file is not a station audit database (or one of a newer version); it was left unchanged.") \
+  X(ST_E_AUDIT_DB_LOCKED,    -112, FAULT,   "audit-db-locked",           "Another process is writing the audit database; nothing was changed. Try again when it has finished.") \
+  X(ST_E_AUDIT_UNKNOWN_KEY,  -113, REFUSAL, "export-unknown-key",        "The export is signed by a journal key that no station was registered with (station audit trust).") \
+  X(ST_E_AUDIT_KEY_TAKEN,    -114, USAGE,   "station-registered",        "This journal key or this station name is already registered with another name or key.")
 
 #define ST_ERROR_ENUM(sym, val, cls, name, sentence) sym = val,
 enum st_error { ST_ERROR_TABLE(ST_ERROR_ENUM) };

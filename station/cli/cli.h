@@ -75,5 +75,6 @@ int cli_serial(struct cli *cli);
 int cli_journal(struct cli *cli);
 int cli_selftest(struct cli *cli);
 int cli_console(struct cli *cli);
+int cli_audit(struct cli *cli);
 
 #endif

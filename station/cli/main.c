@@ -25,6 +25,14 @@ static const struct cli_command cli_commands[] = {
    "      write a signed export (FILE, FILE.sig, FILE.manifest.json, FILE.manifest.json.sig);\n"
    "      print the journal-signing public key;\n"
    "      begin a new journal where journal.path holds none (first use, or replacing a lost one)"},
+  {"audit", cli_audit, "audit trust --db DB --name NAME KEY.pem\n"
+                       "  audit import --db DB EXPORT...\n"
+                       "  audit check --db DB\n"
+                       "  audit find --db DB DEVICE|SERIAL|KEY-SHA256|CERT.pem\n"
+                       "  audit report --db DB --format csv|jsonl",
+   "the factory-wide audit record (SQLite): register stations' journal keys, import their signed\n"
+   "      jsonl exports, check coverage, gaps, continuity and cross-station conflicts (exit 1 on findings),\n"
+   "      find a device, serial, key or certificate, one report row per station; see docs/audit-database.md"},
   {"console", cli_console, "console",
    "the operator console (ncurses): PIN, status, serial ports, USB sticks signed with s/y; see docs/operator-guide.md"},
   {"selftest", cli_selftest, "selftest", "check the HSM, the CA key and chain, a test signature and the journal"},
@@ -43,7 +51,7 @@ static void cli_usage(FILE *out)
   for (size_t i = 0; i < sizeof cli_commands / sizeof cli_commands[0]; i++)
     fprintf(out, "  %s\n      %s\n", cli_commands[i].usage, cli_commands[i].help);
   fprintf(out, "\nexit status: 0 success, 1 refusals or a failed check, 2 usage or configuration, 3 HSM/CA/journal fault\n"
-               "documentation: docs/ (configuration.md, journal-format.md, key-ceremony.md, certificate-profile.md, line-protocol.md, board-enrollment.md, operator-guide.md)\n");
+               "documentation: docs/ (configuration.md, journal-format.md, audit-database.md, key-ceremony.md, certificate-profile.md, line-protocol.md, board-enrollment.md, operator-guide.md)\n");
 }
 
 int main(int argc, char **argv)

@@ -11,7 +11,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECONDS_EACH=${1:-60}
 shift || true
-TARGETS=${*:-csr line_parser config journal export}
+TARGETS=${*:-csr line_parser config journal export export_row}
 BUILD=$ROOT/build-fuzz
 CC=clang cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DSTATION_FUZZ=ON -DSTATION_TESTS=OFF >/dev/null
 for t in $TARGETS; do
