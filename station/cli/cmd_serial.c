@@ -151,6 +151,10 @@ int cli_serial(struct cli *cli)
     r = cli_serial_signals(stop_pipe);
   if (r == ST_OK) {
     st_info("serving %zu serial port%s; stop with SIGINT or SIGTERM", n, n == 1 ? "" : "s");
+    if (engine_gateway_url(engine) != NULL)
+      st_info("boards are told their device gateway: %s", engine_gateway_url(engine));
+    else
+      st_info("no gateway configured (gateway.certificate): boards get no gateway for their sota.toml");
     r = serial_server_run(server, stop_pipe[0], &detail);
   }
   if (r == ST_OK)
