@@ -161,12 +161,13 @@ file_keys_ok() {
     [ "$(toml "$1/sota.toml" import.tls_clientcert_path)" = "$1/client.pem" ]
 }
 
-# modes_ok DIR: the files' modes (pkey.pem 0600, the certificates and sota.toml 0644, the directory 0755).
+# modes_ok DIR: the files' modes (pkey.pem 0600, the certificates and sota.toml 0644, the
+# directory and the parent the script made 0755).
 modes_ok() {
   local got
-  got=$(cd "$1" && stat -c '%n %a' . pkey.pem client.pem client.chained root.crt sota.toml | tr '\n' ' ')
+  got=$(cd "$1" && stat -c '%n %a' .. . pkey.pem client.pem client.chained root.crt sota.toml | tr '\n' ' ')
   echo "$got"
-  [ "$got" = ". 755 pkey.pem 600 client.pem 644 client.chained 644 root.crt 644 sota.toml 644 " ]
+  [ "$got" = ".. 755 . 755 pkey.pem 600 client.pem 644 client.chained 644 root.crt 644 sota.toml 644 " ]
 }
 
 # board_ok NAME DIR UUID: the common checks of a board enrolled with a key file.
@@ -354,11 +355,14 @@ board_ok stale "$WORK/stale/sota" "$U_STALE"
 # ============ junk before the answer, and kernel log lines inside the CSR (a console UART)
 U_JUNK=$(uuid) U_KMSG=$(uuid) U_KMSG3=$(uuid)
 run_sim "a noisy line" \
-  --cable "python3 '$RELAY' \"\$BOARD_TTY\" --junk -- sh -c \"$(cable junk busybox --factory "$FACTORY" --uuid "$U_JUNK" --out "$WORK/junk/sota" | sed 's/["$\\]/\\&/g')\"" \
-  --cable "python3 '$RELAY' \"\$BOARD_TTY\" --kmsg 1 -- sh -c \"$(cable kmsg dash --factory "$FACTORY" --uuid "$U_KMSG" --out "$WORK/kmsg/sota" | sed 's/["$\\]/\\&/g')\"" \
-  --cable "python3 '$RELAY' \"\$BOARD_TTY\" --kmsg 9 -- sh -c \"$(cable kmsg3 busybox --factory "$FACTORY" --uuid "$U_KMSG3" --out "$WORK/kmsg3/sota" | sed 's/["$\\]/\\&/g')\"" \
+  --cable "python3 '$RELAY' \"\$BOARD_TTY\" --junk -- sh -c \"$(cable junk dash --factory "$FACTORY" --uuid "$U_JUNK" --out "$WORK/junk/sota" | sed 's/["$\\]/\\&/g')\"" \
+  --cable "python3 '$RELAY' \"\$BOARD_TTY\" --junk -- sh -c \"dash '$OLD_ENROLL' --tty \\\"\\\$BOARD_TTY\\\" --timeout 20 --factory $FACTORY --out '$WORK/oldjunk' >'$WORK/oldjunk.out' 2>&1; echo \\\$? >'$WORK/oldjunk.status'\"" \
+  --cable "python3 '$RELAY' \"\$BOARD_TTY\" --kmsg 1 -- sh -c \"$(cable kmsg busybox --factory "$FACTORY" --uuid "$U_KMSG" --out "$WORK/kmsg/sota" | sed 's/["$\\]/\\&/g')\"" \
+  --cable "python3 '$RELAY' \"\$BOARD_TTY\" --kmsg 9 -- sh -c \"$(cable kmsg3 dash --factory "$FACTORY" --uuid "$U_KMSG3" --out "$WORK/kmsg3/sota" | sed 's/["$\\]/\\&/g')\"" \
   -- "$STATION" serial
 board_ok junk "$WORK/junk/sota" "$U_JUNK"
+check "junk: the 0.1.0 script, GNU grep seeing the same junk, did not enroll (what the fix is for)" \
+  sh -c "[ \"\$(cat '$WORK/oldjunk.status')\" -ne 0 ] && [ ! -e '$WORK/oldjunk/client.pem' ]"
 board_ok kmsg "$WORK/kmsg/sota" "$U_KMSG"
 check "kmsg: the garbled request was sent again (not-a-csr), then enrolled" \
   grep -q "the station got a garbled request (not-a-csr); sending it again (attempt 2 of 3)" "$WORK/kmsg.out"
