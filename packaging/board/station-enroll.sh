@@ -129,9 +129,8 @@ os_release() {
 [ -n "$HWID" ] || HWID=$(uname -n)
 [ -n "$TAGS" ] || TAGS=$(os_release LMP_FACTORY_TAG)
 
-# toml_string TEXT: TEXT as a TOML basic string; fails on control characters.
+# toml_string TEXT: TEXT (without control characters: checked before) as a TOML basic string.
 toml_string() {
-  case $1 in *[[:cntrl:]]*) die "\"$1\" holds a control character and cannot go into sota.toml" ;; esac
   printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
 }
 
@@ -402,6 +401,9 @@ fi
 # --- sota.toml, as factory-registration-ref writes it (lmp-device-register's
 # [p11] section for a key in the token)
 [ -n "$GATEWAY" ] || { [ "$STATION_GATEWAY" = - ] || GATEWAY=$STATION_GATEWAY; }
+for value in "$GATEWAY" "$HWID" "$TAGS" "$OUT" "$PKCS11_MODULE" "${P11_PIN:-}" "${P11_TOKEN:-}"; do
+  case $value in *[[:cntrl:]]*) die "\"$value\" holds a control character and cannot go into sota.toml" ;; esac
+done
 if [ -n "$GATEWAY" ]; then
   {
     echo "[tls]"
