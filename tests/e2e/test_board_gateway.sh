@@ -89,6 +89,14 @@ for applet in awk cat chmod cmp cp date dd grep head mkdir mktemp mv od rm sed s
   ln -s "$(command -v busybox)" "$BB/$applet"
 done
 
+# sim DESCRIPTION SIM-OPTIONS... -- STATION-ARGS...: run_sim, keeping every station's stderr.
+SIM_RUNS=0
+sim() {
+  run_sim "$@"
+  SIM_RUNS=$((SIM_RUNS + 1))
+  cat "$PORTS/station.log" >>"$WORK/stations.log" 2>/dev/null || true
+}
+
 # toml FILE KEY.PATH: the value at KEY.PATH of FILE, parsed by tomllib ("" when absent).
 toml() {
   python3 -c 'import sys, tomllib
@@ -239,7 +247,7 @@ SHIM
 chmod +x "$WORK/clockbin/date"
 
 LINE_T0=$(date +%s)
-run_sim "a line of boards" \
+sim "a line of boards" \
   --cable "dash '$OLD_ENROLL' --tty \"\$BOARD_TTY\" --timeout 20 --factory $FACTORY --uuid $U_OLD --out '$WORK/old' >'$WORK/old.out' 2>&1; echo \$? >'$WORK/old.status'" \
   --cable "dash '$OLD_ENROLL' --tty \"\$BOARD_TTY\" --timeout 20 --factory other-factory --out '$WORK/old-err' >'$WORK/old-err.out' 2>&1; echo \$? >'$WORK/old-err.status'" \
   --cable "$(cable dash dash --factory "$FACTORY" --uuid "$U_DASH" --out "$WORK/dash/sota")" \
@@ -320,7 +328,7 @@ check "lateb: it says it set the clock, and gives no skew warning" \
 : >"$WORK/empty-machine-id"
 NOID="unshare -m sh -c 'mount --bind $WORK/empty-machine-id /etc/machine-id && \
   $(cable noid busybox --factory "$FACTORY" --out "$WORK/noid/sota" | sed "s/'/'\\\\''/g")'"
-run_sim "no machine id" --cable "$NOID" -- "$STATION" serial
+sim "no machine id" --cable "$NOID" -- "$STATION" serial
 NOID_ID=$(cat "$WORK/noid/sota/device-id" 2>/dev/null || true)
 check "no machine id: exit 0, the random id made is kept in device-id" \
   sh -c "grep -qx 0 '$WORK/noid.status' && grep -q 'no machine id: device id $NOID_ID made and kept' '$WORK/noid.out'"
@@ -328,12 +336,12 @@ board_ok noid "$WORK/noid/sota" "$NOID_ID"
 cp "$WORK/noid/sota/client.pem" "$WORK/noid-first.pem"
 NOID="unshare -m sh -c 'mount --bind $WORK/empty-machine-id /etc/machine-id && \
   $(cable noid2 dash --factory "$FACTORY" --out "$WORK/noid/sota" | sed "s/'/'\\\\''/g")'"
-run_sim "no machine id, again" --cable "$NOID" -- "$STATION" serial
+sim "no machine id, again" --cable "$NOID" -- "$STATION" serial
 check "no machine id, run again without --force: exit 6, the registration is kept" \
   sh -c "grep -qx 6 '$WORK/noid2.status' && grep -q 'already holds a registration' '$WORK/noid2.out' && cmp '$WORK/noid/sota/client.pem' '$WORK/noid-first.pem'"
 NOID="unshare -m sh -c 'mount --bind $WORK/empty-machine-id /etc/machine-id && \
   $(cable noid3 dash --factory "$FACTORY" --out "$WORK/noid/sota" --force | sed "s/'/'\\\\''/g")'"
-run_sim "no machine id, again with --force" --cable "$NOID" -- "$STATION" serial
+sim "no machine id, again with --force" --cable "$NOID" -- "$STATION" serial
 check "no machine id, retried with --force: exit 0 with the same device id" \
   sh -c "grep -qx 0 '$WORK/noid3.status' && grep -q 'enrolled $NOID_ID' '$WORK/noid3.out'"
 check "no machine id, retried: the same certificate" cmp "$WORK/noid/sota/client.pem" "$WORK/noid-first.pem"
@@ -347,14 +355,14 @@ make_key "$WORK/other.key"
 make_csr "$WORK/other.csr" "$WORK/other.key" "$(device_subject "$U_OTHER")"
 STALE="exec 4<>\"\$BOARD_TTY\"; stty raw -echo <&4; cat '$WORK/other.csr' >&4; sleep 2; \
 $(cable stale dash --factory "$FACTORY" --uuid "$U_STALE" --out "$WORK/stale/sota")"
-run_sim "a stale answer on the line" --cable "$STALE" -- "$STATION" serial
+sim "a stale answer on the line" --cable "$STALE" -- "$STATION" serial
 check "stale: the other request was answered (its certificate journaled) before the script ran" \
   test "$(awk -v d="$U_OTHER" '$3 == "issued" && $5 == d' "$WORK/journal/journal.log" | wc -l)" = 1
 board_ok stale "$WORK/stale/sota" "$U_STALE"
 
 # ============ junk before the answer, and kernel log lines inside the CSR (a console UART)
 U_JUNK=$(uuid) U_KMSG=$(uuid) U_KMSG3=$(uuid)
-run_sim "a noisy line" \
+sim "a noisy line" \
   --cable "python3 '$RELAY' \"\$BOARD_TTY\" --junk -- sh -c \"$(cable junk dash --factory "$FACTORY" --uuid "$U_JUNK" --out "$WORK/junk/sota" | sed 's/["$\\]/\\&/g')\"" \
   --cable "python3 '$RELAY' \"\$BOARD_TTY\" --junk -- sh -c \"dash '$OLD_ENROLL' --tty \\\"\\\$BOARD_TTY\\\" --timeout 20 --factory $FACTORY --out '$WORK/oldjunk' >'$WORK/oldjunk.out' 2>&1; echo \\\$? >'$WORK/oldjunk.status'\"" \
   --cable "python3 '$RELAY' \"\$BOARD_TTY\" --kmsg 1 -- sh -c \"$(cable kmsg busybox --factory "$FACTORY" --uuid "$U_KMSG" --out "$WORK/kmsg/sota" | sed 's/["$\\]/\\&/g')\"" \
@@ -381,7 +389,7 @@ pid=\$!; i=0; while [ \$i -lt 200 ] && ! ls '$WORK/kill/sota'/.enroll.*/csr.pem 
 sleep 0.5; sid=\$(ps -o sid= -p \$pid | tr -d ' '); kill -KILL \$pid; sleep 0.4;
 ps -eo sid=,stat=,pid=,args= | awk -v s=\"\$sid\" '\$1 == s && \$2 !~ /^Z/' >'$WORK/kill-left'; echo \"\$sid\" >'$WORK/kill-sid';
 $(cable kill2 dash --factory "$FACTORY" --uuid "$U_KILL" --out "$WORK/kill/sota")"
-run_sim "the script killed mid-exchange" --cable "$KILL" -- "$STATION" -c "$WORK/slow.yaml" serial
+sim "the script killed mid-exchange" --cable "$KILL" -- "$STATION" -c "$WORK/slow.yaml" serial
 check "killed: the script had a session of its own, and nothing of it is left running" \
   sh -c "[ -s '$WORK/kill-sid' ] && [ ! -s '$WORK/kill-left' ] || cat '$WORK/kill-left'"
 check "killed, run again: the killed request's answer was skipped" \
@@ -393,7 +401,7 @@ check "killed, run again: one certificate issued for that device (the second req
 # ============ without a gateway configured: the certificates as before, no sota.toml, a warning
 write_config "$WORK/nogw.yaml"
 U_NOGW=$(uuid)
-run_sim "no gateway configured" --cable "$(cable nogw dash --factory "$FACTORY" --uuid "$U_NOGW" --out "$WORK/nogw/sota")" \
+sim "no gateway configured" --cable "$(cable nogw dash --factory "$FACTORY" --uuid "$U_NOGW" --out "$WORK/nogw/sota")" \
   -- "$STATION" -c "$WORK/nogw.yaml" serial
 check "no gateway: the station says so at start" grep -q "no gateway configured (gateway.certificate)" "$PORTS/station.log"
 check "no gateway: exit 0, certificates installed" \
@@ -405,7 +413,7 @@ check "no gateway: no sota.toml, and it says why" \
 U_URL=$(uuid)
 sed "s|certificate: $WORK/pki/tls-crt|certificate: $WORK/pki/tls-crt\n  url: https://$GW_NAME:$GW_PORT|" \
   "$WORK/station.yaml" >"$WORK/withurl.yaml"
-run_sim "gateway.url" --cable "$(cable url busybox --factory "$FACTORY" --uuid "$U_URL" --out "$WORK/url/sota")" \
+sim "gateway.url" --cable "$(cable url busybox --factory "$FACTORY" --uuid "$U_URL" --out "$WORK/url/sota")" \
   -- "$STATION" -c "$WORK/withurl.yaml" serial
 check "gateway.url: sota.toml's server is the configured URL" \
   test "$(toml "$WORK/url/sota/sota.toml" tls.server)" = "https://$GW_NAME:$GW_PORT"
@@ -416,4 +424,7 @@ check "gateway.url: the gateway accepts the board (curl --resolve name:port:127.
 mkdir -p "$WORK/empty-batch/csr"
 check "a gateway certificate without a DNS name is fine with gateway.url (the station starts: sign exits 0)" \
   "$STATION" -q -c "$WORK/url.yaml" sign "$WORK/empty-batch"
+check "every station run ($SIM_RUNS) served its boards and stopped, with no sanitizer report or crash" \
+  sh -c "[ \"\$(grep -c '^station: stopped' '$WORK/stations.log')\" = $SIM_RUNS ] && \
+    ! grep -qi -e AddressSanitizer -e LeakSanitizer -e 'runtime error' -e Segmentation '$WORK/stations.log'"
 finish
