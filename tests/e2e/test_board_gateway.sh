@@ -92,6 +92,7 @@ done
 # sim DESCRIPTION SIM-OPTIONS... -- STATION-ARGS...: run_sim, keeping every station's stderr.
 SIM_RUNS=0
 sim() {
+  : >"$PORTS/station.log"   # board_sim appends: each run's own lines only
   run_sim "$@"
   SIM_RUNS=$((SIM_RUNS + 1))
   cat "$PORTS/station.log" >>"$WORK/stations.log" 2>/dev/null || true
@@ -425,6 +426,6 @@ mkdir -p "$WORK/empty-batch/csr"
 check "a gateway certificate without a DNS name is fine with gateway.url (the station starts: sign exits 0)" \
   "$STATION" -q -c "$WORK/url.yaml" sign "$WORK/empty-batch"
 check "every station run ($SIM_RUNS) served its boards and stopped, with no sanitizer report or crash" \
-  sh -c "[ \"\$(grep -c '^station: stopped' '$WORK/stations.log')\" = $SIM_RUNS ] && \
-    ! grep -qi -e AddressSanitizer -e LeakSanitizer -e 'runtime error' -e Segmentation '$WORK/stations.log'"
+  sh -c "n=\$(grep -c '^station: stopped' '$WORK/stations.log'); [ \"\$n\" = $SIM_RUNS ] || echo \"\$n stopped\";
+    [ \"\$n\" = $SIM_RUNS ] && ! grep -i -e AddressSanitizer -e LeakSanitizer -e 'runtime error' -e Segmentation '$WORK/stations.log'"
 finish
