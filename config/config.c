@@ -49,6 +49,8 @@ void config_free(struct station_config *c)
   free(c->ca_certificate);
   free(c->ca_root);
   free(c->journal_path);
+  free(c->gateway_certificate);
+  free(c->gateway_url);
   for (size_t i = 0; i < c->usb_root_count; i++)
     free(c->usb_roots[i]);
   free(c->usb_roots);

@@ -53,6 +53,9 @@ struct station_config {
   enum config_reissue reissue;         /* default refuse */
   /* journal: */
   char *journal_path;           /* required */
+  /* gateway: (optional; both NULL when the section is absent) */
+  char *gateway_certificate;    /* the device gateway's TLS server certificate (tls-crt) */
+  char *gateway_url;            /* NULL: https://<first DNS name of the certificate>:8443 */
   /* intake: */
   char **usb_roots;             /* may be NULL when usb_root_count is 0 */
   size_t usb_root_count;

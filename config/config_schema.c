@@ -18,10 +18,14 @@
  *     production    forbid | allow | require, default forbid
  *     reissue       refuse | allow, default refuse
  *   journal   mapping, required: path (path, required)
+ *   gateway   mapping, optional: the factory's device gateway, told to boards
+ *     certificate path, required: its TLS server certificate (tls-crt)
+ *     url         string, optional: https://HOST[:PORT][/PATH], no trailing
+ *                 '/', printable ASCII without blanks, quotes or backslashes
  *   intake    mapping, optional:
  *     usb     sequence of paths
- *     serial  sequence of mappings: port (string, required), baud (a
- *             standard termios rate from 1200 to 4000000, default 115200)
+ *     serial  sequence of mappings: port (string, required), baud (one of
+ *             the rates of baud_rates.h, default 115200)
  *
  * Each section has its table of keys (cfg_match_keys refuses unknown,
  * repeated and missing ones) and one function that reads the values.
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baud_rates.h"
 #include "config.h"
 #include "error.h"
 
@@ -46,22 +51,18 @@
 #define MAX_VALIDITY_DAYS 36500
 #define DEFAULT_BAUD 115200
 
-/* The rates termios can set (B1200 .. B4000000 on Linux). */
-static const unsigned standard_bauds[] = {
-    1200,   1800,   2400,   4800,    9600,    19200,   38400,   57600,   115200,  230400,  460800,
-    500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000,
-};
-#define STANDARD_BAUDS_TEXT                                                                       \
-  "1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, " \
-  "921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000 or 4000000"
+/* The rates a serial port can be set to: the one list of baud_rates.h. */
+#define STANDARD_BAUD_ENTRY(rate) rate,
+static const unsigned standard_bauds[] = {BAUD_RATES(STANDARD_BAUD_ENTRY)};
 
-enum { TOP_FACTORY, TOP_HSM, TOP_CA, TOP_PROFILE, TOP_JOURNAL, TOP_INTAKE, TOP_COUNT };
+enum { TOP_FACTORY, TOP_HSM, TOP_CA, TOP_PROFILE, TOP_JOURNAL, TOP_GATEWAY, TOP_INTAKE, TOP_COUNT };
 static const struct cfg_key top_keys[TOP_COUNT] = {
     [TOP_FACTORY] = {"factory", true, "a name of 1 to 64 characters from A-Z a-z 0-9 . _ -"},
     [TOP_HSM] = {"hsm", true, "a mapping with module, token, key and pin"},
     [TOP_CA] = {"ca", true, "a mapping with certificate and root"},
     [TOP_PROFILE] = {"profile", false, "a mapping with validity_days, production and reissue"},
     [TOP_JOURNAL] = {"journal", true, "a mapping with path"},
+    [TOP_GATEWAY] = {"gateway", false, "a mapping with certificate and url"},
     [TOP_INTAKE] = {"intake", false, "a mapping with usb and serial"},
 };
 
@@ -102,6 +103,13 @@ enum { JOURNAL_PATH, JOURNAL_COUNT };
 static const struct cfg_key journal_keys[JOURNAL_COUNT] = {
     [JOURNAL_PATH] = {"path", true, "the path of the journal"},
 };
+
+enum { GATEWAY_CERTIFICATE, GATEWAY_URL, GATEWAY_COUNT };
+static const struct cfg_key gateway_keys[GATEWAY_COUNT] = {
+    [GATEWAY_CERTIFICATE] = {"certificate", true, "the path of the gateway's server certificate (tls-crt)"},
+    [GATEWAY_URL] = {"url", false, "https://HOST[:PORT]"},
+};
+#define GATEWAY_URL_MAX 256
 
 enum { INTAKE_USB, INTAKE_SERIAL, INTAKE_COUNT };
 static const struct cfg_key intake_keys[INTAKE_COUNT] = {
@@ -295,6 +303,40 @@ static int schema_journal(const struct cfg_ctx *ctx, const struct cfg_node *map,
   return r;
 }
 
+/* Whether S is a URL the station can hand to a board as its gateway: it goes
+ * on an answer line and into sota.toml as a TOML basic string, so it is
+ * https://, has a host, holds printable ASCII without blanks, quotes or
+ * backslashes, and does not end with '/' (paths such as /repo are appended). */
+static bool is_gateway_url(const char *s)
+{
+  size_t len = strlen(s);
+  bool ok = len > strlen("https://") && len <= GATEWAY_URL_MAX && strncmp(s, "https://", 8) == 0 &&
+            s[8] != '/' && s[8] != ':' && s[len - 1] != '/';
+  for (size_t i = 0; i < len && ok; i++)
+    ok = s[i] > ' ' && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' && s[i] != '\'';
+  return ok;
+}
+
+/* Reads the gateway section. */
+static int schema_gateway(const struct cfg_ctx *ctx, const struct cfg_node *map,
+                          struct station_config *c)
+{
+  const struct cfg_node *v[GATEWAY_COUNT];
+  char got[CFG_DESCRIBE_SIZE];
+  int r = cfg_match_keys(ctx, map, "gateway", gateway_keys, GATEWAY_COUNT, v);
+
+  if (r == 0)
+    r = cfg_get_path(ctx, v[GATEWAY_CERTIFICATE], "gateway.certificate", &c->gateway_certificate);
+  if (r == 0 && v[GATEWAY_URL] != NULL) {
+    r = cfg_get_string(ctx, v[GATEWAY_URL], "gateway.url", &c->gateway_url);
+    if (r == 0 && !is_gateway_url(c->gateway_url))
+      r = cfg_fail(ctx, v[GATEWAY_URL], "gateway.url: expected https://HOST[:PORT] (at most %d characters, "
+                   "no blanks, quotes or backslashes, no '/' at the end), got %s", GATEWAY_URL_MAX,
+                   cfg_describe(v[GATEWAY_URL], got, sizeof got));
+  }
+  return r;
+}
+
 /* Reads intake.usb: a sequence of paths. */
 static int schema_usb(const struct cfg_ctx *ctx, const struct cfg_node *seq, struct station_config *c)
 {
@@ -358,7 +400,7 @@ static int schema_serial_port(const struct cfg_ctx *ctx, const struct cfg_node *
   r = cfg_get_uint(ctx, v[SERIAL_BAUD], path, 1, 4000000, &entry->baud);
   if (r != 0 || !is_standard_baud(entry->baud))   /* one message, with the list of rates */
     r = cfg_fail(ctx, v[SERIAL_BAUD], "%s: expected a standard rate (%s), got %s", path,
-                 STANDARD_BAUDS_TEXT, cfg_describe(v[SERIAL_BAUD], got, sizeof got));
+                 BAUD_RATES_TEXT, cfg_describe(v[SERIAL_BAUD], got, sizeof got));
 out:
   return r;
 }
@@ -416,6 +458,8 @@ int cfg_schema_apply(const struct cfg_ctx *ctx, const struct cfg_node *root, str
     r = schema_profile(ctx, v[TOP_PROFILE], c);
   if (r == 0)
     r = schema_journal(ctx, v[TOP_JOURNAL], c);
+  if (r == 0 && v[TOP_GATEWAY] != NULL)
+    r = schema_gateway(ctx, v[TOP_GATEWAY], c);
   if (r == 0 && v[TOP_INTAKE] != NULL)
     r = schema_intake(ctx, v[TOP_INTAKE], c);
   return r;

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "csr.h"
 #include "encoding.h"
+#include "gateway.h"
 #include "export.h"
 #include "hsm.h"
 #include "journal.h"
@@ -152,6 +153,10 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
     r = ST_E_CA_CERT;
     goto out;
   }
+  if (cfg->gateway_certificate != NULL &&
+      (r = gateway_check(cfg->gateway_certificate, cfg->gateway_url, e->root_cert, now, &e->gateway_url, detail)) !=
+          ST_OK)
+    goto out;
   r = device_issuer_new(e->ca_cert, &e->issuer, detail);
   if (r != ST_OK)
     goto out;
@@ -337,6 +342,11 @@ X509 *engine_root_cert(const struct engine *e)
   return e->root_cert;
 }
 
+const char *engine_gateway_url(const struct engine *e)
+{
+  return e->gateway_url;
+}
+
 void engine_counts(const struct engine *e, uint64_t *records, uint64_t *issued, uint64_t *refused)
 {
   journal_counts(e->journal, records, issued, refused);
@@ -363,6 +373,7 @@ void engine_close(struct engine *e)
   device_issuer_free(e->issuer);
   X509_free(e->ca_cert);
   X509_free(e->root_cert);
+  free(e->gateway_url);
   free(e);
 }
 

@@ -87,9 +87,10 @@ struct engine_result {
 };
 
 /* Loads and checks the local CA certificate and the factory root (profile,
- * chain, factory OU) and opens the journal (recovering a torn tail). Does not
- * touch the HSM. Returns 0 and *OUT, or ST_E_CA_CERT, ST_E_JOURNAL*,
- * ST_E_NO_MEMORY with DETAIL. CFG must outlive the engine. */
+ * chain, factory OU), the gateway certificate when one is configured
+ * (gateway.h), and opens the journal (recovering a torn tail). Does not
+ * touch the HSM. Returns 0 and *OUT, or ST_E_CA_CERT, ST_E_GATEWAY_CERT,
+ * ST_E_JOURNAL*, ST_E_NO_MEMORY with DETAIL. CFG must outlive the engine. */
 int engine_open(const struct station_config *cfg, struct engine **out, struct st_detail *detail);
 
 /* Opens the token (once), logs in with PIN, finds the CA key and proves it
@@ -216,6 +217,10 @@ void engine_result_cleanup(struct engine_result *res);
 /* The local CA and factory root certificates. Borrowed. */
 X509 *engine_ca_cert(const struct engine *e);
 X509 *engine_root_cert(const struct engine *e);
+
+/* The device gateway's URL told to boards (gateway.h), or NULL when no
+ * gateway is configured. Borrowed. */
+const char *engine_gateway_url(const struct engine *e);
 
 /* Journal record counts (committed and pending). */
 void engine_counts(const struct engine *e, uint64_t *records, uint64_t *issued, uint64_t *refused);

@@ -62,6 +62,7 @@ struct engine {
   X509 *ca_cert;
   struct device_issuer *issuer;     /* ca_cert, encoded once for device certificates */
   X509 *root_cert;
+  char *gateway_url;                /* NULL: no gateway configured */
   struct journal *journal;
   struct hsm *hsm;
   struct hsm_key *ca_key;

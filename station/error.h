@@ -90,6 +90,7 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_HSM_TIMEOUT,        -100, FAULT,   "hsm-timeout",               "The HSM did not answer a signature or a login in time (hsm.sign_timeout); nothing of it was released. Unplug and re-plug the token, then restart the station.") \
   X(ST_E_ROOT,               -101, USAGE,   "running-as-root",           "The station does not run as root; run it as the station user, or pass --allow-root (or STATION_ALLOW_ROOT=1) where root is intended.") \
   X(ST_E_PERMISSIONS,        -102, USAGE,   "insecure-permissions",      "A file the station trusts can be changed or read by users it should not be; fix its owner or mode as the message says.") \
+  X(ST_E_GATEWAY_CERT,       -103, USAGE,   "gateway-certificate",       "The device gateway's certificate (gateway.certificate) is unreadable, does not chain to the factory root, is not for a TLS server or names no gateway; fix the file or set gateway.url.") \
   /* the factory audit database (station audit) */ \
   X(ST_E_AUDIT_DB,           -110, FAULT,   "audit-db",                  "The audit database could not be read or written.") \
   X(ST_E_AUDIT_DB_FOREIGN,   -111, USAGE,   "audit-db-foreign",          "The file is not a station audit database (or one of a newer version); it was left unchanged.") \

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "baud_rates.h"
 #include "engine.h"
 #include "log.h"
 #include "serial/serial_port.h"
@@ -64,8 +65,7 @@ static int cli_serial_parse_port(char *arg, struct serial_port_spec *spec)
   errno = 0;
   baud = strtoul(at + 1, &end, 10);
   if (at[1] == '\0' || *end != '\0' || errno != 0 || baud > 0xffffffffUL || !serial_baud_supported((unsigned)baud)) {
-    fprintf(stderr, "station: error: %s: the baud after '@' must be one of the standard rates (9600 ... 4000000)\n",
-            arg);
+    fprintf(stderr, "station: error: %s: the baud after '@' must be one of %s\n", arg, BAUD_RATES_TEXT);
     r = ST_E_SERIAL_BAUD;
     goto out;
   }
@@ -151,6 +151,10 @@ int cli_serial(struct cli *cli)
     r = cli_serial_signals(stop_pipe);
   if (r == ST_OK) {
     st_info("serving %zu serial port%s; stop with SIGINT or SIGTERM", n, n == 1 ? "" : "s");
+    if (engine_gateway_url(engine) != NULL)
+      st_info("boards are told their device gateway: %s", engine_gateway_url(engine));
+    else
+      st_info("no gateway configured (gateway.certificate): boards get no gateway for their sota.toml");
     r = serial_server_run(server, stop_pipe[0], &detail);
   }
   if (r == ST_OK)

@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "baud_rates.h"
 #include "error.h"
 #include "syscalls.h"
 
@@ -23,13 +24,9 @@ struct serial_speed {
   speed_t speed;
 };
 
-static const struct serial_speed serial_speeds[] = {
-  {1200, B1200},       {2400, B2400},       {4800, B4800},       {9600, B9600},       {19200, B19200},
-  {38400, B38400},     {57600, B57600},     {115200, B115200},   {230400, B230400},   {460800, B460800},
-  {500000, B500000},   {576000, B576000},   {921600, B921600},   {1000000, B1000000}, {1152000, B1152000},
-  {1500000, B1500000}, {2000000, B2000000}, {2500000, B2500000}, {3000000, B3000000}, {3500000, B3500000},
-  {4000000, B4000000},
-};
+/* The rates of baud_rates.h with their termios constants. */
+#define SERIAL_SPEED_ENTRY(rate) {rate, B##rate},
+static const struct serial_speed serial_speeds[] = {BAUD_RATES(SERIAL_SPEED_ENTRY)};
 
 /* The speed_t of BAUD, or B0 when it has none. */
 static speed_t serial_speed_of(unsigned baud)

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
+#include "encoding.h"
 #include "engine.h"
 #include "error.h"
 #include "line_parser.h"
@@ -30,6 +33,7 @@ struct serial_request {
   char *data;
   size_t len;
   char why[160];             /* the refusal's particulars */
+  char request_hex[65];      /* SHA-256 of DATA, hex (the answer's Request-SHA256), or "" */
 };
 
 /* One port and everything the loop keeps for it. */
@@ -152,15 +156,37 @@ static int server_deliver(struct serial_slot *slot, const char *text, size_t len
 
 /* ---- requests ---- */
 
+/* The SHA-256 of the LEN bytes of DATA as hex into HEX (65 bytes); "" when
+ * LEN is 0 or the digest fails. */
+static void server_request_hex(const char *data, size_t len, char hex[65])
+{
+  uint8_t md[32];
+  unsigned int md_len = 0;
+  hex[0] = '\0';
+  if (len > 0 && EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL) == 1 && md_len == sizeof md)
+    st_hex_encode(hex, md, sizeof md);
+}
+
+/* The header lines of an answer to a request named REQUEST_HEX ("" for none). */
+static struct serial_answer_meta server_meta(const struct serial_server *s, const char *request_hex)
+{
+  struct serial_answer_meta meta = {request_hex[0] != '\0' ? request_hex : NULL, time(NULL),
+                                    engine_gateway_url(s->engine)};
+  return meta;
+}
+
 static void server_enqueue(struct serial_slot *slot, int refusal, const char *data, size_t len, const char *why)
 {
   struct serial_server *s = slot->server;
   struct serial_request *q = NULL, **tail;
-  char *busy = NULL;
+  char *busy = NULL, request_hex[65];
   size_t busy_len = 0;
+  struct serial_answer_meta meta;
 
+  server_request_hex(data, len, request_hex);
   if (slot->queued >= s->options.queue_per_port) {
-    if (serial_answer_refused(ST_E_SERIAL_BUSY, NULL, &busy, &busy_len) == ST_OK)
+    meta = server_meta(s, request_hex);
+    if (serial_answer_refused(ST_E_SERIAL_BUSY, NULL, &meta, &busy, &busy_len) == ST_OK)
       server_deliver(slot, busy, busy_len);
     server_emit(slot, SERIAL_EVENT_DROPPED, slot->state, ST_E_SERIAL_BUSY, NULL, NULL,
                 "a CSR arrived while the port already had its fill of requests waiting; it was answered serial-busy");
@@ -178,6 +204,7 @@ static void server_enqueue(struct serial_slot *slot, int refusal, const char *da
     memcpy(q->data, data, len);
   q->len = len;
   snprintf(q->why, sizeof q->why, "%s", why);
+  memcpy(q->request_hex, request_hex, sizeof q->request_hex);
   for (tail = &s->queue; *tail != NULL; tail = &(*tail)->next)
     ;
   *tail = q;
@@ -244,12 +271,13 @@ static void server_answer(struct serial_server *s, const struct serial_request *
   enum serial_port_state after = slot->queued > 0 ? SERIAL_PORT_SIGNING : SERIAL_PORT_ANSWERED;
   char *text = NULL;
   size_t len = 0;
+  struct serial_answer_meta meta = server_meta(s, q->request_hex);
   int r;
 
   if (res->code == ST_OK)
-    r = serial_answer_issued(res->cert_der, res->cert_len, s->chain_pem, res->serial_hex, &text, &len);
+    r = serial_answer_issued(res->cert_der, res->cert_len, s->chain_pem, res->serial_hex, &meta, &text, &len);
   else
-    r = serial_answer_refused(res->code, res->detail.text, &text, &len);
+    r = serial_answer_refused(res->code, res->detail.text, &meta, &text, &len);
   if (r != ST_OK) {
     st_error("%s: the answer could not be written out: %s", slot->path, st_error_sentence(r));
   } else if (q->generation != slot->generation) {

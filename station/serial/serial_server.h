@@ -17,9 +17,12 @@
  *      not read holds up nobody.
  *
  * Answers (docs/line-protocol.md), LF line ends:
- *   issued:  device certificate PEM, local CA PEM, factory root PEM, then
- *            "STATION OK <serial hex>"
- *   refused: "STATION ERR <reason-code> <one-line sentence>"
+ *   issued:  device certificate PEM, local CA PEM, factory root PEM, the
+ *            header lines, then "STATION OK <serial hex>"
+ *   refused: the header lines, then "STATION ERR <reason-code> <one-line sentence>"
+ * The header lines (serial_answer.h) name the request answered (the SHA-256
+ * of its block), give the station's time and, on issued answers, the device
+ * gateway's URL when one is configured (engine_gateway_url).
  * The same CSR sent again gets the certificate already issued (the engine
  * hands it back from the journal). The journal source of a request is
  * "serial:<port path>".

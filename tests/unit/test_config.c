@@ -322,7 +322,7 @@ static void test_unknown_keys(void **state)
   (void)state;
   expect_message("factory: a\nfactroy: b\n",
                  "station.yaml:2:1: unknown key \"factroy\" at top level (expected one of: factory, "
-                 "hsm, ca, profile, journal, intake)");
+                 "hsm, ca, profile, journal, gateway, intake)");
   expect_message("factory: a\nhsm:\n  modul: /m.so\n" TAIL_OK,
                  "station.yaml:3:3: unknown key \"modul\" in hsm (expected one of: module, token, "
                  "key, pin, journal_key, sessions, sign_timeout)");
@@ -448,7 +448,9 @@ static void test_serial_baud(void **state)
 {
   (void)state;
   expect_error("factory: a\n" HSM_OK "intake:\n  serial:\n    - {port: /dev/ttyS0, baud: 12345}\n" TAIL_OK,
-               "station.yaml:5:32: ", "intake.serial[0].baud: expected a standard rate (1200, 1800");
+               "station.yaml:5:32: ", "intake.serial[0].baud: expected a standard rate (1200, 2400, 4800");
+  expect_error("factory: a\n" HSM_OK "intake:\n  serial:\n    - {port: /dev/ttyS0, baud: 1800}\n" TAIL_OK,
+               "station.yaml:5:32: ", "got \"1800\"");
   expect_error("factory: a\n" HSM_OK "intake:\n  serial:\n    - {port: /dev/ttyS0, baud: fast}\n" TAIL_OK,
                "station.yaml:5:32: ", "expected a standard rate");
   expect_error("factory: a\n" HSM_OK "intake:\n  serial:\n    - {port: /dev/ttyS0, baud: 8000000}\n" TAIL_OK,
@@ -456,6 +458,44 @@ static void test_serial_baud(void **state)
   expect_error("factory: a\n" HSM_OK "intake:\n  serial:\n    - port: /dev/ttyS0\n    - port: /dev/ttyS0\n"
                TAIL_OK,
                "station.yaml:6:13: ", "intake.serial[1].port: expected each port once");
+}
+
+static void test_gateway(void **state)
+{
+  struct station_config *c;
+  struct st_detail detail;
+  (void)state;
+  /* absent: nothing to tell boards */
+  assert_int_equal(load_text("factory: a\n" HSM_OK TAIL_OK, &c, &detail), ST_OK);
+  assert_null(c->gateway_certificate);
+  assert_null(c->gateway_url);
+  config_free(c);
+  /* the certificate alone: a path; the URL comes from it at start */
+  assert_int_equal(load_text("factory: a\n" HSM_OK TAIL_OK "gateway: {certificate: /etc/station/tls-crt}\n", &c,
+                             &detail), ST_OK);
+  assert_string_equal(c->gateway_certificate, "/etc/station/tls-crt");
+  assert_null(c->gateway_url);
+  config_free(c);
+  assert_int_equal(load_text("factory: a\n" HSM_OK TAIL_OK
+                             "gateway:\n  certificate: /t.pem\n  url: https://gw.acme.example:443/api\n", &c,
+                             &detail), ST_OK);
+  assert_string_equal(c->gateway_url, "https://gw.acme.example:443/api");
+  config_free(c);
+  expect_error("factory: a\ngateway: {url: https://gw}\n" HSM_OK TAIL_OK, "station.yaml:2:10: ",
+               "missing required key \"certificate\" in gateway");
+  expect_error("factory: a\ngateway: {certificate: /t.pem, port: 8443}\n" HSM_OK TAIL_OK, "station.yaml:2:32: ",
+               "unknown key \"port\"");
+  expect_error("factory: a\ngateway: {certificate: /t.pem, url: http://gw}\n" HSM_OK TAIL_OK,
+               "station.yaml:2:37: ", "gateway.url: expected https://HOST[:PORT]");
+  expect_error("factory: a\ngateway: {certificate: /t.pem, url: https://gw/}\n" HSM_OK TAIL_OK,
+               "station.yaml:2:37: ", "no '/' at the end");
+  expect_error("factory: a\ngateway: {certificate: /t.pem, url: \"https://gw\\\"x\"}\n" HSM_OK TAIL_OK,
+               "station.yaml:2:37: ", "gateway.url: expected");
+  expect_error("factory: a\ngateway: {certificate: /t.pem, url: \"https://g w\"}\n" HSM_OK TAIL_OK,
+               "station.yaml:2:37: ", "gateway.url: expected");
+  expect_error("factory: a\ngateway: {certificate: /t.pem, url: https://}\n" HSM_OK TAIL_OK,
+               "station.yaml:2:37: ", "gateway.url: expected");
+  expect_error("factory: a\ngateway: /t.pem\n" HSM_OK TAIL_OK, "station.yaml:2:10: ", "gateway");
 }
 
 static void test_duplicate_keys(void **state)
@@ -518,6 +558,7 @@ int main(void)
       cmocka_unit_test(test_enums),
       cmocka_unit_test(test_integers),
       cmocka_unit_test(test_serial_baud),
+      cmocka_unit_test(test_gateway),
       cmocka_unit_test(test_duplicate_keys),
       cmocka_unit_test(test_yaml_syntax),
       cmocka_unit_test(test_aliases_anchors_tags),

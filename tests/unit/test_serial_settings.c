@@ -15,6 +15,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "config.h"
 #include "error.h"
 #include "serial/serial_answer.h"
 #include "serial/serial_port.h"
@@ -218,13 +222,99 @@ static void test_err_line_is_one_printable_line(void **state)
   char *text = NULL;
   size_t len = 0;
   (void)state;
-  assert_int_equal(serial_answer_refused(ST_E_FACTORY, "the OU is \"x\r\nSTATION OK 00\xc3\xa9\"", &text, &len), ST_OK);
+  assert_int_equal(serial_answer_refused(ST_E_FACTORY, "the OU is \"x\r\nSTATION OK 00\xc3\xa9\"", NULL, &text, &len), ST_OK);
   assert_string_equal(text, "STATION ERR wrong-factory the OU is \"x  STATION OK 00??\"\n");
   assert_int_equal(len, strlen(text));
   free(text);
-  assert_int_equal(serial_answer_refused(ST_E_TIMEOUT, "", &text, &len), ST_OK);
+  assert_int_equal(serial_answer_refused(ST_E_TIMEOUT, "", NULL, &text, &len), ST_OK);
   assert_string_equal(text, "STATION ERR timeout The request did not complete in time.\n");
   free(text);
+}
+
+static void test_header_lines_before_the_verdict(void **state)
+{
+  static const char hex[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  struct serial_answer_meta meta = {hex, 1000000000, "https://gw.acme.example:8443"};
+  char *text = NULL, *suffix;
+  size_t len = 0;
+  EVP_PKEY *key = EVP_EC_gen("P-256");
+  X509 *cert = X509_new();
+  uint8_t *der = NULL;
+  int der_len;
+  (void)state;
+
+  /* refused: the request and the time, never the gateway */
+  assert_int_equal(serial_answer_refused(ST_E_FACTORY, "the OU is \"x\"", &meta, &text, &len), ST_OK);
+  assert_string_equal(text, "Request-SHA256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+                            "Time: 1000000000 2001-09-09T01:46:40Z\n"
+                            "STATION ERR wrong-factory the OU is \"x\"\n");
+  assert_int_equal(len, strlen(text));
+  free(text);
+  /* a request with no block to name, and no clock: only the verdict */
+  meta.request_sha256_hex = NULL;
+  meta.time = (time_t)-1;
+  assert_int_equal(serial_answer_refused(ST_E_TIMEOUT, "", &meta, &text, &len), ST_OK);
+  assert_string_equal(text, "STATION ERR timeout The request did not complete in time.\n");
+  free(text);
+
+  /* issued: certificate, chain, then the header lines with the gateway, then OK */
+  assert_non_null(key);
+  assert_non_null(cert);
+  assert_int_equal(X509_set_pubkey(cert, key), 1);
+  assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(cert), 1), 1);
+  assert_non_null(X509_gmtime_adj(X509_getm_notBefore(cert), 0));
+  assert_non_null(X509_gmtime_adj(X509_getm_notAfter(cert), 3600));
+  assert_true(X509_sign(cert, key, EVP_sha256()) > 0);
+  der_len = i2d_X509(cert, &der);
+  assert_true(der_len > 0);
+  meta.request_sha256_hex = hex;
+  meta.time = 1000000000;
+  assert_int_equal(serial_answer_issued(der, (size_t)der_len, "CHAIN\n", "01", &meta, &text, &len), ST_OK);
+  assert_int_equal(strncmp(text, "-----BEGIN CERTIFICATE-----\n", 28), 0);
+  suffix = strstr(text, "-----END CERTIFICATE-----\nCHAIN\n");
+  assert_non_null(suffix);
+  assert_string_equal(suffix + strlen("-----END CERTIFICATE-----\nCHAIN\n"),
+                      "Request-SHA256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+                      "Time: 1000000000 2001-09-09T01:46:40Z\n"
+                      "Gateway: https://gw.acme.example:8443\n"
+                      "STATION OK 01\n");
+  free(text);
+  /* without a gateway configured, no Gateway line */
+  meta.gateway_url = NULL;
+  assert_int_equal(serial_answer_issued(der, (size_t)der_len, "CHAIN\n", "01", &meta, &text, &len), ST_OK);
+  assert_null(strstr(text, "Gateway:"));
+  assert_non_null(strstr(text, "Time: 1000000000 2001-09-09T01:46:40Z\nSTATION OK 01\n"));
+  free(text);
+  OPENSSL_free(der);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+}
+
+/* Every rate termios knows: the configuration accepts it exactly when a port
+ * can be set to it (one list, baud_rates.h). */
+static void test_config_and_ports_accept_the_same_rates(void **state)
+{
+  static const unsigned termios_rates[] = {
+    50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200, 38400, 57600, 115200,
+    230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000,
+    4000000, 12345, 4000001};
+  size_t accepted = 0;
+  (void)state;
+  for (size_t i = 0; i < sizeof termios_rates / sizeof termios_rates[0]; i++) {
+    char yaml[512];
+    struct station_config *c = NULL;
+    struct st_detail why = {""};
+    int n = snprintf(yaml, sizeof yaml,
+                     "factory: a\nhsm: {module: /m.so, token: t, key: k, pin: prompt}\n"
+                     "ca: {certificate: /c.pem, root: /r.pem}\njournal: {path: /j}\n"
+                     "intake:\n  serial:\n    - {port: /dev/ttyS0, baud: %u}\n", termios_rates[i]);
+    int r = config_load_buffer("/etc/station.yaml", yaml, (size_t)n, &c, &why);
+    assert_int_equal(r == ST_OK, serial_baud_supported(termios_rates[i]) != 0);
+    accepted += r == ST_OK;
+    config_free(c);
+  }
+  assert_int_equal(accepted, 21);
+  assert_false(serial_baud_supported(1800));
 }
 
 int main(void)
@@ -238,6 +328,8 @@ int main(void)
     cmocka_unit_test(test_open_failures_name_the_path),
     cmocka_unit_test(test_short_writes_and_eintr_continue),
     cmocka_unit_test(test_err_line_is_one_printable_line),
+    cmocka_unit_test(test_header_lines_before_the_verdict),
+    cmocka_unit_test(test_config_and_ports_accept_the_same_rates),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
