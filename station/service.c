@@ -21,6 +21,7 @@
 #include "export.h"
 #include "log.h"
 #include "usb_watch.h"
+#include "workers.h"
 
 /* ---- sinks: the engine's and the serial server's events become service events ---- */
 
@@ -158,7 +159,10 @@ static void service_do_lock(struct service *s)
   service_push(s, &ev);
 }
 
-/* The batch observer: tells the driver, and lets a waiting board have the engine. */
+static void service_on_stick(void *arg, enum usb_change change, const char *path);
+
+/* The batch observer: tells the driver, looks for sticks that arrived (at
+ * most every half second), and lets a waiting board have the engine. */
 static void service_on_progress(void *arg, size_t done, size_t total)
 {
   struct service *s = arg;
@@ -168,7 +172,17 @@ static void service_on_progress(void *arg, size_t done, size_t total)
   ev.total = total;
   service_push(s, &ev);
   service_engine_give(s);
+  if (ev.time_ms - s->scanned_ms >= 500) {
+    s->scanned_ms = ev.time_ms;
+    usb_watch_scan(s->usb, service_on_stick, s);
+  }
   service_engine_take(s);
+}
+
+static int service_should_stop(void *arg)
+{
+  struct service *s = arg;
+  return atomic_load(&s->stop_batch);
 }
 
 /* Makes everything the station wrote on the stick whose root directory is
@@ -203,7 +217,7 @@ static void service_do_sign(struct service *s, const char *path)
   static const char *const outputs[] = {"certs", "rejected"};
   struct service_event ev;
   struct st_detail detail = {""};
-  struct batch_observer observer = {service_on_progress, s};
+  struct batch_observer observer = {service_on_progress, s, service_should_stop};
   int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r;
 
@@ -245,21 +259,51 @@ static void service_do_export(struct service *s, const char *path)
   service_push(s, &ev);
 }
 
-/* ---- sticks, on the job thread ---- */
+/* ---- sticks: noticed on the job thread, inspected on the inspector ---- */
+
+struct service_inspection {
+  struct service *s;
+  char path[PATH_MAX];
+};
+
+static void service_inspect(void *arg)
+{
+  struct service_inspection *task = arg;
+  struct service *s = task->s;
+  struct service_event ev;
+  struct st_detail detail = {""};
+  struct batch_engine_lock lock = {service_guard_enter, service_guard_leave, s};
+  service_event_init(&ev, SERVICE_EVENT_STICK);
+  snprintf(ev.source, sizeof ev.source, "%.255s", task->path);
+  ev.code = batch_inspect_journal(s->engine, task->path, &lock, &ev.inspection, &detail);
+  snprintf(ev.text, sizeof ev.text, "%s", detail.text);
+  service_push(s, &ev);
+  free(task);
+}
 
 static void service_on_stick(void *arg, enum usb_change change, const char *path)
 {
   struct service *s = arg;
   struct service_event ev;
-  struct st_detail detail = {""};
-  service_event_init(&ev, change == USB_STICK_GONE ? SERVICE_EVENT_STICK_GONE : SERVICE_EVENT_STICK);
+  struct service_inspection *task;
+  service_event_init(&ev, change == USB_STICK_GONE ? SERVICE_EVENT_STICK_GONE : SERVICE_EVENT_STICK_SEEN);
   snprintf(ev.source, sizeof ev.source, "%s", path);
-  if (change != USB_STICK_GONE) {
-    /* engine_prepare is thread-safe: no engine lock, a board is not held up */
-    ev.code = batch_inspect(s->engine, path, &ev.inspection, &detail);
-    snprintf(ev.text, sizeof ev.text, "%s", detail.text);
-  }
   service_push(s, &ev);
+  if (change == USB_STICK_GONE)
+    return;
+  task = calloc(1, sizeof *task);
+  if (task == NULL) {
+    service_event_init(&ev, SERVICE_EVENT_STICK);
+    snprintf(ev.source, sizeof ev.source, "%s", path);
+    ev.code = ST_E_NO_MEMORY;
+    snprintf(ev.text, sizeof ev.text, "%s", st_error_sentence(ST_E_NO_MEMORY));
+    service_push(s, &ev);
+    return;
+  }
+  task->s = s;
+  snprintf(task->path, sizeof task->path, "%s", path);
+  /* on failure the task ran here, before returning */
+  workers_submit(s->inspector, s->inspections, service_inspect, task);
 }
 
 /* While the engine is stopped on its journal, lets it try to resume (it
@@ -355,12 +399,40 @@ int service_lock(struct service *s)
 
 int service_sign(struct service *s, const char *path)
 {
+  atomic_store(&s->stop_batch, 0);
   return service_command(s, SERVICE_CMD_SIGN, path);
 }
 
 int service_export(struct service *s, const char *path)
 {
   return service_command(s, SERVICE_CMD_EXPORT, path);
+}
+
+size_t service_cancel_queued(struct service *s)
+{
+  size_t dropped = 0;
+  struct service_command **at;
+  pthread_mutex_lock(&s->command_mutex);
+  at = &s->commands;
+  s->commands_tail = &s->commands;
+  while (*at != NULL) {
+    struct service_command *c = *at;
+    if (c->kind == SERVICE_CMD_SIGN || c->kind == SERVICE_CMD_EXPORT) {
+      *at = c->next;
+      free(c);
+      dropped++;
+    } else {
+      at = &c->next;
+      s->commands_tail = at;
+    }
+  }
+  pthread_mutex_unlock(&s->command_mutex);
+  return dropped;
+}
+
+void service_stop_batch(struct service *s)
+{
+  atomic_store(&s->stop_batch, 1);
 }
 
 int service_start(struct service *s)
@@ -458,6 +530,9 @@ int service_new(const struct station_config *cfg, struct service **out, struct s
   }
   if (r == ST_OK)
     r = usb_watch_new(cfg->usb_roots, cfg->usb_root_count, &s->usb);
+  if (r == ST_OK && ((s->inspector = workers_new(1, "st-inspect")) == NULL ||
+                     (s->inspections = work_group_new()) == NULL))
+    r = ST_E_NO_MEMORY;
   if (r != ST_OK)
     goto out;
   *out = s;
@@ -479,6 +554,8 @@ void service_free(struct service *s)
     }
     pthread_join(s->serial_thread, NULL);
   }
+  workers_free(s->inspector); /* the inspections still queued take the engine: before it closes */
+  work_group_free(s->inspections);
   serial_server_free(s->serial);
   usb_watch_free(s->usb);
   engine_close(s->engine);

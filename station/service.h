@@ -5,9 +5,13 @@
  *
  * Threads (all started and stopped here):
  *   job thread     takes commands from the driver in order (log in, lock,
- *                  sign a stick, export the journal to a stick), watches the
- *                  intake.usb roots (usb_watch.h) and inspects each stick
- *                  that appears (batch_inspect: policy only, nothing signed);
+ *                  sign a stick, export the journal to a stick) and watches
+ *                  the intake.usb roots (usb_watch.h), also between the
+ *                  groups of a batch;
+ *   inspector      inspects each stick that arrives or changes
+ *                  (batch_inspect_journal: the intake's checks and the
+ *                  policy without the lock, then the journal under it for
+ *                  the CSRs issued before; nothing signed or written);
  *   serial thread  runs serial_server_run on the intake.serial ports, from
  *                  the first successful login until the service is freed.
  * The engine is single-threaded by contract: both threads use it only under
@@ -70,11 +74,14 @@ enum service_event_kind {
   SERVICE_EVENT_LOCKED,        /* logged out of the token */
   SERVICE_EVENT_REQUEST,       /* a request decided: REQUEST_KIND, SOURCE, DEVICE, SERIAL_HEX, CODE, TEXT; COUNTS */
   SERVICE_EVENT_PORT,          /* a serial port changed: PORT_EVENT, SOURCE (the port), PORT_STATE, CODE, DEVICE, SERIAL_HEX, TEXT */
-  SERVICE_EVENT_STICK,         /* a stick arrived or changed: SOURCE (its path), INSPECTION; CODE: ST_OK or why it cannot be inspected */
+  SERVICE_EVENT_STICK,         /* a stick inspected: SOURCE (its path), INSPECTION (with issued_before from the
+                                  journal); CODE: ST_OK or why it cannot be inspected */
   SERVICE_EVENT_STICK_GONE,    /* SOURCE: the stick's path */
   SERVICE_EVENT_BATCH_START,   /* SOURCE: the stick; TOTAL entries */
   SERVICE_EVENT_PROGRESS,      /* DONE of TOTAL entries of the batch finished */
-  SERVICE_EVENT_BATCH_DONE,    /* CODE, TEXT, SUMMARY; SAFE: 1 when every file and directory on the stick is synced; COUNTS */
+  SERVICE_EVENT_BATCH_DONE,    /* SOURCE, CODE, TEXT, SUMMARY (summary.left > 0: stopped at a group boundary by
+                                  service_stop_batch); SAFE: 1 when every file and directory on the stick is
+                                  synced; COUNTS */
   SERVICE_EVENT_EXPORTED,      /* CODE; SOURCE: the csv written (and .sig), TEXT: detail; on success the journal verified */
   SERVICE_EVENT_FAULT,         /* the serial server stopped: CODE, TEXT */
   SERVICE_EVENT_TOKEN,         /* the token failed (CODE: hsm..., hsm-timeout) or is back (CODE ST_OK); TEXT: what
@@ -83,6 +90,8 @@ enum service_event_kind {
                                   and the station resumes by itself; any other code: stopped for good); or
                                   CODE ST_OK: it can be written again, signing resumed. TEXT: the engine's
                                   sentence; SOURCE: the file system holding the journal; COUNTS */
+  SERVICE_EVENT_STICK_SEEN,    /* a stick arrived or changed and is being inspected: SOURCE (its path);
+                                  its STICK event follows */
 };
 
 struct service_event {
@@ -137,6 +146,15 @@ int service_sign(struct service *s, const char *path);
 
 /* Writes a signed CSV export of the journal (and its .sig) into the stick at PATH. Answer: EXPORTED. */
 int service_export(struct service *s, const char *path);
+
+/* Drops the sign and export commands still queued (not the one in
+ * progress); their sticks get no event. Returns how many were dropped. */
+size_t service_cancel_queued(struct service *s);
+
+/* Asks the batch in progress (if any) to stop at its next group boundary:
+ * what it signed is written and synced, its BATCH_DONE says how many entries
+ * were left (summary.left). Holds until the next service_sign. */
+void service_stop_batch(struct service *s);
 
 /* Stops the threads (after the command in progress), closes the engine (a
  * last checkpoint) and frees S; NULL is fine. */

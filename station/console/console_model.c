@@ -164,36 +164,154 @@ static void console_apply_port(struct console_model *m, const struct service_eve
   }
 }
 
+struct console_stick *console_model_stick(struct console_model *m, const char *path)
+{
+  for (size_t i = 0; i < m->stick_count; i++)
+    if (strcmp(m->sticks[i].path, path) == 0)
+      return &m->sticks[i];
+  return NULL;
+}
+
+struct console_stick *console_model_signing(struct console_model *m)
+{
+  for (size_t i = 0; i < m->stick_count; i++)
+    if (m->sticks[i].state == CONSOLE_STICK_SIGNING)
+      return &m->sticks[i];
+  return NULL;
+}
+
+size_t console_model_busy(const struct console_model *m)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < m->stick_count; i++)
+    n += m->sticks[i].state == CONSOLE_STICK_SIGNING || m->sticks[i].state == CONSOLE_STICK_QUEUED;
+  return n;
+}
+
+const struct console_stick *console_model_focus(const struct console_model *m)
+{
+  const struct console_stick *focus = NULL;
+  for (size_t i = 0; i < m->stick_count; i++) {
+    const struct console_stick *st = &m->sticks[i];
+    if (st->state == CONSOLE_STICK_SIGNING)
+      return st;
+    if (focus == NULL || st->changed_ms >= focus->changed_ms)
+      focus = st;
+  }
+  return focus;
+}
+
+int console_stick_signable(const struct console_stick *st)
+{
+  return !st->gone &&
+         ((st->state == CONSOLE_STICK_READY && st->inspect_code == ST_OK) || st->state == CONSOLE_STICK_FAILED);
+}
+
+int console_stick_signed_before(const struct console_stick *st)
+{
+  const struct batch_inspection *in = &st->inspection;
+  return st->inspect_code == ST_OK && in->files > in->refusals && in->issued_before == in->files - in->refusals;
+}
+
+/* Removes the stick at index I, keeping the others in order. */
+static void console_stick_remove(struct console_model *m, size_t i)
+{
+  memmove(&m->sticks[i], &m->sticks[i + 1], (m->stick_count - i - 1) * sizeof m->sticks[0]);
+  m->stick_count--;
+  memset(&m->sticks[m->stick_count], 0, sizeof m->sticks[0]);
+}
+
+/* The stick at PATH, added (in state INSPECTING) when it is not known yet;
+ * NULL when the panel is full of sticks that are still needed. */
+static struct console_stick *console_stick_add(struct console_model *m, const char *path)
+{
+  struct console_stick *st = console_model_stick(m, path);
+  if (st != NULL)
+    return st;
+  if (m->stick_count == CONSOLE_MAX_STICKS) /* the oldest finished stick makes room */
+    for (size_t i = 0; i < m->stick_count; i++)
+      if (m->sticks[i].state == CONSOLE_STICK_DONE || m->sticks[i].state == CONSOLE_STICK_FAILED) {
+        console_stick_remove(m, i);
+        break;
+      }
+  if (m->stick_count == CONSOLE_MAX_STICKS)
+    return NULL;
+  st = &m->sticks[m->stick_count++];
+  memset(st, 0, sizeof *st);
+  st->state = CONSOLE_STICK_INSPECTING;
+  snprintf(st->path, sizeof st->path, "%s", path);
+  return st;
+}
+
+static void console_apply_stick_seen(struct console_model *m, const struct service_event *ev)
+{
+  struct console_stick *st = console_stick_add(m, ev->source);
+  if (st == NULL) {
+    console_model_log(m, CONSOLE_ROLE_REFUSED, "stick %s: not shown, %d sticks are already in", ev->source,
+                      CONSOLE_MAX_STICKS);
+    return;
+  }
+  if (st->state == CONSOLE_STICK_SIGNING || st->state == CONSOLE_STICK_QUEUED)
+    return; /* its batch decides what it shows */
+  st->state = CONSOLE_STICK_INSPECTING;
+  st->gone = 0;
+  st->changed_ms = ev->time_ms;
+}
+
 static void console_apply_stick(struct console_model *m, const struct service_event *ev)
 {
-  struct console_stick *st = &m->stick;
-  if (st->state == CONSOLE_STICK_SIGNING)
-    return; /* the stick being signed stays on the panel */
-  memset(st, 0, sizeof *st);
+  struct console_stick *st = console_model_stick(m, ev->source);
+  if (st == NULL || st->state != CONSOLE_STICK_INSPECTING)
+    return; /* removed meanwhile, or being signed: the batch says more */
   st->state = CONSOLE_STICK_READY;
-  snprintf(st->path, sizeof st->path, "%s", ev->source);
   st->inspect_code = ev->code;
   st->inspection = ev->inspection;
+  st->changed_ms = ev->time_ms;
   snprintf(st->text, sizeof st->text, "%s", ev->text);
-  if (ev->code == ST_OK)
+  if (ev->code != ST_OK)
+    console_model_log(m, CONSOLE_ROLE_ERROR, "stick %s cannot be read: %s", ev->source, ev->text);
+  else if (console_stick_signed_before(st))
+    console_model_log(m, CONSOLE_ROLE_INFO, "stick %s: %zu CSRs, %zu will be refused; signed before, nothing new",
+                      ev->source, ev->inspection.files, ev->inspection.refusals);
+  else
     console_model_log(m, CONSOLE_ROLE_INFO, "stick %s: %zu CSRs, %zu will be refused", ev->source,
                       ev->inspection.files, ev->inspection.refusals);
-  else
-    console_model_log(m, CONSOLE_ROLE_ERROR, "stick %s cannot be read: %s", ev->source, ev->text);
+}
+
+static void console_apply_stick_gone(struct console_model *m, const struct service_event *ev)
+{
+  struct console_stick *st = console_model_stick(m, ev->source);
+  if (st != NULL && (st->state == CONSOLE_STICK_SIGNING || st->state == CONSOLE_STICK_QUEUED)) {
+    st->gone = 1; /* its batch ends, says what became of it, and then that it was removed */
+    return;
+  }
+  console_model_log(m, CONSOLE_ROLE_INFO, "stick %s removed", ev->source);
+  if (st != NULL)
+    console_stick_remove(m, (size_t)(st - m->sticks));
+}
+
+static void console_apply_batch_start(struct console_model *m, const struct service_event *ev)
+{
+  struct console_stick *st = console_stick_add(m, ev->source);
+  console_model_log(m, CONSOLE_ROLE_INFO, "signing stick %s", ev->source);
+  if (st == NULL)
+    return;
+  st->state = CONSOLE_STICK_SIGNING;
+  st->done = st->total = 0;
+  st->start_ms = st->changed_ms = ev->time_ms;
 }
 
 static void console_apply_batch_done(struct console_model *m, const struct service_event *ev)
 {
-  struct console_stick *st = &m->stick;
+  struct console_stick *st = console_stick_add(m, ev->source);
   const struct batch_summary *b = &ev->summary;
   console_counts(m, ev);
-  st->state = ev->code == ST_OK ? CONSOLE_STICK_DONE : CONSOLE_STICK_FAILED;
-  st->summary = *b;
-  st->code = ev->code;
-  st->safe = ev->safe;
-  st->elapsed_ms = ev->time_ms - st->start_ms;
-  snprintf(st->text, sizeof st->text, "%s", ev->text);
-  if (ev->code == ST_OK)
+  if (ev->code == ST_OK && b->left > 0)
+    console_model_log(m, CONSOLE_ROLE_REFUSED, "batch stopped after this group: issued %zu (new %zu, before %zu), "
+                      "refused %zu; %zu CSRs left unsigned (sign the stick again for them); %s",
+                      b->issued + b->handed_back, b->issued, b->handed_back, b->refused, b->left,
+                      ev->safe ? "safe to remove" : "NOT safe to remove: the stick could not be synced");
+  else if (ev->code == ST_OK)
     console_model_log(m, CONSOLE_ROLE_OK, "batch done: issued %zu (new %zu, before %zu), refused %zu; %s",
                       b->issued + b->handed_back, b->issued, b->handed_back, b->refused,
                       ev->safe ? "safe to remove" : "NOT safe to remove: the stick could not be synced");
@@ -204,6 +322,17 @@ static void console_apply_batch_done(struct console_model *m, const struct servi
     console_model_log(m, CONSOLE_ROLE_ERROR, "%zu certificates in the journal, not on the stick: %s and sign it "
                       "again (no new signatures)", b->unwritten,
                       ev->code == ST_E_NO_SPACE ? "free space on it" : "re-insert it");
+  if (st == NULL)
+    return;
+  if (st->gone)
+    console_model_log(m, CONSOLE_ROLE_ERROR, "stick %s removed while it was being signed", ev->source);
+  st->state = ev->code == ST_OK ? CONSOLE_STICK_DONE : CONSOLE_STICK_FAILED;
+  st->summary = *b;
+  st->code = ev->code;
+  st->safe = ev->safe;
+  st->elapsed_ms = ev->time_ms - st->start_ms;
+  st->changed_ms = ev->time_ms;
+  snprintf(st->text, sizeof st->text, "%s", ev->text);
 }
 
 static void console_apply_login(struct console_model *m, const struct service_event *ev)
@@ -237,21 +366,17 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
   case SERVICE_EVENT_REQUEST: console_apply_request(m, ev); break;
   case SERVICE_EVENT_PORT: console_apply_port(m, ev); break;
   case SERVICE_EVENT_STICK: console_apply_stick(m, ev); break;
-  case SERVICE_EVENT_STICK_GONE:
-    if (strcmp(m->stick.path, ev->source) == 0 && m->stick.state != CONSOLE_STICK_SIGNING)
-      memset(&m->stick, 0, sizeof m->stick);
-    console_model_log(m, CONSOLE_ROLE_INFO, "stick %s removed", ev->source);
+  case SERVICE_EVENT_STICK_SEEN: console_apply_stick_seen(m, ev); break;
+  case SERVICE_EVENT_STICK_GONE: console_apply_stick_gone(m, ev); break;
+  case SERVICE_EVENT_BATCH_START: console_apply_batch_start(m, ev); break;
+  case SERVICE_EVENT_PROGRESS: {
+    struct console_stick *st = console_model_signing(m);
+    if (st != NULL) {
+      st->done = ev->done;
+      st->total = ev->total;
+    }
     break;
-  case SERVICE_EVENT_BATCH_START:
-    m->stick.state = CONSOLE_STICK_SIGNING;
-    m->stick.done = m->stick.total = 0;
-    m->stick.start_ms = ev->time_ms;
-    console_model_log(m, CONSOLE_ROLE_INFO, "signing stick %s", ev->source);
-    break;
-  case SERVICE_EVENT_PROGRESS:
-    m->stick.done = ev->done;
-    m->stick.total = ev->total;
-    break;
+  }
   case SERVICE_EVENT_BATCH_DONE: console_apply_batch_done(m, ev); break;
   case SERVICE_EVENT_EXPORTED:
     m->exporting = 0;

@@ -16,11 +16,16 @@
 
 enum console_login { CONSOLE_LOGGED_OUT, CONSOLE_LOGGING_IN, CONSOLE_LOGGED_IN, CONSOLE_LOCKING };
 
+/* The most sticks the panel keeps (more: the oldest finished one makes room). */
+#define CONSOLE_MAX_STICKS 16
+
 enum console_stick_state {
-  CONSOLE_STICK_NONE,       /* no stick in the slot */
-  CONSOLE_STICK_READY,      /* found and inspected; waiting for the operator */
+  CONSOLE_STICK_NONE,       /* an unused slot */
+  CONSOLE_STICK_INSPECTING, /* seen; its inspection is running */
+  CONSOLE_STICK_READY,      /* inspected; waiting for the operator */
+  CONSOLE_STICK_QUEUED,     /* the operator said sign: it waits for the batch in progress */
   CONSOLE_STICK_SIGNING,    /* its batch is being signed */
-  CONSOLE_STICK_DONE,       /* signed; SAFE says whether it may be removed */
+  CONSOLE_STICK_DONE,       /* signed (or stopped at a group boundary: summary.left); SAFE says whether it may be removed */
   CONSOLE_STICK_FAILED,     /* the batch stopped on a fault */
 };
 
@@ -53,6 +58,8 @@ struct console_stick {
   char text[512];
   int safe;                            /* 1: every file and directory on it is synced */
   int64_t elapsed_ms;
+  int gone;                            /* removed while being signed (kept until its batch ends) */
+  int64_t changed_ms;                  /* the last change of state: the newest is the panel's focus */
 };
 
 struct console_model {
@@ -66,7 +73,8 @@ struct console_model {
   int64_t verified_ms;                 /* the journal's last check (0: none yet) */
   char verified_how[48];
   struct console_port ports[SERVICE_MAX_PORTS];
-  struct console_stick stick;
+  struct console_stick sticks[CONSOLE_MAX_STICKS];   /* in order of arrival */
+  size_t stick_count;
   int exporting;
   int fault_code;                      /* the serial server stopped (ST_OK: running) */
   int token_code;                      /* ST_OK, or the token's fault: the station waits to log in again */
@@ -88,6 +96,24 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
 /* Adds a line to the event log, printf-style. */
 void console_model_log(struct console_model *m, enum console_role role, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The stick at PATH, or NULL. */
+struct console_stick *console_model_stick(struct console_model *m, const char *path);
+
+/* The stick being signed, or NULL. */
+struct console_stick *console_model_signing(struct console_model *m);
+
+/* Sticks queued or being signed: the batches the station has still to write. */
+size_t console_model_busy(const struct console_model *m);
+
+/* The stick the panel details: the one being signed, else the one that changed last; NULL when none. */
+const struct console_stick *console_model_focus(const struct console_model *m);
+
+/* 1 when the operator may sign ST now (inspected and readable, not queued, signing or done). */
+int console_stick_signable(const struct console_stick *st);
+
+/* 1 when every CSR of ST that passes the checks was issued before (signing gives nothing new). */
+int console_stick_signed_before(const struct console_stick *st);
 
 /* The I-th newest log line (0: the newest), or NULL past the end. */
 const struct console_log_line *console_model_log_line(const struct console_model *m, size_t i);

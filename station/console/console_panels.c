@@ -191,13 +191,7 @@ static void console_ports_draw(struct console *c, int top, int rows)
 
 const struct console_view console_ports_view = {"ports", console_ports_rows, console_ports_draw, NULL, NULL};
 
-/* ---- USB batch ---- */
-
-static int console_batch_rows(const struct console *c, int available)
-{
-  (void)c;
-  return available < 4 ? available : 4;
-}
+/* ---- USB sticks ---- */
 
 /* "wrong-factory 2, not-a-csr 1" into OUT. */
 static void console_reasons(const struct batch_inspection *in, char *out, size_t cap)
@@ -209,6 +203,75 @@ static void console_reasons(const struct batch_inspection *in, char *out, size_t
                              in->reasons[i].count);
   if (in->other > 0 && used < cap)
     snprintf(out + used, cap - used, ", other %zu", in->other);
+}
+
+void console_stick_state(const struct console_stick *st, char *out, size_t cap, enum console_attr_role *role)
+{
+  const struct batch_summary *b = &st->summary;
+  char reasons[256];
+  *role = CONSOLE_ATTR_NORMAL;
+  switch (st->state) {
+  case CONSOLE_STICK_NONE:
+  case CONSOLE_STICK_INSPECTING: snprintf(out, cap, "inspecting ..."); break;
+  case CONSOLE_STICK_READY:
+    if (st->inspect_code != ST_OK) {
+      *role = CONSOLE_ATTR_ERROR;
+      snprintf(out, cap, "cannot be read: %s", st->text);
+    } else if (console_stick_signed_before(st)) {
+      snprintf(out, cap, "signed before, nothing new: %zu CSRs, %zu will be refused", st->inspection.files,
+               st->inspection.refusals);
+    } else {
+      console_reasons(&st->inspection, reasons, sizeof reasons);
+      *role = st->inspection.refusals ? CONSOLE_ATTR_REFUSED : CONSOLE_ATTR_NORMAL;
+      snprintf(out, cap, "%zu CSRs, %zu will be refused%s%s", st->inspection.files, st->inspection.refusals,
+               st->inspection.refusals ? ": " : "", reasons);
+    }
+    break;
+  case CONSOLE_STICK_QUEUED: snprintf(out, cap, "queued: signed after the batch in progress"); break;
+  case CONSOLE_STICK_SIGNING:
+    *role = CONSOLE_ATTR_REFUSED;
+    snprintf(out, cap, "signing %zu%% (%zu/%zu): do not remove the stick", st->total ? st->done * 100 / st->total : 0,
+             st->done, st->total);
+    break;
+  case CONSOLE_STICK_DONE:
+    *role = st->safe ? CONSOLE_ATTR_OK : CONSOLE_ATTR_ERROR;
+    if (b->left > 0)
+      snprintf(out, cap, "%s; stopped with %zu CSRs left: sign it again for them",
+               st->safe ? "safe to remove" : "NOT safe to remove (the stick could not be synced)", b->left);
+    else
+      snprintf(out, cap, "%s", st->safe ? "safe to remove" : "NOT safe to remove (the stick could not be synced)");
+    break;
+  case CONSOLE_STICK_FAILED:
+    *role = CONSOLE_ATTR_ERROR;
+    snprintf(out, cap, "batch stopped (%s)%s", st_error_name(st->code), st->gone ? ": pulled out" : "");
+    break;
+  }
+}
+
+/* Rows the focus stick's details take under the list. */
+static int console_focus_rows(const struct console_stick *st)
+{
+  if (st == NULL)
+    return 0;
+  switch (st->state) {
+  case CONSOLE_STICK_SIGNING:
+  case CONSOLE_STICK_DONE:
+  case CONSOLE_STICK_READY: return 1;
+  case CONSOLE_STICK_FAILED: return st->summary.unwritten > 0 ? 2 : 1;
+  default: return 0;
+  }
+}
+
+static int console_batch_rows(const struct console *c, int available)
+{
+  const struct console_model *m = &c->model;
+  int want = 1 + (m->stick_count > 0 ? (int)m->stick_count : 1) + console_focus_rows(console_model_focus(m));
+  int cap = available / 2 > 4 ? available / 2 : 4;
+  if (want < 4)
+    want = 4;
+  if (want > cap)
+    want = cap;
+  return available < want ? available : want;
 }
 
 static void console_progress(struct console *c, int y, const struct console_stick *st)
@@ -230,59 +293,76 @@ static void console_progress(struct console *c, int y, const struct console_stic
                st->total, rate, left);
 }
 
-static void console_batch_draw(struct console *c, int top, int rows)
+/* The details of the focus stick ST from row Y, at most ROWS of them. */
+static void console_focus_draw(struct console *c, int y, int rows, const struct console_stick *st)
 {
-  const struct console_stick *st = &c->model.stick;
-  char reasons[256];
-  console_heading(c, top, "USB batch");
-  if (rows < 2)
+  const struct batch_summary *b = &st->summary;
+  if (rows < 1)
     return;
   switch (st->state) {
-  case CONSOLE_STICK_NONE:
-    console_put(top + 1, 1, A_NORMAL, c->model.info->usb_root_count > 0
-                                          ? "no stick: waiting for a stick under the intake roots (intake.usb)"
-                                          : "no USB intake configured (intake.usb)");
-    break;
+  case CONSOLE_STICK_SIGNING: console_progress(c, y, st); break;
   case CONSOLE_STICK_READY:
-    console_putf(top + 1, 1, A_NORMAL, "stick %s", st->path);
-    if (rows > 2 && st->inspect_code != ST_OK)
-      console_putf(top + 2, 1, console_attr(c, CONSOLE_ATTR_ERROR), "cannot be read: %s", st->text);
-    else if (rows > 2) {
-      console_reasons(&st->inspection, reasons, sizeof reasons);
-      console_putf(top + 2, 1, st->inspection.refusals ? console_attr(c, CONSOLE_ATTR_REFUSED) : A_NORMAL,
-                   "%zu CSRs, %zu will be refused%s%s", st->inspection.files, st->inspection.refusals,
-                   st->inspection.refusals ? ": " : "", reasons);
-    }
-    if (rows > 3)
-      console_put(top + 3, 1, console_attr(c, CONSOLE_ATTR_KEY),
-                  c->model.login == CONSOLE_LOGGED_IN ? "press s to sign this batch" : "log in to sign this batch");
-    break;
-  case CONSOLE_STICK_SIGNING:
-    console_putf(top + 1, 1, console_attr(c, CONSOLE_ATTR_REFUSED), "signing %s: do not remove the stick", st->path);
-    if (rows > 2)
-      console_progress(c, top + 2, st);
+    if (st->inspect_code == ST_OK)
+      console_put(y, 3, console_attr(c, CONSOLE_ATTR_KEY),
+                  c->model.login != CONSOLE_LOGGED_IN ? "log in to sign this batch"
+                  : console_stick_signed_before(st)
+                      ? "signed before: s gives its certificates back from the journal, nothing new is signed"
+                      : "press s to sign this batch");
     break;
   case CONSOLE_STICK_DONE:
-  case CONSOLE_STICK_FAILED:
-    console_putf(top + 1, 1, st->safe && st->state == CONSOLE_STICK_DONE ? console_attr(c, CONSOLE_ATTR_OK)
-                                                                          : console_attr(c, CONSOLE_ATTR_ERROR),
-                 "%s: %s", st->path,
-                 st->safe ? "safe to remove" : "NOT safe to remove (the stick could not be synced)");
-    if (rows > 2 && st->state == CONSOLE_STICK_DONE)
-      console_putf(top + 2, 1, A_NORMAL, "issued %zu (new %zu, before %zu), refused %zu, in %.2f s",
-                   st->summary.issued + st->summary.handed_back, st->summary.issued, st->summary.handed_back,
-                   st->summary.refused, (double)st->elapsed_ms / 1000.0);
-    else if (rows > 2)
-      console_putf(top + 2, 1, console_attr(c, CONSOLE_ATTR_ERROR), "batch stopped: %s (%s): %s",
-                   st_error_sentence(st->code), st_error_name(st->code), st->text);
-    if (rows > 3 && st->state == CONSOLE_STICK_FAILED && st->summary.unwritten > 0)
-      console_putf(top + 3, 1, console_attr(c, CONSOLE_ATTR_ERROR), "%zu certificates in the journal, not on the "
-                   "stick: %s and sign it again (no new signatures)", st->summary.unwritten,
-                   st->code == ST_E_NO_SPACE ? "free space on it" : "re-insert it");
-    else if (rows > 3)
-      console_put(top + 3, 1, A_NORMAL, "certificates in certs/, refusal notes in rejected/; e exports the journal here");
+    console_putf(y, 3, A_NORMAL, "issued %zu (new %zu, before %zu), refused %zu, in %.2f s; e exports the journal",
+                 b->issued + b->handed_back, b->issued, b->handed_back, b->refused, (double)st->elapsed_ms / 1000.0);
     break;
+  case CONSOLE_STICK_FAILED:
+    console_putf(y, 3, console_attr(c, CONSOLE_ATTR_ERROR), "batch stopped: %s (%s): %s", st_error_sentence(st->code),
+                 st_error_name(st->code), st->text);
+    if (rows > 1 && b->unwritten > 0)
+      console_putf(y + 1, 3, console_attr(c, CONSOLE_ATTR_ERROR), "%zu certificates in the journal, not on the "
+                   "stick: %s and sign it again (no new signatures)", b->unwritten,
+                   st->code == ST_E_NO_SPACE ? "free space on it" : "re-insert it");
+    break;
+  default: break;
   }
+}
+
+static void console_batch_draw(struct console *c, int top, int rows)
+{
+  const struct console_model *m = &c->model;
+  const struct console_stick *focus = console_model_focus(m);
+  int detail = console_focus_rows(focus), list = rows - 1 - detail, y = top + 1;
+  size_t first = 0;
+  char state[400];
+  console_heading(c, top, m->stick_count > 1 ? "USB batch: sticks" : "USB batch");
+  if (rows < 2)
+    return;
+  if (m->stick_count == 0) {
+    console_put(y, 1, A_NORMAL, m->info->usb_root_count > 0
+                                    ? "no stick: waiting for a stick under the intake roots (intake.usb)"
+                                    : "no USB intake configured (intake.usb)");
+    return;
+  }
+  if (list < 1) {
+    list = 1;
+    detail = rows - 2;
+  }
+  /* more sticks than rows: the newest ones, with the focus among them */
+  if (m->stick_count > (size_t)list)
+    first = m->stick_count - (size_t)list;
+  if (focus != NULL && (size_t)(focus - m->sticks) < first)
+    first = (size_t)(focus - m->sticks);
+  for (size_t i = first; i < m->stick_count && y < top + 1 + list; i++) {
+    const struct console_stick *st = &m->sticks[i];
+    enum console_attr_role role;
+    console_stick_state(st, state, sizeof state, &role);
+    console_putf(y, 0, st == focus && m->stick_count > 1 ? A_BOLD : A_NORMAL, "%c", st == focus && m->stick_count > 1
+                                                                                   ? '>' : ' ');
+    /* the end of a long path says most */
+    console_putf(y, 1, A_NORMAL, "%s:", st->path);
+    console_put(y, 3 + (int)strlen(st->path), console_attr(c, role), state);
+    y++;
+  }
+  if (focus != NULL && detail > 0)
+    console_focus_draw(c, top + 1 + list, detail, focus);
 }
 
 const struct console_view console_batch_view = {"batch", console_batch_rows, console_batch_draw, NULL, NULL};
@@ -295,15 +375,21 @@ static int console_log_rows(const struct console *c, int available)
   return available;
 }
 
+/* Event-log lines a page key moves: the lines shown, less one kept for context. */
+static size_t console_log_page(void)
+{
+  return LINES > 24 ? (size_t)(LINES / 2) : 8;
+}
+
 static void console_log_draw(struct console *c, int top, int rows)
 {
   static const enum console_attr_role roles[] = {CONSOLE_ATTR_NORMAL, CONSOLE_ATTR_OK, CONSOLE_ATTR_REFUSED,
                                                  CONSOLE_ATTR_ERROR};
   char title[64], when[16];
-  int lines = rows - 1;
+  int lines = rows - 1 - (c->answer[0] != '\0' && rows > 2);
   if (c->log_scroll + (size_t)(lines > 0 ? lines : 0) > c->model.log_count)
     c->log_scroll = c->model.log_count > (size_t)lines && lines > 0 ? c->model.log_count - (size_t)lines : 0;
-  snprintf(title, sizeof title, c->log_scroll ? "Events (scrolled back %zu; PgDn)" : "Events", c->log_scroll);
+  snprintf(title, sizeof title, c->log_scroll ? "Events (scrolled back %zu; PgDn, End)" : "Events", c->log_scroll);
   console_heading(c, top, title);
   for (int i = 0; i < lines; i++) {
     const struct console_log_line *line = console_model_log_line(&c->model, c->log_scroll + (size_t)(lines - 1 - i));
@@ -313,15 +399,27 @@ static void console_log_draw(struct console *c, int top, int rows)
     console_put(top + 1 + i, 0, A_NORMAL, when);
     console_put(top + 1 + i, 9, console_attr(c, roles[line->role]), line->text);
   }
+  if (c->answer[0] != '\0' && rows > 2) { /* the answer to the last key, until the next key */
+    attr_t attr = console_attr(c, roles[c->answer_role]) | A_REVERSE;
+    attron(attr);
+    mvhline(top + rows - 1, 0, ' ', COLS);
+    attroff(attr);
+    console_putf(top + rows - 1, 0, attr, " %s", c->answer);
+  }
 }
 
 static int console_log_key(struct console *c, int key)
 {
   int handled = 1;
+  size_t page = console_log_page();
   if (key == KEY_PPAGE)
-    c->log_scroll += 5;
+    c->log_scroll += page;
   else if (key == KEY_NPAGE)
-    c->log_scroll = c->log_scroll > 5 ? c->log_scroll - 5 : 0;
+    c->log_scroll = c->log_scroll > page ? c->log_scroll - page : 0;
+  else if (key == KEY_HOME)
+    c->log_scroll = c->model.log_count; /* cut to the oldest line shown at the top when drawn */
+  else if (key == KEY_END)
+    c->log_scroll = 0;
   else
     handled = 0;
   c->model.dirty |= handled;
@@ -345,7 +443,7 @@ static void console_keys_draw(struct console *c, int top, int rows)
   mvhline(top, 0, ' ', COLS);
   attroff(console_attr(c, CONSOLE_ATTR_TITLE));
   console_put(top, 0, console_attr(c, CONSOLE_ATTR_TITLE),
-              " s sign  e export  l lock  PgUp/PgDn events  ? help  q quit");
+              " s sign  e export  l lock  PgUp/PgDn events  F1 help  F10/q quit");
 }
 
 const struct console_view console_keys_view = {"keys", console_keys_rows, console_keys_draw, NULL, NULL};
