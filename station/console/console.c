@@ -232,8 +232,9 @@ void console_ask_quit(struct console *c)
     console_ask_confirm(c, CONSOLE_CONFIRM_QUIT, "Quit the station console?");
     return;
   }
-  snprintf(text, sizeof text, "Quit the station console? The station is writing to %.200s: finishing: %zu "
-           "certificates to write.", st != NULL ? st->path : "a stick", console_to_write(&c->model));
+  snprintf(text, sizeof text, "Quit the station console? finishing: %zu certificates to write. The station is "
+           "writing to %.200s: the console waits for it.", console_to_write(&c->model),
+           st != NULL ? st->path : "a stick");
   console_ask_confirm(c, CONSOLE_CONFIRM_QUIT, text);
 }
 
@@ -437,6 +438,22 @@ static void console_loop(struct console *c, int signal_fd, int log_fd)
   }
 }
 
+/* After the screen is gone: what became of the sticks written since the operator quit. */
+static void console_farewell(const struct console *c)
+{
+  for (size_t i = 0; c->quitting != CONSOLE_QUIT_NO && i < c->model.stick_count; i++) {
+    const struct console_stick *st = &c->model.sticks[i];
+    enum console_attr_role role;
+    char state[400];
+    if ((st->state != CONSOLE_STICK_DONE && st->state != CONSOLE_STICK_FAILED) || st->changed_ms < c->quit_ms)
+      continue;
+    console_stick_state(st, state, sizeof state, &role);
+    printf("station console: %s: %s\n", st->path, state);
+  }
+  printf("station console: closed\n");
+  fflush(stdout);
+}
+
 int console_run(struct service *svc, struct st_detail *detail)
 {
   int r = ST_E_USAGE;
@@ -487,9 +504,13 @@ int console_run(struct service *svc, struct st_detail *detail)
   r = ST_OK;
 out:
   if (screen != NULL) {
+    erase(); /* a terminal without an alternate screen keeps no stale frame */
+    refresh();
     endwin();
     delscreen(screen);
   }
+  if (r == ST_OK)
+    console_farewell(&c);
   if (saved_stderr >= 0) {
     dup2(saved_stderr, STDERR_FILENO);
     close(saved_stderr);
