@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,8 +17,10 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "encoding.h"
 #include "engine.h"
 #include "error.h"
+#include "journal.h"
 #include "export.h"
 #include "log.h"
 #include "usb_watch.h"
@@ -304,6 +307,80 @@ static void service_on_stick(void *arg, enum usb_change change, const char *path
   snprintf(task->path, sizeof task->path, "%s", path);
   /* on failure the task ran here, before returning */
   workers_submit(s->inspector, s->inspections, service_inspect, task);
+}
+
+/* ---- lookups, on the inspector ---- */
+
+struct service_lookup {
+  struct service *s;
+  char query[128];
+  struct service_event found[SERVICE_FIND_MAX];   /* a ring of the newest matches */
+  size_t total;
+};
+
+/* A journal record against the query: the whole device id or serial, or part of the source. */
+static int service_lookup_check(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
+                                const uint8_t prev_chain[32], struct st_detail *detail)
+{
+  struct service_lookup *l = arg;
+  struct service_event *ev;
+  char serial[41] = "";
+  (void)genesis;
+  (void)prev_chain;
+  (void)detail;
+  if (rec->event != JOURNAL_EVENT_ISSUED && rec->event != JOURNAL_EVENT_REFUSED)
+    return 0;
+  if (rec->serial_len > 0 && rec->serial_len <= 20)
+    st_hex_encode(serial, rec->serial, rec->serial_len);
+  if (!(rec->device != NULL && strcasecmp(rec->device, l->query) == 0) &&
+      !(serial[0] != '\0' && strcasecmp(serial, l->query) == 0) &&
+      !(rec->source != NULL && strstr(rec->source, l->query) != NULL))
+    return 0;
+  ev = &l->found[l->total++ % SERVICE_FIND_MAX];
+  service_event_init(ev, SERVICE_EVENT_FOUND);
+  ev->seq = rec->seq;
+  ev->record_ms = rec->time_ms;
+  ev->request_kind = rec->event == JOURNAL_EVENT_ISSUED ? ENGINE_EVENT_ISSUED : ENGINE_EVENT_REFUSED;
+  st_printable(ev->source, sizeof ev->source, rec->source != NULL ? rec->source : "");
+  st_printable(ev->device, sizeof ev->device, rec->device != NULL ? rec->device : "");
+  st_printable(ev->serial_hex, sizeof ev->serial_hex, serial);
+  if (rec->event == JOURNAL_EVENT_REFUSED) {
+    char text[sizeof ev->text];
+    snprintf(text, sizeof text, "%s: %s", rec->reason != NULL ? rec->reason : "", rec->detail != NULL ? rec->detail : "");
+    st_printable(ev->text, sizeof ev->text, text);
+  }
+  return 0;
+}
+
+static void service_lookup(void *arg)
+{
+  struct service_lookup *l = arg;
+  struct service *s = l->s;
+  struct service_event end;
+  struct st_detail detail = {""};
+  struct journal_checker checker = {service_lookup_check, l};
+  int r = journal_verify_with(s->cfg->journal_path, &checker, NULL, &detail);
+  size_t kept = l->total < SERVICE_FIND_MAX ? l->total : SERVICE_FIND_MAX;
+  for (size_t i = 0; i < kept; i++) /* oldest first */
+    service_push(s, &l->found[(l->total - kept + i) % SERVICE_FIND_MAX]);
+  service_event_init(&end, SERVICE_EVENT_FOUND_END);
+  end.total = l->total;
+  end.code = r == ST_E_JOURNAL_CORRUPT && l->total > 0 ? ST_OK : r; /* a record being appended is not a fault here */
+  st_printable(end.text, sizeof end.text, l->query);
+  st_printable(end.source, sizeof end.source, detail.text);
+  service_push(s, &end);
+  free(l);
+}
+
+int service_find(struct service *s, const char *text)
+{
+  struct service_lookup *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return ST_E_NO_MEMORY;
+  l->s = s;
+  snprintf(l->query, sizeof l->query, "%s", text);
+  workers_submit(s->inspector, s->inspections, service_lookup, l);
+  return ST_OK;
 }
 
 /* While the engine is stopped on its journal, lets it try to resume (it

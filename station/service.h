@@ -92,7 +92,16 @@ enum service_event_kind {
                                   sentence; SOURCE: the file system holding the journal; COUNTS */
   SERVICE_EVENT_STICK_SEEN,    /* a stick arrived or changed and is being inspected: SOURCE (its path);
                                   its STICK event follows */
+  SERVICE_EVENT_FOUND,         /* a journal record that matches a lookup (service_find): SEQ, RECORD_MS,
+                                  REQUEST_KIND (ISSUED or REFUSED), SOURCE, DEVICE, SERIAL_HEX, TEXT (the
+                                  refusal's reason and detail); up to SERVICE_FIND_MAX of them, newest last,
+                                  then FOUND_END */
+  SERVICE_EVENT_FOUND_END,     /* the lookup is over: TEXT the query, TOTAL the records that matched,
+                                  CODE ST_OK or why the journal could not be read (SOURCE: detail) */
 };
+
+/* The most records a lookup reports (the newest ones; FOUND_END counts them all). */
+#define SERVICE_FIND_MAX 8
 
 struct service_event {
   enum service_event_kind kind;
@@ -112,6 +121,8 @@ struct service_event {
   /* journal counts and this run's counts after the event (REQUEST, BATCH_DONE, LOGIN) */
   uint64_t records, issued, refused;
   uint64_t shift_issued, shift_refused;
+  uint64_t seq;                /* FOUND: the record */
+  int64_t record_ms;           /* FOUND: the record's time */
 };
 
 /* Opens the engine for CFG (borrowed; must outlive the service), makes the
@@ -146,6 +157,13 @@ int service_sign(struct service *s, const char *path);
 
 /* Writes a signed CSV export of the journal (and its .sig) into the stick at PATH. Answer: EXPORTED. */
 int service_export(struct service *s, const char *path);
+
+/* Looks TEXT up in the journal, beside the engine (a batch in progress
+ * does not hold it up): the records whose device id or serial is TEXT, or
+ * whose source (a stick's file, a serial port) contains it. Answers: FOUND
+ * for each of the newest SERVICE_FIND_MAX, then FOUND_END. Returns 0 or
+ * ST_E_NO_MEMORY. */
+int service_find(struct service *s, const char *text);
 
 /* Drops the sign and export commands still queued (not the one in
  * progress); their sticks get no event. Returns how many were dropped. */

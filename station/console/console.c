@@ -49,7 +49,10 @@ void console_answer(struct console *c, enum console_role role, const char *fmt, 
   vsnprintf(c->answer, sizeof c->answer, fmt, ap);
   va_end(ap);
   c->answer_role = role;
-  console_model_log(&c->model, role, "%s", c->answer);
+  if (role == CONSOLE_ROLE_INFO) /* an action the operator started */
+    console_model_problem(&c->model, role, "%s", c->answer);
+  else
+    console_model_log(&c->model, role, "%s", c->answer);
 }
 
 /* Certificates the station has still to write: the rest of the batch in
@@ -93,7 +96,7 @@ void console_quit(struct console *c, enum console_quitting how)
   if (how > c->quitting)
     c->quitting = how;
   c->leave_ms = 0;
-  console_model_log(&c->model, CONSOLE_ROLE_INFO, how == CONSOLE_QUIT_STOP
+  console_model_problem(&c->model, CONSOLE_ROLE_INFO, how == CONSOLE_QUIT_STOP
                         ? "quitting: the batch stops after this group; the console closes once the stick is written"
                         : "quitting: finishing the batch; the console closes once the stick is written");
   c->overlay = &console_quitting_view;
@@ -255,6 +258,13 @@ static void console_key_main(struct console *c, int key)
   case KEY_F(1): c->overlay = &console_help_view; break;
   case 'q':
   case KEY_F(10): console_ask_quit(c); break;
+  case '/':
+  case 'f':
+    c->find_typing = 1;
+    c->find_len = 0;
+    c->find_text[0] = '\0';
+    c->overlay = &console_find_view;
+    break;
   default: console_log_view.key(c, key); break;
   }
   c->model.dirty = 1;
@@ -309,11 +319,11 @@ static void console_on_log(struct console *c, int fd, char *buf, size_t cap, siz
   while ((nl = strchr(line, '\n')) != NULL || (line == buf && *used == cap - 1)) {
     if (nl != NULL)
       *nl = '\0';
-    console_model_log(&c->model,
-                      strstr(line, "error:") ? CONSOLE_ROLE_ERROR
-                      : strstr(line, "warning:") ? CONSOLE_ROLE_REFUSED
-                                                 : CONSOLE_ROLE_INFO,
-                      "%s", strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
+    if (strstr(line, "error:") != NULL || strstr(line, "warning:") != NULL)
+      console_model_problem(&c->model, strstr(line, "error:") ? CONSOLE_ROLE_ERROR : CONSOLE_ROLE_REFUSED, "%s",
+                            strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
+    else
+      console_model_log(&c->model, CONSOLE_ROLE_INFO, "%s", strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
     line = nl != NULL ? nl + 1 : buf + *used;
   }
   *used -= (size_t)(line - buf);
@@ -516,6 +526,7 @@ out:
     close(saved_stderr);
   }
   pin_wipe(&c.pin);
+  console_model_cleanup(&c.model);
   signal(SIGWINCH, SIG_DFL);
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);

@@ -74,7 +74,14 @@ struct console {
   int64_t leave_ms;                    /* quitting, everything written: the console leaves at this time */
   char answer[320];                    /* the answer to the last key, shown until the next key */
   enum console_role answer_role;
-  size_t log_scroll;                   /* lines scrolled back in the event log */
+  size_t log_scroll;                   /* lines scrolled back in the event log (or the problem list) */
+  int show_problems;                   /* the list shows the problems (Tab), not every event */
+  int selecting;                       /* a line is selected (Up/Down): Enter opens it whole */
+  size_t selected;                     /* the selected line, counted from the newest (0) */
+  struct console_log_line opened;      /* the line shown whole */
+  char find_text[128];                 /* the lookup being typed, or the last one */
+  size_t find_len;
+  int find_typing;                     /* the lookup box takes text (else it shows the answer) */
   int utf8;                            /* the terminal's locale is UTF-8 (the alert's dash) */
   int quit;
 };
@@ -83,7 +90,7 @@ struct console {
 extern const struct console_view console_status_view, console_ports_view, console_batch_view, console_log_view,
     console_keys_view;
 extern const struct console_view console_pin_view, console_confirm_view, console_help_view, console_choose_view,
-    console_quitting_view;
+    console_quitting_view, console_line_view, console_find_view;
 
 /* The curses attribute for ROLE, in colour or monochrome. */
 attr_t console_attr(const struct console *c, enum console_attr_role role);

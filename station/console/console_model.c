@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,6 +42,41 @@ void console_model_log(struct console_model *m, enum console_role role, const ch
   if (m->log_count < CONSOLE_LOG_LINES)
     m->log_count++;
   m->dirty = 1;
+}
+
+void console_model_cleanup(struct console_model *m)
+{
+  free(m->problems);
+  m->problems = NULL;
+  m->problem_count = m->problem_cap = 0;
+}
+
+void console_model_problem(struct console_model *m, enum console_role role, const char *fmt, ...)
+{
+  va_list ap;
+  char text[sizeof m->log[0].text];
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  console_model_log(m, role, "%s", text);
+  if (m->problem_count == m->problem_cap) {
+    size_t cap = m->problem_cap ? m->problem_cap * 2 : 256;
+    struct console_log_line *grown = cap <= CONSOLE_PROBLEMS_MAX ? realloc(m->problems, cap * sizeof *grown) : NULL;
+    if (grown == NULL) {
+      m->problems_lost++;
+      return;
+    }
+    m->problems = grown;
+    m->problem_cap = cap;
+  }
+  m->problems[m->problem_count++] = *console_model_log_line(m, 0);
+}
+
+const struct console_log_line *console_model_problem_line(const struct console_model *m, size_t i)
+{
+  if (i >= m->problem_count)
+    return NULL;
+  return &m->problems[m->problem_count - 1 - i];
 }
 
 const struct console_log_line *console_model_log_line(const struct console_model *m, size_t i)
@@ -94,7 +130,7 @@ static void console_apply_request(struct console_model *m, const struct service_
     console_model_log(m, CONSOLE_ROLE_INFO, "again    %s  issued before, no new signature  %s", ev->device, src);
     break;
   case ENGINE_EVENT_REFUSED:
-    console_model_log(m, CONSOLE_ROLE_REFUSED, "refused  %s: %s: %s", src, st_error_name(ev->code),
+    console_model_problem(m, CONSOLE_ROLE_REFUSED, "refused  %s: %s: %s", src, st_error_name(ev->code),
                       ev->text[0] ? ev->text : st_error_sentence(ev->code));
     break;
   case ENGINE_EVENT_JOURNAL_STOPPED:
@@ -114,9 +150,9 @@ static void console_apply_journal(struct console_model *m, const struct service_
   snprintf(m->journal_fs, sizeof m->journal_fs, "%s", ev->source);
   snprintf(m->journal_text, sizeof m->journal_text, "%s", ev->text);
   if (ev->code != ST_OK)
-    console_model_log(m, CONSOLE_ROLE_ERROR, "journal: signing stopped (%s): %s", st_error_name(ev->code), ev->text);
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "journal: signing stopped (%s): %s", st_error_name(ev->code), ev->text);
   else
-    console_model_log(m, CONSOLE_ROLE_OK, "%s", ev->text);
+    console_model_problem(m, CONSOLE_ROLE_OK, "%s", ev->text);
 }
 
 /* The index of the port named in EV, or -1. */
@@ -156,7 +192,7 @@ static void console_apply_port(struct console_model *m, const struct service_eve
     }
     break;
   case SERIAL_EVENT_DROPPED:
-    console_model_log(m, CONSOLE_ROLE_REFUSED, "port %s: answer not delivered: %s", ev->source, ev->text);
+    console_model_problem(m, CONSOLE_ROLE_REFUSED, "port %s: answer not delivered: %s", ev->source, ev->text);
     break;
   case SERIAL_EVENT_RECEIVING:
   case SERIAL_EVENT_QUEUED:
@@ -269,7 +305,7 @@ static void console_apply_stick(struct console_model *m, const struct service_ev
   st->changed_ms = ev->time_ms;
   snprintf(st->text, sizeof st->text, "%s", ev->text);
   if (ev->code != ST_OK)
-    console_model_log(m, CONSOLE_ROLE_ERROR, "stick %s cannot be read: %s", ev->source, ev->text);
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "stick %s cannot be read: %s", ev->source, ev->text);
   else if (console_stick_signed_before(st))
     console_model_log(m, CONSOLE_ROLE_INFO, "stick %s: %zu CSRs, %zu will be refused; signed before, nothing new",
                       ev->source, ev->inspection.files, ev->inspection.refusals);
@@ -293,7 +329,7 @@ static void console_apply_stick_gone(struct console_model *m, const struct servi
 static void console_apply_batch_start(struct console_model *m, const struct service_event *ev)
 {
   struct console_stick *st = console_stick_add(m, ev->source);
-  console_model_log(m, CONSOLE_ROLE_INFO, "signing stick %s", ev->source);
+  console_model_problem(m, CONSOLE_ROLE_INFO, "signing stick %s", ev->source);
   if (st == NULL)
     return;
   st->state = CONSOLE_STICK_SIGNING;
@@ -307,25 +343,25 @@ static void console_apply_batch_done(struct console_model *m, const struct servi
   const struct batch_summary *b = &ev->summary;
   console_counts(m, ev);
   if (ev->code == ST_OK && b->left > 0)
-    console_model_log(m, CONSOLE_ROLE_REFUSED, "batch stopped after this group: issued %zu (new %zu, before %zu), "
+    console_model_problem(m, CONSOLE_ROLE_REFUSED, "batch stopped after this group: issued %zu (new %zu, before %zu), "
                       "refused %zu; %zu CSRs left unsigned (sign the stick again for them); %s",
                       b->issued + b->handed_back, b->issued, b->handed_back, b->refused, b->left,
                       ev->safe ? "safe to remove" : "NOT safe to remove: the stick could not be synced");
   else if (ev->code == ST_OK)
-    console_model_log(m, CONSOLE_ROLE_OK, "batch done: issued %zu (new %zu, before %zu), refused %zu; %s",
-                      b->issued + b->handed_back, b->issued, b->handed_back, b->refused,
+    console_model_problem(m, CONSOLE_ROLE_OK, "batch done: %s: issued %zu (new %zu, before %zu), refused %zu; %s",
+                      ev->source, b->issued + b->handed_back, b->issued, b->handed_back, b->refused,
                       ev->safe ? "safe to remove" : "NOT safe to remove: the stick could not be synced");
   else
-    console_model_log(m, CONSOLE_ROLE_ERROR, "batch stopped: %s (%s): %s", st_error_sentence(ev->code),
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "batch stopped: %s (%s): %s", st_error_sentence(ev->code),
                       st_error_name(ev->code), ev->text);
   if (ev->code != ST_OK && b->unwritten > 0) /* the stick is full, failed or was pulled out: what comes next */
-    console_model_log(m, CONSOLE_ROLE_ERROR, "%zu certificates in the journal, not on the stick: %s and sign it "
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "%zu certificates in the journal, not on the stick: %s and sign it "
                       "again (no new signatures)", b->unwritten,
                       ev->code == ST_E_NO_SPACE ? "free space on it" : "re-insert it");
   if (st == NULL)
     return;
   if (st->gone)
-    console_model_log(m, CONSOLE_ROLE_ERROR, "stick %s removed while it was being signed", ev->source);
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "stick %s removed while it was being signed", ev->source);
   st->state = ev->code == ST_OK ? CONSOLE_STICK_DONE : CONSOLE_STICK_FAILED;
   st->summary = *b;
   st->code = ev->code;
@@ -346,10 +382,10 @@ static void console_apply_login(struct console_model *m, const struct service_ev
     m->verified_ms = ev->time_ms;
     snprintf(m->verified_how, sizeof m->verified_how, "head on token");
     console_counts(m, ev);
-    console_model_log(m, CONSOLE_ROLE_OK, "logged in to token %s; CA key matches the certificate", m->info->token);
+    console_model_problem(m, CONSOLE_ROLE_OK, "logged in to token %s; CA key matches the certificate", m->info->token);
   } else {
     m->login = CONSOLE_LOGGED_OUT;
-    console_model_log(m, CONSOLE_ROLE_ERROR, "login failed: %s (%s)", st_error_sentence(ev->code),
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "login failed: %s (%s)", st_error_sentence(ev->code),
                       st_error_name(ev->code));
   }
 }
@@ -361,7 +397,7 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
   case SERVICE_EVENT_LOGIN: console_apply_login(m, ev); break;
   case SERVICE_EVENT_LOCKED:
     m->login = CONSOLE_LOGGED_OUT;
-    console_model_log(m, CONSOLE_ROLE_INFO, "locked: logged out of token %s", m->info->token);
+    console_model_problem(m, CONSOLE_ROLE_INFO, "locked: logged out of token %s", m->info->token);
     break;
   case SERVICE_EVENT_REQUEST: console_apply_request(m, ev); break;
   case SERVICE_EVENT_PORT: console_apply_port(m, ev); break;
@@ -383,25 +419,35 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
     if (ev->code == ST_OK) {
       m->verified_ms = ev->time_ms;
       snprintf(m->verified_how, sizeof m->verified_how, "full check, export");
-      console_model_log(m, CONSOLE_ROLE_OK, "journal exported: %s (+ .sig); the journal verified", ev->source);
+      console_model_problem(m, CONSOLE_ROLE_OK, "journal exported: %s (+ .sig); the journal verified", ev->source);
     } else {
-      console_model_log(m, CONSOLE_ROLE_ERROR, "export failed: %s (%s): %s", st_error_sentence(ev->code),
+      console_model_problem(m, CONSOLE_ROLE_ERROR, "export failed: %s (%s): %s", st_error_sentence(ev->code),
                         st_error_name(ev->code), ev->text);
     }
     break;
   case SERVICE_EVENT_JOURNAL: console_apply_journal(m, ev); break;
+  case SERVICE_EVENT_FOUND:
+    if (m->found_count < SERVICE_FIND_MAX)
+      m->found[m->found_count++] = *ev;
+    break;
+  case SERVICE_EVENT_FOUND_END:
+    m->finding = 0;
+    m->found_total = ev->total;
+    m->found_code = ev->code;
+    console_model_log(m, CONSOLE_ROLE_INFO, "lookup %s: %zu journal records", ev->text, ev->total);
+    break;
   case SERVICE_EVENT_TOKEN:
     m->token_code = ev->code;
     snprintf(m->token_text, sizeof m->token_text, "%s", ev->text);
     if (ev->code != ST_OK)
-      console_model_log(m, CONSOLE_ROLE_ERROR, "token %s failed (%s): %s", ev->source, st_error_name(ev->code),
+      console_model_problem(m, CONSOLE_ROLE_ERROR, "token %s failed (%s): %s", ev->source, st_error_name(ev->code),
                         ev->text);
     else
-      console_model_log(m, CONSOLE_ROLE_OK, "token %s is back: %s", ev->source, ev->text);
+      console_model_problem(m, CONSOLE_ROLE_OK, "token %s is back: %s", ev->source, ev->text);
     break;
   case SERVICE_EVENT_FAULT:
     m->fault_code = ev->code;
-    console_model_log(m, CONSOLE_ROLE_ERROR, "serial service stopped: %s (%s): %s", st_error_sentence(ev->code),
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "serial service stopped: %s (%s): %s", st_error_sentence(ev->code),
                       st_error_name(ev->code), ev->text);
     break;
   }

@@ -14,6 +14,9 @@
 /* Lines the event log keeps (older ones scroll away). */
 #define CONSOLE_LOG_LINES 500
 
+/* Lines the problem list keeps: the whole shift (past this many, the newest are counted, not kept). */
+#define CONSOLE_PROBLEMS_MAX 100000
+
 enum console_login { CONSOLE_LOGGED_OUT, CONSOLE_LOGGING_IN, CONSOLE_LOGGED_IN, CONSOLE_LOCKING };
 
 /* The most sticks the panel keeps (more: the oldest finished one makes room). */
@@ -84,6 +87,12 @@ struct console_model {
   char journal_text[512];              /* the engine's sentence: what failed, what it waits for */
   struct console_log_line log[CONSOLE_LOG_LINES];
   size_t log_next, log_count;
+  struct service_event found[SERVICE_FIND_MAX];   /* the last lookup's records, oldest first */
+  size_t found_count, found_total;
+  int finding;                         /* a lookup is running */
+  int found_code;                      /* ST_OK, or why the journal could not be read */
+  struct console_log_line *problems;   /* refusals, faults and operator actions, oldest first (owned) */
+  size_t problem_count, problem_cap, problems_lost;
   int dirty;                           /* something changed: render */
 };
 
@@ -93,9 +102,20 @@ void console_model_init(struct console_model *m, const struct service_info *info
 /* Applies one service event: updates the panels and adds log lines. */
 void console_model_apply(struct console_model *m, const struct service_event *ev);
 
+/* Frees what the model owns (the problem list). */
+void console_model_cleanup(struct console_model *m);
+
 /* Adds a line to the event log, printf-style. */
 void console_model_log(struct console_model *m, enum console_role role, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Adds a line to the event log and to the problem list (a refusal, a fault
+ * or an operator's action), printf-style. */
+void console_model_problem(struct console_model *m, enum console_role role, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The I-th newest line of the problem list (0: the newest), or NULL past the end. */
+const struct console_log_line *console_model_problem_line(const struct console_model *m, size_t i);
 
 /* The stick at PATH, or NULL. */
 struct console_stick *console_model_stick(struct console_model *m, const char *path);

@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "engine.h"
 #include "error.h"
 #include "service.h"
 
@@ -384,3 +385,101 @@ static int console_quitting_key(struct console *c, int key)
 
 const struct console_view console_quitting_view = {"quitting", NULL, console_quitting_draw, console_quitting_key,
                                                    NULL};
+
+/* ---- one line of the event log or the problem list, whole ---- */
+
+static void console_line_draw(struct console *c, int top, int rows)
+{
+  char when[64], buf[1200];
+  const char *lines[20];
+  int y, x, w = COLS < 80 ? COLS : 80, n;
+  time_t t = (time_t)(c->opened.time_ms / 1000);
+  struct tm tm;
+  (void)top;
+  (void)rows;
+  localtime_r(&t, &tm);
+  strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+  n = console_wrap(c->opened.text, w - 4, buf, sizeof buf, lines, LINES - 6 > 1 ? (LINES - 6 < 20 ? LINES - 6 : 20) : 1);
+  console_box(c, n + 5, w, &y, &x);
+  console_putf(y + 1, x + 2, console_attr(c, CONSOLE_ATTR_HEADING), "%s (Esc closes)", when);
+  for (int i = 0; i < n; i++)
+    console_put(y + 2 + i, x + 2, A_NORMAL, lines[i]);
+}
+
+static int console_line_key(struct console *c, int key)
+{
+  (void)key;
+  c->overlay = NULL;
+  c->model.dirty = 1;
+  return 1;
+}
+
+const struct console_view console_line_view = {"line", NULL, console_line_draw, console_line_key, NULL};
+
+/* ---- lookup: a device, serial, file name or port in the journal ---- */
+
+static void console_find_draw(struct console *c, int top, int rows)
+{
+  const struct console_model *m = &c->model;
+  int y, x, w = COLS < 80 ? COLS : 80, n = (int)m->found_count, room = LINES - 8;
+  char when[32];
+  (void)top;
+  (void)rows;
+  if (c->find_typing || m->finding) {
+    console_box(c, 6, w, &y, &x);
+    console_put(y + 1, x + 2, console_attr(c, CONSOLE_ATTR_HEADING),
+                "Look up in the journal: device id, serial, file name or port");
+    console_putf(y + 2, x + 2, A_NORMAL, "> %.*s%s", w - 8, c->find_text, c->find_typing ? "_" : "");
+    console_put(y + 4, x + 2, A_NORMAL, m->finding ? "looking in the journal ..." : "Enter: look up   Esc: cancel");
+    return;
+  }
+  if (2 * n > room)
+    n = room / 2 > 0 ? room / 2 : 0;
+  console_box(c, 2 * n + 5 + (m->found_total == 0), w, &y, &x);
+  console_putf(y + 1, x + 2, console_attr(c, CONSOLE_ATTR_HEADING), "%.*s: %zu journal records%s (any key closes)",
+               w - 40, c->find_text, m->found_total, m->found_total > m->found_count ? ", the newest shown" : "");
+  if (m->found_code != ST_OK)
+    console_putf(y + 2, x + 2, console_attr(c, CONSOLE_ATTR_ERROR), "the journal could not be read: %s",
+                 st_error_sentence(m->found_code));
+  else if (m->found_total == 0)
+    console_put(y + 2, x + 2, A_NORMAL, "nothing in the journal matches");
+  for (int i = 0; i < n; i++) {
+    const struct service_event *f = &m->found[m->found_count - (size_t)n + (size_t)i];
+    time_t t = (time_t)(f->record_ms / 1000);
+    struct tm tm;
+    int issued = f->request_kind == ENGINE_EVENT_ISSUED;
+    localtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    console_putf(y + 3 + 2 * i, x + 2, console_attr(c, issued ? CONSOLE_ATTR_OK : CONSOLE_ATTR_REFUSED),
+                 "#%llu %s %s %s %s", (unsigned long long)f->seq, when, issued ? "issued " : "refused",
+                 f->device[0] ? f->device : "-", issued ? f->serial_hex : "");
+    console_putf(y + 4 + 2 * i, x + 4, A_NORMAL, "%.*s%s%.*s", w - 8, f->source, issued ? "" : "  ", w - 8, f->text);
+  }
+}
+
+static int console_find_key(struct console *c, int key)
+{
+  c->model.dirty = 1;
+  if (c->model.finding)
+    return 1;
+  if (!c->find_typing) {
+    c->overlay = NULL; /* the answer stays up until a key */
+  } else if (key == 27) {
+    c->overlay = NULL;
+  } else if (key == '\n' || key == '\r' || key == KEY_ENTER) {
+    if (c->find_len > 0 && service_find(c->service, c->find_text) == ST_OK) {
+      c->find_typing = 0;
+      c->model.finding = 1;
+      c->model.found_count = c->model.found_total = 0;
+    }
+  } else if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+    if (c->find_len > 0)
+      c->find_text[--c->find_len] = '\0';
+  } else if (key >= 0x20 && key < 0x7f && c->find_len + 1 < sizeof c->find_text) {
+    c->find_text[c->find_len++] = (char)key;
+    c->find_text[c->find_len] = '\0';
+  }
+  return 1;
+}
+
+const struct console_view console_find_view = {"find", NULL, console_find_draw, console_find_key, NULL};

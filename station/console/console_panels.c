@@ -375,29 +375,56 @@ static int console_log_rows(const struct console *c, int available)
   return available;
 }
 
-/* Event-log lines a page key moves: the lines shown, less one kept for context. */
+/* Event-log lines a page key moves: about the lines shown. */
 static size_t console_log_page(void)
 {
   return LINES > 24 ? (size_t)(LINES / 2) : 8;
+}
+
+/* The I-th newest line of the list shown (events or problems), and its length. */
+static const struct console_log_line *console_list_line(const struct console *c, size_t i)
+{
+  return c->show_problems ? console_model_problem_line(&c->model, i) : console_model_log_line(&c->model, i);
+}
+
+static size_t console_list_count(const struct console *c)
+{
+  return c->show_problems ? c->model.problem_count : c->model.log_count;
 }
 
 static void console_log_draw(struct console *c, int top, int rows)
 {
   static const enum console_attr_role roles[] = {CONSOLE_ATTR_NORMAL, CONSOLE_ATTR_OK, CONSOLE_ATTR_REFUSED,
                                                  CONSOLE_ATTR_ERROR};
-  char title[64], when[16];
+  char title[128], when[16];
   int lines = rows - 1 - (c->answer[0] != '\0' && rows > 2);
-  if (c->log_scroll + (size_t)(lines > 0 ? lines : 0) > c->model.log_count)
-    c->log_scroll = c->model.log_count > (size_t)lines && lines > 0 ? c->model.log_count - (size_t)lines : 0;
-  snprintf(title, sizeof title, c->log_scroll ? "Events (scrolled back %zu; PgDn, End)" : "Events", c->log_scroll);
+  size_t count = console_list_count(c);
+  if (lines < 0)
+    lines = 0;
+  if (c->selecting && c->selected >= count)
+    c->selected = count > 0 ? count - 1 : 0;
+  if (c->selecting && c->selected < c->log_scroll) /* the selection stays in sight */
+    c->log_scroll = c->selected;
+  if (c->selecting && lines > 0 && c->selected >= c->log_scroll + (size_t)lines)
+    c->log_scroll = c->selected - (size_t)lines + 1;
+  if (c->log_scroll + (size_t)lines > count)
+    c->log_scroll = count > (size_t)lines && lines > 0 ? count - (size_t)lines : 0;
+  if (c->show_problems)
+    snprintf(title, sizeof title, "Problems and actions this shift: %zu%s (Tab: all events; Enter opens a line)",
+             count, c->log_scroll ? ", scrolled back" : "");
+  else
+    snprintf(title, sizeof title, "Events%s (Tab: problems %zu)", c->log_scroll ? ", scrolled back (PgDn, End)" : "",
+             c->model.problem_count);
   console_heading(c, top, title);
   for (int i = 0; i < lines; i++) {
-    const struct console_log_line *line = console_model_log_line(&c->model, c->log_scroll + (size_t)(lines - 1 - i));
+    size_t at = c->log_scroll + (size_t)(lines - 1 - i);
+    const struct console_log_line *line = console_list_line(c, at);
+    attr_t mark = c->selecting && at == c->selected ? A_REVERSE : 0;
     if (line == NULL)
       continue;
     console_clock(line->time_ms, when);
-    console_put(top + 1 + i, 0, A_NORMAL, when);
-    console_put(top + 1 + i, 9, console_attr(c, roles[line->role]), line->text);
+    console_put(top + 1 + i, 0, mark, when);
+    console_put(top + 1 + i, 9, console_attr(c, roles[line->role]) | mark, line->text);
   }
   if (c->answer[0] != '\0' && rows > 2) { /* the answer to the last key, until the next key */
     attr_t attr = console_attr(c, roles[c->answer_role]) | A_REVERSE;
@@ -411,17 +438,40 @@ static void console_log_draw(struct console *c, int top, int rows)
 static int console_log_key(struct console *c, int key)
 {
   int handled = 1;
-  size_t page = console_log_page();
+  size_t page = console_log_page(), count = console_list_count(c);
+  const struct console_log_line *line;
   if (key == KEY_PPAGE)
     c->log_scroll += page;
   else if (key == KEY_NPAGE)
     c->log_scroll = c->log_scroll > page ? c->log_scroll - page : 0;
   else if (key == KEY_HOME)
-    c->log_scroll = c->model.log_count; /* cut to the oldest line shown at the top when drawn */
+    c->log_scroll = count; /* cut to the oldest line shown at the top when drawn */
   else if (key == KEY_END)
     c->log_scroll = 0;
-  else
+  else if (key == '\t') {
+    c->show_problems = !c->show_problems;
+    c->log_scroll = c->selected = 0;
+    c->selecting = 0;
+  } else if (key == KEY_UP) {
+    c->selected = !c->selecting ? 0 : c->selected + 1 < count ? c->selected + 1 : c->selected;
+    c->selecting = 1;
+  } else if (key == KEY_DOWN) {
+    if (c->selecting && c->selected > 0)
+      c->selected--;
+    c->selecting = 1;
+  } else if (key == '\n' || key == '\r' || key == KEY_ENTER) {
+    line = console_list_line(c, c->selecting ? c->selected : 0);
+    if (line != NULL) {
+      c->opened = *line;
+      c->overlay = &console_line_view;
+    }
+  } else if (key == 27) {
+    c->selecting = 0;
+  } else {
     handled = 0;
+  }
+  if (key == KEY_PPAGE || key == KEY_NPAGE || key == KEY_HOME || key == KEY_END)
+    c->selecting = 0;
   c->model.dirty |= handled;
   return handled;
 }
@@ -443,7 +493,7 @@ static void console_keys_draw(struct console *c, int top, int rows)
   mvhline(top, 0, ' ', COLS);
   attroff(console_attr(c, CONSOLE_ATTR_TITLE));
   console_put(top, 0, console_attr(c, CONSOLE_ATTR_TITLE),
-              " s sign  e export  l lock  PgUp/PgDn events  F1 help  F10/q quit");
+              " s sign  e export  l lock  / find  Tab problems  F1 help  F10/q quit");
 }
 
 const struct console_view console_keys_view = {"keys", console_keys_rows, console_keys_draw, NULL, NULL};
