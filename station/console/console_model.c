@@ -434,7 +434,7 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
     m->finding = 0;
     m->found_total = ev->total;
     m->found_code = ev->code;
-    console_model_log(m, CONSOLE_ROLE_INFO, "lookup %s: %zu journal records", ev->text, ev->total);
+    console_model_log(m, CONSOLE_ROLE_INFO, "looked up \"%s\" in the journal: %zu records", ev->text, ev->total);
     break;
   case SERVICE_EVENT_TOKEN:
     m->token_code = ev->code;
