@@ -244,6 +244,7 @@ void console_ask_quit(struct console *c)
 static void console_key_main(struct console *c, int key)
 {
   c->answer[0] = '\0';
+  c->model.banner_until_ms = 0; /* seen */
   switch (key) {
   case 's': console_key_sign(c); break;
   case 'e': console_key_export(c); break;
@@ -348,11 +349,20 @@ static void console_render(struct console *c)
       top += rows;
       left -= rows;
     }
+    if (console_banner_view.rows(c, left) > 0 && left > 6) { /* over the top of the event log */
+      console_banner_view.draw(c, top, 3);
+      top += 3;
+      left -= 3;
+    }
     console_log_view.draw(c, top, left);
     if (c->overlay != &console_pin_view) /* the PIN prompt's keys are in its box */
       console_keys_view.draw(c, LINES - 1, 1);
     if (c->overlay != NULL)
       c->overlay->draw(c, 0, LINES);
+  }
+  if (c->model.bell) {
+    beep();
+    c->model.bell = 0;
   }
   refresh();
   c->model.dirty = 0;
@@ -373,6 +383,7 @@ static void console_colours(struct console *c)
   init_pair(CONSOLE_ATTR_HEADING, COLOR_CYAN, -1);
   init_pair(CONSOLE_ATTR_KEY, COLOR_GREEN, -1);
   init_pair(CONSOLE_ATTR_ALERT, COLOR_WHITE, COLOR_RED);
+  init_pair(CONSOLE_ATTR_BANNER_OK, COLOR_BLACK, COLOR_GREEN);
 }
 
 static int console_signals(int fds[2])
@@ -482,6 +493,18 @@ int console_run(struct service *svc, struct st_detail *detail)
   if ((screen = newterm(NULL, stdout, stdin)) == NULL) {
     st_detail_set(detail, "the terminal type \"%s\" is not known to ncurses", getenv("TERM") ? getenv("TERM") : "");
     goto out;
+  }
+  {
+    const char *cup = tigetstr("cup"); /* the console places text: a terminal that cannot gets a sentence */
+    if (cup == NULL || cup == (const char *)-1) {
+      endwin();
+      delscreen(screen);
+      screen = NULL;
+      st_detail_set(detail, "the terminal \"%s\" cannot place text on the screen, so the console cannot be shown: "
+                    "use a terminal such as linux, xterm or tmux (TERM), or `station sign DIR` and `station serial`",
+                    getenv("TERM") ? getenv("TERM") : "");
+      goto out;
+    }
   }
   r = console_signals(signal_fds);
   /* the station's log goes into the event log while the screen is up */

@@ -52,7 +52,8 @@ enum console_attr_role {
   CONSOLE_ATTR_TITLE,
   CONSOLE_ATTR_HEADING,
   CONSOLE_ATTR_KEY,
-  CONSOLE_ATTR_ALERT,                  /* the journal alert: white on red, bold */
+  CONSOLE_ATTR_ALERT,                  /* the journal alert and the red banner: white on red, bold */
+  CONSOLE_ATTR_BANNER_OK,              /* the green banner: black on green */
   CONSOLE_ATTR_COUNT
 };
 
@@ -88,7 +89,7 @@ struct console {
 
 /* The panels, top to bottom, and the overlays. */
 extern const struct console_view console_status_view, console_ports_view, console_batch_view, console_log_view,
-    console_keys_view;
+    console_keys_view, console_banner_view;
 extern const struct console_view console_pin_view, console_confirm_view, console_help_view, console_choose_view,
     console_quitting_view, console_line_view, console_find_view;
 

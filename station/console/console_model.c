@@ -72,6 +72,21 @@ void console_model_problem(struct console_model *m, enum console_role role, cons
   m->problems[m->problem_count++] = *console_model_log_line(m, 0);
 }
 
+/* How long a banner stays up without a key. */
+#define CONSOLE_BANNER_MS 6000
+
+void console_model_banner(struct console_model *m, enum console_role role, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(m->banner, sizeof m->banner, fmt, ap);
+  va_end(ap);
+  m->banner_role = role;
+  m->banner_until_ms = console_now_ms() + CONSOLE_BANNER_MS;
+  m->bell |= role != CONSOLE_ROLE_OK;
+  m->dirty = 1;
+}
+
 const struct console_log_line *console_model_problem_line(const struct console_model *m, size_t i)
 {
   if (i >= m->problem_count)
@@ -132,6 +147,7 @@ static void console_apply_request(struct console_model *m, const struct service_
   case ENGINE_EVENT_REFUSED:
     console_model_problem(m, CONSOLE_ROLE_REFUSED, "refused  %s: %s: %s", src, st_error_name(ev->code),
                       ev->text[0] ? ev->text : st_error_sentence(ev->code));
+    console_model_banner(m, CONSOLE_ROLE_ERROR, "REFUSED  %s: %s", src, st_error_name(ev->code));
     break;
   case ENGINE_EVENT_JOURNAL_STOPPED:
   case ENGINE_EVENT_JOURNAL_RESUMED:
@@ -150,7 +166,10 @@ static void console_apply_journal(struct console_model *m, const struct service_
   snprintf(m->journal_fs, sizeof m->journal_fs, "%s", ev->source);
   snprintf(m->journal_text, sizeof m->journal_text, "%s", ev->text);
   if (ev->code != ST_OK)
+{
     console_model_problem(m, CONSOLE_ROLE_ERROR, "journal: signing stopped (%s): %s", st_error_name(ev->code), ev->text);
+    console_model_banner(m, CONSOLE_ROLE_ERROR, "JOURNAL: SIGNING STOPPED (%s)", st_error_name(ev->code));
+  }
   else
     console_model_problem(m, CONSOLE_ROLE_OK, "%s", ev->text);
 }
@@ -354,6 +373,13 @@ static void console_apply_batch_done(struct console_model *m, const struct servi
   else
     console_model_problem(m, CONSOLE_ROLE_ERROR, "batch stopped: %s (%s): %s", st_error_sentence(ev->code),
                       st_error_name(ev->code), ev->text);
+  if (ev->code != ST_OK)
+    console_model_banner(m, CONSOLE_ROLE_ERROR, "BATCH STOPPED (%s): %s", st_error_name(ev->code), ev->source);
+  else if (ev->safe && b->refused > 0)
+    console_model_banner(m, CONSOLE_ROLE_ERROR, "DONE, %zu REFUSED  %s: safe to remove; Tab lists the refusals",
+                         b->refused, ev->source);
+  else if (ev->safe)
+    console_model_banner(m, CONSOLE_ROLE_OK, "DONE  %s: safe to remove", ev->source);
   if (ev->code != ST_OK && b->unwritten > 0) /* the stick is full, failed or was pulled out: what comes next */
     console_model_problem(m, CONSOLE_ROLE_ERROR, "%zu certificates in the journal, not on the stick: %s and sign it "
                       "again (no new signatures)", b->unwritten,
@@ -439,9 +465,11 @@ void console_model_apply(struct console_model *m, const struct service_event *ev
   case SERVICE_EVENT_TOKEN:
     m->token_code = ev->code;
     snprintf(m->token_text, sizeof m->token_text, "%s", ev->text);
-    if (ev->code != ST_OK)
+    if (ev->code != ST_OK) {
       console_model_problem(m, CONSOLE_ROLE_ERROR, "token %s failed (%s): %s", ev->source, st_error_name(ev->code),
-                        ev->text);
+                            ev->text);
+      console_model_banner(m, CONSOLE_ROLE_ERROR, "TOKEN FAILED (%s)", st_error_name(ev->code));
+    }
     else
       console_model_problem(m, CONSOLE_ROLE_OK, "token %s is back: %s", ev->source, ev->text);
     break;

@@ -87,6 +87,10 @@ struct console_model {
   char journal_text[512];              /* the engine's sentence: what failed, what it waits for */
   struct console_log_line log[CONSOLE_LOG_LINES];
   size_t log_next, log_count;
+  enum console_role banner_role;       /* the large banner: REFUSED/ERROR (red) or OK (green) */
+  char banner[200];
+  int64_t banner_until_ms;             /* shown until then, or until a key (0: none) */
+  int bell;                            /* ring the terminal's bell at the next render */
   struct service_event found[SERVICE_FIND_MAX];   /* the last lookup's records, oldest first */
   size_t found_count, found_total;
   int finding;                         /* a lookup is running */
@@ -112,6 +116,11 @@ void console_model_log(struct console_model *m, enum console_role role, const ch
 /* Adds a line to the event log and to the problem list (a refusal, a fault
  * or an operator's action), printf-style. */
 void console_model_problem(struct console_model *m, enum console_role role, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Raises the large banner (ROLE: CONSOLE_ROLE_ERROR red, CONSOLE_ROLE_OK
+ * green) with TEXT for a few seconds; red ones ring the bell. */
+void console_model_banner(struct console_model *m, enum console_role role, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* The I-th newest line of the problem list (0: the newest), or NULL past the end. */

@@ -20,11 +20,14 @@
 attr_t console_attr(const struct console *c, enum console_attr_role role)
 {
   static const attr_t mono[CONSOLE_ATTR_COUNT] = {A_NORMAL, A_BOLD,    A_UNDERLINE, A_BOLD | A_REVERSE,
-                                                  A_REVERSE, A_BOLD, A_BOLD, A_BOLD | A_REVERSE};
+                                                  A_REVERSE, A_BOLD, A_BOLD, A_BOLD | A_REVERSE, A_REVERSE};
   if (!c->colour || role == CONSOLE_ATTR_NORMAL)
     return mono[role];
   return (attr_t)COLOR_PAIR((short)role) |
-         (role == CONSOLE_ATTR_ERROR || role == CONSOLE_ATTR_HEADING || role == CONSOLE_ATTR_ALERT ? A_BOLD : 0);
+         (role == CONSOLE_ATTR_ERROR || role == CONSOLE_ATTR_HEADING || role == CONSOLE_ATTR_ALERT ||
+                 role == CONSOLE_ATTR_BANNER_OK
+             ? A_BOLD
+             : 0);
 }
 
 void console_put(int y, int x, attr_t attr, const char *text)

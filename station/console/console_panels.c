@@ -497,3 +497,25 @@ static void console_keys_draw(struct console *c, int top, int rows)
 }
 
 const struct console_view console_keys_view = {"keys", console_keys_rows, console_keys_draw, NULL, NULL};
+
+/* ---- the large banner (a refusal, a fault, a stick done) ---- */
+
+static int console_banner_rows(const struct console *c, int available)
+{
+  (void)available;
+  return c->model.banner_until_ms > console_now() ? 3 : 0;
+}
+
+static void console_banner_draw(struct console *c, int top, int rows)
+{
+  attr_t attr = c->model.banner_role == CONSOLE_ROLE_OK ? console_attr(c, CONSOLE_ATTR_BANNER_OK)
+                                                         : console_attr(c, CONSOLE_ATTR_ALERT);
+  int len = (int)strlen(c->model.banner), x = len < COLS ? (COLS - len) / 2 : 0;
+  attron(attr);
+  for (int i = 0; i < rows; i++)
+    mvhline(top + i, 0, ' ', COLS);
+  attroff(attr);
+  console_put(top + rows / 2, x, attr | A_BOLD, c->model.banner);
+}
+
+const struct console_view console_banner_view = {"banner", console_banner_rows, console_banner_draw, NULL, NULL};

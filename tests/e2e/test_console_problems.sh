@@ -33,7 +33,11 @@ keys s
 wait_for "Sign 5000 CSRs" >/dev/null
 keys y
 check "the batch finishes" wait_for "issued 4997 (new 4997, before 0), refused 3" 240
+check "a large red banner says it is done with 3 refused" wait_for "DONE, 3 REFUSED  $MEDIA/big: safe to remove"
+check "the terminal's bell rang" test "$(T display-message -p -t console '#{window_bell_flag}')" = 1
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.banner"
 keys End
+check "a key takes the banner down" gone_from "DONE, 3 REFUSED"
 check "the event log no longer holds the wrong PIN" sh -c "! tmux -S '$TMUX_SOCK' capture-pane -p -t console | grep -q 'login failed'"
 keys Home
 check "Home: the oldest line kept is a certificate, the login is gone from the event log" \
@@ -100,6 +104,10 @@ keys F10
 wait_for "Quit the station console?" >/dev/null
 keys y
 check "quit: exit status 0" test "$(console_status)" = 0
+T kill-session -t console 2>/dev/null || true
+start_console 80 24 TERM=dumb
+check "TERM=dumb: the console ends with an error status" test "$(console_status)" = 2
+check "TERM=dumb: a clear sentence on stderr" grep -q 'cannot place text on the screen, so the console cannot be shown' "$WORK/console.err"
 check "the guide is where the package installs it" \
   grep -q 'docs/ DESTINATION ${STATION_DOCDIR}/docs' "$(dirname "$0")/../../packaging/CPack.cmake"
 check "no sanitizer report or crash" no_crash_report "$WORK/console.err"
