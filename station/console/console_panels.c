@@ -182,10 +182,14 @@ static void console_ports_draw(struct console *c, int top, int rows)
     console_putf(top + 1 + i, 1, A_NORMAL, len <= 26 ? "%-26s" : "...%.23s", len <= 26 ? info->ports[i]
                                                                                       : info->ports[i] + len - 23);
     console_putf(top + 1 + i, 28, console_attr(c, role), "%-10s", console_port_state_name(p->state));
-    if (p->device[0] != '\0' || p->code != ST_OK)
+    /* the outcome first, so that a narrow screen keeps it */
+    if (p->code == ST_E_HSM_PIN && c->model.login != CONSOLE_LOGGED_IN)
+      console_putf(top + 1 + i, 39, A_NORMAL, "locked: asked again after unlock  %s", p->device);
+    else if (p->device[0] != '\0' || p->code != ST_OK)
       console_putf(top + 1 + i, 39, p->code == ST_OK ? A_NORMAL : console_attr(c, CONSOLE_ATTR_REFUSED),
-                   "last %s %s%s", p->device[0] ? p->device : "-", p->code == ST_OK ? "OK " : "ERR ",
-                   p->code == ST_OK ? p->serial_hex : st_error_name(p->code));
+                   "%s %s  last %s", p->code == ST_OK ? "OK " : "ERR", p->code == ST_OK ? p->serial_hex
+                                                                           : st_error_name(p->code),
+                   p->device[0] ? p->device : "-");
   }
 }
 
