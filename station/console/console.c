@@ -449,6 +449,8 @@ static void console_loop(struct console *c, int signal_fd, int log_fd)
     if (fds[3].revents & POLLIN)
       console_on_log(c, log_fd, log_buf, sizeof log_buf, &log_used);
     while (!c->quit && (key = getch()) != ERR) {
+      if (key != KEY_RESIZE)
+        c->answer[0] = '\0'; /* an answer stays until the next key */
       if (key == KEY_RESIZE)
         console_resize(c);
       else if (c->overlay != NULL)

@@ -366,7 +366,7 @@ static void console_batch_draw(struct console *c, int top, int rows)
     y++;
   }
   if (focus != NULL && detail > 0)
-    console_focus_draw(c, top + 1 + list, detail, focus);
+    console_focus_draw(c, y, top + rows - y < detail ? top + rows - y : detail, focus);
 }
 
 const struct console_view console_batch_view = {"batch", console_batch_rows, console_batch_draw, NULL, NULL};
