@@ -22,7 +22,7 @@ static const struct cli_command cli_commands[] = {
    "check the journal (chain, signed checkpoints, head on the token) or a signed export offline;\n"
    "      write a signed export (FILE and FILE.sig); print the journal-signing public key"},
   {"console", cli_console, "console",
-   "the operator console (ncurses): PIN, status, serial ports, USB sticks signed with s/y; see docs/operator-guide.md"},
+   "the operator console (ncurses): PIN, status, serial ports, every USB stick (s/y signs), problems, lookups; see /usr/share/doc/station/docs/operator-guide.md"},
   {"selftest", cli_selftest, "selftest", "check the HSM, the CA key and chain, a test signature and the journal"},
 };
 
