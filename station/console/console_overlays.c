@@ -451,12 +451,15 @@ static void console_find_draw(struct console *c, int top, int rows)
     time_t t = (time_t)(f->record_ms / 1000);
     struct tm tm;
     int issued = f->request_kind == ENGINE_EVENT_ISSUED;
+    char head[400];
     localtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(head, sizeof head, "#%llu %s %s %s %s", (unsigned long long)f->seq, when, issued ? "issued " : "refused",
+             f->device[0] ? f->device : "-", issued ? f->serial_hex : "");
     console_putf(y + 3 + 2 * i, x + 2, console_attr(c, issued ? CONSOLE_ATTR_OK : CONSOLE_ATTR_REFUSED),
-                 "#%llu %s %s %s %s", (unsigned long long)f->seq, when, issued ? "issued " : "refused",
-                 f->device[0] ? f->device : "-", issued ? f->serial_hex : "");
-    console_putf(y + 4 + 2 * i, x + 4, A_NORMAL, "%.*s%s%.*s", w - 8, f->source, issued ? "" : "  ", w - 8, f->text);
+                 "%.*s", w - 4, head);
+    snprintf(head, sizeof head, "%s%s%s", f->source, issued ? "" : "  ", f->text);
+    console_putf(y + 4 + 2 * i, x + 4, A_NORMAL, "%.*s", w - 6, head);
   }
 }
 
