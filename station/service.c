@@ -555,6 +555,65 @@ static void service_fill_info(struct service *s)
   info->usb_root_count = s->cfg->usb_root_count;
 }
 
+int64_t service_shift_start(const struct service_info *info, int64_t now_ms)
+{
+  time_t now = (time_t)(now_ms / 1000);
+  int64_t best = 0;
+  for (int day = 0; day >= -1 && best == 0; day--)
+    for (size_t i = 0; i < info->shift_count; i++) {
+      struct tm tm;
+      time_t start;
+      localtime_r(&now, &tm);
+      tm.tm_mday += day;
+      tm.tm_hour = (int)(info->shift_starts[i] / 60);
+      tm.tm_min = (int)(info->shift_starts[i] % 60);
+      tm.tm_sec = 0;
+      tm.tm_isdst = -1;
+      start = mktime(&tm);
+      if (start != (time_t)-1 && start <= now && (int64_t)start * 1000 > best)
+        best = (int64_t)start * 1000;
+    }
+  return best;
+}
+
+struct service_shift_count {
+  int64_t since_ms;
+  uint64_t issued, refused;
+};
+
+static int service_shift_check(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
+                               const uint8_t prev_chain[32], struct st_detail *detail)
+{
+  struct service_shift_count *count = arg;
+  (void)genesis;
+  (void)prev_chain;
+  (void)detail;
+  if (rec->time_ms >= count->since_ms) {
+    count->issued += rec->event == JOURNAL_EVENT_ISSUED;
+    count->refused += rec->event == JOURNAL_EVENT_REFUSED;
+  }
+  return 0;
+}
+
+/* The shift in progress and what the journal holds of it (one read of the journal). */
+static void service_fill_shift(struct service *s)
+{
+  struct service_info *info = &s->info;
+  struct timespec ts;
+  struct service_shift_count count = {0, 0, 0};
+  struct journal_checker checker = {service_shift_check, &count};
+  struct st_detail detail = {""};
+  info->shift_count = s->cfg->shift_count < 24 ? s->cfg->shift_count : 24;
+  memcpy(info->shift_starts, s->cfg->shift_starts, info->shift_count * sizeof info->shift_starts[0]);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  info->shift_start_ms = service_shift_start(info, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  count.since_ms = info->shift_start_ms;
+  if (journal_verify_with(s->cfg->journal_path, &checker, NULL, &detail) == ST_OK) {
+    info->shift_issued = count.issued;
+    info->shift_refused = count.refused;
+  }
+}
+
 /* The serial server for intake.serial, when ports are configured. */
 static int service_make_serial(struct service *s, struct st_detail *detail)
 {
@@ -603,6 +662,7 @@ int service_new(const struct station_config *cfg, struct service **out, struct s
     r = engine_add_sink(s->engine, &sink);
   if (r == ST_OK) {
     service_fill_info(s);
+    service_fill_shift(s);
     r = service_make_serial(s, detail);
   }
   if (r == ST_OK)

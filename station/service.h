@@ -67,6 +67,10 @@ struct service_info {
   size_t port_count;
   char ports[SERVICE_MAX_PORTS][128];  /* intake.serial paths, printable */
   size_t usb_root_count;
+  unsigned shift_starts[24];   /* console.shifts: minutes after local midnight, increasing */
+  size_t shift_count;
+  int64_t shift_start_ms;      /* when the shift in progress at start began (service_shift_start) */
+  uint64_t shift_issued, shift_refused;   /* journal records of that shift at start (issued, refused) */
 };
 
 enum service_event_kind {
@@ -124,6 +128,11 @@ struct service_event {
   uint64_t seq;                /* FOUND: the record */
   int64_t record_ms;           /* FOUND: the record's time */
 };
+
+/* When the shift in progress at NOW_MS (ms since the epoch) began: the
+ * latest of INFO's shift starts (local time) at or before NOW_MS, today or
+ * yesterday. */
+int64_t service_shift_start(const struct service_info *info, int64_t now_ms);
 
 /* Opens the engine for CFG (borrowed; must outlive the service), makes the
  * serial server and the USB watch, fills the service info. Starts nothing.

@@ -434,6 +434,10 @@ static void console_loop(struct console *c, int signal_fd, int log_fd)
     console_check_leave(c);
     if (c->quit)
       break;
+    if (console_now() - c->ticked_ms >= 1000) { /* a new shift? */
+      c->ticked_ms = console_now();
+      console_model_tick(&c->model, c->ticked_ms);
+    }
     if (c->leave_ms > 0 && c->leave_ms - console_now() < timeout)
       timeout = (int)(c->leave_ms - console_now()) > 0 ? (int)(c->leave_ms - console_now()) : 0;
     if (c->model.dirty)

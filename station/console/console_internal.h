@@ -84,6 +84,7 @@ struct console {
   size_t find_len;
   int find_typing;                     /* the lookup box takes text (else it shows the answer) */
   int utf8;                            /* the terminal's locale is UTF-8 (the alert's dash) */
+  int64_t ticked_ms;                   /* the last look at the clock for a new shift */
   int quit;
 };
 

@@ -19,6 +19,11 @@ void console_model_init(struct console_model *m, const struct service_info *info
   m->refused = info->refused;
   for (size_t i = 0; i < info->port_count; i++)
     m->ports[i].state = SERIAL_PORT_ERROR;
+  m->shift_start_ms = info->shift_start_ms;
+  m->shift_issued = info->shift_issued;
+  m->shift_refused = info->shift_refused;
+  m->shift_base_issued = info->issued - (info->shift_issued < info->issued ? info->shift_issued : info->issued);
+  m->shift_base_refused = info->refused - (info->shift_refused < info->refused ? info->shift_refused : info->refused);
   m->dirty = 1;
 }
 
@@ -129,8 +134,25 @@ static void console_counts(struct console_model *m, const struct service_event *
   m->records = ev->records;
   m->issued = ev->issued;
   m->refused = ev->refused;
-  m->shift_issued = ev->shift_issued;
-  m->shift_refused = ev->shift_refused;
+  m->shift_issued = m->issued >= m->shift_base_issued ? m->issued - m->shift_base_issued : 0;
+  m->shift_refused = m->refused >= m->shift_base_refused ? m->refused - m->shift_base_refused : 0;
+}
+
+void console_model_tick(struct console_model *m, int64_t now_ms)
+{
+  int64_t start = service_shift_start(m->info, now_ms);
+  time_t t = (time_t)(start / 1000);
+  struct tm tm;
+  char when[16];
+  if (start <= m->shift_start_ms)
+    return;
+  m->shift_start_ms = start;
+  m->shift_base_issued = m->issued;
+  m->shift_base_refused = m->refused;
+  m->shift_issued = m->shift_refused = 0;
+  localtime_r(&t, &tm);
+  strftime(when, sizeof when, "%H:%M", &tm);
+  console_model_problem(m, CONSOLE_ROLE_INFO, "a new shift began at %s: its counters start at 0", when);
 }
 
 static void console_apply_request(struct console_model *m, const struct service_event *ev)

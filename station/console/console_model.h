@@ -72,7 +72,9 @@ struct console_model {
   char login_text[512];
   int ca_proven;                       /* the CA key was proven to match at a login */
   uint64_t records, issued, refused;   /* journal totals */
-  uint64_t shift_issued, shift_refused;
+  uint64_t shift_issued, shift_refused;   /* the journal's counts since SHIFT_START_MS */
+  int64_t shift_start_ms;              /* the shift in progress began (console.shifts) */
+  uint64_t shift_base_issued, shift_base_refused;   /* the journal's totals when it began */
   int64_t verified_ms;                 /* the journal's last check (0: none yet) */
   char verified_how[48];
   struct console_port ports[SERVICE_MAX_PORTS];
@@ -102,6 +104,10 @@ struct console_model {
 
 /* A fresh model for a service with INFO (borrowed). */
 void console_model_init(struct console_model *m, const struct service_info *info);
+
+/* At NOW_MS: when a new shift has begun, its counters start at 0 (and the
+ * problem list says so). */
+void console_model_tick(struct console_model *m, int64_t now_ms);
 
 /* Applies one service event: updates the panels and adds log lines. */
 void console_model_apply(struct console_model *m, const struct service_event *ev);

@@ -145,9 +145,16 @@ static void console_status_draw(struct console *c, int top, int rows)
   if (rows < 5)
     return;
   console_put(top + 4, 0, label, "Counts");
-  console_putf(top + 4, 9, A_NORMAL, "issued %llu this shift, %llu total   refused %llu this shift, %llu total",
-               (unsigned long long)m->shift_issued, (unsigned long long)m->issued,
-               (unsigned long long)m->shift_refused, (unsigned long long)m->refused);
+  {
+    time_t t = (time_t)(m->shift_start_ms / 1000);
+    struct tm tm;
+    char since[16];
+    localtime_r(&t, &tm);
+    strftime(since, sizeof since, "%H:%M", &tm);
+    console_putf(top + 4, 9, A_NORMAL, "issued %llu this shift, %llu total   refused %llu this shift, %llu total   "
+                 "(shift since %s)", (unsigned long long)m->shift_issued, (unsigned long long)m->issued,
+                 (unsigned long long)m->shift_refused, (unsigned long long)m->refused, since);
+  }
 }
 
 const struct console_view console_status_view = {"status", console_status_rows, console_status_draw, NULL, NULL};

@@ -83,8 +83,12 @@ quit_console
 check "quit: exit status 0" test "$(console_status)" = 0
 T kill-session -t console 2>/dev/null || true
 
-# a restart: the journal knows every stick
+# a restart: the journal knows every stick, and the shift's counters come from it
+printf 'console:\n  shifts: ["00:00"]\n' >>"$WORK/console.yaml"
 start_console 120 36 $ENV
+check "after a restart: the shift's counters come from the journal" \
+  wait_for "issued 707 this shift, 707 total   refused 1 this shift, 1 total   (shift since 00:00)"
+
 check "after a restart: stick one is signed before" wait_for "$MEDIA/one: signed before, nothing new: 700 CSRs"
 check "after a restart: stick two is signed before (its refusal still foreseen)" \
   wait_for "$MEDIA/two: signed before, nothing new: 5 CSRs, 1 will be refused"
@@ -104,4 +108,14 @@ quit_console
 check "quit: exit status 0" test "$(console_status)" = 0
 check "no sanitizer report or crash" no_crash_report "$WORK/console.err"
 check "the journal verifies" env SLOW_TOKEN_MODULE="$SOFTHSM_MODULE" "$STATION" -c "$WORK/console.yaml" journal verify
+
+# console.shifts is checked like every key
+cp "$WORK/console.yaml" "$WORK/bad.yaml"
+printf '  shifts: ["14:00", "06:00"]\n' >"$WORK/shifts.tail"
+sed -i '$d' "$WORK/bad.yaml"; cat "$WORK/shifts.tail" >>"$WORK/bad.yaml"
+check "console.shifts out of order: refused with file:line:column" \
+  sh -c "! '$STATION' -c '$WORK/bad.yaml' journal verify 2>'$WORK/bad.err' && grep -q 'bad.yaml:[0-9]*:[0-9]*: console.shifts\[1\]: expected a time after the one before it' '$WORK/bad.err'"
+sed -i '$d' "$WORK/bad.yaml"; printf '  shifts: ["25:00"]\n' >>"$WORK/bad.yaml"
+check "console.shifts 25:00: refused" \
+  sh -c "! '$STATION' -c '$WORK/bad.yaml' journal verify 2>'$WORK/bad.err' && grep -q 'expected a local time \"HH:MM\" from 00:00 to 23:59' '$WORK/bad.err'"
 finish
