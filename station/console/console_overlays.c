@@ -451,7 +451,7 @@ static void console_find_draw(struct console *c, int top, int rows)
     time_t t = (time_t)(f->record_ms / 1000);
     struct tm tm;
     int issued = f->request_kind == ENGINE_EVENT_ISSUED;
-    char head[400];
+    char head[1024];
     localtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
     snprintf(head, sizeof head, "#%llu %s %s %s %s", (unsigned long long)f->seq, when, issued ? "issued " : "refused",
