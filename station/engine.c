@@ -256,6 +256,11 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
 int engine_logout(struct engine *e)
 {
   int r = ST_OK;
+  struct st_detail why = {""};
+  /* the head of the last commit goes to the token while it is still logged in */
+  if (e->audit != NULL && !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE) &&
+      audit_head_flush_timed(e->audit, e->cfg->hsm_sign_timeout * 1000u, &why) != ST_OK)
+    st_warn("journal: the head could not be written to the token before logging out: %s", why.text);
   if (e->hsm != NULL && !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) /* wedged: leave the token alone */
     r = hsm_logout(e->hsm);
   engine_pin_forget(e); /* locked: the engine must not log in on its own */

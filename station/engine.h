@@ -95,7 +95,8 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
 int engine_login(struct engine *e, const char *pin, struct st_detail *detail);
 
 /* Logs out of the token (console lock; a wedged engine leaves the token
- * alone). Submitting then fails with ST_E_HSM_PIN. */
+ * alone), once the journal head of the last commit is on the token (waits
+ * for it at most hsm.sign_timeout). Submitting then fails with ST_E_HSM_PIN. */
 int engine_logout(struct engine *e);
 
 /* 1 when engine_login succeeded and no logout followed. */
