@@ -34,8 +34,8 @@ static void service_on_journal(struct service *s, const struct engine_event *e)
   struct service_event ev;
   service_event_init(&ev, SERVICE_EVENT_JOURNAL);
   ev.code = e->code;
-  st_printable(ev.source, sizeof ev.source, e->filesystem);
-  st_printable(ev.text, sizeof ev.text, e->detail);
+  st_printable_utf8(ev.source, sizeof ev.source, e->filesystem);
+  st_printable_utf8(ev.text, sizeof ev.text, e->detail);
   service_event_counts(s, &ev);
   service_push(s, &ev);
 }
@@ -53,8 +53,8 @@ static void service_on_request(void *arg, const struct engine_event *e)
   if (e->kind == ENGINE_EVENT_TOKEN_FAULT || e->kind == ENGINE_EVENT_TOKEN_BACK) {
     service_event_init(&ev, SERVICE_EVENT_TOKEN);
     ev.code = e->code;
-    st_printable(ev.source, sizeof ev.source, e->source);
-    st_printable(ev.text, sizeof ev.text, e->detail);
+    st_printable_utf8(ev.source, sizeof ev.source, e->source);
+    st_printable_utf8(ev.text, sizeof ev.text, e->detail);
     service_push(s, &ev);
     return;
   }
@@ -65,10 +65,10 @@ static void service_on_request(void *arg, const struct engine_event *e)
     s->shift_refused++;
   ev.request_kind = (int)e->kind;
   ev.code = e->code;
-  st_printable(ev.source, sizeof ev.source, e->source);
-  st_printable(ev.device, sizeof ev.device, e->device);
-  st_printable(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
-  st_printable(ev.text, sizeof ev.text, e->detail);
+  st_printable_utf8(ev.source, sizeof ev.source, e->source);
+  st_printable_utf8(ev.device, sizeof ev.device, e->device);
+  st_printable_utf8(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
+  st_printable_utf8(ev.text, sizeof ev.text, e->detail);
   service_event_counts(s, &ev);
   service_push(s, &ev);
 }
@@ -82,10 +82,10 @@ static void service_on_port(void *arg, const struct serial_event *e)
   ev.port_event = e->kind;
   ev.port_state = e->state;
   ev.code = e->code;
-  st_printable(ev.source, sizeof ev.source, e->port);
-  st_printable(ev.device, sizeof ev.device, e->device != NULL ? e->device : "");
-  st_printable(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex != NULL ? e->serial_hex : "");
-  st_printable(ev.text, sizeof ev.text, e->text != NULL ? e->text : "");
+  st_printable_utf8(ev.source, sizeof ev.source, e->port);
+  st_printable_utf8(ev.device, sizeof ev.device, e->device != NULL ? e->device : "");
+  st_printable_utf8(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex != NULL ? e->serial_hex : "");
+  st_printable_utf8(ev.text, sizeof ev.text, e->text != NULL ? e->text : "");
   service_push(s, &ev);
 }
 
@@ -257,7 +257,7 @@ static void service_do_export(struct service *s, const char *path)
     st_detail_set(&detail, "the export was written but the stick could not be synced: %s", strerror(errno));
   }
   ev.code = r;
-  st_printable(ev.source, sizeof ev.source, file);
+  st_printable_utf8(ev.source, sizeof ev.source, file);
   snprintf(ev.text, sizeof ev.text, "%s", detail.text);
   service_push(s, &ev);
 }
@@ -341,13 +341,13 @@ static int service_lookup_check(void *arg, const struct journal_record *rec, con
   ev->seq = rec->seq;
   ev->record_ms = rec->time_ms;
   ev->request_kind = rec->event == JOURNAL_EVENT_ISSUED ? ENGINE_EVENT_ISSUED : ENGINE_EVENT_REFUSED;
-  st_printable(ev->source, sizeof ev->source, rec->source != NULL ? rec->source : "");
-  st_printable(ev->device, sizeof ev->device, rec->device != NULL ? rec->device : "");
-  st_printable(ev->serial_hex, sizeof ev->serial_hex, serial);
+  st_printable_utf8(ev->source, sizeof ev->source, rec->source != NULL ? rec->source : "");
+  st_printable_utf8(ev->device, sizeof ev->device, rec->device != NULL ? rec->device : "");
+  st_printable_utf8(ev->serial_hex, sizeof ev->serial_hex, serial);
   if (rec->event == JOURNAL_EVENT_REFUSED) {
     char text[sizeof ev->text];
     snprintf(text, sizeof text, "%s: %s", rec->reason != NULL ? rec->reason : "", rec->detail != NULL ? rec->detail : "");
-    st_printable(ev->text, sizeof ev->text, text);
+    st_printable_utf8(ev->text, sizeof ev->text, text);
   }
   return 0;
 }
@@ -366,8 +366,8 @@ static void service_lookup(void *arg)
   service_event_init(&end, SERVICE_EVENT_FOUND_END);
   end.total = l->total;
   end.code = r == ST_E_JOURNAL_CORRUPT && l->total > 0 ? ST_OK : r; /* a record being appended is not a fault here */
-  st_printable(end.text, sizeof end.text, l->query);
-  st_printable(end.source, sizeof end.source, detail.text);
+  st_printable_utf8(end.text, sizeof end.text, l->query);
+  st_printable_utf8(end.source, sizeof end.source, detail.text);
   service_push(s, &end);
   free(l);
 }
@@ -536,22 +536,22 @@ static void service_fill_info(struct service *s)
   struct tm tm;
   char cn[256] = "";
 
-  st_printable(info->factory, sizeof info->factory, s->cfg->factory);
-  st_printable(info->token, sizeof info->token, s->cfg->hsm_token);
+  st_printable_utf8(info->factory, sizeof info->factory, s->cfg->factory);
+  st_printable_utf8(info->token, sizeof info->token, s->cfg->hsm_token);
   if (gethostname(info->station, sizeof info->station) != 0)
     snprintf(info->station, sizeof info->station, "station");
   info->station[sizeof info->station - 1] = '\0';
   info->pin_prompt = s->cfg->pin_kind == CONFIG_PIN_PROMPT;
   if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca), NID_commonName, cn, sizeof cn) < 0)
     snprintf(cn, sizeof cn, "(no CN)");
-  st_printable(info->ca_cn, sizeof info->ca_cn, cn);
+  st_printable_utf8(info->ca_cn, sizeof info->ca_cn, cn);
   if (ASN1_TIME_to_tm(not_after, &tm) == 1)
     strftime(info->ca_not_after, sizeof info->ca_not_after, "%Y-%m-%d %H:%M UTC", &tm);
   info->ca_expired = X509_cmp_current_time(not_after) < 0;
   engine_counts(s->engine, &info->records, &info->issued, &info->refused);
   info->port_count = s->cfg->serial_port_count < SERVICE_MAX_PORTS ? s->cfg->serial_port_count : SERVICE_MAX_PORTS;
   for (size_t i = 0; i < info->port_count; i++)
-    st_printable(info->ports[i], sizeof info->ports[i], s->cfg->serial_ports[i].port);
+    st_printable_utf8(info->ports[i], sizeof info->ports[i], s->cfg->serial_ports[i].port);
   info->usb_root_count = s->cfg->usb_root_count;
 }
 

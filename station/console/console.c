@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "service.h"
 
 /* How long the console shows what became of the sticks before it leaves, when it quit during a batch. */
@@ -87,7 +88,7 @@ void console_quit(struct console *c, enum console_quitting how)
       if (c->model.sticks[i].state == CONSOLE_STICK_QUEUED) {
         c->model.sticks[i].state = CONSOLE_STICK_READY; /* not signed: the operator quit first */
         console_model_log(&c->model, CONSOLE_ROLE_INFO, "stick %s: not signed (the console is quitting)",
-                          c->model.sticks[i].path);
+                          c->model.sticks[i].shown);
       }
   if (how == CONSOLE_QUIT_STOP)
     service_stop_batch(c->service);
@@ -121,7 +122,7 @@ void console_confirmed(struct console *c, enum console_confirm what, int key)
       st->start_ms = st->changed_ms = console_now();
       st->done = st->total = 0;
       if (queued)
-        console_answer(c, CONSOLE_ROLE_INFO, "stick %s queued: it is signed after the batch in progress", st->path);
+        console_answer(c, CONSOLE_ROLE_INFO, "stick %s queued: it is signed after the batch in progress", st->shown);
     }
   }
 }
@@ -131,7 +132,7 @@ static void console_ask_sign(struct console *c, const struct console_stick *st)
   char text[600];
   int busy = console_model_busy(&c->model) > 0;
   snprintf(text, sizeof text, "Sign %zu CSRs from %.200s (%zu will be refused)?%s%s", st->inspection.files,
-           st->path, st->inspection.refusals,
+           st->shown, st->inspection.refusals,
            console_stick_signed_before(st) ? " Signed before: its certificates come back from the journal, "
                                              "nothing new is signed."
                                            : "",
@@ -168,11 +169,13 @@ static int console_exportable(const struct console_stick *st)
 
 static void console_export_to(struct console *c, const char *path)
 {
+  char shown[256];
+  st_printable_utf8(shown, sizeof shown, path);
   if (c->model.exporting)
     console_answer(c, CONSOLE_ROLE_REFUSED, "e: an export is already being written");
   else if (service_export(c->service, path) == ST_OK) {
     c->model.exporting = 1;
-    console_answer(c, CONSOLE_ROLE_INFO, "exporting the journal to %s ...", path);
+    console_answer(c, CONSOLE_ROLE_INFO, "exporting the journal to %s ...", shown);
   }
 }
 
@@ -187,7 +190,7 @@ void console_chosen(struct console *c, size_t i)
   else if (c->choice == CONSOLE_CHOOSE_EXPORT && console_exportable(st))
     console_export_to(c, st->path);
   else
-    console_answer(c, CONSOLE_ROLE_REFUSED, "stick %s cannot be used now", st->path);
+    console_answer(c, CONSOLE_ROLE_REFUSED, "stick %s cannot be used now", st->shown);
 }
 
 static void console_key_sign(struct console *c)
@@ -237,7 +240,7 @@ void console_ask_quit(struct console *c)
   }
   snprintf(text, sizeof text, "Quit the station console? finishing: %zu certificates to write. The station is "
            "writing to %.200s: the console waits for it.", console_to_write(&c->model),
-           st != NULL ? st->path : "a stick");
+           st != NULL ? st->shown : "a stick");
   console_ask_confirm(c, CONSOLE_CONFIRM_QUIT, text);
 }
 
@@ -475,7 +478,7 @@ static void console_farewell(const struct console *c)
     if ((st->state != CONSOLE_STICK_DONE && st->state != CONSOLE_STICK_FAILED) || st->changed_ms < c->quit_ms)
       continue;
     console_stick_state(st, state, sizeof state, &role);
-    printf("station console: %s: %s\n", st->path, state);
+    printf("station console: %s: %s\n", st->shown, state);
   }
   printf("station console: closed\n");
   fflush(stdout);
@@ -496,6 +499,7 @@ int console_run(struct service *svc, struct st_detail *detail)
   }
   setlocale(LC_ALL, "");
   c.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+  console_set_ascii(!c.utf8);
   if ((screen = newterm(NULL, stdout, stdin)) == NULL) {
     st_detail_set(detail, "the terminal type \"%s\" is not known to ncurses", getenv("TERM") ? getenv("TERM") : "");
     goto out;

@@ -97,6 +97,10 @@ extern const struct console_view console_pin_view, console_confirm_view, console
 /* The curses attribute for ROLE, in colour or monochrome. */
 attr_t console_attr(const struct console *c, enum console_attr_role role);
 
+/* ASCII_ONLY: the terminal's locale is not UTF-8, and console_put draws
+ * every byte past ASCII as '?' (text from outside is UTF-8 or \xNN). */
+void console_set_ascii(int ascii_only);
+
 /* Writes TEXT at row Y, column X, cut at the screen's right edge, in ATTR. */
 void console_put(int y, int x, attr_t attr, const char *text);
 

@@ -9,6 +9,7 @@
 
 #include "engine.h"
 #include "error.h"
+#include "log.h"
 
 void console_model_init(struct console_model *m, const struct service_info *info)
 {
@@ -317,14 +318,17 @@ static struct console_stick *console_stick_add(struct console_model *m, const ch
   memset(st, 0, sizeof *st);
   st->state = CONSOLE_STICK_INSPECTING;
   snprintf(st->path, sizeof st->path, "%s", path);
+  st_printable_utf8(st->shown, sizeof st->shown, path);
   return st;
 }
 
 static void console_apply_stick_seen(struct console_model *m, const struct service_event *ev)
 {
+  char shown[256];
+  st_printable_utf8(shown, sizeof shown, ev->source);
   struct console_stick *st = console_stick_add(m, ev->source);
   if (st == NULL) {
-    console_model_log(m, CONSOLE_ROLE_REFUSED, "stick %s: not shown, %d sticks are already in", ev->source,
+    console_model_log(m, CONSOLE_ROLE_REFUSED, "stick %s: not shown, %d sticks are already in", shown,
                       CONSOLE_MAX_STICKS);
     return;
   }
@@ -337,6 +341,8 @@ static void console_apply_stick_seen(struct console_model *m, const struct servi
 
 static void console_apply_stick(struct console_model *m, const struct service_event *ev)
 {
+  char shown[256];
+  st_printable_utf8(shown, sizeof shown, ev->source);
   struct console_stick *st = console_model_stick(m, ev->source);
   if (st == NULL || st->state != CONSOLE_STICK_INSPECTING)
     return; /* removed meanwhile, or being signed: the batch says more */
@@ -346,31 +352,35 @@ static void console_apply_stick(struct console_model *m, const struct service_ev
   st->changed_ms = ev->time_ms;
   snprintf(st->text, sizeof st->text, "%s", ev->text);
   if (ev->code != ST_OK)
-    console_model_problem(m, CONSOLE_ROLE_ERROR, "stick %s cannot be read: %s", ev->source, ev->text);
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "stick %s cannot be read: %s", shown, ev->text);
   else if (console_stick_signed_before(st))
     console_model_log(m, CONSOLE_ROLE_INFO, "stick %s: %zu CSRs, %zu will be refused; signed before, nothing new",
-                      ev->source, ev->inspection.files, ev->inspection.refusals);
+                      shown, ev->inspection.files, ev->inspection.refusals);
   else
-    console_model_log(m, CONSOLE_ROLE_INFO, "stick %s: %zu CSRs, %zu will be refused", ev->source,
+    console_model_log(m, CONSOLE_ROLE_INFO, "stick %s: %zu CSRs, %zu will be refused", shown,
                       ev->inspection.files, ev->inspection.refusals);
 }
 
 static void console_apply_stick_gone(struct console_model *m, const struct service_event *ev)
 {
+  char shown[256];
+  st_printable_utf8(shown, sizeof shown, ev->source);
   struct console_stick *st = console_model_stick(m, ev->source);
   if (st != NULL && (st->state == CONSOLE_STICK_SIGNING || st->state == CONSOLE_STICK_QUEUED)) {
     st->gone = 1; /* its batch ends, says what became of it, and then that it was removed */
     return;
   }
-  console_model_log(m, CONSOLE_ROLE_INFO, "stick %s removed", ev->source);
+  console_model_log(m, CONSOLE_ROLE_INFO, "stick %s removed", shown);
   if (st != NULL)
     console_stick_remove(m, (size_t)(st - m->sticks));
 }
 
 static void console_apply_batch_start(struct console_model *m, const struct service_event *ev)
 {
+  char shown[256];
+  st_printable_utf8(shown, sizeof shown, ev->source);
   struct console_stick *st = console_stick_add(m, ev->source);
-  console_model_problem(m, CONSOLE_ROLE_INFO, "signing stick %s", ev->source);
+  console_model_problem(m, CONSOLE_ROLE_INFO, "signing stick %s", shown);
   if (st == NULL)
     return;
   st->state = CONSOLE_STICK_SIGNING;
@@ -380,6 +390,8 @@ static void console_apply_batch_start(struct console_model *m, const struct serv
 
 static void console_apply_batch_done(struct console_model *m, const struct service_event *ev)
 {
+  char shown[256];
+  st_printable_utf8(shown, sizeof shown, ev->source);
   struct console_stick *st = console_stick_add(m, ev->source);
   const struct batch_summary *b = &ev->summary;
   console_counts(m, ev);
@@ -390,18 +402,18 @@ static void console_apply_batch_done(struct console_model *m, const struct servi
                       ev->safe ? "safe to remove" : "NOT safe to remove: the stick could not be synced");
   else if (ev->code == ST_OK)
     console_model_problem(m, CONSOLE_ROLE_OK, "batch done: %s: issued %zu (new %zu, before %zu), refused %zu; %s",
-                      ev->source, b->issued + b->handed_back, b->issued, b->handed_back, b->refused,
+                      shown, b->issued + b->handed_back, b->issued, b->handed_back, b->refused,
                       ev->safe ? "safe to remove" : "NOT safe to remove: the stick could not be synced");
   else
     console_model_problem(m, CONSOLE_ROLE_ERROR, "batch stopped: %s (%s): %s", st_error_sentence(ev->code),
                       st_error_name(ev->code), ev->text);
   if (ev->code != ST_OK)
-    console_model_banner(m, CONSOLE_ROLE_ERROR, "BATCH STOPPED (%s): %s", st_error_name(ev->code), ev->source);
+    console_model_banner(m, CONSOLE_ROLE_ERROR, "BATCH STOPPED (%s): %s", st_error_name(ev->code), shown);
   else if (ev->safe && b->refused > 0)
     console_model_banner(m, CONSOLE_ROLE_ERROR, "DONE, %zu REFUSED  %s: safe to remove; Tab lists the refusals",
-                         b->refused, ev->source);
+                         b->refused, shown);
   else if (ev->safe)
-    console_model_banner(m, CONSOLE_ROLE_OK, "DONE  %s: safe to remove", ev->source);
+    console_model_banner(m, CONSOLE_ROLE_OK, "DONE  %s: safe to remove", shown);
   if (ev->code != ST_OK && b->unwritten > 0) /* the stick is full, failed or was pulled out: what comes next */
     console_model_problem(m, CONSOLE_ROLE_ERROR, "%zu certificates in the journal, not on the stick: %s and sign it "
                       "again (no new signatures)", b->unwritten,
@@ -409,7 +421,7 @@ static void console_apply_batch_done(struct console_model *m, const struct servi
   if (st == NULL)
     return;
   if (st->gone)
-    console_model_problem(m, CONSOLE_ROLE_ERROR, "stick %s removed while it was being signed", ev->source);
+    console_model_problem(m, CONSOLE_ROLE_ERROR, "stick %s removed while it was being signed", shown);
   st->state = ev->code == ST_OK ? CONSOLE_STICK_DONE : CONSOLE_STICK_FAILED;
   st->summary = *b;
   st->code = ev->code;

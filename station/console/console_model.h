@@ -51,7 +51,8 @@ struct console_log_line {
 
 struct console_stick {
   enum console_stick_state state;
-  char path[256];
+  char path[256];                      /* as the service names it (for commands) */
+  char shown[256];                     /* PATH made printable (UTF-8 kept, other bytes \xNN) */
   int inspect_code;                    /* ST_OK, or why it could not be inspected */
   struct batch_inspection inspection;
   size_t done, total;                  /* progress while signing */

@@ -30,11 +30,27 @@ attr_t console_attr(const struct console *c, enum console_attr_role role)
              : 0);
 }
 
+/* The terminal's locale is not UTF-8: bytes past ASCII are drawn as '?'. */
+static int console_ascii_only;
+
+void console_set_ascii(int ascii_only)
+{
+  console_ascii_only = ascii_only;
+}
+
 void console_put(int y, int x, attr_t attr, const char *text)
 {
   int room = COLS - x;
+  char ascii[1024];
   if (y < 0 || y >= LINES || room <= 0)
     return;
+  if (console_ascii_only) {
+    size_t i = 0;
+    for (; text[i] != '\0' && i + 1 < sizeof ascii; i++)
+      ascii[i] = (unsigned char)text[i] >= 0x80 ? '?' : text[i];
+    ascii[i] = '\0';
+    text = ascii;
+  }
   attron(attr);
   mvaddnstr(y, x, text, room);
   attroff(attr);
@@ -300,10 +316,10 @@ static void console_choose_draw(struct console *c, int top, int rows)
     state[0] = '\0';
     if (st != NULL)
       console_stick_state(st, state, sizeof state, &role);
-    console_putf(y + 2 + i, x + 2, attr, "%d %.*s", i + 1, w - 6, c->choices[i]);
-    if ((int)strlen(c->choices[i]) + 6 < w - 20)
-      console_putf(y + 2 + i, x + 6 + (int)strlen(c->choices[i]), attr, "%.*s", w - 8 - (int)strlen(c->choices[i]),
-                   state);
+    const char *shown = st != NULL ? st->shown : "(gone)";
+    console_putf(y + 2 + i, x + 2, attr, "%d %.*s", i + 1, w - 6, shown);
+    if ((int)strlen(shown) + 6 < w - 20)
+      console_putf(y + 2 + i, x + 6 + (int)strlen(shown), attr, "%.*s", w - 8 - (int)strlen(shown), state);
   }
 }
 
@@ -344,10 +360,10 @@ static void console_quitting_draw(struct console *c, int top, int rows)
     size_t left = st != NULL && st->total > st->done ? st->total - st->done : 0;
     if (c->quitting == CONSOLE_QUIT_STOP)
       snprintf(text, sizeof text, "Quitting: stopping after this group. Do not remove %.200s: it is being written.",
-               st != NULL ? st->path : "the stick");
+               st != NULL ? st->shown : "the stick");
     else
       snprintf(text, sizeof text, "Quitting: finishing: %zu certificates to write to %.200s. Do not remove the "
-               "stick: the console closes by itself once it is written.", left, st != NULL ? st->path : "the stick");
+               "stick: the console closes by itself once it is written.", left, st != NULL ? st->shown : "the stick");
   }
   n = console_wrap(text, w - 4, buf, sizeof buf, lines, 4);
   /* the stick being written, and what became of those written since the quit */
@@ -364,7 +380,7 @@ static void console_quitting_draw(struct console *c, int top, int rows)
     const struct console_stick *st = &m->sticks[show[i]];
     enum console_attr_role role;
     console_stick_state(st, state, sizeof state, &role);
-    console_putf(y + 2 + n++, x + 2, console_attr(c, role), "%s: %s", st->path, state);
+    console_putf(y + 2 + n++, x + 2, console_attr(c, role), "%s: %s", st->shown, state);
   }
   console_put(y + 2 + n, x + 2, A_NORMAL, c->leave_ms > 0 ? "" : c->quitting == CONSOLE_QUIT_STOP
                                                                  ? "Esc: keep working (do not quit)"

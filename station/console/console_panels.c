@@ -368,8 +368,8 @@ static void console_batch_draw(struct console *c, int top, int rows)
     console_putf(y, 0, st == focus && m->stick_count > 1 ? A_BOLD : A_NORMAL, "%c", st == focus && m->stick_count > 1
                                                                                    ? '>' : ' ');
     /* the end of a long path says most */
-    console_putf(y, 1, A_NORMAL, "%s:", st->path);
-    console_put(y, 3 + (int)strlen(st->path), console_attr(c, role), state);
+    console_putf(y, 1, A_NORMAL, "%s:", st->shown);
+    console_put(y, 3 + (int)strlen(st->shown), console_attr(c, role), state);
     y++;
   }
   if (focus != NULL && detail > 0)

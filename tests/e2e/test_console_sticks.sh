@@ -109,6 +109,20 @@ check "quit: exit status 0" test "$(console_status)" = 0
 check "no sanitizer report or crash" no_crash_report "$WORK/console.err"
 check "the journal verifies" env SLOW_TOKEN_MODULE="$SOFTHSM_MODULE" "$STATION" -c "$WORK/console.yaml" journal verify
 
+# UTF-8 names show as text on a UTF-8 terminal; only bytes that are not UTF-8 are escaped
+T kill-session -t console 2>/dev/null || true
+start_console 120 36 $ENV LANG=C.UTF-8 LC_ALL=C.UTF-8
+check "UTF-8: the console logs in" wait_for "station: logged in"
+stick "größe" 1
+mkdir -p "$WORK/prep/bad/csr"; mv "$WORK/prep/bad" "$MEDIA/bad$(printf '\377')x"
+check "UTF-8: a stick named größe shows as text" wait_for "$MEDIA/größe: 1 CSRs, 0 will be refused"
+check "UTF-8: a name with a byte that is not UTF-8 shows it escaped" wait_for "$MEDIA/bad\\xffx:"
+keys q
+wait_for "Quit the station console?" >/dev/null
+keys y
+check "UTF-8: quit, exit status 0" test "$(console_status)" = 0
+rm -rf "$MEDIA/bad$(printf '\377')x"
+
 # console.shifts is checked like every key
 cp "$WORK/console.yaml" "$WORK/bad.yaml"
 printf '  shifts: ["14:00", "06:00"]\n' >"$WORK/shifts.tail"
