@@ -173,10 +173,12 @@ static void console_pin_draw(struct console *c, int top, int rows)
   if (m->login_code != ST_OK && m->login != CONSOLE_LOGGING_IN) {
     console_putf(y + 5, x + 2, console_attr(c, CONSOLE_ATTR_ERROR), "%.*s (%s)", w - 20,
                  st_error_sentence(m->login_code), st_error_name(m->login_code));
-    /* the token's detail on up to two lines */
-    console_putf(y + 6, x + 2, A_NORMAL, "%.*s", w - 4, m->login_text);
-    if (strlen(m->login_text) > (size_t)(w - 4))
-      console_putf(y + 7, x + 2, A_NORMAL, "%.*s", w - 4, m->login_text + w - 4);
+    /* the token's detail on up to two lines, cut between words */
+    char buf[1200];
+    const char *lines[2];
+    int n = console_wrap(m->login_text, w - 4, buf, sizeof buf, lines, 2);
+    for (int i = 0; i < n; i++)
+      console_put(y + 6 + i, x + 2, A_NORMAL, lines[i]);
     if (m->login_code == ST_E_HSM_PIN)
       console_put(y + 8, x + 2, A_NORMAL, "Wrong PIN: type it again. Too many tries lock the token.");
   }
