@@ -25,6 +25,9 @@ enum config_pin_kind {
 enum config_production { CONFIG_PRODUCTION_FORBID, CONFIG_PRODUCTION_ALLOW, CONFIG_PRODUCTION_REQUIRE };
 enum config_reissue { CONFIG_REISSUE_REFUSE, CONFIG_REISSUE_ALLOW };
 
+/* The most shifts a day (console.shifts). */
+#define CONFIG_SHIFTS_MAX 24
+
 struct config_serial_port {
   char *port;          /* device path, e.g. /dev/ttyUSB0 */
   unsigned baud;       /* default 115200 */
@@ -61,6 +64,9 @@ struct station_config {
   size_t usb_root_count;
   struct config_serial_port *serial_ports; /* may be NULL when serial_port_count is 0 */
   size_t serial_port_count;
+  /* console: */
+  unsigned shift_starts[CONFIG_SHIFTS_MAX];  /* console.shifts: minutes after local midnight, increasing */
+  size_t shift_count;                        /* default 3: 06:00, 14:00, 22:00 */
 };
 
 /* Reads and checks the YAML file at PATH (at most 64 KiB).

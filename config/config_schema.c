@@ -26,6 +26,9 @@
  *     usb     sequence of paths
  *     serial  sequence of mappings: port (string, required), baud (one of
  *             the rates of baud_rates.h, default 115200)
+ *   console   mapping, optional:
+ *     shifts  sequence of 1..24 local times "HH:MM", increasing: when each
+ *             shift starts (default ["06:00", "14:00", "22:00"])
  *
  * Each section has its table of keys (cfg_match_keys refuses unknown,
  * repeated and missing ones) and one function that reads the values.
@@ -55,7 +58,7 @@
 #define STANDARD_BAUD_ENTRY(rate) rate,
 static const unsigned standard_bauds[] = {BAUD_RATES(STANDARD_BAUD_ENTRY)};
 
-enum { TOP_FACTORY, TOP_HSM, TOP_CA, TOP_PROFILE, TOP_JOURNAL, TOP_GATEWAY, TOP_INTAKE, TOP_COUNT };
+enum { TOP_FACTORY, TOP_HSM, TOP_CA, TOP_PROFILE, TOP_JOURNAL, TOP_GATEWAY, TOP_INTAKE, TOP_CONSOLE, TOP_COUNT };
 static const struct cfg_key top_keys[TOP_COUNT] = {
     [TOP_FACTORY] = {"factory", true, "a name of 1 to 64 characters from A-Z a-z 0-9 . _ -"},
     [TOP_HSM] = {"hsm", true, "a mapping with module, token, key and pin"},
@@ -64,6 +67,12 @@ static const struct cfg_key top_keys[TOP_COUNT] = {
     [TOP_JOURNAL] = {"journal", true, "a mapping with path"},
     [TOP_GATEWAY] = {"gateway", false, "a mapping with certificate and url"},
     [TOP_INTAKE] = {"intake", false, "a mapping with usb and serial"},
+    [TOP_CONSOLE] = {"console", false, "a mapping with shifts"},
+};
+
+enum { CONSOLE_SHIFTS, CONSOLE_COUNT };
+static const struct cfg_key console_keys[CONSOLE_COUNT] = {
+    [CONSOLE_SHIFTS] = {"shifts", false, "a sequence of local times \"HH:MM\" when shifts start"},
 };
 
 enum { HSM_MODULE, HSM_TOKEN, HSM_KEY, HSM_PIN, HSM_JOURNAL_KEY, HSM_SESSIONS, HSM_SIGN_TIMEOUT, HSM_COUNT };
@@ -438,6 +447,44 @@ static int schema_intake(const struct cfg_ctx *ctx, const struct cfg_node *map,
   return r;
 }
 
+/* Reads console.shifts: 1..CONFIG_SHIFTS_MAX times "HH:MM", increasing. */
+static int schema_shifts(const struct cfg_ctx *ctx, const struct cfg_node *seq, struct station_config *c)
+{
+  char path[64];
+  int r = cfg_expect_sequence(ctx, seq, "console.shifts", "local times \"HH:MM\"");
+  if (r == 0 && (seq->item_count == 0 || seq->item_count > CONFIG_SHIFTS_MAX))
+    r = cfg_fail(ctx, seq, "console.shifts: expected 1 to %d times \"HH:MM\"", CONFIG_SHIFTS_MAX);
+  for (size_t i = 0; r == 0 && i < seq->item_count; i++) {
+    char *text = NULL;
+    unsigned h = 0, m = 0;
+    int n = 0;
+    snprintf(path, sizeof path, "console.shifts[%zu]", i);
+    r = cfg_get_string(ctx, seq->items[i], path, &text);
+    if (r == 0 && (sscanf(text, "%2u:%2u%n", &h, &m, &n) != 2 || n != 5 || text[n] != '\0' || h > 23 || m > 59 ||
+                   text[0] < '0' || text[0] > '9'))
+      r = cfg_fail(ctx, seq->items[i], "%s: expected a local time \"HH:MM\" from 00:00 to 23:59", path);
+    if (r == 0 && i > 0 && h * 60 + m <= c->shift_starts[i - 1])
+      r = cfg_fail(ctx, seq->items[i], "%s: expected a time after the one before it (the shifts in the day's order)",
+                   path);
+    if (r == 0)
+      c->shift_starts[c->shift_count++] = h * 60 + m;
+    free(text);
+  }
+  return r;
+}
+
+/* Reads the console section. */
+static int schema_console(const struct cfg_ctx *ctx, const struct cfg_node *map, struct station_config *c)
+{
+  const struct cfg_node *v[CONSOLE_COUNT];
+  int r = cfg_match_keys(ctx, map, "console", console_keys, CONSOLE_COUNT, v);
+  if (r == 0 && v[CONSOLE_SHIFTS] != NULL) {
+    c->shift_count = 0;
+    r = schema_shifts(ctx, v[CONSOLE_SHIFTS], c);
+  }
+  return r;
+}
+
 int cfg_schema_apply(const struct cfg_ctx *ctx, const struct cfg_node *root, struct station_config *c)
 {
   const struct cfg_node *v[TOP_COUNT];
@@ -448,6 +495,10 @@ int cfg_schema_apply(const struct cfg_ctx *ctx, const struct cfg_node *root, str
   c->validity_days = DEFAULT_VALIDITY_DAYS;
   c->production = CONFIG_PRODUCTION_FORBID;
   c->reissue = CONFIG_REISSUE_REFUSE;
+  c->shift_starts[0] = 6 * 60;
+  c->shift_starts[1] = 14 * 60;
+  c->shift_starts[2] = 22 * 60;
+  c->shift_count = 3;
   if (r == 0)
     r = schema_factory(ctx, v[TOP_FACTORY], c);
   if (r == 0)
@@ -462,5 +513,7 @@ int cfg_schema_apply(const struct cfg_ctx *ctx, const struct cfg_node *root, str
     r = schema_gateway(ctx, v[TOP_GATEWAY], c);
   if (r == 0 && v[TOP_INTAKE] != NULL)
     r = schema_intake(ctx, v[TOP_INTAKE], c);
+  if (r == 0 && v[TOP_CONSOLE] != NULL)
+    r = schema_console(ctx, v[TOP_CONSOLE], c);
   return r;
 }

@@ -320,9 +320,10 @@ static int hsm_login_failed(struct hsm *h, unsigned long ckr, struct st_detail *
   } else if (ckr == CKR_PIN_INCORRECT || ckr == CKR_PIN_INVALID || ckr == CKR_PIN_LEN_RANGE) {
     r = ST_E_HSM_PIN;
     st_detail_set(detail, "token %s refused the PIN (%s)%s", h->token_label, name,
-                  ti.pin_final_try   ? "; the token reports final try: one more wrong PIN locks it"
-                  : ti.pin_count_low ? "; the token reports PIN count low"
-                                     : "");
+                  ti.pin_final_try ? "; tries left: 1 (the token reports final try: one more wrong PIN locks it)"
+                  : ti.pin_count_low
+                      ? "; tries left: fewer than the token's maximum (it reports PIN count low, not a number)"
+                      : "; tries left: the token reports no count (no count-low or final-try flag)");
   } else {
     st_detail_set(detail, "C_Login on token %s: %s", h->token_label,
                   ckr != 0 ? name : "failed (no PKCS#11 code)");

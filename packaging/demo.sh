@@ -116,6 +116,8 @@ YAML
     touch "$DEMO/.stop"
     kill "$STICK" "$(cat "$DEMO/.boards.pid" 2>/dev/null)" 2>/dev/null || true
     wait "$BOARDS" 2>/dev/null || true
+    # the boards' links point into /dev/pts: once the boards are gone, that pty may be someone else's terminal
+    rm -f "$DEMO"/ports/ttyBOARD*
   }
   trap stop_demo EXIT
   echo "== the operator console: demo PIN 1234; a stick appears in a few seconds: s then y signs it, ? help, q then y quits"

@@ -658,6 +658,11 @@ int batch_sign_directory_observed(struct engine *e, const char *dir, const struc
     batch_chunk_clear(&chunks[before]);
     if (r == ST_OK && observer != NULL && observer->progress != NULL)
       observer->progress(observer->arg, run.done, count); /* the engine is idle here */
+    if (r == ST_OK && observer != NULL && observer->stop != NULL && run.done < count &&
+        observer->stop(observer->arg)) {
+      summary->left = count - run.done;
+      break;
+    }
   }
   for (int k = 0; k < BATCH_CHUNKS; k++) {
     struct st_detail late = {""};

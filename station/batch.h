@@ -36,6 +36,8 @@ struct batch_summary {
   size_t skipped;         /* hidden entries skipped */
   size_t unwritten;       /* of the above, journaled but whose file may not have reached the stick
                              (the batch stopped on a fault of the stick): delivered by the next run */
+  size_t left;            /* entries not reached because the observer stopped the batch at a group
+                             boundary (batch_observer.stop): signing the directory again does them */
 };
 
 /* Signs the batch in DIR with E. Returns 0 when every entry got its outcome
@@ -49,10 +51,14 @@ int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary
  * every group (BATCH_GROUP entries, 256) is committed and written out, with
  * DONE entries of TOTAL in csr/ finished (hidden ones count as done). During
  * the call the batch holds nothing of the engine: a driver may let another
- * thread use the engine (a serial loop turn) before returning. */
+ * thread use the engine (a serial loop turn) before returning. STOP (may be
+ * NULL) is asked right after each PROGRESS: when it returns 1 the batch takes
+ * no further group, waits until what it wrote is on the directory, makes its
+ * checkpoint and returns 0 with the entries not reached in summary->left. */
 struct batch_observer {
   void (*progress)(void *arg, size_t done, size_t total);
   void *arg;
+  int (*stop)(void *arg);
 };
 
 /* batch_sign_directory, reporting progress to OBSERVER (NULL: nobody). */
@@ -74,6 +80,8 @@ struct batch_inspection {
     size_t count;
   } reasons[BATCH_INSPECT_REASONS];
   size_t other;           /* refusals whose reason did not fit in REASONS */
+  size_t issued_before;   /* CSRs the journal already holds a certificate for (batch_inspect_journal):
+                             signing gives them back, with no new signature */
 };
 
 /* Looks at the batch in DIR without writing anything and without the journal
@@ -84,5 +92,19 @@ struct batch_inspection {
  * engine_prepare: may run while another thread drives E. Returns 0 and
  * *OUT, ST_E_BATCH_LAYOUT when DIR has no csr/, ST_E_IO or ST_E_NO_MEMORY. */
 int batch_inspect(const struct engine *e, const char *dir, struct batch_inspection *out, struct st_detail *detail);
+
+/* The engine lock of a driver whose engine other threads use: batch_inspect_journal
+ * holds it (ENTER .. LEAVE, once) while it asks the journal. */
+struct batch_engine_lock {
+  void (*enter)(void *arg);
+  void (*leave)(void *arg);
+  void *arg;
+};
+
+/* batch_inspect, then asks the journal (under LOCK) which of the CSRs that
+ * pass the checks were issued before: their count goes in out->issued_before.
+ * The listing and the checks run without the lock. Same returns. */
+int batch_inspect_journal(struct engine *e, const char *dir, const struct batch_engine_lock *lock,
+                          struct batch_inspection *out, struct st_detail *detail);
 
 #endif

@@ -33,8 +33,15 @@ static void batch_inspect_count(struct batch_inspection *out, int code)
     out->other++;
 }
 
-/* The outcome the intake and the policy give entry NAME of CSR_FD: ST_OK or a refusal. */
-static int batch_inspect_entry(const struct engine *e, int csr_fd, const char *name)
+/* The digests of the CSRs that pass the checks, for the journal (may be unused). */
+struct batch_digests {
+  uint8_t (*sha256)[32];
+  size_t count, cap;
+};
+
+/* The outcome the intake and the policy give entry NAME of CSR_FD: ST_OK or
+ * a refusal. A CSR that passes goes into DIGESTS when that is not NULL. */
+static int batch_inspect_entry(const struct engine *e, int csr_fd, const char *name, struct batch_digests *digests)
 {
   int r;
   struct stat st;
@@ -55,13 +62,27 @@ static int batch_inspect_entry(const struct engine *e, int csr_fd, const char *n
     r = engine_prepare(e, data, len, &req);
   if (r == ST_OK)
     r = engine_request_refusal(req);
+  if (r == ST_OK && digests != NULL) {
+    if (digests->count == digests->cap) {
+      size_t cap = digests->cap ? digests->cap * 2 : 256;
+      uint8_t(*grown)[32] = realloc(digests->sha256, cap * sizeof *grown);
+      if (grown == NULL) {
+        r = ST_E_NO_MEMORY;
+        goto out;
+      }
+      digests->sha256 = grown;
+      digests->cap = cap;
+    }
+    engine_request_csr_sha256(req, digests->sha256[digests->count++]);
+  }
 out:
   engine_request_free(req);
   free(data);
   return r;
 }
 
-int batch_inspect(const struct engine *e, const char *dir, struct batch_inspection *out, struct st_detail *detail)
+static int batch_inspect_digests(const struct engine *e, const char *dir, struct batch_digests *digests,
+                                 struct batch_inspection *out, struct st_detail *detail)
 {
   int r = ST_E_BATCH_LAYOUT;
   int root_fd = -1, csr_fd = -1;
@@ -91,7 +112,7 @@ int batch_inspect(const struct engine *e, const char *dir, struct batch_inspecti
     else if (batch_names_clash(previous, entry))
       outcome = ST_E_NAME_CLASH;
     else
-      outcome = batch_inspect_entry(e, csr_fd, entry->name);
+      outcome = batch_inspect_entry(e, csr_fd, entry->name, digests);
     previous = entry;
     if (outcome == ST_E_NO_MEMORY || outcome == ST_E_IO) { /* the stick failed or was pulled out */
       r = outcome;
@@ -107,5 +128,28 @@ out:
     close(csr_fd);
   if (root_fd >= 0)
     close(root_fd);
+  return r;
+}
+
+int batch_inspect(const struct engine *e, const char *dir, struct batch_inspection *out, struct st_detail *detail)
+{
+  return batch_inspect_digests(e, dir, NULL, out, detail);
+}
+
+int batch_inspect_journal(struct engine *e, const char *dir, const struct batch_engine_lock *lock,
+                          struct batch_inspection *out, struct st_detail *detail)
+{
+  struct batch_digests digests = {NULL, 0, 0};
+  int r = batch_inspect_digests(e, dir, &digests, out, detail);
+  if (r == ST_OK && digests.count > 0) {
+    if (lock != NULL)
+      lock->enter(lock->arg);
+    for (size_t i = 0; i < digests.count; i++)
+      if (engine_csr_issued(e, digests.sha256[i]) > 0)
+        out->issued_before++;
+    if (lock != NULL)
+      lock->leave(lock->arg);
+  }
+  free(digests.sha256);
   return r;
 }

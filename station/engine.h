@@ -102,7 +102,8 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
 int engine_login(struct engine *e, const char *pin, struct st_detail *detail);
 
 /* Logs out of the token (console lock; a wedged engine leaves the token
- * alone). Submitting then fails with ST_E_HSM_PIN. */
+ * alone), once the journal head of the last commit is on the token (waits
+ * for it at most hsm.sign_timeout). Submitting then fails with ST_E_HSM_PIN. */
 int engine_logout(struct engine *e);
 
 /* 1 when engine_login succeeded and no logout followed. */
@@ -138,6 +139,14 @@ void engine_request_free(struct engine_request *req);
  * only the journal and the HSM have still to decide. For inspections
  * (batch_inspect) that foresee refusals without signing. */
 int engine_request_refusal(const struct engine_request *req);
+
+/* The SHA-256 of the CSR's DER in REQ (zeros when the bytes did not parse). */
+void engine_request_csr_sha256(const struct engine_request *req, uint8_t out[32]);
+
+/* 1 when a certificate was issued for the CSR whose DER has CSR_SHA256
+ * (signing it again would hand that certificate back), 0 when not, or a
+ * negative code when the journal cannot be read. On the engine's thread. */
+int engine_csr_issued(struct engine *e, const uint8_t csr_sha256[32]);
 
 /* Decides a prepared request from SOURCE, on the engine thread, as
  * engine_submit does (engine_submit is engine_prepare + engine_decide).

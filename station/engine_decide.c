@@ -524,6 +524,23 @@ int engine_request_refusal(const struct engine_request *req)
   return req->code;
 }
 
+void engine_request_csr_sha256(const struct engine_request *req, uint8_t out[32])
+{
+  if (req->csr != NULL)
+    memcpy(out, req->csr_sha256, 32);
+  else
+    memset(out, 0, 32);
+}
+
+int engine_csr_issued(struct engine *e, const uint8_t csr_sha256[32])
+{
+  struct journal_record rec;
+  int found = journal_find_csr(e->journal, csr_sha256, &rec);
+  if (found > 0)
+    journal_record_cleanup(&rec);
+  return found;
+}
+
 int engine_submit(struct engine *e, const char *source, const uint8_t *data, size_t len,
                   struct engine_result *res)
 {

@@ -24,6 +24,14 @@ void st_log(enum st_log_level level, const char *fmt, ...) __attribute__((format
  * an escape sequence). Returns OUT. */
 char *st_printable(char *out, size_t cap, const char *in);
 
+/* As st_printable, but well-formed UTF-8 stays as it is ("Müller.csr"), so
+ * that a UTF-8 terminal shows it as text: only bytes that are not part of a
+ * well-formed sequence (stray, overlong, surrogate or past U+10FFFF), C0 and
+ * C1 controls, DEL, '\\', and the bidirectional controls that could make
+ * text read otherwise than it is (U+202A..U+202E, U+2066..U+2069) become
+ * \\xNN. A character that does not fit whole is left out. Returns OUT. */
+char *st_printable_utf8(char *out, size_t cap, const char *in);
+
 #define st_debug(...) st_log(ST_LOG_DEBUG, __VA_ARGS__)
 #define st_info(...) st_log(ST_LOG_INFO, __VA_ARGS__)
 #define st_warn(...) st_log(ST_LOG_WARNING, __VA_ARGS__)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,11 +17,14 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "encoding.h"
 #include "engine.h"
 #include "error.h"
+#include "journal.h"
 #include "export.h"
 #include "log.h"
 #include "usb_watch.h"
+#include "workers.h"
 
 /* ---- sinks: the engine's and the serial server's events become service events ---- */
 
@@ -30,8 +34,8 @@ static void service_on_journal(struct service *s, const struct engine_event *e)
   struct service_event ev;
   service_event_init(&ev, SERVICE_EVENT_JOURNAL);
   ev.code = e->code;
-  st_printable(ev.source, sizeof ev.source, e->filesystem);
-  st_printable(ev.text, sizeof ev.text, e->detail);
+  st_printable_utf8(ev.source, sizeof ev.source, e->filesystem);
+  st_printable_utf8(ev.text, sizeof ev.text, e->detail);
   service_event_counts(s, &ev);
   service_push(s, &ev);
 }
@@ -49,8 +53,8 @@ static void service_on_request(void *arg, const struct engine_event *e)
   if (e->kind == ENGINE_EVENT_TOKEN_FAULT || e->kind == ENGINE_EVENT_TOKEN_BACK) {
     service_event_init(&ev, SERVICE_EVENT_TOKEN);
     ev.code = e->code;
-    st_printable(ev.source, sizeof ev.source, e->source);
-    st_printable(ev.text, sizeof ev.text, e->detail);
+    st_printable_utf8(ev.source, sizeof ev.source, e->source);
+    st_printable_utf8(ev.text, sizeof ev.text, e->detail);
     service_push(s, &ev);
     return;
   }
@@ -61,10 +65,10 @@ static void service_on_request(void *arg, const struct engine_event *e)
     s->shift_refused++;
   ev.request_kind = (int)e->kind;
   ev.code = e->code;
-  st_printable(ev.source, sizeof ev.source, e->source);
-  st_printable(ev.device, sizeof ev.device, e->device);
-  st_printable(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
-  st_printable(ev.text, sizeof ev.text, e->detail);
+  st_printable_utf8(ev.source, sizeof ev.source, e->source);
+  st_printable_utf8(ev.device, sizeof ev.device, e->device);
+  st_printable_utf8(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
+  st_printable_utf8(ev.text, sizeof ev.text, e->detail);
   service_event_counts(s, &ev);
   service_push(s, &ev);
 }
@@ -78,10 +82,10 @@ static void service_on_port(void *arg, const struct serial_event *e)
   ev.port_event = e->kind;
   ev.port_state = e->state;
   ev.code = e->code;
-  st_printable(ev.source, sizeof ev.source, e->port);
-  st_printable(ev.device, sizeof ev.device, e->device != NULL ? e->device : "");
-  st_printable(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex != NULL ? e->serial_hex : "");
-  st_printable(ev.text, sizeof ev.text, e->text != NULL ? e->text : "");
+  st_printable_utf8(ev.source, sizeof ev.source, e->port);
+  st_printable_utf8(ev.device, sizeof ev.device, e->device != NULL ? e->device : "");
+  st_printable_utf8(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex != NULL ? e->serial_hex : "");
+  st_printable_utf8(ev.text, sizeof ev.text, e->text != NULL ? e->text : "");
   service_push(s, &ev);
 }
 
@@ -158,7 +162,10 @@ static void service_do_lock(struct service *s)
   service_push(s, &ev);
 }
 
-/* The batch observer: tells the driver, and lets a waiting board have the engine. */
+static void service_on_stick(void *arg, enum usb_change change, const char *path);
+
+/* The batch observer: tells the driver, looks for sticks that arrived (at
+ * most every half second), and lets a waiting board have the engine. */
 static void service_on_progress(void *arg, size_t done, size_t total)
 {
   struct service *s = arg;
@@ -168,7 +175,17 @@ static void service_on_progress(void *arg, size_t done, size_t total)
   ev.total = total;
   service_push(s, &ev);
   service_engine_give(s);
+  if (ev.time_ms - s->scanned_ms >= 500) {
+    s->scanned_ms = ev.time_ms;
+    usb_watch_scan(s->usb, service_on_stick, s);
+  }
   service_engine_take(s);
+}
+
+static int service_should_stop(void *arg)
+{
+  struct service *s = arg;
+  return atomic_load(&s->stop_batch);
 }
 
 /* Makes everything the station wrote on the stick whose root directory is
@@ -203,7 +220,7 @@ static void service_do_sign(struct service *s, const char *path)
   static const char *const outputs[] = {"certs", "rejected"};
   struct service_event ev;
   struct st_detail detail = {""};
-  struct batch_observer observer = {service_on_progress, s};
+  struct batch_observer observer = {service_on_progress, s, service_should_stop};
   int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r;
 
@@ -240,26 +257,130 @@ static void service_do_export(struct service *s, const char *path)
     st_detail_set(&detail, "the export was written but the stick could not be synced: %s", strerror(errno));
   }
   ev.code = r;
-  st_printable(ev.source, sizeof ev.source, file);
+  st_printable_utf8(ev.source, sizeof ev.source, file);
   snprintf(ev.text, sizeof ev.text, "%s", detail.text);
   service_push(s, &ev);
 }
 
-/* ---- sticks, on the job thread ---- */
+/* ---- sticks: noticed on the job thread, inspected on the inspector ---- */
+
+struct service_inspection {
+  struct service *s;
+  char path[PATH_MAX];
+};
+
+static void service_inspect(void *arg)
+{
+  struct service_inspection *task = arg;
+  struct service *s = task->s;
+  struct service_event ev;
+  struct st_detail detail = {""};
+  struct batch_engine_lock lock = {service_guard_enter, service_guard_leave, s};
+  service_event_init(&ev, SERVICE_EVENT_STICK);
+  snprintf(ev.source, sizeof ev.source, "%.255s", task->path);
+  ev.code = batch_inspect_journal(s->engine, task->path, &lock, &ev.inspection, &detail);
+  snprintf(ev.text, sizeof ev.text, "%s", detail.text);
+  service_push(s, &ev);
+  free(task);
+}
 
 static void service_on_stick(void *arg, enum usb_change change, const char *path)
 {
   struct service *s = arg;
   struct service_event ev;
-  struct st_detail detail = {""};
-  service_event_init(&ev, change == USB_STICK_GONE ? SERVICE_EVENT_STICK_GONE : SERVICE_EVENT_STICK);
+  struct service_inspection *task;
+  service_event_init(&ev, change == USB_STICK_GONE ? SERVICE_EVENT_STICK_GONE : SERVICE_EVENT_STICK_SEEN);
   snprintf(ev.source, sizeof ev.source, "%s", path);
-  if (change != USB_STICK_GONE) {
-    /* engine_prepare is thread-safe: no engine lock, a board is not held up */
-    ev.code = batch_inspect(s->engine, path, &ev.inspection, &detail);
-    snprintf(ev.text, sizeof ev.text, "%s", detail.text);
-  }
   service_push(s, &ev);
+  if (change == USB_STICK_GONE)
+    return;
+  task = calloc(1, sizeof *task);
+  if (task == NULL) {
+    service_event_init(&ev, SERVICE_EVENT_STICK);
+    snprintf(ev.source, sizeof ev.source, "%s", path);
+    ev.code = ST_E_NO_MEMORY;
+    snprintf(ev.text, sizeof ev.text, "%s", st_error_sentence(ST_E_NO_MEMORY));
+    service_push(s, &ev);
+    return;
+  }
+  task->s = s;
+  snprintf(task->path, sizeof task->path, "%s", path);
+  /* on failure the task ran here, before returning */
+  workers_submit(s->inspector, s->inspections, service_inspect, task);
+}
+
+/* ---- lookups, on the inspector ---- */
+
+struct service_lookup {
+  struct service *s;
+  char query[128];
+  struct service_event found[SERVICE_FIND_MAX];   /* a ring of the newest matches */
+  size_t total;
+};
+
+/* A journal record against the query: the whole device id or serial, or part of the source. */
+static int service_lookup_check(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
+                                const uint8_t prev_chain[32], struct st_detail *detail)
+{
+  struct service_lookup *l = arg;
+  struct service_event *ev;
+  char serial[41] = "";
+  (void)genesis;
+  (void)prev_chain;
+  (void)detail;
+  if (rec->event != JOURNAL_EVENT_ISSUED && rec->event != JOURNAL_EVENT_REFUSED)
+    return 0;
+  if (rec->serial_len > 0 && rec->serial_len <= 20)
+    st_hex_encode(serial, rec->serial, rec->serial_len);
+  if (!(rec->device != NULL && strcasecmp(rec->device, l->query) == 0) &&
+      !(serial[0] != '\0' && strcasecmp(serial, l->query) == 0) &&
+      !(rec->source != NULL && strstr(rec->source, l->query) != NULL))
+    return 0;
+  ev = &l->found[l->total++ % SERVICE_FIND_MAX];
+  service_event_init(ev, SERVICE_EVENT_FOUND);
+  ev->seq = rec->seq;
+  ev->record_ms = rec->time_ms;
+  ev->request_kind = rec->event == JOURNAL_EVENT_ISSUED ? ENGINE_EVENT_ISSUED : ENGINE_EVENT_REFUSED;
+  st_printable_utf8(ev->source, sizeof ev->source, rec->source != NULL ? rec->source : "");
+  st_printable_utf8(ev->device, sizeof ev->device, rec->device != NULL ? rec->device : "");
+  st_printable_utf8(ev->serial_hex, sizeof ev->serial_hex, serial);
+  if (rec->event == JOURNAL_EVENT_REFUSED) {
+    char text[sizeof ev->text];
+    snprintf(text, sizeof text, "%s: %s", rec->reason != NULL ? rec->reason : "", rec->detail != NULL ? rec->detail : "");
+    st_printable_utf8(ev->text, sizeof ev->text, text);
+  }
+  return 0;
+}
+
+static void service_lookup(void *arg)
+{
+  struct service_lookup *l = arg;
+  struct service *s = l->s;
+  struct service_event end;
+  struct st_detail detail = {""};
+  struct journal_checker checker = {service_lookup_check, l};
+  int r = journal_verify_with(s->cfg->journal_path, &checker, NULL, &detail);
+  size_t kept = l->total < SERVICE_FIND_MAX ? l->total : SERVICE_FIND_MAX;
+  for (size_t i = 0; i < kept; i++) /* oldest first */
+    service_push(s, &l->found[(l->total - kept + i) % SERVICE_FIND_MAX]);
+  service_event_init(&end, SERVICE_EVENT_FOUND_END);
+  end.total = l->total;
+  end.code = r == ST_E_JOURNAL_CORRUPT && l->total > 0 ? ST_OK : r; /* a record being appended is not a fault here */
+  st_printable_utf8(end.text, sizeof end.text, l->query);
+  st_printable_utf8(end.source, sizeof end.source, detail.text);
+  service_push(s, &end);
+  free(l);
+}
+
+int service_find(struct service *s, const char *text)
+{
+  struct service_lookup *l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return ST_E_NO_MEMORY;
+  l->s = s;
+  snprintf(l->query, sizeof l->query, "%s", text);
+  workers_submit(s->inspector, s->inspections, service_lookup, l);
+  return ST_OK;
 }
 
 /* While the engine is stopped on its journal, lets it try to resume (it
@@ -355,12 +476,40 @@ int service_lock(struct service *s)
 
 int service_sign(struct service *s, const char *path)
 {
+  atomic_store(&s->stop_batch, 0);
   return service_command(s, SERVICE_CMD_SIGN, path);
 }
 
 int service_export(struct service *s, const char *path)
 {
   return service_command(s, SERVICE_CMD_EXPORT, path);
+}
+
+size_t service_cancel_queued(struct service *s)
+{
+  size_t dropped = 0;
+  struct service_command **at;
+  pthread_mutex_lock(&s->command_mutex);
+  at = &s->commands;
+  s->commands_tail = &s->commands;
+  while (*at != NULL) {
+    struct service_command *c = *at;
+    if (c->kind == SERVICE_CMD_SIGN || c->kind == SERVICE_CMD_EXPORT) {
+      *at = c->next;
+      free(c);
+      dropped++;
+    } else {
+      at = &c->next;
+      s->commands_tail = at;
+    }
+  }
+  pthread_mutex_unlock(&s->command_mutex);
+  return dropped;
+}
+
+void service_stop_batch(struct service *s)
+{
+  atomic_store(&s->stop_batch, 1);
 }
 
 int service_start(struct service *s)
@@ -387,23 +536,82 @@ static void service_fill_info(struct service *s)
   struct tm tm;
   char cn[256] = "";
 
-  st_printable(info->factory, sizeof info->factory, s->cfg->factory);
-  st_printable(info->token, sizeof info->token, s->cfg->hsm_token);
+  st_printable_utf8(info->factory, sizeof info->factory, s->cfg->factory);
+  st_printable_utf8(info->token, sizeof info->token, s->cfg->hsm_token);
   if (gethostname(info->station, sizeof info->station) != 0)
     snprintf(info->station, sizeof info->station, "station");
   info->station[sizeof info->station - 1] = '\0';
   info->pin_prompt = s->cfg->pin_kind == CONFIG_PIN_PROMPT;
   if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca), NID_commonName, cn, sizeof cn) < 0)
     snprintf(cn, sizeof cn, "(no CN)");
-  st_printable(info->ca_cn, sizeof info->ca_cn, cn);
+  st_printable_utf8(info->ca_cn, sizeof info->ca_cn, cn);
   if (ASN1_TIME_to_tm(not_after, &tm) == 1)
     strftime(info->ca_not_after, sizeof info->ca_not_after, "%Y-%m-%d %H:%M UTC", &tm);
   info->ca_expired = X509_cmp_current_time(not_after) < 0;
   engine_counts(s->engine, &info->records, &info->issued, &info->refused);
   info->port_count = s->cfg->serial_port_count < SERVICE_MAX_PORTS ? s->cfg->serial_port_count : SERVICE_MAX_PORTS;
   for (size_t i = 0; i < info->port_count; i++)
-    st_printable(info->ports[i], sizeof info->ports[i], s->cfg->serial_ports[i].port);
+    st_printable_utf8(info->ports[i], sizeof info->ports[i], s->cfg->serial_ports[i].port);
   info->usb_root_count = s->cfg->usb_root_count;
+}
+
+int64_t service_shift_start(const struct service_info *info, int64_t now_ms)
+{
+  time_t now = (time_t)(now_ms / 1000);
+  int64_t best = 0;
+  for (int day = 0; day >= -1 && best == 0; day--)
+    for (size_t i = 0; i < info->shift_count; i++) {
+      struct tm tm;
+      time_t start;
+      localtime_r(&now, &tm);
+      tm.tm_mday += day;
+      tm.tm_hour = (int)(info->shift_starts[i] / 60);
+      tm.tm_min = (int)(info->shift_starts[i] % 60);
+      tm.tm_sec = 0;
+      tm.tm_isdst = -1;
+      start = mktime(&tm);
+      if (start != (time_t)-1 && start <= now && (int64_t)start * 1000 > best)
+        best = (int64_t)start * 1000;
+    }
+  return best;
+}
+
+struct service_shift_count {
+  int64_t since_ms;
+  uint64_t issued, refused;
+};
+
+static int service_shift_check(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
+                               const uint8_t prev_chain[32], struct st_detail *detail)
+{
+  struct service_shift_count *count = arg;
+  (void)genesis;
+  (void)prev_chain;
+  (void)detail;
+  if (rec->time_ms >= count->since_ms) {
+    count->issued += rec->event == JOURNAL_EVENT_ISSUED;
+    count->refused += rec->event == JOURNAL_EVENT_REFUSED;
+  }
+  return 0;
+}
+
+/* The shift in progress and what the journal holds of it (one read of the journal). */
+static void service_fill_shift(struct service *s)
+{
+  struct service_info *info = &s->info;
+  struct timespec ts;
+  struct service_shift_count count = {0, 0, 0};
+  struct journal_checker checker = {service_shift_check, &count};
+  struct st_detail detail = {""};
+  info->shift_count = s->cfg->shift_count < 24 ? s->cfg->shift_count : 24;
+  memcpy(info->shift_starts, s->cfg->shift_starts, info->shift_count * sizeof info->shift_starts[0]);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  info->shift_start_ms = service_shift_start(info, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  count.since_ms = info->shift_start_ms;
+  if (journal_verify_with(s->cfg->journal_path, &checker, NULL, &detail) == ST_OK) {
+    info->shift_issued = count.issued;
+    info->shift_refused = count.refused;
+  }
 }
 
 /* The serial server for intake.serial, when ports are configured. */
@@ -454,10 +662,14 @@ int service_new(const struct station_config *cfg, struct service **out, struct s
     r = engine_add_sink(s->engine, &sink);
   if (r == ST_OK) {
     service_fill_info(s);
+    service_fill_shift(s);
     r = service_make_serial(s, detail);
   }
   if (r == ST_OK)
     r = usb_watch_new(cfg->usb_roots, cfg->usb_root_count, &s->usb);
+  if (r == ST_OK && ((s->inspector = workers_new(1, "st-inspect")) == NULL ||
+                     (s->inspections = work_group_new()) == NULL))
+    r = ST_E_NO_MEMORY;
   if (r != ST_OK)
     goto out;
   *out = s;
@@ -479,6 +691,8 @@ void service_free(struct service *s)
     }
     pthread_join(s->serial_thread, NULL);
   }
+  workers_free(s->inspector); /* the inspections still queued take the engine: before it closes */
+  work_group_free(s->inspections);
   serial_server_free(s->serial);
   usb_watch_free(s->usb);
   engine_close(s->engine);

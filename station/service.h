@@ -5,9 +5,13 @@
  *
  * Threads (all started and stopped here):
  *   job thread     takes commands from the driver in order (log in, lock,
- *                  sign a stick, export the journal to a stick), watches the
- *                  intake.usb roots (usb_watch.h) and inspects each stick
- *                  that appears (batch_inspect: policy only, nothing signed);
+ *                  sign a stick, export the journal to a stick) and watches
+ *                  the intake.usb roots (usb_watch.h), also between the
+ *                  groups of a batch;
+ *   inspector      inspects each stick that arrives or changes
+ *                  (batch_inspect_journal: the intake's checks and the
+ *                  policy without the lock, then the journal under it for
+ *                  the CSRs issued before; nothing signed or written);
  *   serial thread  runs serial_server_run on the intake.serial ports, from
  *                  the first successful login until the service is freed.
  * The engine is single-threaded by contract: both threads use it only under
@@ -63,6 +67,10 @@ struct service_info {
   size_t port_count;
   char ports[SERVICE_MAX_PORTS][128];  /* intake.serial paths, printable */
   size_t usb_root_count;
+  unsigned shift_starts[24];   /* console.shifts: minutes after local midnight, increasing */
+  size_t shift_count;
+  int64_t shift_start_ms;      /* when the shift in progress at start began (service_shift_start) */
+  uint64_t shift_issued, shift_refused;   /* journal records of that shift at start (issued, refused) */
 };
 
 enum service_event_kind {
@@ -70,11 +78,14 @@ enum service_event_kind {
   SERVICE_EVENT_LOCKED,        /* logged out of the token */
   SERVICE_EVENT_REQUEST,       /* a request decided: REQUEST_KIND, SOURCE, DEVICE, SERIAL_HEX, CODE, TEXT; COUNTS */
   SERVICE_EVENT_PORT,          /* a serial port changed: PORT_EVENT, SOURCE (the port), PORT_STATE, CODE, DEVICE, SERIAL_HEX, TEXT */
-  SERVICE_EVENT_STICK,         /* a stick arrived or changed: SOURCE (its path), INSPECTION; CODE: ST_OK or why it cannot be inspected */
+  SERVICE_EVENT_STICK,         /* a stick inspected: SOURCE (its path), INSPECTION (with issued_before from the
+                                  journal); CODE: ST_OK or why it cannot be inspected */
   SERVICE_EVENT_STICK_GONE,    /* SOURCE: the stick's path */
   SERVICE_EVENT_BATCH_START,   /* SOURCE: the stick; TOTAL entries */
   SERVICE_EVENT_PROGRESS,      /* DONE of TOTAL entries of the batch finished */
-  SERVICE_EVENT_BATCH_DONE,    /* CODE, TEXT, SUMMARY; SAFE: 1 when every file and directory on the stick is synced; COUNTS */
+  SERVICE_EVENT_BATCH_DONE,    /* SOURCE, CODE, TEXT, SUMMARY (summary.left > 0: stopped at a group boundary by
+                                  service_stop_batch); SAFE: 1 when every file and directory on the stick is
+                                  synced; COUNTS */
   SERVICE_EVENT_EXPORTED,      /* CODE; SOURCE: the csv written (and .sig), TEXT: detail; on success the journal verified */
   SERVICE_EVENT_FAULT,         /* the serial server stopped: CODE, TEXT */
   SERVICE_EVENT_TOKEN,         /* the token failed (CODE: hsm..., hsm-timeout) or is back (CODE ST_OK); TEXT: what
@@ -83,7 +94,18 @@ enum service_event_kind {
                                   and the station resumes by itself; any other code: stopped for good); or
                                   CODE ST_OK: it can be written again, signing resumed. TEXT: the engine's
                                   sentence; SOURCE: the file system holding the journal; COUNTS */
+  SERVICE_EVENT_STICK_SEEN,    /* a stick arrived or changed and is being inspected: SOURCE (its path);
+                                  its STICK event follows */
+  SERVICE_EVENT_FOUND,         /* a journal record that matches a lookup (service_find): SEQ, RECORD_MS,
+                                  REQUEST_KIND (ISSUED or REFUSED), SOURCE, DEVICE, SERIAL_HEX, TEXT (the
+                                  refusal's reason and detail); up to SERVICE_FIND_MAX of them, newest last,
+                                  then FOUND_END */
+  SERVICE_EVENT_FOUND_END,     /* the lookup is over: TEXT the query, TOTAL the records that matched,
+                                  CODE ST_OK or why the journal could not be read (SOURCE: detail) */
 };
+
+/* The most records a lookup reports (the newest ones; FOUND_END counts them all). */
+#define SERVICE_FIND_MAX 8
 
 struct service_event {
   enum service_event_kind kind;
@@ -103,7 +125,14 @@ struct service_event {
   /* journal counts and this run's counts after the event (REQUEST, BATCH_DONE, LOGIN) */
   uint64_t records, issued, refused;
   uint64_t shift_issued, shift_refused;
+  uint64_t seq;                /* FOUND: the record */
+  int64_t record_ms;           /* FOUND: the record's time */
 };
+
+/* When the shift in progress at NOW_MS (ms since the epoch) began: the
+ * latest of INFO's shift starts (local time) at or before NOW_MS, today or
+ * yesterday. */
+int64_t service_shift_start(const struct service_info *info, int64_t now_ms);
 
 /* Opens the engine for CFG (borrowed; must outlive the service), makes the
  * serial server and the USB watch, fills the service info. Starts nothing.
@@ -137,6 +166,22 @@ int service_sign(struct service *s, const char *path);
 
 /* Writes a signed CSV export of the journal (and its .sig) into the stick at PATH. Answer: EXPORTED. */
 int service_export(struct service *s, const char *path);
+
+/* Looks TEXT up in the journal, beside the engine (a batch in progress
+ * does not hold it up): the records whose device id or serial is TEXT, or
+ * whose source (a stick's file, a serial port) contains it. Answers: FOUND
+ * for each of the newest SERVICE_FIND_MAX, then FOUND_END. Returns 0 or
+ * ST_E_NO_MEMORY. */
+int service_find(struct service *s, const char *text);
+
+/* Drops the sign and export commands still queued (not the one in
+ * progress); their sticks get no event. Returns how many were dropped. */
+size_t service_cancel_queued(struct service *s);
+
+/* Asks the batch in progress (if any) to stop at its next group boundary:
+ * what it signed is written and synced, its BATCH_DONE says how many entries
+ * were left (summary.left). Holds until the next service_sign. */
+void service_stop_batch(struct service *s);
 
 /* Stops the threads (after the command in progress), closes the engine (a
  * last checkpoint) and frees S; NULL is fine. */

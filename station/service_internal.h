@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "pin.h"
 #include "service.h"
@@ -50,6 +51,10 @@ struct service {
   int command_pipe[2];
   struct pin pin;                         /* a PIN given with service_login, until used */
   int pin_given;
+  atomic_int stop_batch;                  /* 1: the batch in progress stops at its next group boundary */
+  struct workers *inspector;              /* one thread inspecting the sticks that arrive */
+  struct work_group *inspections;         /* its tasks */
+  int64_t scanned_ms;                     /* the last scan of the intake roots during a batch */
   /* threads */
   pthread_t job_thread, serial_thread;
   int job_started, serial_started;

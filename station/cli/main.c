@@ -34,7 +34,7 @@ static const struct cli_command cli_commands[] = {
    "      jsonl exports, check coverage, gaps, continuity and cross-station conflicts (exit 1 on findings),\n"
    "      find a device, serial, key or certificate, one report row per station; see docs/audit-database.md"},
   {"console", cli_console, "console",
-   "the operator console (ncurses): PIN, status, serial ports, USB sticks signed with s/y; see docs/operator-guide.md"},
+   "the operator console (ncurses): PIN, status, serial ports, every USB stick (s/y signs), problems, lookups; see /usr/share/doc/station/docs/operator-guide.md"},
   {"selftest", cli_selftest, "selftest", "check the HSM, the CA key and chain, a test signature and the journal"},
 };
 

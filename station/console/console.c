@@ -10,6 +10,7 @@
 #include <locale.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,11 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "service.h"
+
+/* How long the console shows what became of the sticks before it leaves, when it quit during a batch. */
+#define CONSOLE_LEAVE_MS 3000
 
 /* Below this size the screen says so instead of drawing the panels. */
 #define CONSOLE_MIN_COLS 40
@@ -38,68 +43,231 @@ static void console_on_signal(int sig)
 
 /* ---- actions ---- */
 
-void console_confirmed(struct console *c, enum console_confirm what)
+void console_answer(struct console *c, enum console_role role, const char *fmt, ...)
 {
-  struct console_stick *st = &c->model.stick;
-  if (what == CONSOLE_CONFIRM_QUIT) {
-    c->quit = 1;
-  } else if (what == CONSOLE_CONFIRM_SIGN && service_sign(c->service, st->path) == ST_OK) {
-    st->state = CONSOLE_STICK_SIGNING; /* until BATCH_START confirms it */
-    st->start_ms = console_now();
-    st->done = st->total = 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->answer, sizeof c->answer, fmt, ap);
+  va_end(ap);
+  c->answer_role = role;
+  if (role == CONSOLE_ROLE_INFO) /* an action the operator started */
+    console_model_problem(&c->model, role, "%s", c->answer);
+  else
+    console_model_log(&c->model, role, "%s", c->answer);
+}
+
+/* Certificates the station has still to write: the rest of the batch in
+ * progress and the sticks queued after it. */
+static size_t console_to_write(const struct console_model *m)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < m->stick_count; i++) {
+    const struct console_stick *st = &m->sticks[i];
+    if (st->state == CONSOLE_STICK_SIGNING)
+      n += st->total > st->done ? st->total - st->done : (st->total == 0 ? st->inspection.files : 0);
+    else if (st->state == CONSOLE_STICK_QUEUED)
+      n += st->inspection.files;
   }
+  return n;
+}
+
+/* 1 while the station writes (or is about to write) to a stick. */
+static int console_busy(const struct console *c)
+{
+  return console_model_busy(&c->model) > 0 || c->model.exporting;
+}
+
+void console_quit(struct console *c, enum console_quitting how)
+{
+  if (!console_busy(c)) {
+    c->quit = 1;
+    return;
+  }
+  if (service_cancel_queued(c->service) > 0 || console_model_busy(&c->model) > 1)
+    for (size_t i = 0; i < c->model.stick_count; i++)
+      if (c->model.sticks[i].state == CONSOLE_STICK_QUEUED) {
+        c->model.sticks[i].state = CONSOLE_STICK_READY; /* not signed: the operator quit first */
+        console_model_log(&c->model, CONSOLE_ROLE_INFO, "stick %s: not signed (the console is quitting)",
+                          c->model.sticks[i].shown);
+      }
+  if (how == CONSOLE_QUIT_STOP)
+    service_stop_batch(c->service);
+  if (c->quitting == CONSOLE_QUIT_NO)
+    c->quit_ms = console_now();
+  if (how > c->quitting)
+    c->quitting = how;
+  c->leave_ms = 0;
+  console_model_problem(&c->model, CONSOLE_ROLE_INFO, how == CONSOLE_QUIT_STOP
+                        ? "quitting: the batch stops after this group; the console closes once the stick is written"
+                        : "quitting: finishing the batch; the console closes once the stick is written");
+  c->overlay = &console_quitting_view;
+  c->model.dirty = 1;
+}
+
+/* The stick a sign confirmation names, or NULL when it went meanwhile. */
+static struct console_stick *console_confirm_stick(struct console *c)
+{
+  return console_model_stick(&c->model, c->confirm_path);
+}
+
+void console_confirmed(struct console *c, enum console_confirm what, int key)
+{
+  struct console_stick *st;
+  if (what == CONSOLE_CONFIRM_QUIT) {
+    console_quit(c, key == 'g' || key == 'G' ? CONSOLE_QUIT_STOP : CONSOLE_QUIT_FINISH);
+  } else if (what == CONSOLE_CONFIRM_SIGN && (st = console_confirm_stick(c)) != NULL && console_stick_signable(st)) {
+    int queued = console_model_busy(&c->model) > 0;
+    if (service_sign(c->service, st->path) == ST_OK) {
+      st->state = CONSOLE_STICK_QUEUED; /* until BATCH_START says it is being signed */
+      st->start_ms = st->changed_ms = console_now();
+      st->done = st->total = 0;
+      if (queued)
+        console_answer(c, CONSOLE_ROLE_INFO, "stick %s queued: it is signed after the batch in progress", st->shown);
+    }
+  }
+}
+
+static void console_ask_sign(struct console *c, const struct console_stick *st)
+{
+  char text[600];
+  int busy = console_model_busy(&c->model) > 0;
+  snprintf(text, sizeof text, "Sign %zu CSRs from %.200s (%zu will be refused)?%s%s", st->inspection.files,
+           st->shown, st->inspection.refusals,
+           console_stick_signed_before(st) ? " Signed before: its certificates come back from the journal, "
+                                             "nothing new is signed."
+                                           : "",
+           busy ? " A batch is in progress: this stick is queued after it." : "");
+  snprintf(c->confirm_path, sizeof c->confirm_path, "%s", st->path);
+  console_ask_confirm(c, CONSOLE_CONFIRM_SIGN, text);
+}
+
+/* Offers the sticks for which ACCEPT says 1: none (returns 0), one (returns
+ * 1 and its index in *ONE), or several (opens the chooser; returns their count). */
+static size_t console_offer(struct console *c, enum console_choice what, int (*accept)(const struct console_stick *),
+                            size_t *one)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < c->model.stick_count; i++)
+    if (accept(&c->model.sticks[i])) {
+      snprintf(c->choices[n++], sizeof c->choices[0], "%s", c->model.sticks[i].path);
+      *one = i;
+    }
+  if (n > 1) {
+    c->choice = what;
+    c->choice_count = n;
+    c->choice_selected = 0;
+    c->overlay = &console_choose_view;
+  }
+  return n;
+}
+
+static int console_exportable(const struct console_stick *st)
+{
+  return !st->gone &&
+         (st->state == CONSOLE_STICK_READY || st->state == CONSOLE_STICK_DONE || st->state == CONSOLE_STICK_FAILED);
+}
+
+static void console_export_to(struct console *c, const char *path)
+{
+  char shown[256];
+  st_printable_utf8(shown, sizeof shown, path);
+  if (c->model.exporting)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "e: an export is already being written");
+  else if (service_export(c->service, path) == ST_OK) {
+    c->model.exporting = 1;
+    console_answer(c, CONSOLE_ROLE_INFO, "exporting the journal to %s ...", shown);
+  }
+}
+
+void console_chosen(struct console *c, size_t i)
+{
+  struct console_stick *st = i < c->choice_count ? console_model_stick(&c->model, c->choices[i]) : NULL;
+  c->overlay = NULL;
+  if (st == NULL)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "that stick is no longer there");
+  else if (c->choice == CONSOLE_CHOOSE_SIGN && console_stick_signable(st))
+    console_ask_sign(c, st);
+  else if (c->choice == CONSOLE_CHOOSE_EXPORT && console_exportable(st))
+    console_export_to(c, st->path);
+  else
+    console_answer(c, CONSOLE_ROLE_REFUSED, "stick %s cannot be used now", st->shown);
 }
 
 static void console_key_sign(struct console *c)
 {
-  const struct console_stick *st = &c->model.stick;
-  char text[300];
-  if (c->model.login != CONSOLE_LOGGED_IN)
-    console_model_log(&c->model, CONSOLE_ROLE_REFUSED, "s: log in first (the console is locked)");
-  else if (st->state == CONSOLE_STICK_NONE)
-    console_model_log(&c->model, CONSOLE_ROLE_REFUSED, "s: no stick to sign; insert one");
-  else if (st->state == CONSOLE_STICK_SIGNING)
-    console_model_log(&c->model, CONSOLE_ROLE_REFUSED, "s: the stick is being signed");
-  else if (st->inspect_code != ST_OK)
-    console_model_log(&c->model, CONSOLE_ROLE_REFUSED, "s: this stick cannot be read: %s", st->text);
-  else {
-    snprintf(text, sizeof text, "Sign %zu CSRs from %.180s (%zu will be refused)?", st->inspection.files, st->path,
-             st->inspection.refusals);
-    console_ask_confirm(c, CONSOLE_CONFIRM_SIGN, text);
+  size_t one = 0, n;
+  int inspecting = 0;
+  for (size_t i = 0; i < c->model.stick_count; i++)
+    inspecting |= c->model.sticks[i].state == CONSOLE_STICK_INSPECTING;
+  if (c->model.login != CONSOLE_LOGGED_IN) {
+    console_answer(c, CONSOLE_ROLE_REFUSED, "s: log in first (the console is locked)");
+    return;
   }
+  n = console_offer(c, CONSOLE_CHOOSE_SIGN, console_stick_signable, &one);
+  if (n == 1)
+    console_ask_sign(c, &c->model.sticks[one]);
+  else if (n == 0 && inspecting)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "s: the stick is still being inspected; wait a moment");
+  else if (n == 0 && console_model_busy(&c->model) > 0)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "s: every stick in is being signed or queued");
+  else if (n == 0 && c->model.stick_count > 0)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "s: no stick waits to be signed (a stick that cannot be read, or all done)");
+  else if (n == 0)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "s: no stick to sign; insert one");
 }
 
 static void console_key_export(struct console *c)
 {
-  const struct console_stick *st = &c->model.stick;
-  if (c->model.login != CONSOLE_LOGGED_IN)
-    console_model_log(&c->model, CONSOLE_ROLE_REFUSED, "e: log in first: the export is signed by the journal key");
-  else if (st->state == CONSOLE_STICK_NONE || st->state == CONSOLE_STICK_SIGNING)
-    console_model_log(&c->model, CONSOLE_ROLE_REFUSED, "e: no idle stick in the USB slot to export to");
-  else if (!c->model.exporting && service_export(c->service, st->path) == ST_OK) {
-    c->model.exporting = 1;
-    console_model_log(&c->model, CONSOLE_ROLE_INFO, "exporting the journal to %s ...", st->path);
+  size_t one = 0, n;
+  if (c->model.login != CONSOLE_LOGGED_IN) {
+    console_answer(c, CONSOLE_ROLE_REFUSED, "e: log in first: the export is signed by the journal key");
+    return;
   }
+  n = console_offer(c, CONSOLE_CHOOSE_EXPORT, console_exportable, &one);
+  if (n == 1)
+    console_export_to(c, c->model.sticks[one].path);
+  else if (n == 0)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "e: no idle stick in the USB slot to export to");
+}
+
+void console_ask_quit(struct console *c)
+{
+  const struct console_stick *st = console_model_signing(&c->model);
+  char text[600];
+  if (!console_busy(c)) {
+    console_ask_confirm(c, CONSOLE_CONFIRM_QUIT, "Quit the station console?");
+    return;
+  }
+  snprintf(text, sizeof text, "Quit the station console? finishing: %zu certificates to write. The station is "
+           "writing to %.200s: the console waits for it.", console_to_write(&c->model),
+           st != NULL ? st->shown : "a stick");
+  console_ask_confirm(c, CONSOLE_CONFIRM_QUIT, text);
 }
 
 static void console_key_main(struct console *c, int key)
 {
+  c->answer[0] = '\0';
+  c->model.banner_until_ms = 0; /* seen */
   switch (key) {
   case 's': console_key_sign(c); break;
   case 'e': console_key_export(c); break;
   case 'l':
     if (c->model.login == CONSOLE_LOGGED_IN && service_lock(c->service) == ST_OK) {
       c->model.login = CONSOLE_LOCKING;
-      console_model_log(&c->model, CONSOLE_ROLE_INFO, c->model.stick.state == CONSOLE_STICK_SIGNING
-                                                          ? "locking after the batch in progress ..."
-                                                          : "locking ...");
+      console_answer(c, CONSOLE_ROLE_INFO, console_model_busy(&c->model) > 0 ? "locking after the batch in progress ..."
+                                                                             : "locking ...");
     }
     break;
-  case '?': c->overlay = &console_help_view; break;
+  case '?':
+  case KEY_F(1): c->overlay = &console_help_view; break;
   case 'q':
-    console_ask_confirm(c, CONSOLE_CONFIRM_QUIT, c->model.stick.state == CONSOLE_STICK_SIGNING
-                                                     ? "A batch is being signed. Quit when it is done?"
-                                                     : "Quit the station console?");
+  case KEY_F(10): console_ask_quit(c); break;
+  case '/':
+  case 'f':
+    c->find_typing = 1;
+    c->find_len = 0;
+    c->find_text[0] = '\0';
+    c->overlay = &console_find_view;
     break;
   default: console_log_view.key(c, key); break;
   }
@@ -125,9 +293,9 @@ static void console_on_signals(struct console *c, int fd)
     if (sigs[i] == SIGWINCH)
       console_resize(c);
     else if (sigs[i] == SIGTERM)
-      c->quit = 1;
-    else if (sigs[i] == SIGINT && c->overlay != &console_confirm_view)
-      console_ask_confirm(c, CONSOLE_CONFIRM_QUIT, "Quit the station console?");
+      console_quit(c, CONSOLE_QUIT_STOP); /* at once, or once the stick is written */
+    else if (sigs[i] == SIGINT && c->overlay != &console_confirm_view && c->overlay != &console_quitting_view)
+      console_ask_quit(c);
   }
 }
 
@@ -155,11 +323,11 @@ static void console_on_log(struct console *c, int fd, char *buf, size_t cap, siz
   while ((nl = strchr(line, '\n')) != NULL || (line == buf && *used == cap - 1)) {
     if (nl != NULL)
       *nl = '\0';
-    console_model_log(&c->model,
-                      strstr(line, "error:") ? CONSOLE_ROLE_ERROR
-                      : strstr(line, "warning:") ? CONSOLE_ROLE_REFUSED
-                                                 : CONSOLE_ROLE_INFO,
-                      "%s", strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
+    if (strstr(line, "error:") != NULL || strstr(line, "warning:") != NULL)
+      console_model_problem(&c->model, strstr(line, "error:") ? CONSOLE_ROLE_ERROR : CONSOLE_ROLE_REFUSED, "%s",
+                            strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
+    else
+      console_model_log(&c->model, CONSOLE_ROLE_INFO, "%s", strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
     line = nl != NULL ? nl + 1 : buf + *used;
   }
   *used -= (size_t)(line - buf);
@@ -184,10 +352,20 @@ static void console_render(struct console *c)
       top += rows;
       left -= rows;
     }
+    if (console_banner_view.rows(c, left) > 0 && left > 6) { /* over the top of the event log */
+      console_banner_view.draw(c, top, 3);
+      top += 3;
+      left -= 3;
+    }
     console_log_view.draw(c, top, left);
-    console_keys_view.draw(c, LINES - 1, 1);
+    if (c->overlay != &console_pin_view) /* the PIN prompt's keys are in its box */
+      console_keys_view.draw(c, LINES - 1, 1);
     if (c->overlay != NULL)
       c->overlay->draw(c, 0, LINES);
+  }
+  if (c->model.bell) {
+    beep();
+    c->model.bell = 0;
   }
   refresh();
   c->model.dirty = 0;
@@ -208,6 +386,7 @@ static void console_colours(struct console *c)
   init_pair(CONSOLE_ATTR_HEADING, COLOR_CYAN, -1);
   init_pair(CONSOLE_ATTR_KEY, COLOR_GREEN, -1);
   init_pair(CONSOLE_ATTR_ALERT, COLOR_WHITE, COLOR_RED);
+  init_pair(CONSOLE_ATTR_BANNER_OK, COLOR_BLACK, COLOR_GREEN);
 }
 
 static int console_signals(int fds[2])
@@ -228,6 +407,22 @@ out:
   return r;
 }
 
+/* While quitting: once the station writes to no stick, the console shows
+ * what became of the sticks for a moment, then leaves. */
+static void console_check_leave(struct console *c)
+{
+  if (c->quitting == CONSOLE_QUIT_NO)
+    return;
+  if (console_busy(c)) {
+    c->leave_ms = 0; /* a batch began meanwhile: wait for it too */
+  } else if (c->leave_ms == 0) {
+    c->leave_ms = console_now() + CONSOLE_LEAVE_MS;
+    c->model.dirty = 1;
+  } else if (console_now() >= c->leave_ms) {
+    c->quit = 1;
+  }
+}
+
 /* The loop: returns when the operator quit. */
 static void console_loop(struct console *c, int signal_fd, int log_fd)
 {
@@ -238,10 +433,19 @@ static void console_loop(struct console *c, int signal_fd, int log_fd)
                             {service_event_fd(c->service), POLLIN, 0},
                             {signal_fd, POLLIN, 0},
                             {log_fd, POLLIN, 0}};
-    int signing = c->model.stick.state == CONSOLE_STICK_SIGNING, key;
+    int timeout = console_model_signing(&c->model) != NULL ? 250 : (int)(1000 - console_now() % 1000), key;
+    console_check_leave(c);
+    if (c->quit)
+      break;
+    if (console_now() - c->ticked_ms >= 1000) { /* a new shift? */
+      c->ticked_ms = console_now();
+      console_model_tick(&c->model, c->ticked_ms);
+    }
+    if (c->leave_ms > 0 && c->leave_ms - console_now() < timeout)
+      timeout = (int)(c->leave_ms - console_now()) > 0 ? (int)(c->leave_ms - console_now()) : 0;
     if (c->model.dirty)
       console_render(c);
-    if (poll(fds, 4, signing ? 250 : (int)(1000 - console_now() % 1000)) <= 0) {
+    if (poll(fds, 4, timeout) <= 0) {
       c->model.dirty = 1; /* the clock, the rate and the time left */
       continue;
     }
@@ -252,6 +456,8 @@ static void console_loop(struct console *c, int signal_fd, int log_fd)
     if (fds[3].revents & POLLIN)
       console_on_log(c, log_fd, log_buf, sizeof log_buf, &log_used);
     while (!c->quit && (key = getch()) != ERR) {
+      if (key != KEY_RESIZE)
+        c->answer[0] = '\0'; /* an answer stays until the next key */
       if (key == KEY_RESIZE)
         console_resize(c);
       else if (c->overlay != NULL)
@@ -260,6 +466,22 @@ static void console_loop(struct console *c, int signal_fd, int log_fd)
         console_key_main(c, key);
     }
   }
+}
+
+/* After the screen is gone: what became of the sticks written since the operator quit. */
+static void console_farewell(const struct console *c)
+{
+  for (size_t i = 0; c->quitting != CONSOLE_QUIT_NO && i < c->model.stick_count; i++) {
+    const struct console_stick *st = &c->model.sticks[i];
+    enum console_attr_role role;
+    char state[400];
+    if ((st->state != CONSOLE_STICK_DONE && st->state != CONSOLE_STICK_FAILED) || st->changed_ms < c->quit_ms)
+      continue;
+    console_stick_state(st, state, sizeof state, &role);
+    printf("station console: %s: %s\n", st->shown, state);
+  }
+  printf("station console: closed\n");
+  fflush(stdout);
 }
 
 int console_run(struct service *svc, struct st_detail *detail)
@@ -277,9 +499,22 @@ int console_run(struct service *svc, struct st_detail *detail)
   }
   setlocale(LC_ALL, "");
   c.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+  console_set_ascii(!c.utf8);
   if ((screen = newterm(NULL, stdout, stdin)) == NULL) {
     st_detail_set(detail, "the terminal type \"%s\" is not known to ncurses", getenv("TERM") ? getenv("TERM") : "");
     goto out;
+  }
+  {
+    const char *cup = tigetstr("cup"); /* the console places text: a terminal that cannot gets a sentence */
+    if (cup == NULL || cup == (const char *)-1) {
+      endwin();
+      delscreen(screen);
+      screen = NULL;
+      st_detail_set(detail, "the terminal \"%s\" cannot place text on the screen, so the console cannot be shown: "
+                    "use a terminal such as linux, xterm or tmux (TERM), or `station sign DIR` and `station serial`",
+                    getenv("TERM") ? getenv("TERM") : "");
+      goto out;
+    }
   }
   r = console_signals(signal_fds);
   /* the station's log goes into the event log while the screen is up */
@@ -312,14 +547,19 @@ int console_run(struct service *svc, struct st_detail *detail)
   r = ST_OK;
 out:
   if (screen != NULL) {
+    erase(); /* a terminal without an alternate screen keeps no stale frame */
+    refresh();
     endwin();
     delscreen(screen);
   }
+  if (r == ST_OK)
+    console_farewell(&c);
   if (saved_stderr >= 0) {
     dup2(saved_stderr, STDERR_FILENO);
     close(saved_stderr);
   }
   pin_wipe(&c.pin);
+  console_model_cleanup(&c.model);
   signal(SIGWINCH, SIG_DFL);
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);

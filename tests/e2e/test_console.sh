@@ -76,7 +76,8 @@ check "counters after the batch" wait_for "issued 5 this shift, 5 total   refuse
 rm -f "$PORTS/ttyBOARD0"
 check "the board got its certificate" grep -q "^ok   - " "$WORK/sim.out"
 check "the board saw no failure" sh -c "! grep -q '^FAIL' '$WORK/sim.out'"
-check "the port's answer shows live" wait_for "last $(awk '$3 == "issued" && $4 ~ /^serial:/ {print $5}' "$WORK/journal/journal.log" | tail -1) OK"
+check "the port's answer shows live: OK and the serial first" \
+  wait_for "OK  $(awk '$3 == "issued" && $4 ~ /^serial:/ {print $8 "  last"}' "$WORK/journal/journal.log" | tail -1)"
 check "the serial issue is in the event log" wait_for "ttyBOARD0"
 check "the board's certificate counts in the shift" wait_for "issued 6 this shift"
 

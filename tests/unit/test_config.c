@@ -322,7 +322,7 @@ static void test_unknown_keys(void **state)
   (void)state;
   expect_message("factory: a\nfactroy: b\n",
                  "station.yaml:2:1: unknown key \"factroy\" at top level (expected one of: factory, "
-                 "hsm, ca, profile, journal, gateway, intake)");
+                 "hsm, ca, profile, journal, gateway, intake, console)");
   expect_message("factory: a\nhsm:\n  modul: /m.so\n" TAIL_OK,
                  "station.yaml:3:3: unknown key \"modul\" in hsm (expected one of: module, token, "
                  "key, pin, journal_key, sessions, sign_timeout)");
@@ -537,6 +537,39 @@ static void test_documents(void **state)
   expect_error("factory: [[[[[[[[[[[[[[[[[[a]]]]]]]]]]]]]]]]]]\n", "station.yaml:1:25: ", "nesting deeper");
 }
 
+/* console.shifts: the default three shifts, a list read in minutes, and every
+ * kind of bad list refused where it is. */
+static void test_console_shifts(void **state)
+{
+  struct station_config *c;
+  struct st_detail detail;
+  (void)state;
+  assert_int_equal(load_text("factory: f\n" HSM_OK TAIL_OK, &c, &detail), ST_OK);
+  assert_int_equal(c->shift_count, 3);
+  assert_int_equal(c->shift_starts[0], 6 * 60);
+  assert_int_equal(c->shift_starts[1], 14 * 60);
+  assert_int_equal(c->shift_starts[2], 22 * 60);
+  config_free(c);
+  assert_int_equal(load_text("factory: f\nconsole:\n  shifts: [\"00:00\", \"07:30\", \"23:59\"]\n" HSM_OK TAIL_OK,
+                             &c, &detail),
+                   ST_OK);
+  assert_int_equal(c->shift_count, 3);
+  assert_int_equal(c->shift_starts[0], 0);
+  assert_int_equal(c->shift_starts[1], 7 * 60 + 30);
+  assert_int_equal(c->shift_starts[2], 23 * 60 + 59);
+  config_free(c);
+  expect_error("factory: f\nconsole:\n  shifts: [\"14:00\", \"06:00\"]\n" HSM_OK TAIL_OK, "station.yaml:3:21: ",
+               "console.shifts[1]: expected a time after the one before it");
+  expect_error("factory: f\nconsole:\n  shifts: [\"24:00\"]\n" HSM_OK TAIL_OK, "station.yaml:3:12: ",
+               "from 00:00 to 23:59");
+  expect_error("factory: f\nconsole:\n  shifts: [\"6:00\"]\n" HSM_OK TAIL_OK, "station.yaml:3:12: ", "\"HH:MM\"");
+  expect_error("factory: f\nconsole:\n  shifts: [\"06:00x\"]\n" HSM_OK TAIL_OK, "station.yaml:3:12: ", "\"HH:MM\"");
+  expect_error("factory: f\nconsole:\n  shifts: []\n" HSM_OK TAIL_OK, "station.yaml:3:11: ", "1 to 24 times");
+  expect_error("factory: f\nconsole:\n  shifts: 06:00\n" HSM_OK TAIL_OK, "station.yaml:3:11: ", "console.shifts");
+  expect_error("factory: f\nconsole:\n  shift: [\"06:00\"]\n" HSM_OK TAIL_OK, "station.yaml:3:3: ",
+               "unknown key \"shift\"");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -563,6 +596,7 @@ int main(void)
       cmocka_unit_test(test_yaml_syntax),
       cmocka_unit_test(test_aliases_anchors_tags),
       cmocka_unit_test(test_documents),
+      cmocka_unit_test(test_console_shifts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
