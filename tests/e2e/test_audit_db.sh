@@ -61,6 +61,7 @@ YAML
   at "$1" -q ca init --cn "$2" --out "$d/local-ca.csr"
   at "$1" -q ca certify --csr "$d/local-ca.csr" --root-cert "$WORK/pki/factory_ca.pem" \
     --root-key "$WORK/pki/factory_ca.key" --out "$d/local-ca.pem"
+  at "$1" -q journal init
   at "$1" journal key >"$d/journal-key.pem"
 }
 
