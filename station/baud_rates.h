@@ -20,6 +20,6 @@
 
 /* The list as text, for messages: "1200, 2400, ..., 4000000". */
 #define BAUD_RATE_TEXT_ENTRY(rate) ", " #rate
-#define BAUD_RATES_TEXT (BAUD_RATES(BAUD_RATE_TEXT_ENTRY) + 2)
+#define BAUD_RATES_TEXT (&(BAUD_RATES(BAUD_RATE_TEXT_ENTRY))[2])
 
 #endif
