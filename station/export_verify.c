@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "encoding.h"
 #include "error.h"
+#include "file_read.h"
 #include "json_read.h"
 #include "manifest.h"
 
@@ -32,43 +33,6 @@
 #define EXPORT_CSV_FIELDS 11
 #define EXPORT_JSONL_KEYS 12
 #define EXPORT_FILE_MAX (INT64_C(1) << 34) /* 16 GiB: far past any station's journal */
-
-/* Reads the whole of PATH into *DATA (NUL-terminated) and *LEN. */
-static int export_slurp(const char *path, char **data, size_t *len, struct st_detail *detail)
-{
-  int r = ST_E_IO, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  struct stat st;
-  size_t got = 0;
-  char *buf = NULL;
-  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > EXPORT_FILE_MAX) {
-    st_detail_set(detail, "cannot read %s: %s", path, fd < 0 ? strerror(errno) : "not a regular file of a sane size");
-    goto out;
-  }
-  r = ST_E_NO_MEMORY;
-  if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-    goto out;
-  r = ST_E_IO;
-  while (got < (size_t)st.st_size) {
-    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      st_detail_set(detail, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "it shrank");
-      goto out;
-    }
-    got += (size_t)n;
-  }
-  buf[got] = '\0';
-  *data = buf;
-  *len = got;
-  buf = NULL;
-  r = 0;
-out:
-  free(buf);
-  if (fd >= 0)
-    close(fd);
-  return r;
-}
 
 /* Parses one CSV record at *P (END bounds it) into up to MAX fields (each
  * pointing into a scratch copy). Returns the field count, or -1 when the
@@ -349,7 +313,8 @@ int export_verify(const char *file, EVP_PKEY *pub, struct export_manifest *m_out
       paths[i] = NULL;
   if (m == NULL || paths[0] == NULL || paths[1] == NULL || paths[2] == NULL)
     goto out;
-  if ((r = export_slurp(file, &data, &len, detail)) != 0 || (r = export_slurp(paths[0], &sig, &sig_len, detail)) != 0)
+  if ((r = st_file_read(file, EXPORT_FILE_MAX, &data, &len, detail)) != 0 ||
+      (r = st_file_read(paths[0], EXPORT_FILE_MAX, &sig, &sig_len, detail)) != 0)
     goto out;
   r = ST_E_EXPORT_SIGNATURE;
   if (!export_sig_ok(pub, data, len, sig, sig_len)) {
@@ -358,7 +323,8 @@ int export_verify(const char *file, EVP_PKEY *pub, struct export_manifest *m_out
     goto out;
   }
   r = ST_E_EXPORT_MANIFEST;
-  if (export_slurp(paths[1], &man, &man_len, &why) != 0 || export_slurp(paths[2], &msig, &msig_len, &why) != 0) {
+  if (st_file_read(paths[1], EXPORT_FILE_MAX, &man, &man_len, &why) != 0 ||
+      st_file_read(paths[2], EXPORT_FILE_MAX, &msig, &msig_len, &why) != 0) {
     st_detail_set(detail, "the export's manifest: %s", why.text);
     goto out;
   }

@@ -37,49 +37,11 @@
 #include <openssl/pem.h>
 
 #include "export_row.h"
+#include "file_read.h"
 
 #define IMPORT_SIG_MAX 512
 #define IMPORT_MANIFEST_MAX 65536
 #define IMPORT_CHUNK 65536
-
-/* Reads the whole of PATH, at most MAX bytes, into *DATA (NUL-terminated). */
-static int import_slurp(const char *path, size_t max, char **data, size_t *len, struct st_detail *detail)
-{
-  int r = ST_E_IO, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  struct stat sb;
-  char *buf = NULL;
-  size_t got = 0;
-  *data = NULL;
-  if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > max) {
-    st_detail_set(detail, "cannot read %s: %s", path,
-                  fd < 0 ? strerror(errno) : !S_ISREG(sb.st_mode) ? "not a regular file" : "larger than it can be");
-    goto out;
-  }
-  r = ST_E_NO_MEMORY;
-  if ((buf = malloc((size_t)sb.st_size + 1)) == NULL)
-    goto out;
-  r = ST_E_IO;
-  while (got < (size_t)sb.st_size) {
-    ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      st_detail_set(detail, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "it shrank while read");
-      goto out;
-    }
-    got += (size_t)n;
-  }
-  buf[got] = '\0';
-  *data = buf;
-  *len = got;
-  buf = NULL;
-  r = 0;
-out:
-  free(buf);
-  if (fd >= 0)
-    close(fd);
-  return r;
-}
 
 static int import_verify(EVP_PKEY *key, const char *sig, size_t sig_len, const char *data, size_t len)
 {
@@ -360,12 +322,12 @@ int auditdb_import(struct auditdb *db, const char *path, struct auditdb_import_r
   if (asprintf(&mpath, "%s.manifest.json", path) < 0 || asprintf(&mspath, "%s.manifest.json.sig", path) < 0 ||
       asprintf(&fspath, "%s.sig", path) < 0)
     goto out;
-  if ((r = import_slurp(mpath, IMPORT_MANIFEST_MAX, &manifest, &mlen, detail)) != 0 ||
-      (r = import_slurp(mspath, IMPORT_SIG_MAX, &msig, &msig_len, detail)) != 0) {
+  if ((r = st_file_read(mpath, IMPORT_MANIFEST_MAX, &manifest, &mlen, detail)) != 0 ||
+      (r = st_file_read(mspath, IMPORT_SIG_MAX, &msig, &msig_len, detail)) != 0) {
     r = r == ST_E_IO ? ST_E_EXPORT_MANIFEST : r;
     goto out;
   }
-  if ((r = import_slurp(fspath, IMPORT_SIG_MAX, &fsig, &fsig_len, detail)) != 0) {
+  if ((r = st_file_read(fspath, IMPORT_SIG_MAX, &fsig, &fsig_len, detail)) != 0) {
     r = r == ST_E_IO ? ST_E_EXPORT_SIGNATURE : r;
     goto out;
   }
