@@ -6,7 +6,7 @@
  * changes it), modifiable, with CKA_APPLICATION "station" and a CKA_LABEL
  * the caller chooses; its CKA_VALUE holds the bytes. The journal keeps its
  * head there (the seq and chain value of the last durable record, see
- * station/checkpoint.h): a copy of the journal file cannot roll it back,
+ * station/journal/checkpoint.h): a copy of the journal file cannot roll it back,
  * because it lives inside the token and changes only with the PIN.
  *
  * A value lives in two slots, objects labelled "<label>#0" and "<label>#1",

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "console/console.h"
+#include "console.h"
 #include "service.h"
 
 int cli_console(struct cli *cli)

@@ -13,8 +13,8 @@
 #include "baud_rates.h"
 #include "engine.h"
 #include "log.h"
-#include "serial/serial_port.h"
-#include "serial/serial_server.h"
+#include "serial_port.h"
+#include "serial_server.h"
 
 #define CLI_SERIAL_USAGE "usage: station serial [--block-timeout MS] [PORT[@BAUD]...]\n"
 

@@ -195,7 +195,7 @@ pulled A 520 "pulled while signing"
 pulled B 520 "pulled while reading CSRs" --pull-after-opens 300
 pulled C 520 "pulled while writing certificates" --pull-after-creates 100
 
-# --- (D) the operator console (station/service.c): the stick is pulled while
+# --- (D) the operator console (station/service/service.c): the stick is pulled while
 # the console signs it; the console stays up, says what happened and what to
 # do, lets go of the stick, and signs it again when it is re-inserted.
 if ! command -v tmux >/dev/null; then

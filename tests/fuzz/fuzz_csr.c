@@ -2,7 +2,7 @@
  * Every parsed request with an EC P-256 key (whether or not the policy passes
  * it: a mutated subject breaks the CSR's signature, and the certificate writer
  * should still see every shape of subject) is also written into a device
- * certificate as the engine would (station/device_cert.c), signed with a
+ * certificate as the engine would (station/pki/device_cert.c), signed with a
  * software key standing in for the token; the result must read back as exactly
  * one certificate that verifies. The seeds are CSRs of "demo-factory". */
 #include <stddef.h>

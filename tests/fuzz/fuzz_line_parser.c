@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serial/line_parser.h"
+#include "line_parser.h"
 
 static void fuzz_check_message(void *arg, const struct line_message *m)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "serial/line_parser.h"
+#include "line_parser.h"
 
 /* A CSR as the parser gives it back: LF line ends, nothing around it. */
 static const char csr_text[] =

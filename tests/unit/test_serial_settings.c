@@ -20,8 +20,8 @@
 
 #include "config.h"
 #include "error.h"
-#include "serial/serial_answer.h"
-#include "serial/serial_port.h"
+#include "serial_answer.h"
+#include "serial_port.h"
 #include "syscalls.h"
 
 static void test_raw_8n1_at_each_standard_rate(void **state)

@@ -45,7 +45,7 @@
 #include <stdint.h>
 
 #include "batch.h"
-#include "serial/serial_server.h"
+#include "serial_server.h"
 
 struct station_config;
 struct st_detail;
