@@ -1,6 +1,7 @@
 /* fixture.c - temporary directories, SoftHSM tokens and child commands for the unit tests (see fixture.h). */
 #include "fixture.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
@@ -8,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "syscalls.h"
 
 extern char **environ;
 
@@ -118,4 +122,125 @@ void fixture_setup_failed(const char *test, const char *what)
 {
   fprintf(stderr, "%s: setup failed: %s\n", test, what);
   exit(1);
+}
+
+/* ---- faults through the system-call seam ---- */
+
+/* The fault of one kind of call: calls numbered FIRST to LAST (LAST 0: no
+ * end; FIRST 0: no fault) fail with ERR; with TEAR, call FIRST is torn. */
+static struct fixture_fault {
+  long calls; /* atomic: the worker threads make calls too */
+  long first, last;
+  int err;
+  int tear;
+} faults[FIXTURE_CALLS];
+static unsigned long fault_room = FIXTURE_ROOM_REAL;
+
+/* Counts one call of CALL: 0 to make the real call, 1 to tear it, -1 to
+ * fail it (errno set, for a torn one too). */
+static int fault_next(enum fixture_call call)
+{
+  struct fixture_fault *f = &faults[call];
+  long n = __atomic_add_fetch(&f->calls, 1, __ATOMIC_SEQ_CST);
+  if (f->first == 0 || n < f->first || (f->last != 0 && n > f->last))
+    return 0;
+  errno = f->err;
+  return f->tear && n == f->first ? 1 : -1;
+}
+
+static ssize_t fault_write(int fd, const void *buf, size_t len)
+{
+  int f = fault_next(FIXTURE_WRITE);
+  if (f == 1 && len > 1)
+    return write(fd, buf, len / 2);
+  return f == 0 ? write(fd, buf, len) : -1;
+}
+
+static int fault_fsync(int fd)
+{
+  return fault_next(FIXTURE_FSYNC) == 0 ? fsync(fd) : -1;
+}
+
+static int fault_fdatasync(int fd)
+{
+  return fault_next(FIXTURE_FDATASYNC) == 0 ? fdatasync(fd) : -1;
+}
+
+static int fault_renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
+{
+  return fault_next(FIXTURE_RENAMEAT) == 0 ? renameat(olddir, oldpath, newdir, newpath) : -1;
+}
+
+static int fault_ftruncate(int fd, off_t len)
+{
+  return fault_next(FIXTURE_FTRUNCATE) == 0 ? ftruncate(fd, len) : -1;
+}
+
+static int fault_syncfs(int fd)
+{
+  return fault_next(FIXTURE_SYNCFS) == 0 ? syncfs(fd) : -1;
+}
+
+static int fault_statvfs(const char *path, struct statvfs *st)
+{
+  int r = fault_next(FIXTURE_STATVFS) == 0 ? statvfs(path, st) : -1;
+  if (r == 0 && fault_room != FIXTURE_ROOM_REAL) {
+    st->f_bavail = fault_room;
+    st->f_frsize = 4096;
+  }
+  return r;
+}
+
+void fixture_fault_start(void)
+{
+  memset(faults, 0, sizeof faults);
+  fault_room = FIXTURE_ROOM_REAL;
+  st_syscalls_reset();
+  st_sys.write = fault_write;
+  st_sys.fsync = fault_fsync;
+  st_sys.fdatasync = fault_fdatasync;
+  st_sys.renameat = fault_renameat;
+  st_sys.ftruncate = fault_ftruncate;
+  st_sys.syncfs = fault_syncfs;
+  st_sys.statvfs = fault_statvfs;
+}
+
+/* Sets the fault of CALL: from the AT-th call after this one on, COUNT calls
+ * (0: all), the first of them torn when TEAR. */
+static void fault_arm(enum fixture_call call, long at, long count, int err, int tear)
+{
+  struct fixture_fault *f = &faults[call];
+  long base = __atomic_load_n(&f->calls, __ATOMIC_SEQ_CST);
+  f->first = at > 0 ? base + at : 0;
+  f->last = at > 0 && count > 0 ? f->first + count - 1 + tear : 0;
+  f->err = err;
+  f->tear = tear;
+}
+
+void fixture_fault_set(enum fixture_call call, long at, long count, int err)
+{
+  fault_arm(call, at, count, err, 0);
+}
+
+void fixture_fault_tear(long at, long count, int err)
+{
+  fault_arm(FIXTURE_WRITE, at, count, err, 1);
+}
+
+void fixture_fault_room(unsigned long blocks)
+{
+  fault_room = blocks;
+}
+
+long fixture_fault_calls(enum fixture_call call)
+{
+  return __atomic_load_n(&faults[call].calls, __ATOMIC_SEQ_CST);
+}
+
+void fixture_fault_stop(void)
+{
+  for (int i = 0; i < FIXTURE_CALLS; i++)
+    faults[i].first = 0;
+  fault_room = FIXTURE_ROOM_REAL;
+  st_syscalls_reset();
 }

@@ -35,4 +35,48 @@ void fixture_require_tools(const char *test, const char *const *extra_files);
  * WHAT" on stderr: a fixture that cannot be built is a failed test. */
 void fixture_setup_failed(const char *test, const char *what) __attribute__((noreturn));
 
+/* ---- faults through the system-call seam (syscalls.h) ----
+ *
+ * One layer for every unit test that makes a system call fail: the calls
+ * below are routed through it, each counted (from any thread) and failed
+ * when its fault says so. Only fixture_fault_start and fixture_fault_stop
+ * touch the seam itself. */
+
+enum fixture_call {
+  FIXTURE_WRITE,
+  FIXTURE_FSYNC,
+  FIXTURE_FDATASYNC,
+  FIXTURE_RENAMEAT,
+  FIXTURE_FTRUNCATE,
+  FIXTURE_SYNCFS,
+  FIXTURE_STATVFS,
+  FIXTURE_CALLS
+};
+
+/* Routes the calls above through the fault layer with no fault set and
+ * every count at zero: they behave as the real calls until a fault is set. */
+void fixture_fault_start(void);
+
+/* From the AT-th call of CALL after this one on (1: the next), COUNT calls
+ * fail with errno ERR (COUNT 0: every call from there on). AT 0 clears the
+ * fault of CALL. */
+void fixture_fault_set(enum fixture_call call, long at, long count, int err);
+
+/* The AT-th write after this one is torn: it writes half of what it is given
+ * (a write of one byte fails instead) and the COUNT writes after it fail with
+ * errno ERR (COUNT 0: every one). */
+void fixture_fault_tear(long at, long count, int err);
+
+/* statvfs reports BLOCKS free blocks of 4 KiB, or what the file system really
+ * has with FIXTURE_ROOM_REAL. */
+#define FIXTURE_ROOM_REAL (~0UL)
+void fixture_fault_room(unsigned long blocks);
+
+/* The calls of CALL made since fixture_fault_start (readable after
+ * fixture_fault_stop too). */
+long fixture_fault_calls(enum fixture_call call);
+
+/* Puts the real system calls back into the seam and clears every fault. */
+void fixture_fault_stop(void);
+
 #endif

@@ -37,7 +37,6 @@
 #include "station_fixture.h"
 #include "error.h"
 #include "journal.h"
-#include "syscalls.h"
 
 #define MODULE FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
@@ -53,99 +52,30 @@ struct fixture {
 
 /* ---- fault injection ---- */
 
-enum fault_kind { FAULT_WRITE_EIO, FAULT_WRITE_ENOSPC, FAULT_WRITE_TORN, FAULT_FDATASYNC, FAULT_FSYNC,
-                  FAULT_RENAME, FAULT_SYNCFS, FAULT_KINDS };
-static const char *const fault_names[FAULT_KINDS] = {"write EIO", "write ENOSPC", "torn write", "fdatasync",
-                                                     "fsync", "rename", "syncfs"};
-static enum fault_kind fault_kind;
-static long fault_at;     /* the call (1-based) of that kind that fails */
-static long fault_calls;  /* calls of that kind so far (atomic) */
-static int fault_torn;    /* a torn write happened: fail the cut-back too */
+/* The N-th call of one kind fails; a torn write writes half, the write after
+ * it fails, and so does every cut-back (the torn tail stays on disk). */
+static const struct fault_kind {
+  const char *name;
+  enum fixture_call call;
+  int err;
+  int torn;
+} fault_kinds[] = {
+  {"write EIO", FIXTURE_WRITE, EIO, 0},  {"write ENOSPC", FIXTURE_WRITE, ENOSPC, 0},
+  {"torn write", FIXTURE_WRITE, EIO, 1}, {"fdatasync", FIXTURE_FDATASYNC, EIO, 0},
+  {"fsync", FIXTURE_FSYNC, EIO, 0},      {"rename", FIXTURE_RENAMEAT, EIO, 0},
+  {"syncfs", FIXTURE_SYNCFS, EIO, 0},
+};
+#define FAULT_KINDS (sizeof fault_kinds / sizeof fault_kinds[0])
 
-/* 1 when this call of the watched kind is the one to fail. */
-static int fault_now(enum fault_kind kind)
+static void fault_arm(const struct fault_kind *kind, long at)
 {
-  return fault_kind == kind && __atomic_add_fetch(&fault_calls, 1, __ATOMIC_SEQ_CST) == fault_at;
-}
-
-static ssize_t fault_write(int fd, const void *buf, size_t len)
-{
-  ssize_t r;
-  if (fault_kind == FAULT_WRITE_TORN && fault_now(FAULT_WRITE_TORN) && len > 1) {
-    __atomic_store_n(&fault_torn, 1, __ATOMIC_SEQ_CST);
-    return write(fd, buf, len / 2); /* the next write of this commit fails: the tail is torn */
+  fixture_fault_start();
+  if (kind->torn) {
+    fixture_fault_tear(at, 1, kind->err);
+    fixture_fault_set(FIXTURE_FTRUNCATE, 1, 0, EIO);
+  } else {
+    fixture_fault_set(kind->call, at, 1, kind->err);
   }
-  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) == 1) {
-    __atomic_store_n(&fault_torn, 2, __ATOMIC_SEQ_CST);
-    errno = EIO;
-    return -1;
-  }
-  if ((fault_kind == FAULT_WRITE_EIO && fault_now(FAULT_WRITE_EIO)) ||
-      (fault_kind == FAULT_WRITE_ENOSPC && fault_now(FAULT_WRITE_ENOSPC))) {
-    errno = fault_kind == FAULT_WRITE_EIO ? EIO : ENOSPC;
-    return -1;
-  }
-  r = write(fd, buf, len);
-  return r;
-}
-
-static int fault_ftruncate(int fd, off_t len)
-{
-  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) != 0) {
-    errno = EIO; /* the cut-back fails too: the torn tail stays for journal_open */
-    return -1;
-  }
-  return ftruncate(fd, len);
-}
-
-static int fault_fdatasync(int fd)
-{
-  if (fault_now(FAULT_FDATASYNC)) {
-    errno = EIO;
-    return -1;
-  }
-  return fdatasync(fd);
-}
-
-static int fault_fsync(int fd)
-{
-  if (fault_now(FAULT_FSYNC)) {
-    errno = EIO;
-    return -1;
-  }
-  return fsync(fd);
-}
-
-static int fault_renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
-{
-  if (fault_now(FAULT_RENAME)) {
-    errno = EIO;
-    return -1;
-  }
-  return renameat(olddir, oldpath, newdir, newpath);
-}
-
-static int fault_syncfs(int fd)
-{
-  if (fault_now(FAULT_SYNCFS)) {
-    errno = EIO;
-    return -1;
-  }
-  return syncfs(fd);
-}
-
-static void fault_arm(enum fault_kind kind, long at)
-{
-  fault_kind = kind;
-  fault_at = at;
-  fault_calls = 0;
-  fault_torn = 0;
-  st_sys.write = fault_write;
-  st_sys.ftruncate = fault_ftruncate;
-  st_sys.fdatasync = fault_fdatasync;
-  st_sys.fsync = fault_fsync;
-  st_sys.renameat = fault_renameat;
-  st_sys.syncfs = fault_syncfs;
 }
 
 /* ---- the fixture: token, PKI, configuration ---- */
@@ -170,7 +100,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
   struct fixture *f = *state;
-  st_syscalls_reset();
+  fixture_fault_stop();
   config_free(f->cfg);
   fixture_remove_tree(f->dir);
   free(f);
@@ -292,17 +222,18 @@ static void test_every_step_of_one_request(void **state)
   /* a first clean run makes the journal, its key and its head */
   new_stick(f, stick, sizeof stick, hash);
   assert_int_equal(sign_stick(f, stick), ST_OK);
-  for (int kind = 0; kind < FAULT_KINDS; kind++) {
+  for (size_t kind = 0; kind < FAULT_KINDS; kind++) {
+    const struct fault_kind *k = &fault_kinds[kind];
     for (long at = 1; at <= 64; at++) {
       uint64_t before = check_invariants(f, stick, hash, "before"), after;
       int r, reached;
       new_stick(f, stick, sizeof stick, hash);
-      fault_arm((enum fault_kind)kind, at);
+      fault_arm(k, at);
       r = sign_stick(f, stick);
-      reached = __atomic_load_n(&fault_calls, __ATOMIC_SEQ_CST) >= at;
-      st_syscalls_reset();
-      snprintf(what, sizeof what, "%s at call %ld", fault_names[kind], at);
-      if (reached && r == ST_OK && kind != FAULT_SYNCFS && kind != FAULT_FSYNC)
+      reached = fixture_fault_calls(k->call) >= at;
+      fixture_fault_stop();
+      snprintf(what, sizeof what, "%s at call %ld", k->name, at);
+      if (reached && r == ST_OK && k->call != FIXTURE_SYNCFS && k->call != FIXTURE_FSYNC)
         fail_msg("%s: the run reported success", what);
       check_invariants(f, stick, hash, what);
       assert_int_equal(sign_stick(f, stick), ST_OK);

@@ -50,7 +50,6 @@
 #include "station_fixture.h"
 #include "error.h"
 #include "journal.h"
-#include "syscalls.h"
 
 #define SOFTHSM FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
@@ -98,66 +97,6 @@ static int events_of(int from, enum engine_event_kind kind, int code)
   return n;
 }
 
-/* ---- the seam ---- */
-
-static int write_fail_at;      /* the write (1-based, from arming) that fails; 0: none */
-static int write_calls;
-static int write_torn;         /* that write goes half through first */
-static int ftruncate_fails;
-static int fdatasync_fails;
-static unsigned long free_blocks = ~0UL;  /* what statvfs says is free, in 4 KiB blocks */
-
-static ssize_t seam_write(int fd, const void *buf, size_t len)
-{
-  int n = ++write_calls;
-  if (write_fail_at > 0 && n == write_fail_at && write_torn && len > 1)
-    return write(fd, buf, len / 2);
-  if (write_fail_at > 0 && n >= write_fail_at) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return write(fd, buf, len);
-}
-
-static int seam_ftruncate(int fd, off_t len)
-{
-  if (ftruncate_fails) {
-    errno = EIO;
-    return -1;
-  }
-  return ftruncate(fd, len);
-}
-
-static int seam_fdatasync(int fd)
-{
-  if (fdatasync_fails) {
-    errno = EIO;
-    return -1;
-  }
-  return fdatasync(fd);
-}
-
-static int seam_statvfs(const char *path, struct statvfs *st)
-{
-  int r = statvfs(path, st);
-  if (r == 0 && free_blocks != ~0UL) {
-    st->f_bavail = free_blocks;
-    st->f_frsize = 4096;
-  }
-  return r;
-}
-
-static void seam_clear(void)
-{
-  write_fail_at = write_calls = write_torn = ftruncate_fails = fdatasync_fails = 0;
-  free_blocks = ~0UL;
-  st_syscalls_reset();
-  st_sys.write = seam_write;
-  st_sys.ftruncate = seam_ftruncate;
-  st_sys.fdatasync = seam_fdatasync;
-  st_sys.statvfs = seam_statvfs;
-}
-
 /* ---- the fixture ---- */
 
 static int group_setup(void **state)
@@ -186,7 +125,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
   struct fixture *f = *state;
-  st_syscalls_reset();
+  fixture_fault_stop();
   config_free(f->cfg);
   fixture_remove_tree(f->dir);
   free(f);
@@ -312,7 +251,7 @@ static void test_disk_full_then_room(void **state)
   make_device(&a, 1);
   make_device(&b, 2);
   make_device(&c, 3);
-  seam_clear();
+  fixture_fault_start();
   assert_int_equal(submit(e, &a, &res), ST_OK);
   assert_int_equal(res.code, ST_OK);
   engine_result_cleanup(&res);
@@ -322,10 +261,9 @@ static void test_disk_full_then_room(void **state)
   /* B is signed, then its group's write is torn by a full disk */
   first = event_count;
   before = signatures(f);
-  write_fail_at = write_calls + 1;
-  write_torn = 1;
-  ftruncate_fails = 1;
-  free_blocks = 3;
+  fixture_fault_tear(1, 0, ENOSPC);
+  fixture_fault_set(FIXTURE_FTRUNCATE, 1, 0, EIO);
+  fixture_fault_room(3);
   assert_int_equal(submit(e, &b, &res), ST_OK);
   assert_int_equal(res.code, ST_OK); /* decided; not released unless the commit succeeds */
   engine_result_cleanup(&res);
@@ -344,8 +282,8 @@ static void test_disk_full_then_room(void **state)
       assert_true(events[i].filesystem[0] == '/');
       assert_non_null(strstr(f->log, events[i].filesystem));
     }
-  ftruncate_fails = 0;
-  write_fail_at = 0;
+  fixture_fault_set(FIXTURE_FTRUNCATE, 0, 0, 0);
+  fixture_fault_set(FIXTURE_WRITE, 0, 0, 0);
 
   /* stopped: every request refused at once, no signature, nothing appended */
   before = signatures(f);
@@ -377,7 +315,7 @@ static void test_disk_full_then_room(void **state)
 
   /* room again: not before the next attempt is due, then by itself */
   first = event_count;
-  free_blocks = ~0UL;
+  fixture_fault_room(FIXTURE_ROOM_REAL);
   assert_int_equal(engine_resume(e, &d), ST_E_NO_SPACE);
   wait_for_next_attempt();
   r = engine_resume(e, &d);
@@ -409,12 +347,12 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(journal_lines(f, "issued", NULL), 3);
   assert_int_equal(journal_lines(f, "handed-back", NULL), 1);
   engine_close(e);
-  seam_clear();
+  fixture_fault_start();
   check_journal(f);
   OPENSSL_free(a.der);
   OPENSSL_free(b.der);
   OPENSSL_free(c.der);
-  st_syscalls_reset();
+  fixture_fault_stop();
 }
 
 /* ---- 2. a failing fdatasync ---- */
@@ -429,8 +367,8 @@ static void test_sync_fails_then_works(void **state)
   int first = event_count, r;
 
   make_device(&g, 4);
-  seam_clear();
-  fdatasync_fails = 1;
+  fixture_fault_start();
+  fixture_fault_set(FIXTURE_FDATASYNC, 1, 0, EIO);
   assert_int_equal(submit(e, &g, &res), ST_OK);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_E_JOURNAL);
@@ -440,7 +378,7 @@ static void test_sync_fails_then_works(void **state)
   assert_int_equal(submit(e, &g, &res), ST_E_JOURNAL);
   assert_non_null(strstr(res.detail.text, "the journal cannot be written"));
   engine_result_cleanup(&res);
-  fdatasync_fails = 0;
+  fixture_fault_set(FIXTURE_FDATASYNC, 0, 0, 0);
   wait_for_next_attempt();
   r = engine_resume(e, &d);
   if (r != ST_OK)
@@ -451,10 +389,10 @@ static void test_sync_fails_then_works(void **state)
   assert_int_equal(engine_commit(e, &d), ST_OK);
   assert_int_equal(journal_lines(f, "refused", "journal"), 2);
   engine_close(e);
-  seam_clear();
+  fixture_fault_start();
   check_journal(f);
   OPENSSL_free(g.der);
-  st_syscalls_reset();
+  fixture_fault_stop();
 }
 
 /* ---- 3. a checkpoint's commit fails after a durable group ---- */
@@ -472,7 +410,7 @@ static void test_checkpoint_fails(void **state)
   int r;
 
   make_device(&h, 5);
-  seam_clear();
+  fixture_fault_start();
   assert_int_equal(submit(e, &h, &res), ST_OK);
   assert_int_equal(engine_commit(e, &d), ST_OK); /* sealed in the same write */
   cert = res.cert_der;
@@ -489,12 +427,12 @@ static void test_checkpoint_fails(void **state)
   if (engine_login(e, PIN, &d) != ST_OK)
     fail_msg("engine_login: %s", d.text);
   /* the checkpoint that seals them: its write fails; what came before is durable */
-  write_fail_at = write_calls + 1;
+  fixture_fault_set(FIXTURE_WRITE, 1, 0, ENOSPC);
   assert_int_equal(engine_checkpoint(e, &d), ST_E_NO_SPACE);
   assert_int_equal(engine_journal_stopped(e), ST_E_NO_SPACE);
   assert_int_equal(journal_lines(f, "issued", NULL), 5);
   assert_int_equal(journal_lines(f, "refused", "timeout"), 3);
-  write_fail_at = 0;
+  fixture_fault_set(FIXTURE_WRITE, 0, 0, 0);
   wait_for_next_attempt();
   r = engine_resume(e, &d);
   if (r != ST_OK)
@@ -508,12 +446,12 @@ static void test_checkpoint_fails(void **state)
   assert_int_equal(engine_commit(e, &d), ST_OK);
   assert_int_equal(signatures(f), before + 1); /* handed back: no signature but the commit's seal */
   engine_close(e);
-  seam_clear();
+  fixture_fault_start();
   check_journal(f);
   assert_true(journal_lines(f, "checkpoint", NULL) >= 3);
   free(cert);
   OPENSSL_free(h.der);
-  st_syscalls_reset();
+  fixture_fault_stop();
 }
 
 int main(void)

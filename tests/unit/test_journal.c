@@ -21,7 +21,6 @@
 #include "error.h"
 #include "journal.h"
 #include "journal_internal.h"
-#include "syscalls.h"
 #include "fixture.h"
 
 /* ---- fixtures and helpers ---------------------------------------------- */
@@ -47,7 +46,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct tctx *t = *state;
-  st_syscalls_reset();
+  fixture_fault_stop();
   fixture_remove_tree(t->dir);
   free(t);
   return 0;
@@ -855,42 +854,6 @@ static void test_torn_header(void **state)
 
 /* ---- failure injection ------------------------------------------------------ */
 
-static int ftruncate_calls;
-static int write_calls;
-
-static int fail_fdatasync_enospc(int fd)
-{
-  (void)fd;
-  errno = ENOSPC;
-  return -1;
-}
-
-static ssize_t fail_write_eio(int fd, const void *buf, size_t len)
-{
-  (void)fd;
-  (void)buf;
-  (void)len;
-  errno = EIO;
-  return -1;
-}
-
-/* Writes half, then the disk is full. */
-static ssize_t short_write_then_enospc(int fd, const void *buf, size_t len)
-{
-  ssize_t r = -1;
-  if (write_calls++ == 0)
-    r = write(fd, buf, len / 2);
-  else
-    errno = ENOSPC;
-  return r;
-}
-
-static int counting_ftruncate(int fd, off_t len)
-{
-  ftruncate_calls++;
-  return ftruncate(fd, len);
-}
-
 /* Commits 3 records, then makes a commit of 2 more fail through the hooks set
  * by INSTALL; checks the code, the cut, the dead handle and the reopen. */
 static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
@@ -907,13 +870,12 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
     make_issued(&a, i, i, i);
     assert_int_equal(journal_append(j, &a.rec), 0);
   }
-  ftruncate_calls = write_calls = 0;
+  fixture_fault_start();
   install();
-  st_sys.ftruncate = counting_ftruncate;
   assert_int_equal(journal_commit(j, &d), want);
   assert_non_null(strstr(d.text, "it was cut back to its last durable length"));
-  assert_int_equal(ftruncate_calls, 1);
-  st_syscalls_reset();
+  assert_int_equal(fixture_fault_calls(FIXTURE_FTRUNCATE), 1);
+  fixture_fault_stop();
   assert_int_equal(file_size(t->log), durable);
   /* The handle is dead. */
   make_issued(&a, 6, 6, 6);
@@ -932,17 +894,17 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
 
 static void install_fdatasync_enospc(void)
 {
-  st_sys.fdatasync = fail_fdatasync_enospc;
+  fixture_fault_set(FIXTURE_FDATASYNC, 1, 0, ENOSPC);
 }
 
 static void install_write_eio(void)
 {
-  st_sys.write = fail_write_eio;
+  fixture_fault_set(FIXTURE_WRITE, 1, 0, EIO);
 }
 
 static void install_short_write(void)
 {
-  st_sys.write = short_write_then_enospc;
+  fixture_fault_tear(1, 0, ENOSPC); /* half a write, then the disk is full */
 }
 
 static void test_commit_fdatasync_enospc(void **state)
@@ -958,7 +920,7 @@ static void test_commit_write_eio(void **state)
 static void test_commit_short_write(void **state)
 {
   failed_commit_case(*state, install_short_write, ST_E_NO_SPACE);
-  assert_int_equal(write_calls, 2);
+  assert_int_equal(fixture_fault_calls(FIXTURE_WRITE), 2);
 }
 
 /* ---- a larger journal ------------------------------------------------------ */
