@@ -2,6 +2,8 @@
 #include "fixture.h"
 
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
@@ -11,8 +13,14 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <cmocka.h>
+#include <openssl/err.h>
+
+#include "error.h"
+#include "hsm.h"
 #include "syscalls.h"
 
 extern char **environ;
@@ -122,6 +130,106 @@ void fixture_setup_failed(const char *test, const char *what)
 {
   fprintf(stderr, "%s: setup failed: %s\n", test, what);
   exit(1);
+}
+
+char *fixture_token_new(const char *name, const char *label, const char *pin)
+{
+  char *dir = malloc(128);
+
+  if (dir == NULL)
+    return NULL;
+  snprintf(dir, 128, "/tmp/station-test-%s-XXXXXX", name);
+  if (fixture_softhsm_token(dir, label, pin) != 0) {
+    free(dir);
+    return NULL;
+  }
+  return dir;
+}
+
+int fixture_token_free(char *dir)
+{
+  int r = 0;
+  if (dir == NULL)
+    return 0;
+  r = fixture_remove_tree(dir);
+  free(dir);
+  return r;
+}
+
+long fixture_count_lines(const char *path)
+{
+  FILE *fp = fopen(path, "r");
+  long n = 0;
+  int c;
+  if (fp == NULL)
+    return 0;
+  while ((c = fgetc(fp)) != EOF)
+    n += c == '\n';
+  fclose(fp);
+  return n;
+}
+
+off_t fixture_file_size(const char *path)
+{
+  struct stat st;
+  if (stat(path, &st) != 0)
+    fail_msg("stat %s: %s", path, strerror(errno));
+  return st.st_size;
+}
+
+int64_t fixture_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the token through hsm/ ---- */
+
+struct hsm *fixture_hsm_login(const char *module, const char *token, const char *pin)
+{
+  struct hsm *h = NULL;
+  struct st_detail d = {""};
+  int r = hsm_open(module, token, &h, &d);
+  if (r != 0)
+    fail_msg("hsm_open: %s (%s)", st_error_name(r), d.text);
+  r = hsm_login(h, pin, &d);
+  if (r != 0)
+    fail_msg("hsm_login: %s (%s)", st_error_name(r), d.text);
+  return h;
+}
+
+size_t fixture_sign(EVP_PKEY *signer, const char *msg, unsigned char *sig, size_t cap)
+{
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  size_t len = cap;
+  if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, signer) != 1
+      || EVP_DigestSign(md, sig, &len, (const unsigned char *)msg, strlen(msg)) != 1)
+    len = 0;
+  EVP_MD_CTX_free(md);
+  ERR_clear_error();
+  return len;
+}
+
+int fixture_verify(EVP_PKEY *pub, const char *msg, const unsigned char *sig, size_t len)
+{
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  int ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1
+           && EVP_DigestVerify(md, sig, len, (const unsigned char *)msg, strlen(msg)) == 1;
+  EVP_MD_CTX_free(md);
+  ERR_clear_error();
+  return ok;
+}
+
+int fixture_key_signs(struct hsm_key *k)
+{
+  static const char msg[] = "a certificate, say";
+  unsigned char sig[256];
+  EVP_PKEY *pub = hsm_key_public(k);
+  size_t len = pub != NULL ? fixture_sign(hsm_key_signer(k), msg, sig, sizeof sig) : 0;
+  int ok = len > 0 && fixture_verify(pub, msg, sig, len);
+  EVP_PKEY_free(pub);
+  return ok;
 }
 
 /* ---- faults through the system-call seam ---- */

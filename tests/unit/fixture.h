@@ -7,6 +7,15 @@
 #ifndef STATION_TEST_FIXTURE_H
 #define STATION_TEST_FIXTURE_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/evp.h>
+
+struct hsm;
+struct hsm_key;
+
 /* Runs ARGV (no shell, found on PATH) with stdout and stderr on /dev/null;
  * 0 when it exits 0, else -1. */
 int fixture_run(char *const argv[]);
@@ -34,6 +43,44 @@ void fixture_require_tools(const char *test, const char *const *extra_files);
 /* Ends the test program with status 1 after printing "TEST: setup failed:
  * WHAT" on stderr: a fixture that cannot be built is a failed test. */
 void fixture_setup_failed(const char *test, const char *what) __attribute__((noreturn));
+
+/* Makes "/tmp/station-test-NAME-XXXXXX" a new directory holding a SoftHSM
+ * token LABEL with user PIN PIN (fixture_softhsm_token), for a group of
+ * tests. Returns the directory (free with fixture_token_free), or NULL with
+ * the reason on stderr. */
+char *fixture_token_new(const char *name, const char *label, const char *pin);
+
+/* Removes DIR from fixture_token_new and everything in it, and frees it;
+ * NULL is fine. 0 or -1. */
+int fixture_token_free(char *dir);
+
+/* The lines in the file at PATH (0 when there is no such file): how the
+ * tests/pkcs11 slow_token module reports the calls it counted. */
+long fixture_count_lines(const char *path);
+
+/* The size of the file at PATH; fails the test when it cannot be read. */
+off_t fixture_file_size(const char *path);
+
+/* Milliseconds on the monotonic clock. */
+int64_t fixture_now_ms(void);
+
+/* ---- the token through hsm/ ---- */
+
+/* Opens the token TOKEN through MODULE and logs in with PIN; fails the test
+ * on any error. Close with hsm_close. */
+struct hsm *fixture_hsm_login(const char *module, const char *token, const char *pin);
+
+/* Signs MSG with SIGNER (EVP_DigestSign, SHA-256) into SIG (CAP bytes).
+ * Returns the signature's length, or 0 when signing fails (the OpenSSL error
+ * queue is cleared). */
+size_t fixture_sign(EVP_PKEY *signer, const char *msg, unsigned char *sig, size_t cap);
+
+/* 1 when SIG (LEN bytes) is PUB's SHA-256 signature over MSG, else 0. */
+int fixture_verify(EVP_PKEY *pub, const char *msg, const unsigned char *sig, size_t len);
+
+/* 1 when K's signer, taken now (as the engine takes it), makes a signature
+ * that verifies with K's public half read from the token; else 0. */
+int fixture_key_signs(struct hsm_key *k);
 
 /* ---- faults through the system-call seam (syscalls.h) ----
  *

@@ -38,7 +38,6 @@
 #include "error.h"
 #include "journal.h"
 
-#define MODULE FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
 #define FACTORY "acme-factory"
 
@@ -89,7 +88,7 @@ static int group_setup(void **state)
     fixture_setup_failed("test_crash_seam", "out of memory");
   snprintf(f->dir, sizeof f->dir, "/tmp/station-test-seam-XXXXXX");
   if (fixture_softhsm_token(f->dir, "station", PIN) != 0 ||
-      station_fixture_setup(f->dir, FACTORY, MODULE, "STATION_SEAM_PIN", PIN, "fio-seam", &f->cfg) != 0)
+      station_fixture_setup(f->dir, FACTORY, FIXTURE_SOFTHSM_MODULE, "STATION_SEAM_PIN", PIN, "fio-seam", &f->cfg) != 0)
     return -1;
   snprintf(f->config, sizeof f->config, "%s/station.yaml", f->dir);
   snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);

@@ -51,7 +51,6 @@
 #include "error.h"
 #include "journal.h"
 
-#define SOFTHSM FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
 #define FACTORY "acme-factory"
 
@@ -112,7 +111,7 @@ static int group_setup(void **state)
   if (fixture_softhsm_token(f->dir, "station", PIN) != 0)
     return -1;
   snprintf(f->count, sizeof f->count, "%s/signatures", f->dir);
-  setenv("SLOW_TOKEN_MODULE", SOFTHSM, 1);
+  setenv("SLOW_TOKEN_MODULE", FIXTURE_SOFTHSM_MODULE, 1);
   setenv("SLOW_TOKEN_COUNT", f->count, 1);
   if (station_fixture_setup(f->dir, FACTORY, SLOW_TOKEN, "STATION_RESUME_PIN", PIN, "fio-resume", &f->cfg) != 0)
     return -1;
@@ -148,33 +147,6 @@ static void make_device(struct device *dev, int n)
   dev->der = test_device_csr(key, uuid, FACTORY, &dev->len);
   assert_non_null(dev->der);
   EVP_PKEY_free(key);
-}
-
-static long signatures(const struct fixture *f)
-{
-  FILE *fp = fopen(f->count, "r");
-  long n = 0;
-  int c;
-  if (fp == NULL)
-    return 0;
-  while ((c = fgetc(fp)) != EOF)
-    n += c == '\n';
-  fclose(fp);
-  return n;
-}
-
-static off_t file_size(const char *path)
-{
-  struct stat st;
-  assert_int_equal(stat(path, &st), 0);
-  return st.st_size;
-}
-
-static int64_t now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Past the engine's 2 s between attempts. */
@@ -256,23 +228,23 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(res.code, ST_OK);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  durable = file_size(f->log);
+  durable = fixture_file_size(f->log);
 
   /* B is signed, then its group's write is torn by a full disk */
   first = event_count;
-  before = signatures(f);
+  before = fixture_count_lines(f->count);
   fixture_fault_tear(1, 0, ENOSPC);
   fixture_fault_set(FIXTURE_FTRUNCATE, 1, 0, EIO);
   fixture_fault_room(3);
   assert_int_equal(submit(e, &b, &res), ST_OK);
   assert_int_equal(res.code, ST_OK); /* decided; not released unless the commit succeeds */
   engine_result_cleanup(&res);
-  assert_int_equal(signatures(f), before + 1);
+  assert_int_equal(fixture_count_lines(f->count), before + 1);
   assert_int_equal(engine_commit(e, &d), ST_E_NO_SPACE);
   assert_non_null(strstr(d.text, "the journal disk is full"));
   assert_non_null(strstr(d.text, f->log));
   assert_non_null(strstr(d.text, "nothing was released"));
-  assert_true(file_size(f->log) > durable); /* the torn tail is there */
+  assert_true(fixture_file_size(f->log) > durable); /* the torn tail is there */
   assert_int_equal(engine_journal_stopped(e), ST_E_NO_SPACE);
   assert_int_equal(events_of(first, ENGINE_EVENT_JOURNAL_STOPPED, ST_E_NO_SPACE), 1);
   assert_int_equal(events_of(first, ENGINE_EVENT_ISSUED, 1), 0); /* B's event never went out */
@@ -286,10 +258,10 @@ static void test_disk_full_then_room(void **state)
   fixture_fault_set(FIXTURE_WRITE, 0, 0, 0);
 
   /* stopped: every request refused at once, no signature, nothing appended */
-  before = signatures(f);
-  t0 = now_ms();
+  before = fixture_count_lines(f->count);
+  t0 = fixture_now_ms();
   assert_int_equal(submit(e, &c, &res), ST_E_NO_SPACE);
-  assert_true(now_ms() - t0 < 500);
+  assert_true(fixture_now_ms() - t0 < 500);
   assert_int_equal(res.code, ST_E_NO_SPACE);
   assert_null(res.cert_der);
   assert_non_null(strstr(res.detail.text, "the journal disk is full"));
@@ -301,7 +273,7 @@ static void test_disk_full_then_room(void **state)
                    ST_E_NO_SPACE);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK); /* nothing to make durable: the refusals may go out */
-  assert_int_equal(signatures(f), before);
+  assert_int_equal(fixture_count_lines(f->count), before);
 
   /* still full: it stays stopped, the torn tail is left as it is */
   wait_for_next_attempt();
@@ -311,7 +283,7 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(submit(e, &c, &res), ST_E_NO_SPACE);
   assert_non_null(strstr(res.detail.text, "has 12.0 KiB free"));
   engine_result_cleanup(&res);
-  assert_true(file_size(f->log) > durable);
+  assert_true(fixture_file_size(f->log) > durable);
 
   /* room again: not before the next attempt is due, then by itself */
   first = event_count;
@@ -331,7 +303,7 @@ static void test_disk_full_then_room(void **state)
     fail_msg("journal verify after resuming: %s", d.text);
 
   /* asked again: B signed once and issued, A handed back unsigned, C signed once */
-  before = signatures(f);
+  before = fixture_count_lines(f->count);
   assert_int_equal(submit(e, &b, &res), ST_OK);
   assert_int_equal(res.code, ST_OK);
   assert_int_equal(res.from_journal, 0);
@@ -343,7 +315,7 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(res.from_journal, 0);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  assert_int_equal(signatures(f), before + 2 + 1); /* B, C, and the commit's seal */
+  assert_int_equal(fixture_count_lines(f->count), before + 2 + 1); /* B, C, and the commit's seal */
   assert_int_equal(journal_lines(f, "issued", NULL), 3);
   assert_int_equal(journal_lines(f, "handed-back", NULL), 1);
   engine_close(e);
@@ -437,14 +409,14 @@ static void test_checkpoint_fails(void **state)
   r = engine_resume(e, &d);
   if (r != ST_OK)
     fail_msg("engine_resume: %s", d.text);
-  before = signatures(f);
+  before = fixture_count_lines(f->count);
   assert_int_equal(submit(e, &h, &res), ST_OK);
   assert_int_equal(res.from_journal, 1);
   assert_int_equal(res.cert_len, cert_len);
   assert_memory_equal(res.cert_der, cert, cert_len);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  assert_int_equal(signatures(f), before + 1); /* handed back: no signature but the commit's seal */
+  assert_int_equal(fixture_count_lines(f->count), before + 1); /* handed back: no signature but the commit's seal */
   engine_close(e);
   fixture_fault_start();
   check_journal(f);

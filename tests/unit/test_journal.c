@@ -100,13 +100,6 @@ static void make_refused(struct trec *t, int i)
   t->rec.detail = "OU is \"berlin\", expected \"munich\"";
 }
 
-static off_t file_size(const char *path)
-{
-  struct stat st;
-  assert_int_equal(stat(path, &st), 0);
-  return st.st_size;
-}
-
 /* Makes a journal at T->jpath with N committed records: odd seq issued, even
  * refused. */
 static void build_journal(struct tctx *t, int n)
@@ -521,11 +514,11 @@ static void test_create_append_find(void **state)
   journal_record_cleanup(&got);
   assert_int_equal(journal_find_csr(j, b.rec.csr_sha256, &got), 0); /* refused: not indexed */
   assert_int_equal(journal_serial_used(j, c.rec.serial, 16), 1);
-  assert_int_equal(file_size(t->log), JOURNAL_HEADER_LEN + 1);     /* nothing written yet */
+  assert_int_equal(fixture_file_size(t->log), JOURNAL_HEADER_LEN + 1);     /* nothing written yet */
 
   assert_int_equal(journal_commit(j, &d), 0);
   assert_int_equal(journal_pending(j), 0);
-  assert_true(file_size(t->log) > JOURNAL_HEADER_LEN + 1);
+  assert_true(fixture_file_size(t->log) > JOURNAL_HEADER_LEN + 1);
 
   /* A record appended after the commit, found from pending, the rest from the file. */
   make_issued(&x, 4, 4, 1); /* reuses a's key */
@@ -749,12 +742,12 @@ static void test_tamper(void **state)
     assert_int_equal(vr.records, tamper_cases[i].good);
 
     memset(&d, 0, sizeof d);
-    off_t before = file_size(t->log);
+    off_t before = fixture_file_size(t->log);
     assert_int_equal(journal_open(jpath, &j, NULL, &d), ST_E_JOURNAL_CORRUPT);
     assert_null(j);
     if (strcmp(d.text, tamper_cases[i].detail) != 0)
       fail_msg("case %zu: open said \"%s\"", i, d.text);
-    assert_int_equal(file_size(t->log), before); /* refused, not repaired */
+    assert_int_equal(fixture_file_size(t->log), before); /* refused, not repaired */
   }
 }
 
@@ -776,7 +769,7 @@ static void test_verify_empty_and_garbage(void **state)
   assert_int_equal(journal_open(file, &j, NULL, &d), ST_E_JOURNAL_CORRUPT);
   assert_string_equal(d.text, "line 1: the header is not valid: the file does not begin with a "
                               "station journal header line");
-  assert_int_equal(file_size(file), 6);
+  assert_int_equal(fixture_file_size(file), 6);
 }
 
 /* ---- torn tails ------------------------------------------------------------ */
@@ -789,17 +782,17 @@ static void torn_case(struct tctx *t, const void *tail, size_t n)
   struct journal *j = NULL;
   struct trec a;
   build_journal(t, 5);
-  off_t whole = file_size(t->log);
+  off_t whole = fixture_file_size(t->log);
   append_bytes(t->log, tail, n);
   assert_int_equal(journal_verify(t->jpath, &vr, &d), 0);
   assert_int_equal(vr.torn_tail, 1);
   assert_int_equal(vr.records, 5);
-  assert_int_equal(file_size(t->log), whole + (off_t)n); /* verify changes nothing */
+  assert_int_equal(fixture_file_size(t->log), whole + (off_t)n); /* verify changes nothing */
 
   assert_int_equal(journal_open(t->jpath, &j, &rep, &d), 0);
   assert_int_equal(rep.torn_bytes_dropped, n);
   assert_int_equal(rep.records, 5);
-  assert_int_equal(file_size(t->log), whole);
+  assert_int_equal(fixture_file_size(t->log), whole);
   make_issued(&a, 6, 6, 6);
   assert_int_equal(journal_append(j, &a.rec), 0);
   assert_int_equal(a.rec.seq, 6);
@@ -848,7 +841,7 @@ static void test_torn_header(void **state)
   assert_int_equal(rep.created, 1);
   assert_int_equal(rep.torn_bytes_dropped, sizeof part - 1);
   journal_close(j);
-  assert_int_equal(file_size(file), JOURNAL_HEADER_LEN + 1);
+  assert_int_equal(fixture_file_size(file), JOURNAL_HEADER_LEN + 1);
   assert_int_equal(journal_verify(file, NULL, &d), 0);
 }
 
@@ -864,7 +857,7 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
   struct journal_record got;
   struct trec a;
   build_journal(t, 3);
-  off_t durable = file_size(t->log);
+  off_t durable = fixture_file_size(t->log);
   assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
   for (int i = 4; i <= 5; i++) {
     make_issued(&a, i, i, i);
@@ -876,7 +869,7 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
   assert_non_null(strstr(d.text, "it was cut back to its last durable length"));
   assert_int_equal(fixture_fault_calls(FIXTURE_FTRUNCATE), 1);
   fixture_fault_stop();
-  assert_int_equal(file_size(t->log), durable);
+  assert_int_equal(fixture_file_size(t->log), durable);
   /* The handle is dead. */
   make_issued(&a, 6, 6, 6);
   assert_int_equal(journal_append(j, &a.rec), ST_E_JOURNAL);

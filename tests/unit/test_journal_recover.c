@@ -96,13 +96,6 @@ static void make_issued(struct trec *t, int i)
   t->rec.cert_len = sizeof t->cert;
 }
 
-static off_t file_size(const char *path)
-{
-  struct stat st;
-  assert_int_equal(stat(path, &st), 0);
-  return st.st_size;
-}
-
 /* Appends requests FROM..TO to J. */
 static void append_range(struct journal *j, int from, int to)
 {
@@ -154,7 +147,7 @@ static struct journal *fail_a_group(struct tctx *t, enum fault f, int want, off_
   assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
   append_range(j, 1, 3);
   assert_int_equal(journal_commit(j, &d), 0);
-  *durable = file_size(t->log);
+  *durable = fixture_file_size(t->log);
   append_range(j, 4, 6);
   arm(f);
   assert_int_equal(journal_commit(j, &d), want);
@@ -174,7 +167,7 @@ static void recover_case(struct tctx *t, enum fault f, int want, int left_on_dis
   off_t durable = 0, after_failure;
 
   j = fail_a_group(t, f, want, &durable);
-  after_failure = file_size(t->log);
+  after_failure = fixture_file_size(t->log);
   if (left_on_disk)
     assert_true(after_failure > durable);
   else
@@ -193,7 +186,7 @@ static void recover_case(struct tctx *t, enum fault f, int want, int left_on_dis
   assert_int_equal(journal_failed(j), 0);
   assert_int_equal(rep.records, 3);
   assert_int_equal(rep.torn_bytes_dropped, (uint64_t)(after_failure - durable));
-  assert_int_equal(file_size(t->log), durable);
+  assert_int_equal(fixture_file_size(t->log), durable);
   journal_counts(j, &records, &issued, NULL);
   assert_int_equal(records, 3);
   assert_int_equal(issued, 3);
@@ -265,7 +258,7 @@ static void test_recover_retries(void **state)
   assert_int_equal(journal_failed(j), ST_E_NO_SPACE);
   fixture_fault_stop();
   assert_int_equal(journal_recover(j, NULL, &d), 0);
-  assert_int_equal(file_size(t->log), durable);
+  assert_int_equal(fixture_file_size(t->log), durable);
   journal_close(j);
   assert_int_equal(journal_verify(t->jpath, NULL, &d), 0);
 }
