@@ -184,6 +184,33 @@ int64_t fixture_now_ms(void)
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---- one journal directory per test ---- */
+
+int fixture_journal_setup(void **state)
+{
+  struct fixture_journal *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return -1;
+  snprintf(t->dir, sizeof t->dir, "/tmp/station-test-journal-XXXXXX");
+  if (mkdtemp(t->dir) == NULL) {
+    free(t);
+    return -1;
+  }
+  snprintf(t->jpath, sizeof t->jpath, "%s/j", t->dir);
+  snprintf(t->log, sizeof t->log, "%s/journal.log", t->jpath);
+  *state = t;
+  return 0;
+}
+
+int fixture_journal_teardown(void **state)
+{
+  struct fixture_journal *t = *state;
+  fixture_fault_stop();
+  fixture_remove_tree(t->dir);
+  free(t);
+  return 0;
+}
+
 /* ---- the token through hsm/ ---- */
 
 struct hsm *fixture_hsm_login(const char *module, const char *token, const char *pin)

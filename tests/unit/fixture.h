@@ -64,6 +64,24 @@ off_t fixture_file_size(const char *path);
 /* Milliseconds on the monotonic clock. */
 int64_t fixture_now_ms(void);
 
+/* ---- one journal directory per test ---- */
+
+/* What fixture_journal_setup makes for one test: DIR from mkdtemp, JPATH the
+ * journal directory DIR/j (not made: journal_open makes it), LOG its
+ * JPATH/journal.log. */
+struct fixture_journal {
+  char dir[64];
+  char jpath[96];
+  char log[128];
+};
+
+/* cmocka setup: *STATE becomes a new struct fixture_journal. 0 or -1. */
+int fixture_journal_setup(void **state);
+
+/* cmocka teardown: the real system calls back (fixture_fault_stop), the
+ * directory of *STATE removed, the struct freed. */
+int fixture_journal_teardown(void **state);
+
 /* ---- the token through hsm/ ---- */
 
 /* Opens the token TOKEN through MODULE and logs in with PIN; fails the test

@@ -42,10 +42,8 @@
 #define FACTORY "acme-factory"
 
 struct fixture {
-  char dir[64];
+  struct station_fixture st;
   char config[128];
-  char journal[128];
-  struct station_config *cfg;
   int sticks;
 };
 
@@ -86,12 +84,10 @@ static int group_setup(void **state)
   fixture_require_tools("test_crash_seam", NULL);
   if (f == NULL)
     fixture_setup_failed("test_crash_seam", "out of memory");
-  snprintf(f->dir, sizeof f->dir, "/tmp/station-test-seam-XXXXXX");
-  if (fixture_softhsm_token(f->dir, "station", PIN) != 0 ||
-      station_fixture_setup(f->dir, FACTORY, FIXTURE_SOFTHSM_MODULE, "STATION_SEAM_PIN", PIN, "fio-seam", &f->cfg) != 0)
+  if (station_fixture_token(&f->st, "seam", PIN) != 0 ||
+      station_fixture_setup(&f->st, FACTORY, FIXTURE_SOFTHSM_MODULE, "STATION_SEAM_PIN", PIN, "fio-seam") != 0)
     return -1;
-  snprintf(f->config, sizeof f->config, "%s/station.yaml", f->dir);
-  snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);
+  snprintf(f->config, sizeof f->config, "%s/station.yaml", f->st.dir);
   *state = f;
   return 0;
 }
@@ -99,9 +95,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
   struct fixture *f = *state;
-  fixture_fault_stop();
-  config_free(f->cfg);
-  fixture_remove_tree(f->dir);
+  station_fixture_cleanup(&f->st);
   free(f);
   return 0;
 }
@@ -121,7 +115,7 @@ static void new_stick(struct fixture *f, char *stick, size_t cap, uint8_t hash[3
   unsigned char *canon = NULL;
   int canon_len;
 
-  snprintf(stick, cap, "%s/stick%d", f->dir, ++f->sticks);
+  snprintf(stick, cap, "%s/stick%d", f->st.dir, ++f->sticks);
   snprintf(uuid, sizeof uuid, "6f1c2a0e-0000-4000-8000-%012d", f->sticks);
   snprintf(path, sizeof path, "%s/csr", stick);
   assert_int_equal(mkdir(stick, 0755), 0);
@@ -151,7 +145,7 @@ static int sign_stick(struct fixture *f, const char *stick)
   struct engine *e = NULL;
   struct batch_summary summary;
   struct st_detail d = {""};
-  int r = engine_open(f->cfg, &e, &d);
+  int r = engine_open(f->st.cfg, &e, &d);
   if (r == ST_OK)
     r = engine_login(e, PIN, &d);
   if (r == ST_OK)
@@ -194,9 +188,9 @@ static uint64_t check_invariants(struct fixture *f, const char *stick, const uin
   uint8_t *cert = stick_cert(stick, &len);
   int found;
 
-  if (journal_verify(f->journal, NULL, &d) != ST_OK)
+  if (journal_verify(f->st.journal, NULL, &d) != ST_OK)
     fail_msg("%s: journal verify: %s", what, d.text);
-  if (journal_open(f->journal, &j, NULL, &d) != ST_OK)
+  if (journal_open(f->st.journal, &j, NULL, &d) != ST_OK)
     fail_msg("%s: the journal does not reopen: %s", what, d.text);
   memset(&rec, 0, sizeof rec);
   found = journal_find_csr(j, hash, &rec);

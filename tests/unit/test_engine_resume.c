@@ -55,11 +55,9 @@
 #define FACTORY "acme-factory"
 
 struct fixture {
-  char dir[64];
-  char journal[128];
+  struct station_fixture st;
   char log[160];
   char count[128];
-  struct station_config *cfg;
 };
 
 /* ---- events ---- */
@@ -107,16 +105,14 @@ static int group_setup(void **state)
   fixture_require_tools("test_engine_resume", slow_token);
   if (f == NULL)
     fixture_setup_failed("test_engine_resume", "out of memory");
-  snprintf(f->dir, sizeof f->dir, "/tmp/station-test-resume-XXXXXX");
-  if (fixture_softhsm_token(f->dir, "station", PIN) != 0)
+  if (station_fixture_token(&f->st, "resume", PIN) != 0)
     return -1;
-  snprintf(f->count, sizeof f->count, "%s/signatures", f->dir);
+  snprintf(f->count, sizeof f->count, "%s/signatures", f->st.dir);
+  snprintf(f->log, sizeof f->log, "%s/journal.log", f->st.journal);
   setenv("SLOW_TOKEN_MODULE", FIXTURE_SOFTHSM_MODULE, 1);
   setenv("SLOW_TOKEN_COUNT", f->count, 1);
-  if (station_fixture_setup(f->dir, FACTORY, SLOW_TOKEN, "STATION_RESUME_PIN", PIN, "fio-resume", &f->cfg) != 0)
+  if (station_fixture_setup(&f->st, FACTORY, SLOW_TOKEN, "STATION_RESUME_PIN", PIN, "fio-resume") != 0)
     return -1;
-  snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);
-  snprintf(f->log, sizeof f->log, "%s/journal.log", f->journal);
   *state = f;
   return 0;
 }
@@ -124,9 +120,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
   struct fixture *f = *state;
-  fixture_fault_stop();
-  config_free(f->cfg);
-  fixture_remove_tree(f->dir);
+  station_fixture_cleanup(&f->st);
   free(f);
   return 0;
 }
@@ -160,7 +154,7 @@ static struct engine *open_engine(const struct fixture *f)
   struct engine *e = NULL;
   struct st_detail d = {""};
   struct engine_sink sink = {record_event, NULL};
-  if (engine_open(f->cfg, &e, &d) != ST_OK)
+  if (engine_open(f->st.cfg, &e, &d) != ST_OK)
     fail_msg("engine_open: %s", d.text);
   assert_int_equal(engine_add_sink(e, &sink), ST_OK);
   if (engine_login(e, PIN, &d) != ST_OK)
@@ -199,7 +193,7 @@ static void check_journal(const struct fixture *f)
   struct journal_verify_report vr;
   struct st_detail d = {""};
   struct engine *e;
-  if (journal_verify(f->journal, &vr, &d) != ST_OK)
+  if (journal_verify(f->st.journal, &vr, &d) != ST_OK)
     fail_msg("journal verify: %s", d.text);
   assert_int_equal(vr.torn_tail, 0);
   e = open_engine(f);
@@ -299,7 +293,7 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(events_of(first, ENGINE_EVENT_REFUSED, ST_E_NO_SPACE), 5);
   assert_int_equal(journal_lines(f, "refused", "no-space"), 5);
   assert_int_equal(journal_lines(f, "issued", NULL), 1);
-  if (journal_verify(f->journal, NULL, &d) != ST_OK)
+  if (journal_verify(f->st.journal, NULL, &d) != ST_OK)
     fail_msg("journal verify after resuming: %s", d.text);
 
   /* asked again: B signed once and issued, A handed back unsigned, C signed once */

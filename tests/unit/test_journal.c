@@ -25,33 +25,6 @@
 
 /* ---- fixtures and helpers ---------------------------------------------- */
 
-struct tctx {
-  char dir[64];   /* the mkdtemp directory */
-  char jpath[96]; /* dir/j: the journal directory (missing at first) */
-  char log[128];  /* dir/j/journal.log */
-};
-
-static int setup(void **state)
-{
-  struct tctx *t = calloc(1, sizeof *t);
-  strcpy(t->dir, "/tmp/test_journal.XXXXXX");
-  if (mkdtemp(t->dir) == NULL)
-    return -1;
-  snprintf(t->jpath, sizeof t->jpath, "%s/j", t->dir);
-  snprintf(t->log, sizeof t->log, "%s/journal.log", t->jpath);
-  *state = t;
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  struct tctx *t = *state;
-  fixture_fault_stop();
-  fixture_remove_tree(t->dir);
-  free(t);
-  return 0;
-}
-
 static void sha256_of(uint8_t out[32], const char *what, int i)
 {
   char text[64];
@@ -102,7 +75,7 @@ static void make_refused(struct trec *t, int i)
 
 /* Makes a journal at T->jpath with N committed records: odd seq issued, even
  * refused. */
-static void build_journal(struct tctx *t, int n)
+static void build_journal(struct fixture_journal *t, int n)
 {
   struct journal *j = NULL;
   struct st_detail d;
@@ -475,7 +448,7 @@ static void test_index_million(void **state)
 
 static void test_create_append_find(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d;
@@ -583,7 +556,7 @@ static void test_create_append_find(void **state)
 
 static void test_log_file_path(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d;
@@ -615,7 +588,7 @@ static void test_log_file_path(void **state)
 
 static void test_lock(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j1 = NULL, *j2 = NULL;
   struct st_detail d;
   assert_int_equal(journal_open(t->jpath, &j1, NULL, &d), 0);
@@ -716,7 +689,7 @@ static void tamper_apply(struct tlines *l, enum tamper how)
 
 static void test_tamper(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   for (size_t i = 0; i < sizeof tamper_cases / sizeof tamper_cases[0]; i++) {
     struct tlines l;
     struct journal_verify_report vr;
@@ -753,7 +726,7 @@ static void test_tamper(void **state)
 
 static void test_verify_empty_and_garbage(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct st_detail d;
   struct journal *j = NULL;
   char file[128];
@@ -774,7 +747,7 @@ static void test_verify_empty_and_garbage(void **state)
 
 /* ---- torn tails ------------------------------------------------------------ */
 
-static void torn_case(struct tctx *t, const void *tail, size_t n)
+static void torn_case(struct fixture_journal *t, const void *tail, size_t n)
 {
   struct journal_verify_report vr;
   struct journal_open_report rep;
@@ -827,7 +800,7 @@ static void test_torn_long_tail(void **state)
 
 static void test_torn_header(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal_open_report rep;
   struct st_detail d;
   struct journal *j = NULL;
@@ -849,7 +822,7 @@ static void test_torn_header(void **state)
 
 /* Commits 3 records, then makes a commit of 2 more fail through the hooks set
  * by INSTALL; checks the code, the cut, the dead handle and the reopen. */
-static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
+static void failed_commit_case(struct fixture_journal *t, void (*install)(void), int want)
 {
   struct journal *j = NULL;
   struct journal_open_report rep;
@@ -920,7 +893,7 @@ static void test_commit_short_write(void **state)
 
 static void test_many_records(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d;
@@ -970,7 +943,7 @@ static void make_checkpoint(struct trec *t, int i)
 
 static void test_unsealed_tail_cut(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct st_detail d;
   struct trec a, cp, b, c, e;
@@ -1056,20 +1029,20 @@ int main(void)
       cmocka_unit_test(test_format_parse),
       cmocka_unit_test(test_parse_hostile),
       cmocka_unit_test(test_index_million),
-      cmocka_unit_test_setup_teardown(test_create_append_find, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_log_file_path, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_verify_empty_and_garbage, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_partial_line, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_nul_tail, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_long_tail, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_commit_fdatasync_enospc, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_commit_write_eio, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_commit_short_write, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_many_records, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_unsealed_tail_cut, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_append_find, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_log_file_path, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_lock, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_tamper, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_verify_empty_and_garbage, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_partial_line, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_nul_tail, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_long_tail, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_header, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_commit_fdatasync_enospc, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_commit_write_eio, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_commit_short_write, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_many_records, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_unsealed_tail_cut, fixture_journal_setup, fixture_journal_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,33 +38,6 @@
 #include "journal.h"
 #include "fixture.h"
 
-struct tctx {
-  char dir[64];
-  char jpath[96];  /* dir/j, the journal directory */
-  char log[128];   /* dir/j/journal.log */
-};
-
-static int setup(void **state)
-{
-  struct tctx *t = calloc(1, sizeof *t);
-  snprintf(t->dir, sizeof t->dir, "/tmp/test_journal_recover.XXXXXX");
-  if (mkdtemp(t->dir) == NULL)
-    return -1;
-  snprintf(t->jpath, sizeof t->jpath, "%s/j", t->dir);
-  snprintf(t->log, sizeof t->log, "%s/journal.log", t->jpath);
-  *state = t;
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  struct tctx *t = *state;
-  fixture_fault_stop();
-  fixture_remove_tree(t->dir);
-  free(t);
-  return 0;
-}
-
 /* An issued record for request I (its own CSR, device, key and serial). */
 struct trec {
   struct journal_record rec;
@@ -140,7 +113,7 @@ static void arm(enum fault f)
 
 /* Three committed records, a group of three whose commit fails with F. Returns
  * the open, failed handle; *DURABLE gets the committed length. */
-static struct journal *fail_a_group(struct tctx *t, enum fault f, int want, off_t *durable)
+static struct journal *fail_a_group(struct fixture_journal *t, enum fault f, int want, off_t *durable)
 {
   struct journal *j = NULL;
   struct st_detail d = {""};
@@ -156,7 +129,7 @@ static struct journal *fail_a_group(struct tctx *t, enum fault f, int want, off_
   return j;
 }
 
-static void recover_case(struct tctx *t, enum fault f, int want, int left_on_disk)
+static void recover_case(struct fixture_journal *t, enum fault f, int want, int left_on_disk)
 {
   struct journal *j, *again = NULL;
   struct journal_open_report rep;
@@ -227,7 +200,7 @@ static void test_recover_cut_back_worked(void **state)
 
 static void test_recover_healthy_is_nothing(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d = {""};
@@ -245,7 +218,7 @@ static void test_recover_healthy_is_nothing(void **state)
 /* The cut-back fails again while recovering: still failed, nothing lost; later it works. */
 static void test_recover_retries(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
@@ -265,7 +238,7 @@ static void test_recover_retries(void **state)
 
 static void test_recover_deleted(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
@@ -279,7 +252,7 @@ static void test_recover_deleted(void **state)
 
 static void test_recover_replaced(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   char copy[160], cmd[800];
@@ -313,7 +286,7 @@ static void tamper(const char *log, off_t off, off_t len)
 
 static void test_recover_durable_part_changed(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
@@ -326,7 +299,7 @@ static void test_recover_durable_part_changed(void **state)
 
 static void test_recover_durable_part_cut(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
@@ -356,7 +329,7 @@ static void test_recover_durable_part_cut(void **state)
 
 static void test_room(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct st_detail d = {""};
   char fs[PATH_MAX], real[PATH_MAX];
@@ -383,16 +356,16 @@ static void test_room(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_recover_short_write, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_whole_lines_never_committed, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_cut_back_worked, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_healthy_is_nothing, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_retries, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_deleted, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_replaced, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_durable_part_changed, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_durable_part_cut, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_room, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recover_short_write, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_whole_lines_never_committed, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_cut_back_worked, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_healthy_is_nothing, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_retries, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_deleted, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_replaced, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_durable_part_changed, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_durable_part_cut, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_room, fixture_journal_setup, fixture_journal_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
