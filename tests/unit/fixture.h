@@ -1,8 +1,10 @@
 /*
- * fixture.h - what several unit tests set up on the real machine: a temporary
- * directory, a fresh SoftHSM token in it, a child command; and, for the tests
- * that drive the whole engine (station_fixture.h), a factory root, a
- * configuration and the key ceremony's local CA on that token.
+ * fixture.h - what the unit tests set up on the real machine, in one place:
+ * temporary directories, a fresh SoftHSM token, child commands, a journal
+ * directory per test, the token opened through hsm/ with sign and verify,
+ * and faults injected through the system-call seam (syscalls.h). The tests
+ * that drive the whole engine add station_fixture.h (a factory root, a
+ * configuration and the key ceremony's local CA on the token).
  */
 #ifndef STATION_TEST_FIXTURE_H
 #define STATION_TEST_FIXTURE_H

@@ -27,6 +27,14 @@ void station_fixture_cleanup(struct station_fixture *sf)
   fixture_remove_tree(sf->dir);
 }
 
+int station_fixture_teardown(void **state)
+{
+  struct station_fixture *sf = *state;
+  station_fixture_cleanup(sf);
+  free(sf);
+  return 0;
+}
+
 int station_fixture_setup(struct station_fixture *sf, const char *factory, const char *module,
                           const char *pin_env, const char *pin, const char *cn)
 {

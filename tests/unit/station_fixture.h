@@ -32,4 +32,9 @@ int station_fixture_setup(struct station_fixture *sf, const char *factory, const
  * removes SF->dir. */
 void station_fixture_cleanup(struct station_fixture *sf);
 
+/* cmocka group teardown for a test's own fixture, allocated with malloc and
+ * beginning with a struct station_fixture: station_fixture_cleanup, then
+ * free. Returns 0. */
+int station_fixture_teardown(void **state);
+
 #endif

@@ -42,7 +42,7 @@
 #define FACTORY "acme-factory"
 
 struct fixture {
-  struct station_fixture st;
+  struct station_fixture st; /* first: station_fixture_teardown frees the whole */
   char config[128];
   int sticks;
 };
@@ -89,14 +89,6 @@ static int group_setup(void **state)
     return -1;
   snprintf(f->config, sizeof f->config, "%s/station.yaml", f->st.dir);
   *state = f;
-  return 0;
-}
-
-static int group_teardown(void **state)
-{
-  struct fixture *f = *state;
-  station_fixture_cleanup(&f->st);
-  free(f);
   return 0;
 }
 
@@ -251,5 +243,5 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_step_of_one_request),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, group_setup, station_fixture_teardown);
 }

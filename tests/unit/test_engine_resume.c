@@ -55,7 +55,7 @@
 #define FACTORY "acme-factory"
 
 struct fixture {
-  struct station_fixture st;
+  struct station_fixture st; /* first: station_fixture_teardown frees the whole */
   char log[160];
   char count[128];
 };
@@ -114,14 +114,6 @@ static int group_setup(void **state)
   if (station_fixture_setup(&f->st, FACTORY, SLOW_TOKEN, "STATION_RESUME_PIN", PIN, "fio-resume") != 0)
     return -1;
   *state = f;
-  return 0;
-}
-
-static int group_teardown(void **state)
-{
-  struct fixture *f = *state;
-  station_fixture_cleanup(&f->st);
-  free(f);
   return 0;
 }
 
@@ -427,5 +419,5 @@ int main(void)
       cmocka_unit_test(test_sync_fails_then_works),
       cmocka_unit_test(test_checkpoint_fails),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, group_setup, station_fixture_teardown);
 }
