@@ -11,7 +11,7 @@
  *     holds (nothing published without a durable record);
  *   - a clean run then delivers the certificate, and the journal holds
  *     exactly one issued record more than before the faulty run.
- * Skipped (77) when SoftHSM or the openssl tool is not there. */
+ * Fails, never skips, when SoftHSM or the openssl tool is missing. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -23,8 +23,8 @@
  *      next login fails to be written: the engine stops, and after resuming
  *      the CSR of the sealed group is handed back from the journal, unsigned.
  * Every time: the journal verifies, and an engine opened on it afterwards
- * logs in (the head on the token agrees with it). Skipped (77) without
- * SoftHSM or the openssl tool. */
+ * logs in (the head on the token agrees with it). Fails, never skips, when
+ * SoftHSM, slow_token or the openssl tool is missing. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
