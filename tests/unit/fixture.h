@@ -124,9 +124,9 @@ enum fixture_call {
  * every count at zero: they behave as the real calls until a fault is set. */
 void fixture_fault_start(void);
 
-/* From the AT-th call of CALL after this one on (1: the next), COUNT calls
- * fail with errno ERR (COUNT 0: every call from there on). AT 0 clears the
- * fault of CALL. */
+/* Counting the calls of CALL made after this one (1: the next), calls AT to
+ * AT + COUNT - 1 fail with errno ERR (COUNT 0: every call from AT on). AT 0
+ * clears the fault of CALL. */
 void fixture_fault_set(enum fixture_call call, long at, long count, int err);
 
 /* The AT-th write after this one is torn: it writes half of what it is given
