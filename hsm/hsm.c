@@ -1,5 +1,6 @@
 /*
- * hsm.c - the token through libp11 0.4.12 (see hsm.h).
+ * hsm.c - the token through libp11 0.4.12 (see hsm.h), and PKCS#11 URIs
+ * through p11-kit's parser (at the end of this file).
  *
  * libp11 loads the module, lists the slots, logs in and keeps a pool of open
  * sessions on the slot; its private-key EVP_PKEYs run the signature in the
@@ -40,8 +41,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <p11-kit/uri.h>
 
 #include "error.h"
 #include "log.h"
@@ -520,4 +523,280 @@ void hsm_close(struct hsm *h)
   }
   free(h->module_path);
   free(h);
+}
+
+/*
+ * PKCS#11 URIs (RFC 7512), read by p11-kit.
+ *
+ *   pkcs11:ATTR=VALUE;ATTR=VALUE...?ATTR=VALUE&ATTR=VALUE...
+ *
+ * p11_kit_uri_parse checks the scheme (any case), the name=value form and the
+ * %XX escapes, and decodes the values: the station takes token from its
+ * CK_TOKEN_INFO label, object from its CKA_LABEL, and module-path and
+ * pin-source from their getters. A pin-value or a module-name p11-kit read is
+ * refused (a PIN never goes in argv; the station loads a module by path).
+ *
+ * p11-kit is lenient where the RFC lets it be: it skips blanks, ignores an
+ * attribute it does not know or meets in the wrong part, and lets a second
+ * copy replace the first. A misspelt attribute of a signing key's URI must not
+ * be dropped silently, so the station then walks the attribute names (never
+ * decoding a value) and refuses: a blank, control, non-ASCII or '#' byte
+ * anywhere, an empty attribute (";;", "&&") or a dangling separator, a name
+ * not in hsm_uri_names (x-* vendor names excepted), a name in the wrong part,
+ * a name given twice, an empty value, and %00 in a value kept as text.
+ * A URI is at most HSM_URI_MAX bytes.
+ */
+
+#define HSM_URI_MAX 4096
+
+enum hsm_uri_part { HSM_URI_PATH, HSM_URI_QUERY };
+
+/* The attributes the station accepts and the part each belongs to; TEXT marks
+ * a value kept as a C string (so %00 is refused in it). Row 0 is token. */
+static const struct hsm_uri_name {
+  const char *name;
+  enum hsm_uri_part part;
+  int text;
+} hsm_uri_names[] = {
+  {"token", HSM_URI_PATH, 1},
+  {"object", HSM_URI_PATH, 1},
+  {"id", HSM_URI_PATH, 0},
+  {"type", HSM_URI_PATH, 0},
+  {"manufacturer", HSM_URI_PATH, 0},
+  {"model", HSM_URI_PATH, 0},
+  {"serial", HSM_URI_PATH, 0},
+  {"slot-manufacturer", HSM_URI_PATH, 0},
+  {"slot-description", HSM_URI_PATH, 0},
+  {"slot-id", HSM_URI_PATH, 0},
+  {"library-manufacturer", HSM_URI_PATH, 0},
+  {"library-description", HSM_URI_PATH, 0},
+  {"library-version", HSM_URI_PATH, 0},
+  {"module-path", HSM_URI_QUERY, 1},
+  {"pin-source", HSM_URI_QUERY, 1},
+};
+#define HSM_URI_NNAMES (sizeof hsm_uri_names / sizeof hsm_uri_names[0])
+#define HSM_URI_TOKEN_ROW 0
+
+/* The station's sentence for a URI p11_kit_uri_parse refused with RC, and
+ * p11-kit's own words after it. Returns ST_E_USAGE, or ST_E_NO_MEMORY. */
+static int hsm_uri_refusal(int rc, struct st_detail *detail)
+{
+  const char *why;
+
+  switch (rc) {
+  case P11_KIT_URI_UNEXPECTED:
+    return ST_E_NO_MEMORY;
+  case P11_KIT_URI_BAD_SCHEME:
+    why = "must begin with \"pkcs11:\"";
+    break;
+  case P11_KIT_URI_BAD_ENCODING:
+    why = "bad %-escape (a % must be followed by two hex digits)";
+    break;
+  case P11_KIT_URI_BAD_SYNTAX:
+    why = "an attribute is not of the form name=value (or slot-id is not a number)";
+    break;
+  case P11_KIT_URI_BAD_VERSION:
+    why = "library-version is not of the form MAJOR.MINOR";
+    break;
+  default:
+    why = "not understood";
+    break;
+  }
+  st_detail_set(detail, "PKCS#11 URI: %s (p11-kit: %s)", why, p11_kit_uri_message(rc));
+  return ST_E_USAGE;
+}
+
+/* Refuses the first byte of URI that RFC 7512 wants %-escaped and p11-kit
+ * would skip or keep: a blank, a control or non-ASCII byte, a '#'. */
+static int hsm_uri_check_bytes(const char *uri, struct st_detail *detail)
+{
+  for (size_t i = 0; uri[i] != '\0'; i++) {
+    unsigned char c = (unsigned char)uri[i];
+    if (c <= 0x20 || c >= 0x7f || c == '#') {
+      st_detail_set(detail, "PKCS#11 URI: byte 0x%02x at offset %zu is a character that must be "
+                    "%%-escaped", c, i);
+      return ST_E_USAGE;
+    }
+  }
+  return 0;
+}
+
+/* Checks one attribute SEG (N bytes, "name=value", already accepted by
+ * p11-kit) met in PART, marking its row in SEEN. Returns 0 or ST_E_USAGE. */
+static int hsm_uri_check_attribute(const char *seg, size_t n, enum hsm_uri_part part,
+                                   unsigned char *seen, struct st_detail *detail)
+{
+  const char *eq = memchr(seg, '=', n);
+  const char *value;
+  size_t name_len, value_len, row;
+
+  if (eq == NULL) { /* p11-kit refuses this first */
+    st_detail_set(detail, "PKCS#11 URI: an attribute is not of the form name=value");
+    return ST_E_USAGE;
+  }
+  name_len = (size_t)(eq - seg);
+  value = eq + 1;
+  value_len = n - name_len - 1;
+  for (row = 0; row < HSM_URI_NNAMES; row++) {
+    if (strlen(hsm_uri_names[row].name) == name_len
+        && memcmp(hsm_uri_names[row].name, seg, name_len) == 0)
+      break;
+  }
+  if (row == HSM_URI_NNAMES) {
+    if (name_len > 2 && memcmp(seg, "x-", 2) == 0)
+      return 0; /* a vendor attribute: not the station's */
+    st_detail_set(detail, "PKCS#11 URI: unknown attribute %.*s", (int)(name_len < 40 ? name_len : 40),
+                  seg);
+    return ST_E_USAGE;
+  }
+  if (hsm_uri_names[row].part != part) {
+    st_detail_set(detail, "PKCS#11 URI: %s belongs in the %s", hsm_uri_names[row].name,
+                  hsm_uri_names[row].part == HSM_URI_PATH ? "path (before '?', separated by ';')"
+                                                         : "query (after '?', separated by '&')");
+    return ST_E_USAGE;
+  }
+  if (seen[row]) {
+    st_detail_set(detail, "PKCS#11 URI: attribute %s appears twice", hsm_uri_names[row].name);
+    return ST_E_USAGE;
+  }
+  seen[row] = 1;
+  if (value_len == 0) {
+    st_detail_set(detail, "PKCS#11 URI: attribute %s is empty", hsm_uri_names[row].name);
+    return ST_E_USAGE;
+  }
+  /* p11-kit has checked the escapes: every '%' starts one */
+  for (size_t i = 0; hsm_uri_names[row].text && i + 2 < value_len; i++) {
+    if (value[i] == '%' && value[i + 1] == '0' && value[i + 2] == '0') {
+      st_detail_set(detail, "PKCS#11 URI: the value of %s holds a NUL byte (%%00)",
+                    hsm_uri_names[row].name);
+      return ST_E_USAGE;
+    }
+  }
+  return 0;
+}
+
+/* Checks the attributes of one part of the URI: the LEN bytes at S, separated
+ * by ';' in the path and '&' in the query. An empty part holds none. */
+static int hsm_uri_check_part(const char *s, size_t len, enum hsm_uri_part part,
+                              unsigned char *seen, struct st_detail *detail)
+{
+  const char sep = part == HSM_URI_PATH ? ';' : '&';
+  const char *end = s + len;
+
+  while (s < end) {
+    const char *stop = memchr(s, sep, (size_t)(end - s));
+    int r;
+    if (stop == NULL)
+      stop = end;
+    if (stop == s) {
+      st_detail_set(detail, "PKCS#11 URI: empty attribute (doubled '%c')", sep);
+      return ST_E_USAGE;
+    }
+    r = hsm_uri_check_attribute(s, (size_t)(stop - s), part, seen, detail);
+    if (r != 0)
+      return r;
+    if (stop + 1 == end) {
+      st_detail_set(detail, "PKCS#11 URI: ends with a dangling '%c'", sep);
+      return ST_E_USAGE;
+    }
+    s = stop + 1;
+  }
+  return 0;
+}
+
+/* Copies what the station keeps from the parsed URI P into OUT. SEEN says
+ * which attributes the URI gave. Returns 0, ST_E_USAGE or ST_E_NO_MEMORY. */
+static int hsm_uri_keep(P11KitUri *p, const unsigned char *seen, struct hsm_uri *out,
+                        struct st_detail *detail)
+{
+  CK_TOKEN_INFO *ti = p11_kit_uri_get_token_info(p);
+  CK_ATTRIBUTE *label = p11_kit_uri_get_attribute(p, CKA_LABEL);
+  const char *module_path = p11_kit_uri_get_module_path(p);
+  const char *pin_source = p11_kit_uri_get_pin_source(p);
+
+  if (seen[HSM_URI_TOKEN_ROW]) {
+    char token[sizeof ti->label + 1];
+    /* p11-kit leaves the label unset (first byte 0) when it does not fit */
+    if (ti->label[0] == 0) {
+      st_detail_set(detail, "PKCS#11 URI: token is longer than the %zu bytes of a token label",
+                    sizeof ti->label);
+      return ST_E_USAGE;
+    }
+    hsm_copy_padded(token, sizeof token, ti->label, sizeof ti->label);
+    if ((out->token = strdup(token)) == NULL)
+      return ST_E_NO_MEMORY;
+  }
+  if (label != NULL && (out->object = strndup(label->pValue, label->ulValueLen)) == NULL)
+    return ST_E_NO_MEMORY;
+  if (module_path != NULL && (out->module_path = strdup(module_path)) == NULL)
+    return ST_E_NO_MEMORY;
+  if (pin_source != NULL && (out->pin_source = strdup(pin_source)) == NULL)
+    return ST_E_NO_MEMORY;
+  return 0;
+}
+
+int hsm_uri_parse(const char *uri, struct hsm_uri *out, struct st_detail *detail)
+{
+  int r = ST_E_USAGE;
+  P11KitUri *p = NULL;
+  unsigned char seen[HSM_URI_NNAMES] = {0};
+  char *pin;
+  const char *path, *query;
+  int rc;
+
+  if (out == NULL)
+    return ST_E_USAGE;
+  memset(out, 0, sizeof *out);
+  if (uri == NULL) {
+    st_detail_set(detail, "PKCS#11 URI: none given");
+    return ST_E_USAGE;
+  }
+  if (strnlen(uri, HSM_URI_MAX + 1) > HSM_URI_MAX) {
+    st_detail_set(detail, "PKCS#11 URI: longer than %d bytes", HSM_URI_MAX);
+    return ST_E_USAGE;
+  }
+  if ((p = p11_kit_uri_new()) == NULL)
+    return ST_E_NO_MEMORY;
+  rc = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, p);
+  if (rc != P11_KIT_URI_OK) {
+    r = hsm_uri_refusal(rc, detail);
+    goto out;
+  }
+  /* p11-kit keeps its decoded copy of the PIN until p11_kit_uri_free: wiped first */
+  if ((pin = (char *)p11_kit_uri_get_pin_value(p)) != NULL) {
+    OPENSSL_cleanse(pin, strlen(pin));
+    st_detail_set(detail, "PKCS#11 URI: pin-value is refused: a PIN never goes on the command "
+                  "line; use pin-source=FILE or pin-source=env:NAME");
+    goto out;
+  }
+  if (p11_kit_uri_get_module_name(p) != NULL) {
+    st_detail_set(detail, "PKCS#11 URI: module-name is not supported; give module-path");
+    goto out;
+  }
+  if ((r = hsm_uri_check_bytes(uri, detail)) != 0)
+    goto out;
+  path = strchr(uri, ':') + 1; /* p11-kit found the scheme */
+  query = strchr(path, '?');
+  r = hsm_uri_check_part(path, query != NULL ? (size_t)(query - path) : strlen(path),
+                         HSM_URI_PATH, seen, detail);
+  if (r == 0 && query != NULL)
+    r = hsm_uri_check_part(query + 1, strlen(query + 1), HSM_URI_QUERY, seen, detail);
+  if (r == 0)
+    r = hsm_uri_keep(p, seen, out, detail);
+out:
+  p11_kit_uri_free(p);
+  if (r != 0)
+    hsm_uri_cleanup(out);
+  return r;
+}
+
+void hsm_uri_cleanup(struct hsm_uri *out)
+{
+  if (out == NULL)
+    return;
+  free(out->token);
+  free(out->object);
+  free(out->module_path);
+  free(out->pin_source);
+  memset(out, 0, sizeof *out);
 }

@@ -1,13 +1,28 @@
 /*
  * hsm.h - the station's only door to a PKCS#11 token.
  *
- * Built on libp11 (0.4.12): it loads the module, finds the token by label,
- * logs in once and keeps that logged-in session for the life of the handle
- * (libp11 keeps a pool of sessions on the slot; the station never opens one per
- * certificate). Keys come out as OpenSSL EVP_PKEYs whose private operations run
- * inside the token. What libp11 0.4.12 cannot do (EC key-pair generation,
- * reading CKA_SENSITIVE / CKA_EXTRACTABLE) is done here through the module's
- * own PKCS#11 function list. No PKCS#11 or libp11 type leaves this directory.
+ * Two PKCS#11 paths into one loaded module, each doing what the other cannot:
+ *   - libp11 0.4.12 (hsm.c) loads the module, finds the token by label, logs
+ *     in once and keeps that logged-in session pool for the life of the
+ *     handle (the station never opens a session per certificate). Its keys
+ *     are OpenSSL EVP_PKEYs whose private operations run inside the token:
+ *     every certificate is signed through them.
+ *   - The module's own function list (hsm_pkcs11.c, hsm_data.c) for what
+ *     libp11 0.4.12 has no call for: EC key-pair generation inside the token,
+ *     data objects, CKA_SENSITIVE / CKA_EXTRACTABLE, fresh token flags, the
+ *     token's presence, a login that repairs libp11's dead session pool.
+ * Why two paths: libp11 0.4.12 keeps its CK_FUNCTION_LIST private (PKCS11_CTX
+ * gives no access to it), so the raw calls need the list from the module
+ * itself, and dropping libp11 would mean writing an OpenSSL provider that
+ * signs through the token. hsm_pkcs11.c gets the list by dlopen() of the path
+ * libp11 loaded: the same file name resolves to the same loaded instance,
+ * already initialised (CKR_CRYPTOKI_ALREADY_INITIALIZED is success) and
+ * finalised by libp11 alone. p11-kit's p11_kit_module_load is not used for
+ * this: it looks a bare module name up in p11-kit's module directory, not on
+ * the dynamic linker's path as libp11 does, so it can reach another file
+ * than the one libp11 loaded (hsm.module may be a bare name).
+ * PKCS#11 URIs are read with p11-kit's parser (hsm_uri_parse, in hsm.c).
+ * No PKCS#11, libp11 or p11-kit type leaves this directory.
  *
  * Errors name what failed: the module path, the token label (and the labels
  * that were found), the key label, a refused PIN (the PIN itself is never
@@ -147,9 +162,13 @@ void hsm_close(struct hsm *h);
 
 /*
  * A PKCS#11 URI (RFC 7512) naming a private key, as `station ca certify
- * --root-key pkcs11:...` takes it. Understood attributes: token, object, id
- * (percent-encoded bytes) in the path; module-path, pin-source (a file path,
- * or env:NAME) in the query. pin-value is refused (a PIN never goes in argv).
+ * --root-key pkcs11:...` takes it, read by p11-kit's parser. Kept: token and
+ * object in the path, module-path and pin-source (a file path, or env:NAME)
+ * in the query. Accepted and ignored: id, type, manufacturer, model, serial,
+ * slot-*, library-* in the path and x-* anywhere. Refused, with a sentence
+ * naming the attribute: pin-value (a PIN never goes in argv), module-name,
+ * an unknown, misplaced, doubled or empty attribute, a byte that must be
+ * %-escaped, a bad %-escape, %00 in a kept value, a URI over 4096 bytes.
  */
 struct hsm_uri {
   char *token;        /* NULL when absent */

@@ -14,7 +14,7 @@
 
 /* p11-kit's pkcs11.h is self-contained (it defines CK_PTR and friends) and
  * gives the standard PKCS#11 names by default. */
-#include <p11-kit-1/p11-kit/pkcs11.h>
+#include <p11-kit/pkcs11.h>
 #include <libp11.h>
 
 #include "hsm.h"

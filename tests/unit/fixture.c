@@ -1,6 +1,9 @@
 /* fixture.c - temporary directories, SoftHSM tokens and child commands for the unit tests (see fixture.h). */
 #include "fixture.h"
 
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
@@ -8,8 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/err.h>
+
+#include "error.h"
+#include "hsm.h"
+#include "syscalls.h"
 
 extern char **environ;
 
@@ -118,4 +130,252 @@ void fixture_setup_failed(const char *test, const char *what)
 {
   fprintf(stderr, "%s: setup failed: %s\n", test, what);
   exit(1);
+}
+
+char *fixture_token_new(const char *name, const char *label, const char *pin)
+{
+  char *dir = malloc(128);
+
+  if (dir == NULL)
+    return NULL;
+  snprintf(dir, 128, "/tmp/station-test-%s-XXXXXX", name);
+  if (fixture_softhsm_token(dir, label, pin) != 0) {
+    free(dir);
+    return NULL;
+  }
+  return dir;
+}
+
+int fixture_token_free(char *dir)
+{
+  int r = 0;
+  if (dir == NULL)
+    return 0;
+  r = fixture_remove_tree(dir);
+  free(dir);
+  return r;
+}
+
+long fixture_count_lines(const char *path)
+{
+  FILE *fp = fopen(path, "r");
+  long n = 0;
+  int c;
+  if (fp == NULL)
+    return 0;
+  while ((c = fgetc(fp)) != EOF)
+    n += c == '\n';
+  fclose(fp);
+  return n;
+}
+
+off_t fixture_file_size(const char *path)
+{
+  struct stat st;
+  if (stat(path, &st) != 0)
+    fail_msg("stat %s: %s", path, strerror(errno));
+  return st.st_size;
+}
+
+int64_t fixture_now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- one journal directory per test ---- */
+
+int fixture_journal_setup(void **state)
+{
+  struct fixture_journal *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return -1;
+  snprintf(t->dir, sizeof t->dir, "/tmp/station-test-journal-XXXXXX");
+  if (mkdtemp(t->dir) == NULL) {
+    free(t);
+    return -1;
+  }
+  snprintf(t->jpath, sizeof t->jpath, "%s/j", t->dir);
+  snprintf(t->log, sizeof t->log, "%s/journal.log", t->jpath);
+  *state = t;
+  return 0;
+}
+
+int fixture_journal_teardown(void **state)
+{
+  struct fixture_journal *t = *state;
+  fixture_fault_stop();
+  fixture_remove_tree(t->dir);
+  free(t);
+  return 0;
+}
+
+/* ---- the token through hsm/ ---- */
+
+struct hsm *fixture_hsm_login(const char *module, const char *token, const char *pin)
+{
+  struct hsm *h = NULL;
+  struct st_detail d = {""};
+  int r = hsm_open(module, token, &h, &d);
+  if (r != 0)
+    fail_msg("hsm_open: %s (%s)", st_error_name(r), d.text);
+  r = hsm_login(h, pin, &d);
+  if (r != 0)
+    fail_msg("hsm_login: %s (%s)", st_error_name(r), d.text);
+  return h;
+}
+
+size_t fixture_sign(EVP_PKEY *signer, const char *msg, unsigned char *sig, size_t cap)
+{
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  size_t len = cap;
+  if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, signer) != 1
+      || EVP_DigestSign(md, sig, &len, (const unsigned char *)msg, strlen(msg)) != 1)
+    len = 0;
+  EVP_MD_CTX_free(md);
+  ERR_clear_error();
+  return len;
+}
+
+int fixture_verify(EVP_PKEY *pub, const char *msg, const unsigned char *sig, size_t len)
+{
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  int ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1
+           && EVP_DigestVerify(md, sig, len, (const unsigned char *)msg, strlen(msg)) == 1;
+  EVP_MD_CTX_free(md);
+  ERR_clear_error();
+  return ok;
+}
+
+int fixture_key_signs(struct hsm_key *k)
+{
+  static const char msg[] = "a certificate, say";
+  unsigned char sig[256];
+  EVP_PKEY *pub = hsm_key_public(k);
+  size_t len = pub != NULL ? fixture_sign(hsm_key_signer(k), msg, sig, sizeof sig) : 0;
+  int ok = len > 0 && fixture_verify(pub, msg, sig, len);
+  EVP_PKEY_free(pub);
+  return ok;
+}
+
+/* ---- faults through the system-call seam ---- */
+
+/* The fault of one kind of call: calls numbered FIRST to LAST (LAST 0: no
+ * end; FIRST 0: no fault) fail with ERR; with TEAR, call FIRST is torn. */
+static struct fixture_fault {
+  long calls; /* atomic: the worker threads make calls too */
+  long first, last;
+  int err;
+  int tear;
+} faults[FIXTURE_CALLS];
+static unsigned long fault_room = FIXTURE_ROOM_REAL;
+
+/* Counts one call of CALL: 0 to make the real call, 1 to tear it, -1 to
+ * fail it (errno set, for a torn one too). */
+static int fault_next(enum fixture_call call)
+{
+  struct fixture_fault *f = &faults[call];
+  long n = __atomic_add_fetch(&f->calls, 1, __ATOMIC_SEQ_CST);
+  if (f->first == 0 || n < f->first || (f->last != 0 && n > f->last))
+    return 0;
+  errno = f->err;
+  return f->tear && n == f->first ? 1 : -1;
+}
+
+static ssize_t fault_write(int fd, const void *buf, size_t len)
+{
+  int f = fault_next(FIXTURE_WRITE);
+  if (f == 1 && len > 1)
+    return write(fd, buf, len / 2);
+  return f == 0 ? write(fd, buf, len) : -1;
+}
+
+static int fault_fsync(int fd)
+{
+  return fault_next(FIXTURE_FSYNC) == 0 ? fsync(fd) : -1;
+}
+
+static int fault_fdatasync(int fd)
+{
+  return fault_next(FIXTURE_FDATASYNC) == 0 ? fdatasync(fd) : -1;
+}
+
+static int fault_renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
+{
+  return fault_next(FIXTURE_RENAMEAT) == 0 ? renameat(olddir, oldpath, newdir, newpath) : -1;
+}
+
+static int fault_ftruncate(int fd, off_t len)
+{
+  return fault_next(FIXTURE_FTRUNCATE) == 0 ? ftruncate(fd, len) : -1;
+}
+
+static int fault_syncfs(int fd)
+{
+  return fault_next(FIXTURE_SYNCFS) == 0 ? syncfs(fd) : -1;
+}
+
+static int fault_statvfs(const char *path, struct statvfs *st)
+{
+  int r = fault_next(FIXTURE_STATVFS) == 0 ? statvfs(path, st) : -1;
+  if (r == 0 && fault_room != FIXTURE_ROOM_REAL) {
+    st->f_bavail = fault_room;
+    st->f_frsize = 4096;
+  }
+  return r;
+}
+
+void fixture_fault_start(void)
+{
+  memset(faults, 0, sizeof faults);
+  fault_room = FIXTURE_ROOM_REAL;
+  st_syscalls_reset();
+  st_sys.write = fault_write;
+  st_sys.fsync = fault_fsync;
+  st_sys.fdatasync = fault_fdatasync;
+  st_sys.renameat = fault_renameat;
+  st_sys.ftruncate = fault_ftruncate;
+  st_sys.syncfs = fault_syncfs;
+  st_sys.statvfs = fault_statvfs;
+}
+
+/* Sets the fault of CALL: from the AT-th call after this one on, COUNT calls
+ * (0: all), the first of them torn when TEAR. */
+static void fault_arm(enum fixture_call call, long at, long count, int err, int tear)
+{
+  struct fixture_fault *f = &faults[call];
+  long base = __atomic_load_n(&f->calls, __ATOMIC_SEQ_CST);
+  f->first = at > 0 ? base + at : 0;
+  f->last = at > 0 && count > 0 ? f->first + count - 1 + tear : 0;
+  f->err = err;
+  f->tear = tear;
+}
+
+void fixture_fault_set(enum fixture_call call, long at, long count, int err)
+{
+  fault_arm(call, at, count, err, 0);
+}
+
+void fixture_fault_tear(long at, long count, int err)
+{
+  fault_arm(FIXTURE_WRITE, at, count, err, 1);
+}
+
+void fixture_fault_room(unsigned long blocks)
+{
+  fault_room = blocks;
+}
+
+long fixture_fault_calls(enum fixture_call call)
+{
+  return __atomic_load_n(&faults[call].calls, __ATOMIC_SEQ_CST);
+}
+
+void fixture_fault_stop(void)
+{
+  for (int i = 0; i < FIXTURE_CALLS; i++)
+    faults[i].first = 0;
+  fault_room = FIXTURE_ROOM_REAL;
+  st_syscalls_reset();
 }

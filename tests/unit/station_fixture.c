@@ -8,10 +8,38 @@
 #include "ceremony.h"
 #include "config.h"
 #include "error.h"
+#include "fixture.h"
 
-int station_fixture_setup(const char *dir, const char *factory, const char *module, const char *pin_env,
-                          const char *pin, const char *cn, struct station_config **cfg)
+int station_fixture_token(struct station_fixture *sf, const char *name, const char *pin)
 {
+  snprintf(sf->dir, sizeof sf->dir, "/tmp/station-test-%s-XXXXXX", name);
+  if (fixture_softhsm_token(sf->dir, "station", pin) != 0)
+    return -1;
+  snprintf(sf->journal, sizeof sf->journal, "%s/journal", sf->dir);
+  return 0;
+}
+
+void station_fixture_cleanup(struct station_fixture *sf)
+{
+  fixture_fault_stop();
+  config_free(sf->cfg);
+  sf->cfg = NULL;
+  fixture_remove_tree(sf->dir);
+}
+
+int station_fixture_teardown(void **state)
+{
+  struct station_fixture *sf = *state;
+  station_fixture_cleanup(sf);
+  free(sf);
+  return 0;
+}
+
+int station_fixture_setup(struct station_fixture *sf, const char *factory, const char *module,
+                          const char *pin_env, const char *pin, const char *cn)
+{
+  const char *dir = sf->dir;
+  struct station_config **cfg = &sf->cfg;
   char cmd[2048], config[512], csr[512], root_key[512];
   struct ceremony_certify_args args;
   struct st_detail d = {""};
@@ -32,8 +60,8 @@ int station_fixture_setup(const char *dir, const char *factory, const char *modu
   if ((fp = fopen(config, "w")) == NULL)
     goto out;
   fprintf(fp, "factory: %s\nhsm:\n  module: %s\n  token: station\n  key: local-ca\n  pin: env:%s\n"
-              "ca:\n  certificate: %s/local-ca.pem\n  root: %s/root.pem\njournal:\n  path: %s/journal\n",
-          factory, module, pin_env, dir, dir, dir);
+              "ca:\n  certificate: %s/local-ca.pem\n  root: %s/root.pem\njournal:\n  path: %s\n",
+          factory, module, pin_env, dir, dir, sf->journal);
   if (fclose(fp) != 0)
     goto out;
   if (config_load(config, cfg, &d) != ST_OK) {

@@ -11,7 +11,7 @@
  *     holds (nothing published without a durable record);
  *   - a clean run then delivers the certificate, and the journal holds
  *     exactly one issued record more than before the faulty run.
- * Skipped (77) when SoftHSM or the openssl tool is not there. */
+ * Fails, never skips, when SoftHSM or the openssl tool is missing. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,115 +37,42 @@
 #include "station_fixture.h"
 #include "error.h"
 #include "journal.h"
-#include "syscalls.h"
 
-#define MODULE FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
 #define FACTORY "acme-factory"
 
 struct fixture {
-  char dir[64];
+  struct station_fixture st; /* first: station_fixture_teardown frees the whole */
   char config[128];
-  char journal[128];
-  struct station_config *cfg;
   int sticks;
 };
 
 /* ---- fault injection ---- */
 
-enum fault_kind { FAULT_WRITE_EIO, FAULT_WRITE_ENOSPC, FAULT_WRITE_TORN, FAULT_FDATASYNC, FAULT_FSYNC,
-                  FAULT_RENAME, FAULT_SYNCFS, FAULT_KINDS };
-static const char *const fault_names[FAULT_KINDS] = {"write EIO", "write ENOSPC", "torn write", "fdatasync",
-                                                     "fsync", "rename", "syncfs"};
-static enum fault_kind fault_kind;
-static long fault_at;     /* the call (1-based) of that kind that fails */
-static long fault_calls;  /* calls of that kind so far (atomic) */
-static int fault_torn;    /* a torn write happened: fail the cut-back too */
+/* The N-th call of one kind fails; a torn write writes half, the write after
+ * it fails, and so does every cut-back (the torn tail stays on disk). */
+static const struct fault_kind {
+  const char *name;
+  enum fixture_call call;
+  int err;
+  int torn;
+} fault_kinds[] = {
+  {"write EIO", FIXTURE_WRITE, EIO, 0},  {"write ENOSPC", FIXTURE_WRITE, ENOSPC, 0},
+  {"torn write", FIXTURE_WRITE, EIO, 1}, {"fdatasync", FIXTURE_FDATASYNC, EIO, 0},
+  {"fsync", FIXTURE_FSYNC, EIO, 0},      {"rename", FIXTURE_RENAMEAT, EIO, 0},
+  {"syncfs", FIXTURE_SYNCFS, EIO, 0},
+};
+#define FAULT_KINDS (sizeof fault_kinds / sizeof fault_kinds[0])
 
-/* 1 when this call of the watched kind is the one to fail. */
-static int fault_now(enum fault_kind kind)
+static void fault_arm(const struct fault_kind *kind, long at)
 {
-  return fault_kind == kind && __atomic_add_fetch(&fault_calls, 1, __ATOMIC_SEQ_CST) == fault_at;
-}
-
-static ssize_t fault_write(int fd, const void *buf, size_t len)
-{
-  ssize_t r;
-  if (fault_kind == FAULT_WRITE_TORN && fault_now(FAULT_WRITE_TORN) && len > 1) {
-    __atomic_store_n(&fault_torn, 1, __ATOMIC_SEQ_CST);
-    return write(fd, buf, len / 2); /* the next write of this commit fails: the tail is torn */
+  fixture_fault_start();
+  if (kind->torn) {
+    fixture_fault_tear(at, 1, kind->err);
+    fixture_fault_set(FIXTURE_FTRUNCATE, 1, 0, EIO);
+  } else {
+    fixture_fault_set(kind->call, at, 1, kind->err);
   }
-  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) == 1) {
-    __atomic_store_n(&fault_torn, 2, __ATOMIC_SEQ_CST);
-    errno = EIO;
-    return -1;
-  }
-  if ((fault_kind == FAULT_WRITE_EIO && fault_now(FAULT_WRITE_EIO)) ||
-      (fault_kind == FAULT_WRITE_ENOSPC && fault_now(FAULT_WRITE_ENOSPC))) {
-    errno = fault_kind == FAULT_WRITE_EIO ? EIO : ENOSPC;
-    return -1;
-  }
-  r = write(fd, buf, len);
-  return r;
-}
-
-static int fault_ftruncate(int fd, off_t len)
-{
-  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) != 0) {
-    errno = EIO; /* the cut-back fails too: the torn tail stays for journal_open */
-    return -1;
-  }
-  return ftruncate(fd, len);
-}
-
-static int fault_fdatasync(int fd)
-{
-  if (fault_now(FAULT_FDATASYNC)) {
-    errno = EIO;
-    return -1;
-  }
-  return fdatasync(fd);
-}
-
-static int fault_fsync(int fd)
-{
-  if (fault_now(FAULT_FSYNC)) {
-    errno = EIO;
-    return -1;
-  }
-  return fsync(fd);
-}
-
-static int fault_renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
-{
-  if (fault_now(FAULT_RENAME)) {
-    errno = EIO;
-    return -1;
-  }
-  return renameat(olddir, oldpath, newdir, newpath);
-}
-
-static int fault_syncfs(int fd)
-{
-  if (fault_now(FAULT_SYNCFS)) {
-    errno = EIO;
-    return -1;
-  }
-  return syncfs(fd);
-}
-
-static void fault_arm(enum fault_kind kind, long at)
-{
-  fault_kind = kind;
-  fault_at = at;
-  fault_calls = 0;
-  fault_torn = 0;
-  st_sys.write = fault_write;
-  st_sys.ftruncate = fault_ftruncate;
-  st_sys.fdatasync = fault_fdatasync;
-  st_sys.fsync = fault_fsync;
-  st_sys.renameat = fault_renameat;
-  st_sys.syncfs = fault_syncfs;
 }
 
 /* ---- the fixture: token, PKI, configuration ---- */
@@ -157,23 +84,11 @@ static int group_setup(void **state)
   fixture_require_tools("test_crash_seam", NULL);
   if (f == NULL)
     fixture_setup_failed("test_crash_seam", "out of memory");
-  snprintf(f->dir, sizeof f->dir, "/tmp/station-test-seam-XXXXXX");
-  if (fixture_softhsm_token(f->dir, "station", PIN) != 0 ||
-      station_fixture_setup(f->dir, FACTORY, MODULE, "STATION_SEAM_PIN", PIN, "fio-seam", &f->cfg) != 0)
+  if (station_fixture_token(&f->st, "seam", PIN) != 0 ||
+      station_fixture_setup(&f->st, FACTORY, FIXTURE_SOFTHSM_MODULE, "STATION_SEAM_PIN", PIN, "fio-seam") != 0)
     return -1;
-  snprintf(f->config, sizeof f->config, "%s/station.yaml", f->dir);
-  snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);
+  snprintf(f->config, sizeof f->config, "%s/station.yaml", f->st.dir);
   *state = f;
-  return 0;
-}
-
-static int group_teardown(void **state)
-{
-  struct fixture *f = *state;
-  st_syscalls_reset();
-  config_free(f->cfg);
-  fixture_remove_tree(f->dir);
-  free(f);
   return 0;
 }
 
@@ -192,7 +107,7 @@ static void new_stick(struct fixture *f, char *stick, size_t cap, uint8_t hash[3
   unsigned char *canon = NULL;
   int canon_len;
 
-  snprintf(stick, cap, "%s/stick%d", f->dir, ++f->sticks);
+  snprintf(stick, cap, "%s/stick%d", f->st.dir, ++f->sticks);
   snprintf(uuid, sizeof uuid, "6f1c2a0e-0000-4000-8000-%012d", f->sticks);
   snprintf(path, sizeof path, "%s/csr", stick);
   assert_int_equal(mkdir(stick, 0755), 0);
@@ -222,7 +137,7 @@ static int sign_stick(struct fixture *f, const char *stick)
   struct engine *e = NULL;
   struct batch_summary summary;
   struct st_detail d = {""};
-  int r = engine_open(f->cfg, &e, &d);
+  int r = engine_open(f->st.cfg, &e, &d);
   if (r == ST_OK)
     r = engine_login(e, PIN, &d);
   if (r == ST_OK)
@@ -265,9 +180,9 @@ static uint64_t check_invariants(struct fixture *f, const char *stick, const uin
   uint8_t *cert = stick_cert(stick, &len);
   int found;
 
-  if (journal_verify(f->journal, NULL, &d) != ST_OK)
+  if (journal_verify(f->st.journal, NULL, &d) != ST_OK)
     fail_msg("%s: journal verify: %s", what, d.text);
-  if (journal_open(f->journal, &j, NULL, &d) != ST_OK)
+  if (journal_open(f->st.journal, &j, NULL, &d) != ST_OK)
     fail_msg("%s: the journal does not reopen: %s", what, d.text);
   memset(&rec, 0, sizeof rec);
   found = journal_find_csr(j, hash, &rec);
@@ -292,17 +207,18 @@ static void test_every_step_of_one_request(void **state)
   /* a first clean run makes the journal, its key and its head */
   new_stick(f, stick, sizeof stick, hash);
   assert_int_equal(sign_stick(f, stick), ST_OK);
-  for (int kind = 0; kind < FAULT_KINDS; kind++) {
+  for (size_t kind = 0; kind < FAULT_KINDS; kind++) {
+    const struct fault_kind *k = &fault_kinds[kind];
     for (long at = 1; at <= 64; at++) {
       uint64_t before = check_invariants(f, stick, hash, "before"), after;
       int r, reached;
       new_stick(f, stick, sizeof stick, hash);
-      fault_arm((enum fault_kind)kind, at);
+      fault_arm(k, at);
       r = sign_stick(f, stick);
-      reached = __atomic_load_n(&fault_calls, __ATOMIC_SEQ_CST) >= at;
-      st_syscalls_reset();
-      snprintf(what, sizeof what, "%s at call %ld", fault_names[kind], at);
-      if (reached && r == ST_OK && kind != FAULT_SYNCFS && kind != FAULT_FSYNC)
+      reached = fixture_fault_calls(k->call) >= at;
+      fixture_fault_stop();
+      snprintf(what, sizeof what, "%s at call %ld", k->name, at);
+      if (reached && r == ST_OK && k->call != FIXTURE_SYNCFS && k->call != FIXTURE_FSYNC)
         fail_msg("%s: the run reported success", what);
       check_invariants(f, stick, hash, what);
       assert_int_equal(sign_stick(f, stick), ST_OK);
@@ -327,5 +243,5 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_step_of_one_request),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, group_setup, station_fixture_teardown);
 }

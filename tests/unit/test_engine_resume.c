@@ -23,8 +23,8 @@
  *      next login fails to be written: the engine stops, and after resuming
  *      the CSR of the sealed group is handed back from the journal, unsigned.
  * Every time: the journal verifies, and an engine opened on it afterwards
- * logs in (the head on the token agrees with it). Skipped (77) without
- * SoftHSM or the openssl tool. */
+ * logs in (the head on the token agrees with it). Fails, never skips, when
+ * SoftHSM, slow_token or the openssl tool is missing. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,18 +50,14 @@
 #include "station_fixture.h"
 #include "error.h"
 #include "journal.h"
-#include "syscalls.h"
 
-#define SOFTHSM FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
 #define FACTORY "acme-factory"
 
 struct fixture {
-  char dir[64];
-  char journal[128];
+  struct station_fixture st; /* first: station_fixture_teardown frees the whole */
   char log[160];
   char count[128];
-  struct station_config *cfg;
 };
 
 /* ---- events ---- */
@@ -98,66 +94,6 @@ static int events_of(int from, enum engine_event_kind kind, int code)
   return n;
 }
 
-/* ---- the seam ---- */
-
-static int write_fail_at;      /* the write (1-based, from arming) that fails; 0: none */
-static int write_calls;
-static int write_torn;         /* that write goes half through first */
-static int ftruncate_fails;
-static int fdatasync_fails;
-static unsigned long free_blocks = ~0UL;  /* what statvfs says is free, in 4 KiB blocks */
-
-static ssize_t seam_write(int fd, const void *buf, size_t len)
-{
-  int n = ++write_calls;
-  if (write_fail_at > 0 && n == write_fail_at && write_torn && len > 1)
-    return write(fd, buf, len / 2);
-  if (write_fail_at > 0 && n >= write_fail_at) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return write(fd, buf, len);
-}
-
-static int seam_ftruncate(int fd, off_t len)
-{
-  if (ftruncate_fails) {
-    errno = EIO;
-    return -1;
-  }
-  return ftruncate(fd, len);
-}
-
-static int seam_fdatasync(int fd)
-{
-  if (fdatasync_fails) {
-    errno = EIO;
-    return -1;
-  }
-  return fdatasync(fd);
-}
-
-static int seam_statvfs(const char *path, struct statvfs *st)
-{
-  int r = statvfs(path, st);
-  if (r == 0 && free_blocks != ~0UL) {
-    st->f_bavail = free_blocks;
-    st->f_frsize = 4096;
-  }
-  return r;
-}
-
-static void seam_clear(void)
-{
-  write_fail_at = write_calls = write_torn = ftruncate_fails = fdatasync_fails = 0;
-  free_blocks = ~0UL;
-  st_syscalls_reset();
-  st_sys.write = seam_write;
-  st_sys.ftruncate = seam_ftruncate;
-  st_sys.fdatasync = seam_fdatasync;
-  st_sys.statvfs = seam_statvfs;
-}
-
 /* ---- the fixture ---- */
 
 static int group_setup(void **state)
@@ -169,27 +105,15 @@ static int group_setup(void **state)
   fixture_require_tools("test_engine_resume", slow_token);
   if (f == NULL)
     fixture_setup_failed("test_engine_resume", "out of memory");
-  snprintf(f->dir, sizeof f->dir, "/tmp/station-test-resume-XXXXXX");
-  if (fixture_softhsm_token(f->dir, "station", PIN) != 0)
+  if (station_fixture_token(&f->st, "resume", PIN) != 0)
     return -1;
-  snprintf(f->count, sizeof f->count, "%s/signatures", f->dir);
-  setenv("SLOW_TOKEN_MODULE", SOFTHSM, 1);
+  snprintf(f->count, sizeof f->count, "%s/signatures", f->st.dir);
+  snprintf(f->log, sizeof f->log, "%s/journal.log", f->st.journal);
+  setenv("SLOW_TOKEN_MODULE", FIXTURE_SOFTHSM_MODULE, 1);
   setenv("SLOW_TOKEN_COUNT", f->count, 1);
-  if (station_fixture_setup(f->dir, FACTORY, SLOW_TOKEN, "STATION_RESUME_PIN", PIN, "fio-resume", &f->cfg) != 0)
+  if (station_fixture_setup(&f->st, FACTORY, SLOW_TOKEN, "STATION_RESUME_PIN", PIN, "fio-resume") != 0)
     return -1;
-  snprintf(f->journal, sizeof f->journal, "%s/journal", f->dir);
-  snprintf(f->log, sizeof f->log, "%s/journal.log", f->journal);
   *state = f;
-  return 0;
-}
-
-static int group_teardown(void **state)
-{
-  struct fixture *f = *state;
-  st_syscalls_reset();
-  config_free(f->cfg);
-  fixture_remove_tree(f->dir);
-  free(f);
   return 0;
 }
 
@@ -211,33 +135,6 @@ static void make_device(struct device *dev, int n)
   EVP_PKEY_free(key);
 }
 
-static long signatures(const struct fixture *f)
-{
-  FILE *fp = fopen(f->count, "r");
-  long n = 0;
-  int c;
-  if (fp == NULL)
-    return 0;
-  while ((c = fgetc(fp)) != EOF)
-    n += c == '\n';
-  fclose(fp);
-  return n;
-}
-
-static off_t file_size(const char *path)
-{
-  struct stat st;
-  assert_int_equal(stat(path, &st), 0);
-  return st.st_size;
-}
-
-static int64_t now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Past the engine's 2 s between attempts. */
 static void wait_for_next_attempt(void)
 {
@@ -249,7 +146,7 @@ static struct engine *open_engine(const struct fixture *f)
   struct engine *e = NULL;
   struct st_detail d = {""};
   struct engine_sink sink = {record_event, NULL};
-  if (engine_open(f->cfg, &e, &d) != ST_OK)
+  if (engine_open(f->st.cfg, &e, &d) != ST_OK)
     fail_msg("engine_open: %s", d.text);
   assert_int_equal(engine_add_sink(e, &sink), ST_OK);
   if (engine_login(e, PIN, &d) != ST_OK)
@@ -288,7 +185,7 @@ static void check_journal(const struct fixture *f)
   struct journal_verify_report vr;
   struct st_detail d = {""};
   struct engine *e;
-  if (journal_verify(f->journal, &vr, &d) != ST_OK)
+  if (journal_verify(f->st.journal, &vr, &d) != ST_OK)
     fail_msg("journal verify: %s", d.text);
   assert_int_equal(vr.torn_tail, 0);
   e = open_engine(f);
@@ -312,29 +209,28 @@ static void test_disk_full_then_room(void **state)
   make_device(&a, 1);
   make_device(&b, 2);
   make_device(&c, 3);
-  seam_clear();
+  fixture_fault_start();
   assert_int_equal(submit(e, &a, &res), ST_OK);
   assert_int_equal(res.code, ST_OK);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  durable = file_size(f->log);
+  durable = fixture_file_size(f->log);
 
   /* B is signed, then its group's write is torn by a full disk */
   first = event_count;
-  before = signatures(f);
-  write_fail_at = write_calls + 1;
-  write_torn = 1;
-  ftruncate_fails = 1;
-  free_blocks = 3;
+  before = fixture_count_lines(f->count);
+  fixture_fault_tear(1, 0, ENOSPC);
+  fixture_fault_set(FIXTURE_FTRUNCATE, 1, 0, EIO);
+  fixture_fault_room(3);
   assert_int_equal(submit(e, &b, &res), ST_OK);
   assert_int_equal(res.code, ST_OK); /* decided; not released unless the commit succeeds */
   engine_result_cleanup(&res);
-  assert_int_equal(signatures(f), before + 1);
+  assert_int_equal(fixture_count_lines(f->count), before + 1);
   assert_int_equal(engine_commit(e, &d), ST_E_NO_SPACE);
   assert_non_null(strstr(d.text, "the journal disk is full"));
   assert_non_null(strstr(d.text, f->log));
   assert_non_null(strstr(d.text, "nothing was released"));
-  assert_true(file_size(f->log) > durable); /* the torn tail is there */
+  assert_true(fixture_file_size(f->log) > durable); /* the torn tail is there */
   assert_int_equal(engine_journal_stopped(e), ST_E_NO_SPACE);
   assert_int_equal(events_of(first, ENGINE_EVENT_JOURNAL_STOPPED, ST_E_NO_SPACE), 1);
   assert_int_equal(events_of(first, ENGINE_EVENT_ISSUED, 1), 0); /* B's event never went out */
@@ -344,14 +240,14 @@ static void test_disk_full_then_room(void **state)
       assert_true(events[i].filesystem[0] == '/');
       assert_non_null(strstr(f->log, events[i].filesystem));
     }
-  ftruncate_fails = 0;
-  write_fail_at = 0;
+  fixture_fault_set(FIXTURE_FTRUNCATE, 0, 0, 0);
+  fixture_fault_set(FIXTURE_WRITE, 0, 0, 0);
 
   /* stopped: every request refused at once, no signature, nothing appended */
-  before = signatures(f);
-  t0 = now_ms();
+  before = fixture_count_lines(f->count);
+  t0 = fixture_now_ms();
   assert_int_equal(submit(e, &c, &res), ST_E_NO_SPACE);
-  assert_true(now_ms() - t0 < 500);
+  assert_true(fixture_now_ms() - t0 < 500);
   assert_int_equal(res.code, ST_E_NO_SPACE);
   assert_null(res.cert_der);
   assert_non_null(strstr(res.detail.text, "the journal disk is full"));
@@ -363,7 +259,7 @@ static void test_disk_full_then_room(void **state)
                    ST_E_NO_SPACE);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK); /* nothing to make durable: the refusals may go out */
-  assert_int_equal(signatures(f), before);
+  assert_int_equal(fixture_count_lines(f->count), before);
 
   /* still full: it stays stopped, the torn tail is left as it is */
   wait_for_next_attempt();
@@ -373,11 +269,11 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(submit(e, &c, &res), ST_E_NO_SPACE);
   assert_non_null(strstr(res.detail.text, "has 12.0 KiB free"));
   engine_result_cleanup(&res);
-  assert_true(file_size(f->log) > durable);
+  assert_true(fixture_file_size(f->log) > durable);
 
   /* room again: not before the next attempt is due, then by itself */
   first = event_count;
-  free_blocks = ~0UL;
+  fixture_fault_room(FIXTURE_ROOM_REAL);
   assert_int_equal(engine_resume(e, &d), ST_E_NO_SPACE);
   wait_for_next_attempt();
   r = engine_resume(e, &d);
@@ -389,11 +285,11 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(events_of(first, ENGINE_EVENT_REFUSED, ST_E_NO_SPACE), 5);
   assert_int_equal(journal_lines(f, "refused", "no-space"), 5);
   assert_int_equal(journal_lines(f, "issued", NULL), 1);
-  if (journal_verify(f->journal, NULL, &d) != ST_OK)
+  if (journal_verify(f->st.journal, NULL, &d) != ST_OK)
     fail_msg("journal verify after resuming: %s", d.text);
 
   /* asked again: B signed once and issued, A handed back unsigned, C signed once */
-  before = signatures(f);
+  before = fixture_count_lines(f->count);
   assert_int_equal(submit(e, &b, &res), ST_OK);
   assert_int_equal(res.code, ST_OK);
   assert_int_equal(res.from_journal, 0);
@@ -405,16 +301,16 @@ static void test_disk_full_then_room(void **state)
   assert_int_equal(res.from_journal, 0);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  assert_int_equal(signatures(f), before + 2 + 1); /* B, C, and the commit's seal */
+  assert_int_equal(fixture_count_lines(f->count), before + 2 + 1); /* B, C, and the commit's seal */
   assert_int_equal(journal_lines(f, "issued", NULL), 3);
   assert_int_equal(journal_lines(f, "handed-back", NULL), 1);
   engine_close(e);
-  seam_clear();
+  fixture_fault_start();
   check_journal(f);
   OPENSSL_free(a.der);
   OPENSSL_free(b.der);
   OPENSSL_free(c.der);
-  st_syscalls_reset();
+  fixture_fault_stop();
 }
 
 /* ---- 2. a failing fdatasync ---- */
@@ -429,8 +325,8 @@ static void test_sync_fails_then_works(void **state)
   int first = event_count, r;
 
   make_device(&g, 4);
-  seam_clear();
-  fdatasync_fails = 1;
+  fixture_fault_start();
+  fixture_fault_set(FIXTURE_FDATASYNC, 1, 0, EIO);
   assert_int_equal(submit(e, &g, &res), ST_OK);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_E_JOURNAL);
@@ -440,7 +336,7 @@ static void test_sync_fails_then_works(void **state)
   assert_int_equal(submit(e, &g, &res), ST_E_JOURNAL);
   assert_non_null(strstr(res.detail.text, "the journal cannot be written"));
   engine_result_cleanup(&res);
-  fdatasync_fails = 0;
+  fixture_fault_set(FIXTURE_FDATASYNC, 0, 0, 0);
   wait_for_next_attempt();
   r = engine_resume(e, &d);
   if (r != ST_OK)
@@ -451,10 +347,10 @@ static void test_sync_fails_then_works(void **state)
   assert_int_equal(engine_commit(e, &d), ST_OK);
   assert_int_equal(journal_lines(f, "refused", "journal"), 2);
   engine_close(e);
-  seam_clear();
+  fixture_fault_start();
   check_journal(f);
   OPENSSL_free(g.der);
-  st_syscalls_reset();
+  fixture_fault_stop();
 }
 
 /* ---- 3. a checkpoint's commit fails after a durable group ---- */
@@ -472,7 +368,7 @@ static void test_checkpoint_fails(void **state)
   int r;
 
   make_device(&h, 5);
-  seam_clear();
+  fixture_fault_start();
   assert_int_equal(submit(e, &h, &res), ST_OK);
   assert_int_equal(engine_commit(e, &d), ST_OK); /* sealed in the same write */
   cert = res.cert_der;
@@ -489,31 +385,31 @@ static void test_checkpoint_fails(void **state)
   if (engine_login(e, PIN, &d) != ST_OK)
     fail_msg("engine_login: %s", d.text);
   /* the checkpoint that seals them: its write fails; what came before is durable */
-  write_fail_at = write_calls + 1;
+  fixture_fault_set(FIXTURE_WRITE, 1, 0, ENOSPC);
   assert_int_equal(engine_checkpoint(e, &d), ST_E_NO_SPACE);
   assert_int_equal(engine_journal_stopped(e), ST_E_NO_SPACE);
   assert_int_equal(journal_lines(f, "issued", NULL), 5);
   assert_int_equal(journal_lines(f, "refused", "timeout"), 3);
-  write_fail_at = 0;
+  fixture_fault_set(FIXTURE_WRITE, 0, 0, 0);
   wait_for_next_attempt();
   r = engine_resume(e, &d);
   if (r != ST_OK)
     fail_msg("engine_resume: %s", d.text);
-  before = signatures(f);
+  before = fixture_count_lines(f->count);
   assert_int_equal(submit(e, &h, &res), ST_OK);
   assert_int_equal(res.from_journal, 1);
   assert_int_equal(res.cert_len, cert_len);
   assert_memory_equal(res.cert_der, cert, cert_len);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_OK);
-  assert_int_equal(signatures(f), before + 1); /* handed back: no signature but the commit's seal */
+  assert_int_equal(fixture_count_lines(f->count), before + 1); /* handed back: no signature but the commit's seal */
   engine_close(e);
-  seam_clear();
+  fixture_fault_start();
   check_journal(f);
   assert_true(journal_lines(f, "checkpoint", NULL) >= 3);
   free(cert);
   OPENSSL_free(h.der);
-  st_syscalls_reset();
+  fixture_fault_stop();
 }
 
 int main(void)
@@ -523,5 +419,5 @@ int main(void)
       cmocka_unit_test(test_sync_fails_then_works),
       cmocka_unit_test(test_checkpoint_fails),
   };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+  return cmocka_run_group_tests(tests, group_setup, station_fixture_teardown);
 }

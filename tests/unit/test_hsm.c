@@ -32,81 +32,30 @@
 #include "hsm.h"
 
 
-#define MODULE FIXTURE_SOFTHSM_MODULE
 #define TOKEN "station-test"
 #define PIN "1234"
 #define WRONG_PIN "987654"
 
-struct fixture {
-  char dir[64];
-};
-
 static int group_setup(void **state)
 {
-  struct fixture *f = calloc(1, sizeof *f);
-
-  if (f == NULL)
-    return -1;
-  snprintf(f->dir, sizeof f->dir, "/tmp/station-test-hsm-XXXXXX");
-  if (fixture_softhsm_token(f->dir, TOKEN, PIN) != 0)
-    return -1;
-  *state = f;
-  return 0;
+  *state = fixture_token_new("hsm", TOKEN, PIN);
+  return *state != NULL ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
-  struct fixture *f = *state;
-  int r = 0;
-  if (f != NULL) {
-    r = fixture_remove_tree(f->dir);
-    free(f);
-  }
-  return r;
+  return fixture_token_free(*state);
 }
 
 /* Opens the test token and logs in, failing the test on any error. */
 static struct hsm *open_logged_in(void)
 {
-  struct hsm *h = NULL;
-  struct st_detail d = {""};
-  int r = hsm_open(MODULE, TOKEN, &h, &d);
-  if (r != 0)
-    fail_msg("hsm_open: %s (%s)", st_error_name(r), d.text);
-  r = hsm_login(h, PIN, &d);
-  if (r != 0)
-    fail_msg("hsm_login: %s (%s)", st_error_name(r), d.text);
-  return h;
-}
-
-/* Signs MSG with SIGNER (EVP_DigestSign, SHA-256) into SIG; returns its
- * length, or 0 when signing fails (the OpenSSL error queue is cleared). */
-static size_t sign(EVP_PKEY *signer, const char *msg, unsigned char *sig, size_t cap)
-{
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  size_t len = cap;
-  if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, signer) != 1
-      || EVP_DigestSign(md, sig, &len, (const unsigned char *)msg, strlen(msg)) != 1)
-    len = 0;
-  EVP_MD_CTX_free(md);
-  ERR_clear_error();
-  return len;
-}
-
-/* 1 when SIG (LEN bytes) is PUB's SHA-256 signature over MSG. */
-static int verify(EVP_PKEY *pub, const char *msg, const unsigned char *sig, size_t len)
-{
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  int ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) == 1
-           && EVP_DigestVerify(md, sig, len, (const unsigned char *)msg, strlen(msg)) == 1;
-  EVP_MD_CTX_free(md);
-  ERR_clear_error();
-  return ok;
+  return fixture_hsm_login(FIXTURE_SOFTHSM_MODULE, TOKEN, PIN);
 }
 
 static void test_missing_module(void **state)
 {
-  struct fixture *f = *state;
+  const char *dir = *state;
   struct hsm *h = NULL;
   struct st_detail d = {""};
   char conf[128];
@@ -117,7 +66,7 @@ static void test_missing_module(void **state)
   assert_non_null(strstr(d.text, "no such file"));
 
   /* A file that is there but is no module. */
-  snprintf(conf, sizeof conf, "%s/softhsm2.conf", f->dir);
+  snprintf(conf, sizeof conf, "%s/softhsm2.conf", dir);
   assert_int_equal(hsm_open(conf, TOKEN, &h, &d), ST_E_HSM_MODULE);
   assert_non_null(strstr(d.text, conf));
   assert_non_null(strstr(d.text, "exists"));
@@ -128,11 +77,11 @@ static void test_unknown_token(void **state)
   struct hsm *h = NULL;
   struct st_detail d = {""};
   (void)state;
-  assert_int_equal(hsm_open(MODULE, "no-such-token", &h, &d), ST_E_HSM_TOKEN);
+  assert_int_equal(hsm_open(FIXTURE_SOFTHSM_MODULE, "no-such-token", &h, &d), ST_E_HSM_TOKEN);
   assert_null(h);
   assert_non_null(strstr(d.text, "no-such-token"));
   assert_non_null(strstr(d.text, "\"" TOKEN "\""));
-  assert_int_equal(hsm_open(MODULE, "a-token-label-longer-than-32-bytes", &h, &d), ST_E_HSM_TOKEN);
+  assert_int_equal(hsm_open(FIXTURE_SOFTHSM_MODULE, "a-token-label-longer-than-32-bytes", &h, &d), ST_E_HSM_TOKEN);
   assert_non_null(strstr(d.text, "at most 32 bytes"));
 }
 
@@ -143,7 +92,7 @@ static void test_login(void **state)
   struct hsm_token_info ti;
   (void)state;
 
-  assert_int_equal(hsm_open(MODULE, TOKEN "   ", &h, &d), 0); /* trailing blanks ignored */
+  assert_int_equal(hsm_open(FIXTURE_SOFTHSM_MODULE, TOKEN "   ", &h, &d), 0); /* trailing blanks ignored */
   assert_int_equal(hsm_token_info(h, &ti), 0);
   assert_string_equal(ti.label, TOKEN);
   assert_string_equal(ti.manufacturer, "SoftHSM project");
@@ -222,16 +171,16 @@ static void test_generate_and_sign(void **state)
   pub = hsm_key_public(k);
   assert_non_null(pub);
   assert_int_equal(EVP_PKEY_get_base_id(pub), EVP_PKEY_EC);
-  len = sign(hsm_key_signer(k), "device 42", sig, sizeof sig);
+  len = fixture_sign(hsm_key_signer(k), "device 42", sig, sizeof sig);
   assert_true(len > 0);
-  assert_true(verify(pub, "device 42", sig, len));
-  assert_false(verify(pub, "device 43", sig, len));
+  assert_true(fixture_verify(pub, "device 42", sig, len));
+  assert_false(fixture_verify(pub, "device 43", sig, len));
 
   /* Found again by label: the same key. */
   assert_int_equal(hsm_find_key(h, "ca-key", &again, &d), 0);
-  len = sign(hsm_key_signer(again), "again", sig, sizeof sig);
+  len = fixture_sign(hsm_key_signer(again), "again", sig, sizeof sig);
   assert_true(len > 0);
-  assert_true(verify(pub, "again", sig, len));
+  assert_true(fixture_verify(pub, "again", sig, len));
   hsm_key_free(again);
 
   EVP_PKEY_free(pub);
@@ -252,12 +201,12 @@ static void test_public_key_outlives_token(void **state)
   assert_int_equal(hsm_find_key(h, "ca-key", &k, &d), 0);
   pub = hsm_key_public(k);
   assert_non_null(pub);
-  len = sign(hsm_key_signer(k), "after close", sig, sizeof sig);
+  len = fixture_sign(hsm_key_signer(k), "after close", sig, sizeof sig);
   assert_true(len > 0);
   hsm_key_free(k);
   hsm_close(h);
   /* The module is unloaded: the public key is plain software. */
-  assert_true(verify(pub, "after close", sig, len));
+  assert_true(fixture_verify(pub, "after close", sig, len));
   EVP_PKEY_free(pub);
 }
 
@@ -304,18 +253,18 @@ static void test_logout_stops_signing(void **state)
   assert_int_equal(hsm_find_key(h, "ca-key", &k, &d), 0);
   pub = hsm_key_public(k);
   assert_non_null(pub);
-  assert_true(sign(hsm_key_signer(k), "before", sig, sizeof sig) > 0);
+  assert_true(fixture_sign(hsm_key_signer(k), "before", sig, sizeof sig) > 0);
   assert_int_equal(hsm_logout(h), 0);
-  assert_int_equal(sign(hsm_key_signer(k), "locked", sig, sizeof sig), 0);
+  assert_int_equal(fixture_sign(hsm_key_signer(k), "locked", sig, sizeof sig), 0);
   /* A wrong PIN does not unlock it. */
   assert_int_equal(hsm_login(h, WRONG_PIN, &d), ST_E_HSM_PIN);
-  assert_int_equal(sign(hsm_key_signer(k), "locked", sig, sizeof sig), 0);
+  assert_int_equal(fixture_sign(hsm_key_signer(k), "locked", sig, sizeof sig), 0);
   /* The right PIN does: the key found before signs again (SoftHSM gave its
    * private object a new handle at the new login). */
   assert_int_equal(hsm_login(h, PIN, &d), 0);
-  len = sign(hsm_key_signer(k), "unlocked", sig, sizeof sig);
+  len = fixture_sign(hsm_key_signer(k), "unlocked", sig, sizeof sig);
   assert_true(len > 0);
-  assert_true(verify(pub, "unlocked", sig, len));
+  assert_true(fixture_verify(pub, "unlocked", sig, len));
   EVP_PKEY_free(pub);
   hsm_key_free(k);
   hsm_close(h);
@@ -326,7 +275,7 @@ static void test_ambiguous_label(void **state)
   struct hsm *h = NULL;
   struct hsm_key *k = NULL;
   struct st_detail d = {""};
-  char *gen[] = {"pkcs11-tool", "--module", MODULE, "--token-label", TOKEN, "--login", "--pin",
+  char *gen[] = {"pkcs11-tool", "--module", FIXTURE_SOFTHSM_MODULE, "--token-label", TOKEN, "--login", "--pin",
                  PIN, "--keypairgen", "--key-type", "EC:prime256v1", "--label", "twin", NULL};
   (void)state;
 

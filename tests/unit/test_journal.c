@@ -21,37 +21,9 @@
 #include "error.h"
 #include "journal.h"
 #include "journal_internal.h"
-#include "syscalls.h"
 #include "fixture.h"
 
 /* ---- fixtures and helpers ---------------------------------------------- */
-
-struct tctx {
-  char dir[64];   /* the mkdtemp directory */
-  char jpath[96]; /* dir/j: the journal directory (missing at first) */
-  char log[128];  /* dir/j/journal.log */
-};
-
-static int setup(void **state)
-{
-  struct tctx *t = calloc(1, sizeof *t);
-  strcpy(t->dir, "/tmp/test_journal.XXXXXX");
-  if (mkdtemp(t->dir) == NULL)
-    return -1;
-  snprintf(t->jpath, sizeof t->jpath, "%s/j", t->dir);
-  snprintf(t->log, sizeof t->log, "%s/journal.log", t->jpath);
-  *state = t;
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  struct tctx *t = *state;
-  st_syscalls_reset();
-  fixture_remove_tree(t->dir);
-  free(t);
-  return 0;
-}
 
 static void sha256_of(uint8_t out[32], const char *what, int i)
 {
@@ -101,16 +73,9 @@ static void make_refused(struct trec *t, int i)
   t->rec.detail = "OU is \"berlin\", expected \"munich\"";
 }
 
-static off_t file_size(const char *path)
-{
-  struct stat st;
-  assert_int_equal(stat(path, &st), 0);
-  return st.st_size;
-}
-
 /* Makes a journal at T->jpath with N committed records: odd seq issued, even
  * refused. */
-static void build_journal(struct tctx *t, int n)
+static void build_journal(struct fixture_journal *t, int n)
 {
   struct journal *j = NULL;
   struct st_detail d;
@@ -483,7 +448,7 @@ static void test_index_million(void **state)
 
 static void test_create_append_find(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d;
@@ -522,11 +487,11 @@ static void test_create_append_find(void **state)
   journal_record_cleanup(&got);
   assert_int_equal(journal_find_csr(j, b.rec.csr_sha256, &got), 0); /* refused: not indexed */
   assert_int_equal(journal_serial_used(j, c.rec.serial, 16), 1);
-  assert_int_equal(file_size(t->log), JOURNAL_HEADER_LEN + 1);     /* nothing written yet */
+  assert_int_equal(fixture_file_size(t->log), JOURNAL_HEADER_LEN + 1);     /* nothing written yet */
 
   assert_int_equal(journal_commit(j, &d), 0);
   assert_int_equal(journal_pending(j), 0);
-  assert_true(file_size(t->log) > JOURNAL_HEADER_LEN + 1);
+  assert_true(fixture_file_size(t->log) > JOURNAL_HEADER_LEN + 1);
 
   /* A record appended after the commit, found from pending, the rest from the file. */
   make_issued(&x, 4, 4, 1); /* reuses a's key */
@@ -591,7 +556,7 @@ static void test_create_append_find(void **state)
 
 static void test_log_file_path(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d;
@@ -623,7 +588,7 @@ static void test_log_file_path(void **state)
 
 static void test_lock(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j1 = NULL, *j2 = NULL;
   struct st_detail d;
   assert_int_equal(journal_open(t->jpath, &j1, NULL, &d), 0);
@@ -724,7 +689,7 @@ static void tamper_apply(struct tlines *l, enum tamper how)
 
 static void test_tamper(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   for (size_t i = 0; i < sizeof tamper_cases / sizeof tamper_cases[0]; i++) {
     struct tlines l;
     struct journal_verify_report vr;
@@ -750,18 +715,18 @@ static void test_tamper(void **state)
     assert_int_equal(vr.records, tamper_cases[i].good);
 
     memset(&d, 0, sizeof d);
-    off_t before = file_size(t->log);
+    off_t before = fixture_file_size(t->log);
     assert_int_equal(journal_open(jpath, &j, NULL, &d), ST_E_JOURNAL_CORRUPT);
     assert_null(j);
     if (strcmp(d.text, tamper_cases[i].detail) != 0)
       fail_msg("case %zu: open said \"%s\"", i, d.text);
-    assert_int_equal(file_size(t->log), before); /* refused, not repaired */
+    assert_int_equal(fixture_file_size(t->log), before); /* refused, not repaired */
   }
 }
 
 static void test_verify_empty_and_garbage(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct st_detail d;
   struct journal *j = NULL;
   char file[128];
@@ -777,12 +742,12 @@ static void test_verify_empty_and_garbage(void **state)
   assert_int_equal(journal_open(file, &j, NULL, &d), ST_E_JOURNAL_CORRUPT);
   assert_string_equal(d.text, "line 1: the header is not valid: the file does not begin with a "
                               "station journal header line");
-  assert_int_equal(file_size(file), 6);
+  assert_int_equal(fixture_file_size(file), 6);
 }
 
 /* ---- torn tails ------------------------------------------------------------ */
 
-static void torn_case(struct tctx *t, const void *tail, size_t n)
+static void torn_case(struct fixture_journal *t, const void *tail, size_t n)
 {
   struct journal_verify_report vr;
   struct journal_open_report rep;
@@ -790,17 +755,17 @@ static void torn_case(struct tctx *t, const void *tail, size_t n)
   struct journal *j = NULL;
   struct trec a;
   build_journal(t, 5);
-  off_t whole = file_size(t->log);
+  off_t whole = fixture_file_size(t->log);
   append_bytes(t->log, tail, n);
   assert_int_equal(journal_verify(t->jpath, &vr, &d), 0);
   assert_int_equal(vr.torn_tail, 1);
   assert_int_equal(vr.records, 5);
-  assert_int_equal(file_size(t->log), whole + (off_t)n); /* verify changes nothing */
+  assert_int_equal(fixture_file_size(t->log), whole + (off_t)n); /* verify changes nothing */
 
   assert_int_equal(journal_open(t->jpath, &j, &rep, &d), 0);
   assert_int_equal(rep.torn_bytes_dropped, n);
   assert_int_equal(rep.records, 5);
-  assert_int_equal(file_size(t->log), whole);
+  assert_int_equal(fixture_file_size(t->log), whole);
   make_issued(&a, 6, 6, 6);
   assert_int_equal(journal_append(j, &a.rec), 0);
   assert_int_equal(a.rec.seq, 6);
@@ -835,7 +800,7 @@ static void test_torn_long_tail(void **state)
 
 static void test_torn_header(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal_open_report rep;
   struct st_detail d;
   struct journal *j = NULL;
@@ -849,51 +814,15 @@ static void test_torn_header(void **state)
   assert_int_equal(rep.created, 1);
   assert_int_equal(rep.torn_bytes_dropped, sizeof part - 1);
   journal_close(j);
-  assert_int_equal(file_size(file), JOURNAL_HEADER_LEN + 1);
+  assert_int_equal(fixture_file_size(file), JOURNAL_HEADER_LEN + 1);
   assert_int_equal(journal_verify(file, NULL, &d), 0);
 }
 
 /* ---- failure injection ------------------------------------------------------ */
 
-static int ftruncate_calls;
-static int write_calls;
-
-static int fail_fdatasync_enospc(int fd)
-{
-  (void)fd;
-  errno = ENOSPC;
-  return -1;
-}
-
-static ssize_t fail_write_eio(int fd, const void *buf, size_t len)
-{
-  (void)fd;
-  (void)buf;
-  (void)len;
-  errno = EIO;
-  return -1;
-}
-
-/* Writes half, then the disk is full. */
-static ssize_t short_write_then_enospc(int fd, const void *buf, size_t len)
-{
-  ssize_t r = -1;
-  if (write_calls++ == 0)
-    r = write(fd, buf, len / 2);
-  else
-    errno = ENOSPC;
-  return r;
-}
-
-static int counting_ftruncate(int fd, off_t len)
-{
-  ftruncate_calls++;
-  return ftruncate(fd, len);
-}
-
 /* Commits 3 records, then makes a commit of 2 more fail through the hooks set
  * by INSTALL; checks the code, the cut, the dead handle and the reopen. */
-static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
+static void failed_commit_case(struct fixture_journal *t, void (*install)(void), int want)
 {
   struct journal *j = NULL;
   struct journal_open_report rep;
@@ -901,20 +830,19 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
   struct journal_record got;
   struct trec a;
   build_journal(t, 3);
-  off_t durable = file_size(t->log);
+  off_t durable = fixture_file_size(t->log);
   assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
   for (int i = 4; i <= 5; i++) {
     make_issued(&a, i, i, i);
     assert_int_equal(journal_append(j, &a.rec), 0);
   }
-  ftruncate_calls = write_calls = 0;
+  fixture_fault_start();
   install();
-  st_sys.ftruncate = counting_ftruncate;
   assert_int_equal(journal_commit(j, &d), want);
   assert_non_null(strstr(d.text, "it was cut back to its last durable length"));
-  assert_int_equal(ftruncate_calls, 1);
-  st_syscalls_reset();
-  assert_int_equal(file_size(t->log), durable);
+  assert_int_equal(fixture_fault_calls(FIXTURE_FTRUNCATE), 1);
+  fixture_fault_stop();
+  assert_int_equal(fixture_file_size(t->log), durable);
   /* The handle is dead. */
   make_issued(&a, 6, 6, 6);
   assert_int_equal(journal_append(j, &a.rec), ST_E_JOURNAL);
@@ -932,17 +860,17 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
 
 static void install_fdatasync_enospc(void)
 {
-  st_sys.fdatasync = fail_fdatasync_enospc;
+  fixture_fault_set(FIXTURE_FDATASYNC, 1, 0, ENOSPC);
 }
 
 static void install_write_eio(void)
 {
-  st_sys.write = fail_write_eio;
+  fixture_fault_set(FIXTURE_WRITE, 1, 0, EIO);
 }
 
 static void install_short_write(void)
 {
-  st_sys.write = short_write_then_enospc;
+  fixture_fault_tear(1, 0, ENOSPC); /* half a write, then the disk is full */
 }
 
 static void test_commit_fdatasync_enospc(void **state)
@@ -958,14 +886,14 @@ static void test_commit_write_eio(void **state)
 static void test_commit_short_write(void **state)
 {
   failed_commit_case(*state, install_short_write, ST_E_NO_SPACE);
-  assert_int_equal(write_calls, 2);
+  assert_int_equal(fixture_fault_calls(FIXTURE_WRITE), 2);
 }
 
 /* ---- a larger journal ------------------------------------------------------ */
 
 static void test_many_records(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d;
@@ -1015,7 +943,7 @@ static void make_checkpoint(struct trec *t, int i)
 
 static void test_unsealed_tail_cut(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct st_detail d;
   struct trec a, cp, b, c, e;
@@ -1101,20 +1029,20 @@ int main(void)
       cmocka_unit_test(test_format_parse),
       cmocka_unit_test(test_parse_hostile),
       cmocka_unit_test(test_index_million),
-      cmocka_unit_test_setup_teardown(test_create_append_find, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_log_file_path, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_verify_empty_and_garbage, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_partial_line, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_nul_tail, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_long_tail, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_torn_header, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_commit_fdatasync_enospc, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_commit_write_eio, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_commit_short_write, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_many_records, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_unsealed_tail_cut, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_create_append_find, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_log_file_path, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_lock, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_tamper, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_verify_empty_and_garbage, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_partial_line, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_nul_tail, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_long_tail, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_torn_header, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_commit_fdatasync_enospc, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_commit_write_eio, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_commit_short_write, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_many_records, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_unsealed_tail_cut, fixture_journal_setup, fixture_journal_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

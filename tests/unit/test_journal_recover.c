@@ -36,35 +36,7 @@
 
 #include "error.h"
 #include "journal.h"
-#include "syscalls.h"
 #include "fixture.h"
-
-struct tctx {
-  char dir[64];
-  char jpath[96];  /* dir/j, the journal directory */
-  char log[128];   /* dir/j/journal.log */
-};
-
-static int setup(void **state)
-{
-  struct tctx *t = calloc(1, sizeof *t);
-  snprintf(t->dir, sizeof t->dir, "/tmp/test_journal_recover.XXXXXX");
-  if (mkdtemp(t->dir) == NULL)
-    return -1;
-  snprintf(t->jpath, sizeof t->jpath, "%s/j", t->dir);
-  snprintf(t->log, sizeof t->log, "%s/journal.log", t->jpath);
-  *state = t;
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  struct tctx *t = *state;
-  st_syscalls_reset();
-  fixture_remove_tree(t->dir);
-  free(t);
-  return 0;
-}
 
 /* An issued record for request I (its own CSR, device, key and serial). */
 struct trec {
@@ -97,13 +69,6 @@ static void make_issued(struct trec *t, int i)
   t->rec.cert_len = sizeof t->cert;
 }
 
-static off_t file_size(const char *path)
-{
-  struct stat st;
-  assert_int_equal(stat(path, &st), 0);
-  return st.st_size;
-}
-
 /* Appends requests FROM..TO to J. */
 static void append_range(struct journal *j, int from, int to)
 {
@@ -133,70 +98,38 @@ static int found(struct journal *j, int i)
 
 /* ---- the faults ---- */
 
-static int write_calls;
-
-/* The first write goes half through, then the disk is full. */
-static ssize_t short_write_then_enospc(int fd, const void *buf, size_t len)
-{
-  if (write_calls++ == 0)
-    return write(fd, buf, len / 2);
-  errno = ENOSPC;
-  return -1;
-}
-
-static int fdatasync_eio(int fd)
-{
-  (void)fd;
-  errno = EIO;
-  return -1;
-}
-
-static int fdatasync_enospc(int fd)
-{
-  (void)fd;
-  errno = ENOSPC;
-  return -1;
-}
-
-static int ftruncate_eio(int fd, off_t len)
-{
-  (void)fd, (void)len;
-  errno = EIO;
-  return -1;
-}
-
 enum fault { FAULT_SHORT_WRITE, FAULT_FDATASYNC_EIO, FAULT_FDATASYNC_ENOSPC };
 
 static void arm(enum fault f)
 {
-  write_calls = 0;
+  fixture_fault_start();
   if (f == FAULT_SHORT_WRITE)
-    st_sys.write = short_write_then_enospc;
+    fixture_fault_tear(1, 0, ENOSPC); /* the first write goes half through, then the disk is full */
   else
-    st_sys.fdatasync = f == FAULT_FDATASYNC_EIO ? fdatasync_eio : fdatasync_enospc;
+    fixture_fault_set(FIXTURE_FDATASYNC, 1, 0, f == FAULT_FDATASYNC_EIO ? EIO : ENOSPC);
   if (f != FAULT_FDATASYNC_ENOSPC)
-    st_sys.ftruncate = ftruncate_eio; /* what the failed write left stays on disk */
+    fixture_fault_set(FIXTURE_FTRUNCATE, 1, 0, EIO); /* what the failed write left stays on disk */
 }
 
 /* Three committed records, a group of three whose commit fails with F. Returns
  * the open, failed handle; *DURABLE gets the committed length. */
-static struct journal *fail_a_group(struct tctx *t, enum fault f, int want, off_t *durable)
+static struct journal *fail_a_group(struct fixture_journal *t, enum fault f, int want, off_t *durable)
 {
   struct journal *j = NULL;
   struct st_detail d = {""};
   assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
   append_range(j, 1, 3);
   assert_int_equal(journal_commit(j, &d), 0);
-  *durable = file_size(t->log);
+  *durable = fixture_file_size(t->log);
   append_range(j, 4, 6);
   arm(f);
   assert_int_equal(journal_commit(j, &d), want);
-  st_syscalls_reset();
+  fixture_fault_stop();
   assert_int_equal(journal_failed(j), want);
   return j;
 }
 
-static void recover_case(struct tctx *t, enum fault f, int want, int left_on_disk)
+static void recover_case(struct fixture_journal *t, enum fault f, int want, int left_on_disk)
 {
   struct journal *j, *again = NULL;
   struct journal_open_report rep;
@@ -207,7 +140,7 @@ static void recover_case(struct tctx *t, enum fault f, int want, int left_on_dis
   off_t durable = 0, after_failure;
 
   j = fail_a_group(t, f, want, &durable);
-  after_failure = file_size(t->log);
+  after_failure = fixture_file_size(t->log);
   if (left_on_disk)
     assert_true(after_failure > durable);
   else
@@ -226,7 +159,7 @@ static void recover_case(struct tctx *t, enum fault f, int want, int left_on_dis
   assert_int_equal(journal_failed(j), 0);
   assert_int_equal(rep.records, 3);
   assert_int_equal(rep.torn_bytes_dropped, (uint64_t)(after_failure - durable));
-  assert_int_equal(file_size(t->log), durable);
+  assert_int_equal(fixture_file_size(t->log), durable);
   journal_counts(j, &records, &issued, NULL);
   assert_int_equal(records, 3);
   assert_int_equal(issued, 3);
@@ -267,7 +200,7 @@ static void test_recover_cut_back_worked(void **state)
 
 static void test_recover_healthy_is_nothing(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct journal_open_report rep;
   struct st_detail d = {""};
@@ -285,26 +218,27 @@ static void test_recover_healthy_is_nothing(void **state)
 /* The cut-back fails again while recovering: still failed, nothing lost; later it works. */
 static void test_recover_retries(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
   j = fail_a_group(t, FAULT_SHORT_WRITE, ST_E_NO_SPACE, &durable);
-  st_sys.ftruncate = ftruncate_eio;
+  fixture_fault_start();
+  fixture_fault_set(FIXTURE_FTRUNCATE, 1, 0, EIO);
   assert_int_equal(journal_recover(j, NULL, &d), ST_E_JOURNAL);
   assert_non_null(strstr(d.text, "cannot cut journal"));
   assert_non_null(strstr(d.text, t->log));
   assert_int_equal(journal_failed(j), ST_E_NO_SPACE);
-  st_syscalls_reset();
+  fixture_fault_stop();
   assert_int_equal(journal_recover(j, NULL, &d), 0);
-  assert_int_equal(file_size(t->log), durable);
+  assert_int_equal(fixture_file_size(t->log), durable);
   journal_close(j);
   assert_int_equal(journal_verify(t->jpath, NULL, &d), 0);
 }
 
 static void test_recover_deleted(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
@@ -318,7 +252,7 @@ static void test_recover_deleted(void **state)
 
 static void test_recover_replaced(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   char copy[160], cmd[800];
@@ -352,7 +286,7 @@ static void tamper(const char *log, off_t off, off_t len)
 
 static void test_recover_durable_part_changed(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
@@ -365,7 +299,7 @@ static void test_recover_durable_part_changed(void **state)
 
 static void test_recover_durable_part_cut(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j;
   struct st_detail d = {""};
   off_t durable = 0;
@@ -393,42 +327,25 @@ static void test_recover_durable_part_cut(void **state)
 
 /* ---- room ---- */
 
-static unsigned long fake_blocks;
-
-static int statvfs_fake(const char *path, struct statvfs *st)
-{
-  int r = statvfs(path, st);
-  st->f_bavail = fake_blocks;
-  st->f_frsize = 4096;
-  return r;
-}
-
-static int statvfs_fails(const char *path, struct statvfs *st)
-{
-  (void)path, (void)st;
-  errno = EIO;
-  return -1;
-}
-
 static void test_room(void **state)
 {
-  struct tctx *t = *state;
+  struct fixture_journal *t = *state;
   struct journal *j = NULL;
   struct st_detail d = {""};
   char fs[PATH_MAX], real[PATH_MAX];
   assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
   assert_int_equal(journal_room(j, 0, &d), 0);
-  st_sys.statvfs = statvfs_fake;
-  fake_blocks = 3; /* 12 KiB */
+  fixture_fault_start();
+  fixture_fault_room(3); /* 12 KiB */
   assert_int_equal(journal_room(j, 1024 * 1024, &d), ST_E_NO_SPACE);
   assert_non_null(strstr(d.text, t->log));
   assert_non_null(strstr(d.text, "has 12.0 KiB free; the station needs 1.0 MiB"));
   assert_int_equal(journal_room(j, 12 * 1024, &d), 0);
-  fake_blocks = 256;
+  fixture_fault_room(256);
   assert_int_equal(journal_room(j, 1024 * 1024, &d), 0);
-  st_sys.statvfs = statvfs_fails;
+  fixture_fault_set(FIXTURE_STATVFS, 1, 0, EIO);
   assert_int_equal(journal_room(j, 1, &d), ST_E_JOURNAL);
-  st_syscalls_reset();
+  fixture_fault_stop();
   /* the file system: a directory above the log, on the same device */
   journal_filesystem(t->log, fs, sizeof fs);
   assert_non_null(realpath(t->jpath, real));
@@ -439,16 +356,16 @@ static void test_room(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_recover_short_write, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_whole_lines_never_committed, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_cut_back_worked, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_healthy_is_nothing, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_retries, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_deleted, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_replaced, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_durable_part_changed, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_recover_durable_part_cut, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_room, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recover_short_write, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_whole_lines_never_committed, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_cut_back_worked, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_healthy_is_nothing, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_retries, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_deleted, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_replaced, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_durable_part_changed, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_recover_durable_part_cut, fixture_journal_setup, fixture_journal_teardown),
+      cmocka_unit_test_setup_teardown(test_room, fixture_journal_setup, fixture_journal_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
