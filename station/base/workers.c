@@ -2,6 +2,7 @@
 #include "workers.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,7 +66,12 @@ static void *workers_main(void *arg)
 
 unsigned workers_default_threads(void)
 {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  cpu_set_t allowed;
+  long n = 0;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+    n = CPU_COUNT(&allowed);
+  if (n < 1)
+    n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 

@@ -24,7 +24,8 @@ typedef void (*work_fn)(void *arg);
  * thread cannot be started. */
 struct workers *workers_new(unsigned threads, const char *name);
 
-/* A number of threads that suits this machine: the online CPUs, at least 1, at most 8. */
+/* A number of threads that suits this process: the CPUs it may run on (its
+ * affinity, so `taskset -c 0` gives 1), at least 1, at most 8. */
 unsigned workers_default_threads(void);
 
 /* Waits for every queued task, stops the threads and frees W; NULL is fine. */
