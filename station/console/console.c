@@ -380,7 +380,13 @@ static void console_on_log(struct console *c, int fd, char *buf, size_t cap, siz
   while ((nl = strchr(line, '\n')) != NULL || (line == buf && *used == cap - 1)) {
     if (nl != NULL)
       *nl = '\0';
-    if (strstr(line, "error:") != NULL || strstr(line, "warning:") != NULL)
+    const char *level = strstr(line, "error: ") != NULL ? strstr(line, "error: ") : strstr(line, "warning: ");
+    if (c->model.login != CONSOLE_LOGGED_IN && level != NULL && strstr(line, "hsm-pin") != NULL) {
+      /* a board's request while locked ("PORT: ... (hsm-pin) ..."): not a fault, the board asks again */
+      const char *what = strchr(level, ' ') + 1, *colon = strstr(what, ": ");
+      console_model_log(&c->model, CONSOLE_ROLE_INFO, "locked: %.*s: answered hsm-pin; the board asks again after unlock",
+                        colon != NULL ? (int)(colon - what) : (int)strlen(what), what);
+    } else if (strstr(line, "error:") != NULL || strstr(line, "warning:") != NULL)
       console_model_problem(&c->model, strstr(line, "error:") ? CONSOLE_ROLE_ERROR : CONSOLE_ROLE_REFUSED, "%s",
                             strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
     else
