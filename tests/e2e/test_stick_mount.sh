@@ -189,12 +189,12 @@ image fat32 "$WORK/dry.img" DRY
 loop "$WORK/dry.img"; dry=$LOOP
 check "--dry-run (vfat, kernel driver) prints the systemd-mount command" \
   status_to 0 "$WORK/dry-vfat" helper --dry-run --driver kernel "$dry"
-check "... --no-block --automount=no --collect --fsck=no, type vfat, nosuid,nodev,noexec, owner and masks, at <root>/DRY" \
-  grep -qx "systemd-mount --no-block --automount=no --collect --fsck=no --no-ask-password --type=vfat --options=nosuid,nodev,noexec,uid=$UID_S,gid=$GID_S,fmask=0177,dmask=0077,flush,utf8 --description=station stick DRY $dry $MEDIA/DRY" "$WORK/dry-vfat"
+check "... --no-block --automount=no --collect --fsck=no, type vfat, nosuid,nodev,noexec, owner and masks, bound to the device, at <root>/DRY" \
+  grep -qx "systemd-mount --no-block --automount=no --collect --fsck=no --no-ask-password --type=vfat --options=nosuid,nodev,noexec,uid=$UID_S,gid=$GID_S,fmask=0177,dmask=0077,flush,utf8,x-systemd.device-bound --description=station stick DRY $dry $MEDIA/DRY" "$WORK/dry-vfat"
 image exfat "$WORK/dryx.img" DRYX
 loop "$WORK/dryx.img"; dryx=$LOOP
 check "--dry-run (exfat, kernel driver): type exfat with the same options" \
-  sh -c "'$HELPER' --root '$MEDIA' --user '$STICK_USER' --dry-run --driver kernel '$dryx' | grep -qx 'systemd-mount .* --type=exfat --options=nosuid,nodev,noexec,uid=$UID_S,gid=$GID_S,fmask=0177,dmask=0077,iocharset=utf8 .* $dryx $MEDIA/DRYX'"
+  sh -c "'$HELPER' --root '$MEDIA' --user '$STICK_USER' --dry-run --driver kernel '$dryx' | grep -qx 'systemd-mount .* --type=exfat --options=nosuid,nodev,noexec,uid=$UID_S,gid=$GID_S,fmask=0177,dmask=0077,iocharset=utf8,x-systemd.device-bound .* $dryx $MEDIA/DRYX'"
 check "--dry-run mounted nothing and made no directory" \
   sh -c "! mountpoint -q '$MEDIA/DRY' && [ ! -e '$MEDIA/DRY' ] && [ ! -e '$MEDIA/DRYX' ]"
 check "--dry-run still refuses a minix device (exit 1)" expect_status 1 helper --dry-run "$minix_dev"
