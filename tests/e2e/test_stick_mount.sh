@@ -3,7 +3,7 @@
 # packaging/udev/61-station-stick.rules, packaging/polkit/50-station-stick.rules).
 #   - the helper mounts real exFAT and FAT32 images on loop devices under an
 #     intake root: the options in /proc/self/mounts (nosuid,nodev,noexec), the
-#     owner (a test user standing in for `station`), the mode bits (nothing for
+#     owner (the user daemon standing in for `station`), the mode bits (nothing for
 #     group or others), a program on the stick cannot run, the owner can write
 #     and another user cannot read;
 #   - it refuses a device without a file system and ones with a file system
@@ -36,14 +36,14 @@ RULE=$ROOTDIR/packaging/udev/61-station-stick.rules
 POLKIT=$ROOTDIR/packaging/polkit/50-station-stick.rules
 [ "$(id -u)" = 0 ] || { echo "FAIL: loop devices and mounts need root"; exit 1; }
 for tool in mkfs.exfat mkfs.vfat mkfs.minix mkfs.ext4 mount.exfat-fuse fusefat losetup fsck.exfat fsck.vfat \
-  udevadm node runuser useradd findmnt blkid; do
+  udevadm node runuser findmnt blkid; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing (bash packaging/install-deps.sh --test installs it)"; exit 1; }
 done
 
 MEDIA=$WORK/media
 chmod 0755 "$WORK"   # the station user and another user reach the intake root; the sticks' own modes decide
-STICK_USER=station-sticktest
-id "$STICK_USER" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "$STICK_USER"
+# two unprivileged users every Debian system has: daemon stands for `station`, nobody for anyone else
+STICK_USER=daemon
 OTHER_USER=nobody
 UID_S=$(id -u "$STICK_USER"); GID_S=$(id -g "$STICK_USER")
 LOOPS=()
