@@ -44,7 +44,7 @@ mkfs.exfat -L EJECTME "$WORK/stick.img" >/dev/null
 LOOP=$(losetup -f --show "$WORK/stick.img")
 "$MAKE_CSRS" "$WORK/prep" 500 "$FACTORY"
 
-start_console 160 36 $ENV
+start_console 120 30 $ENV
 check "the console logs in" wait_for "station: logged in"
 keys x
 check "x with no stick says there is none" wait_for "x: no stick to eject"
@@ -61,9 +61,11 @@ keys x
 check "x during the batch is refused, naming the stick" \
   wait_for "x: not now: the station is writing to stick $MEDIA/EJECTME; eject it once"
 check "... and the stick is still mounted" mountpoint -q "$MEDIA/EJECTME"
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.eject-refused"
 check "the batch ends: safe to remove" wait_for "$MEDIA/EJECTME: safe to remove" 60
 keys x
 check "x ejects it: the console says to pull it out" wait_for "x: EJECTME: unmounted: pull it out" 30
+[ -z "${CONSOLE_CAPTURE:-}" ] || screen >"$CONSOLE_CAPTURE.ejected"
 check "the stick is unmounted and its directory gone" sh -c "! mountpoint -q '$MEDIA/EJECTME' && [ ! -e '$MEDIA/EJECTME' ]"
 check "the panel drops the stick" gone_from "$MEDIA/EJECTME: safe to remove" 10
 check "the image checks clean (fsck -n)" fsck.exfat -n "$LOOP"
