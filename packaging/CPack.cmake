@@ -10,6 +10,9 @@
 #   /lib/systemd/system/station-serial.service   the headless serial server (sandboxed)
 #   /lib/systemd/system/station-console@.service the kiosk console on a tty
 #   /lib/udev/rules.d/60-station-serial.rules    USB-serial adapters for the station user
+#   /lib/udev/rules.d/61-station-stick.rules     USB sticks mount themselves under /media/station
+#   /usr/lib/station/station-stick-mount         the mount and eject helper that rule and the console run
+#   /usr/share/polkit-1/rules.d/50-station-stick.rules   the station user may eject sticks, nothing else
 # and creates, from postinst, the system user and group `station` with its home
 # /var/lib/station (0750), where the station lays out its journal (0700).
 include(GNUInstallDirs)
@@ -46,7 +49,10 @@ install(FILES ${STATION_PKG}/station.yaml DESTINATION ${STATION_DOCDIR}/examples
 install(FILES ${STATION_PKG}/station.yaml DESTINATION /etc/station)
 install(FILES ${STATION_PKG}/systemd/station-serial.service ${STATION_PKG}/systemd/station-console@.service
   DESTINATION /lib/systemd/system)
-install(FILES ${STATION_PKG}/udev/60-station-serial.rules DESTINATION /lib/udev/rules.d)
+install(FILES ${STATION_PKG}/udev/60-station-serial.rules ${STATION_PKG}/udev/61-station-stick.rules
+  DESTINATION /lib/udev/rules.d)
+install(PROGRAMS ${STATION_PKG}/stick/station-stick-mount DESTINATION lib/station)
+install(FILES ${STATION_PKG}/polkit/50-station-stick.rules DESTINATION share/polkit-1/rules.d)
 install(FILES ${STATION_PKG}/debian/lintian-overrides DESTINATION share/lintian/overrides RENAME station)
 
 # Depends: computed by dpkg-shlibdeps from what the binary really links, plus
@@ -97,8 +103,9 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "${station_depends}")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "softhsm2 | opensc | libtpm2-pkcs11-1")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libtpm2-pkcs11-tools, tpm2-tools, opensc")
+# polkitd: the console's eject (packaging/polkit/); udisks2 powers an ejected stick off.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "softhsm2 | opensc | libtpm2-pkcs11-1, polkitd")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libtpm2-pkcs11-tools, tpm2-tools, opensc, udisks2")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${STATION_PKG}/debian/conffiles ${STATION_PKG}/debian/postinst
   ${STATION_PKG}/debian/prerm ${STATION_PKG}/debian/postrm)

@@ -33,7 +33,8 @@ TEST=(
   swtpm swtpm-tools tpm2-abrmd libtpm2-pkcs11-1 libtss2-tcti-tabrmd0 dbus   # the tpm2 backend on a software TPM
   debootstrap lintian dpkg-dev fakeroot                # the .deb, lintian, its install into a fresh Debian root
   nginx-light faketime                                 # boards: a real mutual-TLS gateway, a board clock behind
-  udev                                                 # udevadm: the stick-mount rule's syntax
+  udev                                                 # udevadm: the stick-mount rule's syntax and matches
+  nodejs                                               # evaluates the polkit rule (packaging/polkit/) in e2e.stick_mount
 )
 
 want_test=0

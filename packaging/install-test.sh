@@ -79,6 +79,7 @@ check "/var/lib/station is station's, mode 0750" \
 check "/etc/station/station.yaml is a conffile" \
   sh -c "chroot '$R' dpkg-query -W -f='\${Conffiles}' station | grep -q '/etc/station/station.yaml'"
 check "units and udev rule installed" sh -c "[ -f '$R/lib/systemd/system/station-serial.service' ] && [ -f '$R/lib/systemd/system/station-console@.service' ] && [ -f '$R/lib/udev/rules.d/60-station-serial.rules' ]"
+check "the stick rule, its helper (executable) and the polkit rule installed" sh -c "[ -f '$R/lib/udev/rules.d/61-station-stick.rules' ] && [ -x '$R/usr/lib/station/station-stick-mount' ] && [ -f '$R/usr/share/polkit-1/rules.d/50-station-stick.rules' ]"
 check "installing again (dpkg -i over itself) keeps everything" in_root dpkg -i "/tmp/$(basename "$DEB")"
 
 # --- 4. the key ceremony and selftest in the root, as the station user

@@ -74,6 +74,8 @@ enum st_error_class { ST_CLASS_OK, ST_CLASS_REFUSAL, ST_CLASS_USAGE, ST_CLASS_FA
   X(ST_E_SERIAL_BUSY,         -80, REFUSAL, "serial-busy",               "The board sent more CSRs than the station queues for one port; wait for each answer before sending again.") \
   X(ST_E_SERIAL_PORT,         -81, FAULT,   "serial-port",               "The serial port could not be opened, set up, read or written; check the adapter, its cable and the device path.") \
   X(ST_E_SERIAL_BAUD,         -82, USAGE,   "serial-baud",               "The baud rate is not one a serial port can be set to (e.g. 9600, 57600, 115200, 921600).") \
+  /* USB sticks: eject */ \
+  X(ST_E_STICK_EJECT,        -130, FAULT,   "stick-eject",               "The stick could not be unmounted; it may still be in use. Wait until nothing writes to it and eject it again, or pull it out once the console says it is safe to remove.") \
   /* audit */ \
   X(ST_E_CHECKPOINT,          -90, FAULT,   "checkpoint-invalid",        "A signed checkpoint of the journal does not verify with the journal key: the journal was rewritten.") \
   X(ST_E_JOURNAL_TRUNCATED,   -91, FAULT,   "journal-truncated",         "The journal ends before the head kept on the token: its tail was cut.") \

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "log.h"
 #include "service.h"
+#include "stick_eject.h"
 
 /* How long the console shows what became of the sticks before it leaves, when it quit during a batch. */
 #define CONSOLE_LEAVE_MS 3000
@@ -179,6 +180,33 @@ static void console_export_to(struct console *c, const char *path)
   }
 }
 
+/* 1 when ST may be ejected: nothing is being written to it and everything on it is synced. */
+static int console_ejectable(const struct console_stick *st)
+{
+  return !st->gone && (st->state == CONSOLE_STICK_READY ||
+                       ((st->state == CONSOLE_STICK_DONE || st->state == CONSOLE_STICK_FAILED) && st->safe));
+}
+
+static void console_render(struct console *c);
+
+/* Unmounts (and powers off) the stick ST through the mount helper; the
+ * screen says so first, as the helper takes a moment. */
+static void console_eject(struct console *c, struct console_stick *st)
+{
+  char answer[400], shown[256];
+  snprintf(shown, sizeof shown, "%s", st->shown);
+  if (c->model.exporting) {
+    console_answer(c, CONSOLE_ROLE_REFUSED, "x: the journal is being exported onto a stick; eject once it is written");
+    return;
+  }
+  console_answer(c, CONSOLE_ROLE_INFO, "ejecting %s ...", shown);
+  console_render(c);
+  if (stick_eject(st->path, answer, sizeof answer) == ST_OK)
+    console_answer(c, CONSOLE_ROLE_INFO, "x: %s", answer);
+  else
+    console_answer(c, CONSOLE_ROLE_ERROR, "x: %s not ejected: %s", shown, answer);
+}
+
 void console_chosen(struct console *c, size_t i)
 {
   struct console_stick *st = i < c->choice_count ? console_model_stick(&c->model, c->choices[i]) : NULL;
@@ -189,6 +217,8 @@ void console_chosen(struct console *c, size_t i)
     console_ask_sign(c, st);
   else if (c->choice == CONSOLE_CHOOSE_EXPORT && console_exportable(st))
     console_export_to(c, st->path);
+  else if (c->choice == CONSOLE_CHOOSE_EJECT && console_ejectable(st))
+    console_eject(c, st);
   else
     console_answer(c, CONSOLE_ROLE_REFUSED, "stick %s cannot be used now", st->shown);
 }
@@ -230,6 +260,32 @@ static void console_key_export(struct console *c)
     console_answer(c, CONSOLE_ROLE_REFUSED, "e: no idle stick in the USB slot to export to");
 }
 
+static void console_key_eject(struct console *c)
+{
+  size_t one = 0, n;
+  const struct console_stick *busy = NULL;
+  for (size_t i = 0; i < c->model.stick_count; i++) {
+    const struct console_stick *st = &c->model.sticks[i];
+    if (st->state == CONSOLE_STICK_SIGNING || st->state == CONSOLE_STICK_QUEUED ||
+        ((st->state == CONSOLE_STICK_DONE || st->state == CONSOLE_STICK_FAILED) && !st->safe))
+      busy = st;
+  }
+  if (c->model.exporting) {
+    console_answer(c, CONSOLE_ROLE_REFUSED, "x: the journal is being exported onto a stick; eject once it is written");
+    return;
+  }
+  n = console_offer(c, CONSOLE_CHOOSE_EJECT, console_ejectable, &one);
+  if (n == 1)
+    console_eject(c, &c->model.sticks[one]);
+  else if (n == 0 && busy != NULL)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "x: not now: the station is writing to stick %s; eject it once it says "
+                   "\"safe to remove\"", busy->shown);
+  else if (n == 0 && c->model.stick_count > 0)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "x: no stick can be ejected now (still being inspected, or gone)");
+  else if (n == 0)
+    console_answer(c, CONSOLE_ROLE_REFUSED, "x: no stick to eject");
+}
+
 void console_ask_quit(struct console *c)
 {
   const struct console_stick *st = console_model_signing(&c->model);
@@ -251,6 +307,7 @@ static void console_key_main(struct console *c, int key)
   switch (key) {
   case 's': console_key_sign(c); break;
   case 'e': console_key_export(c); break;
+  case 'x': console_key_eject(c); break;
   case 'l':
     if (c->model.login == CONSOLE_LOGGED_IN && service_lock(c->service) == ST_OK) {
       c->model.login = CONSOLE_LOCKING;
@@ -323,7 +380,13 @@ static void console_on_log(struct console *c, int fd, char *buf, size_t cap, siz
   while ((nl = strchr(line, '\n')) != NULL || (line == buf && *used == cap - 1)) {
     if (nl != NULL)
       *nl = '\0';
-    if (strstr(line, "error:") != NULL || strstr(line, "warning:") != NULL)
+    const char *level = strstr(line, "error: ") != NULL ? strstr(line, "error: ") : strstr(line, "warning: ");
+    if (c->model.login != CONSOLE_LOGGED_IN && level != NULL && strstr(line, "hsm-pin") != NULL) {
+      /* a board's request while locked ("PORT: ... (hsm-pin) ..."): not a fault, the board asks again */
+      const char *what = strchr(level, ' ') + 1, *colon = strstr(what, ": ");
+      console_model_log(&c->model, CONSOLE_ROLE_INFO, "locked: %.*s: answered hsm-pin; the board asks again after unlock",
+                        colon != NULL ? (int)(colon - what) : (int)strlen(what), what);
+    } else if (strstr(line, "error:") != NULL || strstr(line, "warning:") != NULL)
       console_model_problem(&c->model, strstr(line, "error:") ? CONSOLE_ROLE_ERROR : CONSOLE_ROLE_REFUSED, "%s",
                             strncmp(line, "station: ", 9) == 0 ? line + 9 : line);
     else

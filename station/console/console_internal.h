@@ -34,7 +34,7 @@ struct console_view {
 enum console_confirm { CONSOLE_CONFIRM_SIGN, CONSOLE_CONFIRM_QUIT };
 
 /* What the stick chooser is for. */
-enum console_choice { CONSOLE_CHOOSE_SIGN, CONSOLE_CHOOSE_EXPORT };
+enum console_choice { CONSOLE_CHOOSE_SIGN, CONSOLE_CHOOSE_EXPORT, CONSOLE_CHOOSE_EJECT };
 
 /* How the console leaves while the station writes to a stick. */
 enum console_quitting {

@@ -270,6 +270,7 @@ static void console_help_draw(struct console *c, int top, int rows)
   static const char *const lines[] = {
     "s          sign a stick (asks which when several wait; y confirms)",
     "e          export the journal (CSV + .sig) onto a stick",
+    "x          eject a stick: unmount it (and power it off) once it is written",
     "l          lock: log out of the token (after the batch in progress)",
     "PgUp PgDn  the event log a page back and forth; Home, End: oldest, newest",
     "F1 ?       this help                 Esc: closes a box",
@@ -309,8 +310,9 @@ static void console_choose_draw(struct console *c, int top, int rows)
     n = LINES - 5 > 1 ? LINES - 5 : 1;
   console_box(c, n + 4, w, &y, &x);
   console_put(y + 1, x + 2, console_attr(c, CONSOLE_ATTR_HEADING),
-              c->choice == CONSOLE_CHOOSE_SIGN ? "Which stick to sign? (number, or arrows and Enter; Esc: none)"
-                                               : "Export to which stick? (number, or arrows and Enter; Esc: none)");
+              c->choice == CONSOLE_CHOOSE_SIGN     ? "Which stick to sign? (number, or arrows and Enter; Esc: none)"
+              : c->choice == CONSOLE_CHOOSE_EJECT ? "Eject which stick? (number, or arrows and Enter; Esc: none)"
+                                                  : "Export to which stick? (number, or arrows and Enter; Esc: none)");
   for (int i = 0; i < n; i++) {
     const struct console_stick *st = console_model_stick(&c->model, c->choices[i]);
     enum console_attr_role role = CONSOLE_ATTR_NORMAL;

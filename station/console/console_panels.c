@@ -504,7 +504,7 @@ static void console_keys_draw(struct console *c, int top, int rows)
   mvhline(top, 0, ' ', COLS);
   attroff(console_attr(c, CONSOLE_ATTR_TITLE));
   console_put(top, 0, console_attr(c, CONSOLE_ATTR_TITLE),
-              " s sign  e export  l lock  / find  Tab problems  F1 help  F10/q quit");
+              " s sign  e export  x eject  l lock  / find  Tab problems  F1 help  F10/q quit");
 }
 
 const struct console_view console_keys_view = {"keys", console_keys_rows, console_keys_draw, NULL, NULL};

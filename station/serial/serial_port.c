@@ -1,11 +1,15 @@
 /* serial_port.c - raw, non-blocking serial ports (see serial_port.h). */
 #include "serial_port.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -66,6 +70,58 @@ out:
   return r;
 }
 
+/* Pseudo-terminal slaves (/dev/pts/N): majors 136 to 143. */
+#define SERIAL_PTS_MAJOR_FIRST 136
+#define SERIAL_PTS_MAJOR_LAST 143
+
+/* A process whose controlling terminal is the device DEV (this one too), or 0
+ * when none is seen in /proc (processes /proc does not show are not seen). */
+static pid_t serial_terminal_owner(dev_t dev)
+{
+  /* /proc/PID/stat's tty_nr: minor bits 0-7 and 20-31, major bits 8-15 */
+  unsigned long want = (minor(dev) & 0xffUL) | ((unsigned long)major(dev) << 8) | ((minor(dev) & ~0xffUL) << 12);
+  pid_t found = 0;
+  struct dirent *de;
+  DIR *d = opendir("/proc");
+  if (d == NULL)
+    return 0;
+  while (found == 0 && (de = readdir(d)) != NULL) {
+    char file[300], buf[1024], *end;
+    long pid = strtol(de->d_name, &end, 10);
+    unsigned long tty = 0;
+    FILE *f;
+    if (*end != '\0' || pid <= 0)
+      continue;
+    snprintf(file, sizeof file, "/proc/%s/stat", de->d_name);
+    if ((f = fopen(file, "re")) == NULL)
+      continue;
+    if (fgets(buf, sizeof buf, f) != NULL && (end = strrchr(buf, ')')) != NULL &&
+        sscanf(end + 1, " %*c %*d %*d %*d %lu", &tty) == 1 && tty == want)
+      found = (pid_t)pid;
+    fclose(f);
+  }
+  closedir(d);
+  return found;
+}
+
+/* 1 (with DETAIL) when PATH is a symbolic link to a pseudo-terminal (FD open
+ * on it) that is some session's terminal: a link left behind by a board
+ * simulator or a demo whose pty now belongs to someone else's shell. */
+static int serial_foreign_terminal(const char *path, int fd, struct st_detail *detail)
+{
+  struct stat link, target;
+  pid_t owner;
+  if (lstat(path, &link) != 0 || !S_ISLNK(link.st_mode) || fstat(fd, &target) != 0 || !S_ISCHR(target.st_mode) ||
+      major(target.st_rdev) < SERIAL_PTS_MAJOR_FIRST || major(target.st_rdev) > SERIAL_PTS_MAJOR_LAST)
+    return 0;
+  if ((owner = serial_terminal_owner(target.st_rdev)) == 0)
+    return 0;
+  st_detail_set(detail, "%s: not opened: it is a link to /dev/pts/%u, the terminal of a running session (process "
+                "%ld), not a board's line; a link left behind by a demo or a test? Remove it, or name the port itself",
+                path, minor(target.st_rdev), (long)owner);
+  return 1;
+}
+
 int serial_port_open(const char *path, unsigned baud, struct serial_port **out, struct st_detail *detail)
 {
   int r;
@@ -88,6 +144,8 @@ int serial_port_open(const char *path, unsigned baud, struct serial_port **out, 
     st_detail_set(detail, "%s: %s", path, strerror(errno));
     goto out;
   }
+  if (serial_foreign_terminal(path, p->fd, detail))
+    goto out;
   if (tcgetattr(p->fd, &p->saved) != 0) {
     st_detail_set(detail, "%s: %s", path, errno == ENOTTY ? "not a terminal (a serial port was expected)" : strerror(errno));
     goto out;

@@ -38,9 +38,15 @@ int serial_termios_settings(unsigned baud, struct termios *out);
 
 /* Opens PATH, saves its settings, asks for exclusive use (TIOCEXCL, best
  * effort) and sets serial_termios_settings(BAUD). Does not flush: what a board
- * sent before the port was opened is still read. Returns 0 and *OUT (close
- * with serial_port_close), or ST_E_SERIAL_BAUD, or ST_E_SERIAL_PORT with
- * DETAIL ("/dev/ttyUSB3: No such file or directory", "...: not a terminal"). */
+ * sent before the port was opened is still read. A PATH that is a symbolic
+ * link to a pseudo-terminal (/dev/pts/N) which is some process's controlling
+ * terminal (a shell's, found in /proc) is refused before its settings are
+ * touched: such a link was left behind by a board simulator or a demo, and
+ * its pty now belongs to someone's session; /dev/pts/N named itself is opened.
+ * Returns 0 and *OUT (close with serial_port_close), or ST_E_SERIAL_BAUD, or
+ * ST_E_SERIAL_PORT with DETAIL ("/dev/ttyUSB3: No such file or directory",
+ * "...: not a terminal", "...: not opened: it is a link to /dev/pts/4, the
+ * terminal of a running session ..."). */
 int serial_port_open(const char *path, unsigned baud, struct serial_port **out, struct st_detail *detail);
 
 /* The file descriptor, for poll(). */

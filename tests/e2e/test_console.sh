@@ -4,7 +4,8 @@
 # panel, a stick moved under an intake root and its batch count, s/y signing
 # it (certificates on the stick checked with openssl, "safe to remove"), a
 # simulated board on a pty served while the console runs, l lock and unlock,
-# ? help, e export (csv + .sig checked with openssl), a resize, a monochrome
+# ? help, e export (csv + .sig checked with openssl), a board while locked
+# (shown "locked" in normal colour, not as a fault), a resize, a monochrome
 # terminal, q/y quit with exit status 0.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serial_lib.sh"
@@ -110,6 +111,13 @@ rm -f "$PORTS/ttyBOARD0"
 check "locked: a board's new CSR is answered hsm-pin, nothing signed" grep -q "hsm-pin" "$WORK/sim-locked.out"
 keys "$TEST_PIN" Enter
 check "the PIN unlocks" wait_for "station: logged in"
+# locked_line: the event-log line of the board's request while locked, with its colours (tmux capture-pane -e)
+locked_line() { T capture-pane -p -e -t console | grep -F 'hsm-pin' | grep -F 'locked: '; }
+T resize-window -t console -x 200 -y 50
+check "locked: the board's request is shown as locked in the event log" \
+  wait_for "locked: $PORTS/ttyBOARD0: answered hsm-pin; the board asks again after unlock"
+check "... in normal colour, not bold or red like a fault" \
+  sh -c "$(declare -f locked_line T); TMUX_SOCK='$TMUX_SOCK'; l=\$(locked_line) && [ -n \"\$l\" ] && ! printf '%s' \"\$l\" | grep -qE \$'\\e\\\\[([0-9;]*;)?(1|31|91)(;[0-9;]*)?m'"
 
 T resize-window -t console -x 80 -y 24
 check "after a resize to 80x24 the screen is redrawn to fit" \

@@ -35,6 +35,7 @@ for dep in 'libssl3' 'libp11-3' 'libyaml-0-2' 'libncursesw6' 'libc6' 'adduser'; 
   check "Depends names $dep" sh -c "echo '$DEPENDS' | tr ',' '\n' | grep -q '^ *$dep\\( \\|\$\\)'"
 done
 check "Recommends a token: softhsm2 | opensc | libtpm2-pkcs11-1" grep -q '^Recommends: softhsm2 | opensc | libtpm2-pkcs11-1' "$WORK/control"
+check "Recommends polkitd (the console's eject)" sh -c "grep '^Recommends:' '$WORK/control' | tr ',' '\n' | grep -qx ' *polkitd'"
 
 # every library the packaged program links is provided by a package Depends names
 dpkg-deb -x "$DEB" "$WORK/x"
@@ -58,7 +59,9 @@ echo "    files:"; sed 's/^/      /' "$WORK/files"
 for f in /usr/bin/station /usr/share/man/man1/station.1.gz /usr/share/man/man5/station.yaml.5.gz \
   /etc/station/station.yaml /usr/share/doc/station/copyright /usr/share/doc/station/changelog.Debian.gz \
   /usr/share/doc/station/examples/station.yaml /lib/systemd/system/station-serial.service \
-  /lib/systemd/system/station-console@.service /lib/udev/rules.d/60-station-serial.rules; do
+  /lib/systemd/system/station-console@.service /lib/udev/rules.d/60-station-serial.rules \
+  /lib/udev/rules.d/61-station-stick.rules /usr/lib/station/station-stick-mount \
+  /usr/share/polkit-1/rules.d/50-station-stick.rules; do
   check "ships $f" grep -qx "$f" "$WORK/files"
 done
 check "nothing outside /usr, /etc, /lib" sh -c "! grep -v -e '^/usr/' -e '^/etc/' -e '^/lib/' '$WORK/files'"
@@ -94,5 +97,18 @@ for u in station-serial.service station-console@.service; do
     grep -qx 'User=station' \"\$f\" && grep -qx 'NoNewPrivileges=yes' \"\$f\" && grep -qx 'CapabilityBoundingSet=' \"\$f\""
 done
 check "udev rule gives station the USB serial adapters" grep -q 'GROUP="station", MODE="0660"' "$WORK/x/lib/udev/rules.d/60-station-serial.rules"
+STICK_RULE=$WORK/x/lib/udev/rules.d/61-station-stick.rules
+check "the stick rule matches USB block devices with a file system, on add" \
+  sh -c "grep -qx 'ACTION!=\"add\", GOTO=\"station_stick_end\"' '$STICK_RULE' && grep -qx 'SUBSYSTEM!=\"block\", GOTO=\"station_stick_end\"' '$STICK_RULE' &&
+         grep -qx 'ENV{ID_BUS}!=\"usb\", GOTO=\"station_stick_end\"' '$STICK_RULE' && grep -qx 'ENV{ID_FS_USAGE}!=\"filesystem\", GOTO=\"station_stick_end\"' '$STICK_RULE'"
+helper_run=$(sed -n 's/^RUN{program}+="\([^ "]*\) \$devnode"$/\1/p' "$STICK_RULE")
+check "the stick rule runs the packaged helper ($helper_run), which is an executable POSIX sh script" \
+  sh -c "[ '$helper_run' = /usr/lib/station/station-stick-mount ] && [ \$(stat -c %a '$WORK/x$helper_run') = 755 ] && head -1 '$WORK/x$helper_run' | grep -qx '#!/bin/sh' && sh -n '$WORK/x$helper_run'"
+check "the packaged helper mounts through systemd-mount with nosuid,nodev,noexec (--dry-run on a loop device)" sh -c "
+  truncate -s 40M '$WORK/stick.img' && mkfs.vfat -F 32 -n PKG '$WORK/stick.img' >/dev/null && l=\$(losetup -f --show '$WORK/stick.img') || exit 1
+  out=\$('$WORK/x$helper_run' --dry-run --root /media/station --user root --driver kernel \"\$l\"); rc=\$?; losetup -d \"\$l\"; echo \"\$out\"
+  [ \$rc = 0 ] && echo \"\$out\" | grep -q '^systemd-mount --no-block --automount=no --collect .*--type=vfat --options=nosuid,nodev,noexec,uid=0,gid=0,.* /media/station/PKG\$'"
+check "the polkit rule names the station user and only media-station-*.mount stops" \
+  sh -c "grep -q 'subject.user !== \"station\"' '$WORK/x/usr/share/polkit-1/rules.d/50-station-stick.rules' && grep -qF '/^media-station-[^-\\/]+\\.mount\$/' '$WORK/x/usr/share/polkit-1/rules.d/50-station-stick.rules'"
 
 finish
