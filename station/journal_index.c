@@ -10,7 +10,10 @@
  *
  *   entries   one per issued record: its location (a byte offset in the log,
  *             or past the end for a record still pending; journal.c reads it
- *             back) and a 32-bit hash of each of its four keys. 24 bytes.
+ *             back), a 32-bit hash of each of its four keys, and the first
+ *             16 bytes of the record's chain value, with which the loader
+ *             checks that the line it reads back is the record indexed. 40
+ *             bytes.
  *   tables    four open-addressing hash tables (linear probing), one per key,
  *             of 32-bit slots holding an entry number + 1 (0: empty). A table
  *             doubles when it would pass 3/4 full, rehashing from the stored
@@ -19,8 +22,10 @@
  * A lookup walks the probe sequence; where the stored hash equals the key's,
  * it reads that record back through the loader and compares the real key, so
  * a hash collision costs a read, never a wrong answer. With 1,000,000 issued
- * records this is 24 MiB of entries (capacity 2^20) and 4 x 8 MiB of tables
- * (2^21 slots each): about 59 bytes per record.
+ * records this is 40 MiB of entries (capacity 2^20) and 4 x 8 MiB of tables
+ * (2^21 slots each): about 75 bytes per record. The arrays are what the
+ * index file holds (journal_index_file.c): jindex_arrays hands them out,
+ * jindex_adopt takes them back.
  *
  * CSR hashes and key hashes are SHA-256 values, so their first four bytes are
  * already uniform; device ids and serials are hashed with FNV-1a and a final
@@ -33,10 +38,6 @@
 
 #include "error.h"
 
-struct jindex_entry {
-  uint64_t loc;
-  uint32_t hash[JINDEX_TABLES];
-};
 
 struct jindex_table_slots {
   uint32_t *slot;  /* entry number + 1; 0 is empty */
@@ -144,7 +145,7 @@ static int jindex_probe(struct jindex *ix, enum jindex_table table, const void *
       break;
     if (ix->entry[s - 1].hash[table] != h)
       continue;
-    r = ix->loader.load(ix->loader.arg, ix->entry[s - 1].loc, &rec);
+    r = ix->loader.load(ix->loader.arg, ix->entry[s - 1].loc, ix->entry[s - 1].chain, &rec);
     if (r < 0)
       break;
     r = jindex_key(&rec, table, &k, &klen) && klen == len && memcmp(k, key, len) == 0;
@@ -221,6 +222,7 @@ int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec
   /* First every lookup (which may fail), then every change (which cannot). */
   memset(e, 0, sizeof *e);
   e->loc = loc;
+  memcpy(e->chain, rec->chain, sizeof e->chain);
   for (int t = 0; t < JINDEX_TABLES; t++) {
     const void *key;
     size_t len;
@@ -249,15 +251,51 @@ out:
 }
 
 int jindex_find(struct jindex *ix, enum jindex_table table, const void *key, size_t len,
-                uint64_t *loc)
+                uint64_t *loc, uint8_t chain[16])
 {
   int r = 0;
   size_t pos = 0;
   if (ix->t[table].size == 0 || len == 0)
     goto out;
   r = jindex_probe(ix, table, key, len, jindex_hash(table, key, len), &pos);
-  if (r == 1)
+  if (r == 1) {
     *loc = ix->entry[ix->t[table].slot[pos] - 1].loc;
+    memcpy(chain, ix->entry[ix->t[table].slot[pos] - 1].chain, 16);
+  }
+out:
+  return r;
+}
+
+void jindex_arrays(const struct jindex *ix, struct jindex_arrays *out)
+{
+  out->entry = ix->entry;
+  out->n = ix->n;
+  for (int t = 0; t < JINDEX_TABLES; t++) {
+    out->slot[t] = ix->t[t].slot;
+    out->size[t] = ix->t[t].size;
+    out->used[t] = ix->t[t].used;
+  }
+}
+
+int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, size_t cap)
+{
+  int r = ST_E_INTERNAL;
+  if (ix->n != 0 || ix->entry != NULL || cap < a->n)
+    goto out;
+  for (int t = 0; t < JINDEX_TABLES; t++)
+    if (ix->t[t].slot != NULL)
+      goto out;
+  ix->entry = (struct jindex_entry *)a->entry;
+  ix->n = a->n;
+  ix->cap = cap;
+  a->entry = NULL;
+  for (int t = 0; t < JINDEX_TABLES; t++) {
+    ix->t[t].slot = (uint32_t *)a->slot[t];
+    ix->t[t].size = a->size[t];
+    ix->t[t].used = a->used[t];
+    a->slot[t] = NULL;
+  }
+  r = 0;
 out:
   return r;
 }
