@@ -443,7 +443,7 @@ static int journal_read(struct journal *j, int want, const uint8_t *must, struct
   s->path = j->log_path;
   s->on_record = journal_index_record;
   s->arg = j;
-  if (want && fstat(j->fd, &st) == 0) {
+  if (want && fstat(j->fd, &st) == 0 && st.st_size > 0) {
     int got = jif_load(j->ix_path, j->fd, (uint64_t)st.st_size, j->index, &h, digest, j->ix_sig, &j->ix_sig_len,
                        &why);
     if (got == 0 && must != NULL && memcmp(digest, must, 32) != 0) {
