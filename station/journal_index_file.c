@@ -140,12 +140,12 @@ static int jif_check_log(int fd, uint64_t size, const struct jif_header *h, cons
   uint8_t chain[32];
 
   memset(&rec, 0, sizeof rec);
-  *why = "the journal is shorter than the records it describes";
-  if (h->end > size || h->off < JOURNAL_HEADER_LEN + 1 || h->end <= h->off || len > JOURNAL_LINE_MAX)
-    goto out;
   *why = "the journal's header is not the one it was written for (another journal)";
   jf_header_format(want, h->genesis);
   if (jif_pread(fd, head, JOURNAL_HEADER_LEN + 1, 0) < 0 || memcmp(head, want, JOURNAL_HEADER_LEN + 1) != 0)
+    goto out;
+  *why = "the journal is shorter than the records it describes";
+  if (h->end > size || h->off < JOURNAL_HEADER_LEN + 1 || h->end <= h->off || len > JOURNAL_LINE_MAX)
     goto out;
   *why = "the journal does not hold the checkpoint it ends on where it says";
   if ((line = malloc(len)) == NULL || jif_pread(fd, line, len, h->off) < 0 || line[len - 1] != '\n' ||
