@@ -35,6 +35,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 
@@ -50,7 +51,22 @@ struct jindex {
   struct jindex_entry *entry;
   size_t n, cap;
   struct jindex_table_slots t[JINDEX_TABLES];
+  /* arrays adopted from a private mapping of the index file (jindex_adopt):
+   * entries 0 to base_n - 1 stay there (entry[] then holds the ones after
+   * them); the tables are written copy-on-write and move to the heap when
+   * they grow */
+  void *map;
+  size_t map_len;
+  const struct jindex_entry *base;
+  size_t base_n;
+  int slot_mapped[JINDEX_TABLES];
 };
+
+/* Entry number I (0-based). */
+static inline const struct jindex_entry *jindex_at(const struct jindex *ix, size_t i)
+{
+  return i < ix->base_n ? &ix->base[i] : &ix->entry[i - ix->base_n];
+}
 
 struct jindex *jindex_new(const struct jindex_loader *loader)
 {
@@ -63,15 +79,18 @@ struct jindex *jindex_new(const struct jindex_loader *loader)
 void jindex_free(struct jindex *ix)
 {
   for (int t = 0; ix != NULL && t < JINDEX_TABLES; t++)
-    free(ix->t[t].slot);
+    if (!ix->slot_mapped[t])
+      free(ix->t[t].slot);
   if (ix != NULL)
     free(ix->entry);
+  if (ix != NULL && ix->map != NULL)
+    munmap(ix->map, ix->map_len);
   free(ix);
 }
 
 size_t jindex_memory(const struct jindex *ix)
 {
-  size_t n = sizeof *ix + ix->cap * sizeof *ix->entry;
+  size_t n = sizeof *ix + (ix->cap + ix->base_n) * sizeof *ix->entry;
   for (int t = 0; t < JINDEX_TABLES; t++)
     n += ix->t[t].size * sizeof *ix->t[t].slot;
   return n;
@@ -143,9 +162,9 @@ static int jindex_probe(struct jindex *ix, enum jindex_table table, const void *
     *pos = i;
     if (s == 0)
       break;
-    if (ix->entry[s - 1].hash[table] != h)
+    if (jindex_at(ix, s - 1)->hash[table] != h)
       continue;
-    r = ix->loader.load(ix->loader.arg, ix->entry[s - 1].loc, ix->entry[s - 1].chain, &rec);
+    r = ix->loader.load(ix->loader.arg, jindex_at(ix, s - 1)->loc, jindex_at(ix, s - 1)->chain, &rec);
     if (r < 0)
       break;
     r = jindex_key(&rec, table, &k, &klen) && klen == len && memcmp(k, key, len) == 0;
@@ -173,12 +192,14 @@ static int jindex_table_reserve(struct jindex *ix, enum jindex_table table)
     uint32_t s = t->slot[i];
     if (s == 0)
       continue;
-    size_t j = ix->entry[s - 1].hash[table] & (size - 1);
+    size_t j = jindex_at(ix, s - 1)->hash[table] & (size - 1);
     while (slot[j] != 0)
       j = (j + 1) & (size - 1);
     slot[j] = s;
   }
-  free(t->slot);
+  if (!ix->slot_mapped[table])
+    free(t->slot);
+  ix->slot_mapped[table] = 0;
   t->slot = slot;
   t->size = size;
   r = 0;
@@ -192,7 +213,7 @@ static int jindex_reserve(struct jindex *ix)
   int r = ST_E_NO_MEMORY;
   if (ix->n >= UINT32_MAX - 1)
     goto out;
-  if (ix->n == ix->cap) {
+  if (ix->n - ix->base_n == ix->cap) {
     size_t cap = ix->cap == 0 ? 1024 : ix->cap * 2;
     struct jindex_entry *e = cap > SIZE_MAX / sizeof *e ? NULL : realloc(ix->entry, cap * sizeof *e);
     if (e == NULL)
@@ -218,7 +239,7 @@ int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec
   struct jindex_entry *e = NULL;
   if (r < 0)
     goto out;
-  e = &ix->entry[ix->n];
+  e = &ix->entry[ix->n - ix->base_n];
   /* First every lookup (which may fail), then every change (which cannot). */
   memset(e, 0, sizeof *e);
   e->loc = loc;
@@ -259,8 +280,8 @@ int jindex_find(struct jindex *ix, enum jindex_table table, const void *key, siz
     goto out;
   r = jindex_probe(ix, table, key, len, jindex_hash(table, key, len), &pos);
   if (r == 1) {
-    *loc = ix->entry[ix->t[table].slot[pos] - 1].loc;
-    memcpy(chain, ix->entry[ix->t[table].slot[pos] - 1].chain, 16);
+    *loc = jindex_at(ix, ix->t[table].slot[pos] - 1)->loc;
+    memcpy(chain, jindex_at(ix, ix->t[table].slot[pos] - 1)->chain, 16);
   }
 out:
   return r;
@@ -268,8 +289,10 @@ out:
 
 void jindex_arrays(const struct jindex *ix, struct jindex_arrays *out)
 {
-  out->entry = ix->entry;
-  out->n = ix->n;
+  out->entry = ix->base;
+  out->n = ix->base_n;
+  out->entry2 = ix->entry;
+  out->n2 = ix->n - ix->base_n;
   for (int t = 0; t < JINDEX_TABLES; t++) {
     out->slot[t] = ix->t[t].slot;
     out->size[t] = ix->t[t].size;
@@ -277,19 +300,21 @@ void jindex_arrays(const struct jindex *ix, struct jindex_arrays *out)
   }
 }
 
-int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, size_t cap)
+int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, void *map, size_t map_len)
 {
   int r = ST_E_INTERNAL;
-  if (ix->n != 0 || ix->entry != NULL || cap < a->n)
+  if (ix->n != 0 || ix->entry != NULL || ix->map != NULL || a->n2 != 0)
     goto out;
   for (int t = 0; t < JINDEX_TABLES; t++)
     if (ix->t[t].slot != NULL)
       goto out;
-  ix->entry = (struct jindex_entry *)a->entry;
-  ix->n = a->n;
-  ix->cap = cap;
+  ix->map = map;
+  ix->map_len = map_len;
+  ix->base = a->entry;
+  ix->base_n = ix->n = a->n;
   a->entry = NULL;
   for (int t = 0; t < JINDEX_TABLES; t++) {
+    ix->slot_mapped[t] = a->slot[t] != NULL;
     ix->t[t].slot = (uint32_t *)a->slot[t];
     ix->t[t].size = a->size[t];
     ix->t[t].used = a->used[t];

@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -188,12 +189,11 @@ int jif_load(const char *path, int log_fd, uint64_t log_size, struct jindex *ix,
              uint8_t digest[32], uint8_t *sig, size_t *sig_len, const char **why)
 {
   int r = -1, fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  uint8_t hd[JIF_HEADER_LEN], lenb[4];
+  uint8_t *map = MAP_FAILED;
+  const uint8_t *hd;
   struct jindex_arrays a;
   struct stat st;
-  uint64_t total = JIF_HEADER_LEN, cap = 1024;
-  EVP_MD_CTX *md = NULL;
-  unsigned int md_len = 0;
+  uint64_t total = JIF_HEADER_LEN, size = 0;
 
   memset(&a, 0, sizeof a);
   memset(h, 0, sizeof *h);
@@ -202,8 +202,18 @@ int jif_load(const char *path, int log_fd, uint64_t log_size, struct jindex *ix,
     r = errno == ENOENT ? 1 : -1;
     goto out;
   }
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || jif_pread(fd, hd, sizeof hd, 0) < 0)
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
     goto out;
+  size = (uint64_t)st.st_size;
+  *why = "it is not a journal index of this format, or not written on a machine of this byte order";
+  if (size < JIF_HEADER_LEN + 5)
+    goto out;
+  /* private and writable: the index in memory is changed copy-on-write, never the file */
+  map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  *why = "it cannot be mapped into memory";
+  if (map == MAP_FAILED)
+    goto out;
+  hd = map;
   *why = "it is not a journal index of this format, or not written on a machine of this byte order";
   if (memcmp(hd, JIF_MAGIC, sizeof JIF_MAGIC) != 0 || jif_u32(hd + JIF_AT_VERSION) != JIF_VERSION ||
       jif_u32(hd + JIF_AT_ORDER) != JIF_ORDER)
@@ -222,62 +232,39 @@ int jif_load(const char *path, int log_fd, uint64_t log_size, struct jindex *ix,
   a.n = jif_u64(hd + JIF_AT_N);
   *why = "its sizes do not add up (it was cut or changed)";
   if (h->seq == 0 || a.n != h->issued || h->records != h->seq || a.n > UINT32_MAX - 2 ||
-      a.n > (uint64_t)st.st_size / sizeof(struct jindex_entry))
+      a.n > size / sizeof(struct jindex_entry))
     goto out;
+  a.entry = (const struct jindex_entry *)(map + total);
   total += a.n * sizeof(struct jindex_entry);
   for (int t = 0; t < JINDEX_TABLES; t++) {
     a.size[t] = jif_u64(hd + JIF_AT_SIZE + 8 * t);
     a.used[t] = jif_u64(hd + JIF_AT_USED + 8 * t);
-    if (a.size[t] > (uint64_t)st.st_size / 4)
+    if (a.size[t] > size / 4 || total + a.size[t] * 4 > size)
       goto out;
+    a.slot[t] = a.size[t] > 0 ? (const uint32_t *)(map + total) : NULL;
     total += a.size[t] * 4;
   }
-  if (total + 4 > (uint64_t)st.st_size || jif_pread(fd, lenb, 4, total) < 0 || jif_u32(lenb) == 0 ||
-      jif_u32(lenb) > JOURNAL_INDEX_SIG_MAX || total + 4 + jif_u32(lenb) != (uint64_t)st.st_size ||
-      jif_pread(fd, sig, jif_u32(lenb), total + 4) < 0)
+  if (total + 4 > size || jif_u32(map + total) == 0 || jif_u32(map + total) > JOURNAL_INDEX_SIG_MAX ||
+      total + 4 + jif_u32(map + total) != size)
     goto out;
-  *sig_len = jif_u32(lenb);
+  *sig_len = jif_u32(map + total);
+  memcpy(sig, map + total + 4, *sig_len);
   if (jif_check_log(log_fd, log_size, h, why) < 0)
     goto out;
-  *why = "out of memory";
-  while (cap < a.n)
-    cap *= 2;
-  if ((a.entry = malloc(cap * sizeof *a.entry)) == NULL)
-    goto out;
-  for (int t = 0; t < JINDEX_TABLES; t++)
-    if (a.size[t] > 0 && (a.slot[t] = malloc(a.size[t] * 4)) == NULL)
-      goto out;
-  *why = "it cannot be read";
-  total = JIF_HEADER_LEN;
-  if (jif_pread(fd, (void *)a.entry, a.n * sizeof *a.entry, total) < 0)
-    goto out;
-  total += a.n * sizeof *a.entry;
-  for (int t = 0; t < JINDEX_TABLES; t++) {
-    if (a.size[t] > 0 && jif_pread(fd, (void *)a.slot[t], a.size[t] * 4, total) < 0)
-      goto out;
-    total += a.size[t] * 4;
-  }
   *why = "its entries are not a valid index (it was changed)";
   if (jif_check_arrays(&a, h->off) < 0)
     goto out;
   *why = "its digest cannot be computed";
-  if ((md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-      EVP_DigestUpdate(md, hd, sizeof hd) != 1 || EVP_DigestUpdate(md, a.entry, a.n * sizeof *a.entry) != 1)
-    goto out;
-  for (int t = 0; t < JINDEX_TABLES; t++)
-    if (EVP_DigestUpdate(md, a.slot[t] != NULL ? (const void *)a.slot[t] : "", a.size[t] * 4) != 1)
-      goto out;
-  if (EVP_DigestFinal_ex(md, digest, &md_len) != 1 || md_len != 32)
+  if (!EVP_Digest(map, (size_t)total, digest, NULL, EVP_sha256(), NULL))
     goto out;
   *why = "internal error";
-  if (jindex_adopt(ix, &a, cap) != 0)
+  if (jindex_adopt(ix, &a, map, (size_t)size) != 0)
     goto out;
+  map = MAP_FAILED; /* the index owns the mapping now */
   r = 0;
 out:
-  EVP_MD_CTX_free(md);
-  free((void *)a.entry);
-  for (int t = 0; t < JINDEX_TABLES; t++)
-    free((void *)a.slot[t]);
+  if (map != MAP_FAILED)
+    munmap(map, (size_t)size);
   if (fd >= 0)
     close(fd);
   return r;
@@ -321,7 +308,7 @@ int jif_write(const char *path, const struct jif_header *h, const struct jindex 
   memcpy(hd + JIF_AT_CHAIN, h->chain, 32);
   memcpy(hd + JIF_AT_COUNTS, counts, sizeof counts);
   {
-    uint64_t n = a.n;
+    uint64_t n = a.n + a.n2;
     memcpy(hd + JIF_AT_N, &n, 8);
   }
   for (int t = 0; t < JINDEX_TABLES; t++) {
@@ -336,7 +323,7 @@ int jif_write(const char *path, const struct jif_header *h, const struct jindex 
   r = ST_E_JOURNAL;
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || jif_put(fd, md, hd, sizeof hd) < 0 ||
-      jif_put(fd, md, a.entry, a.n * sizeof *a.entry) < 0)
+      jif_put(fd, md, a.entry, a.n * sizeof *a.entry) < 0 || jif_put(fd, md, a.entry2, a.n2 * sizeof *a.entry2) < 0)
     goto io;
   for (int t = 0; t < JINDEX_TABLES; t++)
     if (jif_put(fd, md, a.slot[t], a.size[t] * 4) < 0)

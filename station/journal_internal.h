@@ -118,12 +118,14 @@ int jindex_find(struct jindex *ix, enum jindex_table table, const void *key, siz
 /* Bytes the index has allocated. */
 size_t jindex_memory(const struct jindex *ix);
 
-/* The arrays of an index: N entries, and for each table its SIZE slots
- * (entry number + 1, 0 empty; SIZE a power of two, or 0 with no array) of
- * which USED are taken. */
+/* The arrays of an index: N entries then N2 more (ENTRY2), and for each table
+ * its SIZE slots (entry number + 1, 0 empty; SIZE a power of two, or 0 with
+ * no array) of which USED are taken. */
 struct jindex_arrays {
   const struct jindex_entry *entry;
   size_t n;
+  const struct jindex_entry *entry2;
+  size_t n2;
   const uint32_t *slot[JINDEX_TABLES];
   size_t size[JINDEX_TABLES], used[JINDEX_TABLES];
 };
@@ -131,12 +133,15 @@ struct jindex_arrays {
 /* IX's arrays, borrowed (valid until IX changes). */
 void jindex_arrays(const struct jindex *ix, struct jindex_arrays *out);
 
-/* Makes the empty index IX use the malloc'd arrays of A (the entry array
- * has room for CAP entries), which it then owns: A's pointers are set to
- * NULL. The caller has checked them (jif_load): every slot names an entry,
- * no table is more than 3/4 full. Returns 0, or ST_E_INTERNAL when IX is not
+/* Makes the empty index IX use the arrays of A (N entries, no ENTRY2),
+ * which lie inside MAP, a private writable mapping of MAP_LEN bytes that IX
+ * then owns (munmap'd by jindex_free; A's pointers are set to NULL). The
+ * mapped entries stay where they are, entries added later go to the heap; a
+ * table is written copy-on-write and moves to the heap when it grows. The
+ * caller has checked the arrays (jif_load): every slot names an entry, no
+ * table is more than 3/4 full. Returns 0, or ST_E_INTERNAL when IX is not
  * empty (A unchanged). */
-int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, size_t cap);
+int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, void *map, size_t map_len);
 
 /* journal_index_file.c -------------------------------------------------- */
 
