@@ -161,28 +161,51 @@ out:
   return r;
 }
 
-/* Checks the tables of A against its N entries and the log's indexed range
- * (every entry before OFF): each table a power of two of at least 64 slots
- * (or none), at most 3/4 used, USED slots taken, each naming an entry. */
-static int jif_check_arrays(const struct jindex_arrays *a, uint64_t off)
+/* Hashes the TOTAL bytes of the mapped file MAP into DIGEST and, in the same
+ * pass (each part checked while it is in the cache), checks the tables of A
+ * against its N entries: each a power of two of at least 64 slots (or
+ * none), at most 3/4 used, exactly USED slots taken, each naming an entry.
+ * An entry's location needs no check here: the record read there must have
+ * the entry's chain value (journal.c). 0, or -1 with *WHY. */
+static int jif_digest_check(const uint8_t *map, uint64_t total, const struct jindex_arrays *a, uint8_t digest[32],
+                            const char **why)
 {
-  for (size_t i = 0; i < a->n; i++)
-    if (a->entry[i].loc <= JOURNAL_HEADER_LEN || a->entry[i].loc >= off)
-      return -1;
+  int r = -1;
+  const uint8_t *tables = (const uint8_t *)(a->entry + a->n);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  *why = "its digest cannot be computed";
+  if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+      EVP_DigestUpdate(md, map, (size_t)(tables - map)) != 1)
+    goto out;
   for (int t = 0; t < JINDEX_TABLES; t++) {
     size_t size = a->size[t], taken = 0;
+    *why = "its tables are not a valid index (it was changed)";
     if (size == 0 ? a->used[t] != 0 : (size < 64 || (size & (size - 1)) != 0 || a->used[t] * 4 > size * 3))
-      return -1;
-    for (size_t i = 0; i < size; i++) {
-      uint32_t s = a->slot[t][i];
-      if (s > a->n)
-        return -1;
-      taken += s != 0;
+      goto out;
+    for (size_t i = 0; i < size; i += 4096) {
+      size_t end = i + 4096 < size ? i + 4096 : size;
+      for (size_t k = i; k < end; k++) {
+        uint32_t s = a->slot[t][k];
+        if (s > a->n)
+          goto out;
+        taken += s != 0;
+      }
+      *why = "its digest cannot be computed";
+      if (EVP_DigestUpdate(md, a->slot[t] + i, (end - i) * 4) != 1)
+        goto out;
     }
+    *why = "its tables are not a valid index (it was changed)";
     if (taken != a->used[t])
-      return -1;
+      goto out;
   }
-  return 0;
+  *why = "its digest cannot be computed";
+  if ((uint64_t)(tables - map) + (a->size[0] + a->size[1] + a->size[2] + a->size[3]) * 4 != total ||
+      EVP_DigestFinal_ex(md, digest, NULL) != 1)
+    goto out;
+  r = 0;
+out:
+  EVP_MD_CTX_free(md);
+  return r;
 }
 
 int jif_load(const char *path, int log_fd, uint64_t log_size, struct jindex *ix, struct jif_header *h,
@@ -251,11 +274,7 @@ int jif_load(const char *path, int log_fd, uint64_t log_size, struct jindex *ix,
   memcpy(sig, map + total + 4, *sig_len);
   if (jif_check_log(log_fd, log_size, h, why) < 0)
     goto out;
-  *why = "its entries are not a valid index (it was changed)";
-  if (jif_check_arrays(&a, h->off) < 0)
-    goto out;
-  *why = "its digest cannot be computed";
-  if (!EVP_Digest(map, (size_t)total, digest, NULL, EVP_sha256(), NULL))
+  if (jif_digest_check(map, total, &a, digest, why) < 0)
     goto out;
   *why = "internal error";
   if (jindex_adopt(ix, &a, map, (size_t)size) != 0)
