@@ -24,12 +24,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -77,21 +79,31 @@ struct export_pass {
   uint8_t last_chain[32];
 };
 
-/* The certificate of REC as PEM text into a new string, or NULL. */
+/* The certificate of REC as PEM text into a new string, or NULL when its
+ * bytes are not one DER SEQUENCE. The DER is written as it is in the
+ * journal (what PEM_write_bio_X509 writes for a certificate: base64 in lines
+ * of 64 characters between the CERTIFICATE lines), without decoding the
+ * certificate. */
 static char *export_pem(const struct journal_record *rec)
 {
+  static const char head[] = "-----BEGIN CERTIFICATE-----\n", tail[] = "-----END CERTIFICATE-----\n";
   const unsigned char *p = rec->cert_der;
-  X509 *cert = d2i_X509(NULL, &p, (long)rec->cert_len);
-  BIO *bio = BIO_new(BIO_s_mem());
-  char *text = NULL, *data = NULL;
-  long n;
-  if (cert != NULL && bio != NULL && PEM_write_bio_X509(bio, cert) == 1 &&
-      (n = BIO_get_mem_data(bio, &data)) > 0 && (text = malloc((size_t)n + 1)) != NULL) {
-    memcpy(text, data, (size_t)n);
-    text[n] = '\0';
+  long len = 0;
+  int tag = 0, cls = 0;
+  size_t lines = (rec->cert_len + 47) / 48, cap = sizeof head + lines * 65 + sizeof tail, n = 0;
+  char *text = NULL;
+  if (rec->cert_len == 0 || rec->cert_len > LONG_MAX ||
+      ASN1_get_object(&p, &len, &tag, &cls, (long)rec->cert_len) != V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE ||
+      cls != V_ASN1_UNIVERSAL || p + len != rec->cert_der + rec->cert_len || (text = malloc(cap)) == NULL)
+    return NULL;
+  memcpy(text, head, sizeof head - 1);
+  n = sizeof head - 1;
+  for (size_t off = 0; off < rec->cert_len; off += 48) {
+    size_t chunk = rec->cert_len - off < 48 ? rec->cert_len - off : 48;
+    n += (size_t)EVP_EncodeBlock((unsigned char *)text + n, rec->cert_der + off, (int)chunk);
+    text[n++] = '\n';
   }
-  BIO_free(bio);
-  X509_free(cert);
+  memcpy(text + n, tail, sizeof tail);
   return text;
 }
 
