@@ -215,8 +215,6 @@ int audit_establish(struct audit *a, struct journal *j, int init, char *why, siz
   }
   journal_trust_upto(j, UINT64_MAX);
   r = audit_head_now(a, j, detail);
-  if (r == 0)
-    audit_index_save(a, j); /* a journal read without a recent index: the next start reads less */
 out:
   return r;
 }
