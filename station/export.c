@@ -250,7 +250,8 @@ static int export_fold(struct export_pass *x, uint64_t last)
     x->last = e->seq;
     memcpy(x->last_chain, e->chain, 32);
   }
-  memmove(x->entries, x->entries + k, (x->n - k) * sizeof *x->entries);
+  if (k < x->n)
+    memmove(x->entries, x->entries + k, (x->n - k) * sizeof *x->entries);
   x->n -= k;
   x->folded = end;
   return 0;
