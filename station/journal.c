@@ -23,6 +23,17 @@
  * durable_chain), the file read back must end there, on that record and that
  * chain value: anything else means the file was changed behind the station's
  * back, and the journal stays failed.
+ *
+ * Reading the log (journal_read, at open and for recovery) goes through the
+ * index file when there is a usable one (journal_index_file.c): the index of
+ * records 1 to N is mapped from it and only the records after N are read and
+ * checked. Such an index is "claimed" until journal_index_settle says its
+ * signature verified (lookups answer ST_E_JOURNAL_UNSEALED meanwhile), or is
+ * discarded and the whole log read. A record read back through the index is
+ * checked against the chain value the index holds for it (journal_load), so
+ * a line changed behind the index is refused, never used. Recovery reads
+ * through the index file only when it is the one whose signature was
+ * checked (the same digest).
  */
 #include "journal_internal.h"
 

@@ -4,6 +4,7 @@
  *
  *   journal_format.c  one line <-> struct journal_record, the header, the chain
  *   journal_index.c   the in-memory index of issued records
+ *   journal_index_file.c  that index kept in a file beside the log, signed
  *   journal_verify.c  the streaming scanner (used by journal_open too) and
  *                     journal_verify
  *   journal.c         open, append, commit, recovery after a failed commit,
