@@ -211,7 +211,7 @@ out:
 int jif_load(const char *path, int log_fd, uint64_t log_size, struct jindex *ix, struct jif_header *h,
              uint8_t digest[32], uint8_t *sig, size_t *sig_len, const char **why)
 {
-  int r = -1, fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int r = -1, fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* a FIFO does not block it */
   uint8_t *map = MAP_FAILED;
   const uint8_t *hd;
   struct jindex_arrays a;
@@ -340,7 +340,8 @@ int jif_write(const char *path, const struct jif_header *h, const struct jindex 
     goto out;
   }
   r = ST_E_JOURNAL;
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  unlink(tmp); /* a leftover of an interrupted write, or whatever else has the name */
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || jif_put(fd, md, hd, sizeof hd) < 0 ||
       jif_put(fd, md, a.entry, a.n * sizeof *a.entry) < 0 || jif_put(fd, md, a.entry2, a.n2 * sizeof *a.entry2) < 0)
     goto io;
