@@ -29,6 +29,17 @@ struct output_group *output_group_new(void);
 int output_group_stage(struct output_group *g, int dirfd, const char *name, const void *data,
                        size_t len, int skip_if_same, struct st_detail *detail);
 
+/* Stages NAME in directory DIRFD as a file the caller writes piece by piece
+ * (an export streamed from the journal): *FD gets its temporary file, open
+ * for writing, which the caller fills with output_fd_write and closes before
+ * output_group_publish. Returns 0, ST_E_NO_SPACE, ST_E_IO (DETAIL names the
+ * file and errno text) or ST_E_NO_MEMORY; *FD is -1 on failure. */
+int output_group_stage_fd(struct output_group *g, int dirfd, const char *name, int *fd, struct st_detail *detail);
+
+/* Writes LEN bytes of DATA to FD (from output_group_stage_fd for NAME), all of
+ * them (st_write_all). Returns 0, ST_E_NO_SPACE or ST_E_IO (DETAIL names NAME). */
+int output_fd_write(int fd, const char *name, const void *data, size_t len, struct st_detail *detail);
+
 /* Removes NAME from DIRFD when the group is published (a stale rejection
  * note, for example). Returns 0 or ST_E_NO_MEMORY. */
 int output_group_unlink(struct output_group *g, int dirfd, const char *name);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "encoding.h"
@@ -336,6 +337,45 @@ out:
   return r;
 }
 
+/* ---- the journal's index file (journal.h) ---- */
+
+int audit_index_check(struct audit *a, struct journal *j, struct st_detail *detail)
+{
+  char msg[JOURNAL_INDEX_MSG_MAX];
+  size_t msg_len = 0, sig_len = 0;
+  const uint8_t *sig = NULL;
+  int ok = 0;
+  EVP_MD_CTX *md;
+  if (journal_index_claim(j, msg, &msg_len, &sig, &sig_len) != 1)
+    return 0;
+  md = EVP_MD_CTX_new();
+  ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, a->pub) == 1 &&
+       EVP_DigestVerify(md, sig, sig_len, (const unsigned char *)msg, msg_len) == 1;
+  EVP_MD_CTX_free(md);
+  ERR_clear_error();
+  return journal_index_settle(j, ok, "its signature does not verify with the journal key (the file was changed, "
+                              "or written with another token)", detail);
+}
+
+/* The journal index's signer: the journal key in the token. */
+static int audit_index_sign(void *arg, const char *msg, size_t len, uint8_t *sig, size_t *sig_len,
+                            struct st_detail *detail)
+{
+  struct audit *a = arg;
+  if (*sig_len < CHECKPOINT_SIG_MAX)
+    return ST_E_INTERNAL;
+  return checkpoint_sign(audit_signer(a), a->pub, msg, len, sig, sig_len, detail);
+}
+
+void audit_index_save(struct audit *a, struct journal *j)
+{
+  struct journal_index_signer signer = {audit_index_sign, a};
+  struct st_detail why = {""};
+  if (journal_index_due(j) && journal_index_write(j, &signer, &why) != 0)
+    st_warn("journal %s: its index could not be written (%s); the next start reads the records after the last "
+            "index", journal_log_path(j), why.text);
+}
+
 int audit_checkpoint(struct audit *a, struct journal *j, struct st_detail *detail)
 {
   uint64_t last = 0;
@@ -350,6 +390,8 @@ int audit_checkpoint(struct audit *a, struct journal *j, struct st_detail *detai
   if (r == 0)
     r = audit_head_write(a, j, detail);
 out:
+  if (r == 0)
+    audit_index_save(a, j); /* at the end of a batch and at a clean close */
   return r;
 }
 

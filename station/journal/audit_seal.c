@@ -156,6 +156,9 @@ int audit_establish(struct audit *a, struct journal *j, int init, char *why, siz
   have = r = audit_head_read(a, &head, detail);
   if (r < 0)
     goto out;
+  /* an index read from its file is used only once its signature verifies */
+  if ((r = audit_index_check(a, j, detail)) < 0)
+    goto out;
   journal_genesis(j, genesis);
   journal_last(j, &last, chain);
   if (last == 0) {

@@ -2,26 +2,36 @@
  * export.c - writing a signed export of the journal and its manifest
  * (formats in export.h and manifest.h).
  *
- * One pass over the journal through audit_verify: the full check runs and each
- * good record that passes the filters becomes an entry (its seq, event, chain
- * value and where its row starts in a growing buffer). Only when the whole
- * journal has checked out is the range decided (export_trusted_last): entries
- * past it are dropped and the buffer cut back to the first of them. Then the
- * manifest is made from the entries left, FILE and the manifest are signed by
- * the journal key, and the four files are published together through an
- * output group (temporary names, fsync, rename, fsync of the directory).
+ * One pass over the journal through audit_verify, streamed: the full check
+ * runs and each good record that passes the filters gets its row in a buffer
+ * and an entry (seq, event, chain value, where its row starts). The range
+ * (export_trusted_last) can only end after the last checkpoint, which seals
+ * every record before it; so at each checkpoint the entries up to it are
+ * folded: their rows go into the running SHA-256 of FILE, the counts and the
+ * range, and are written to FILE's temporary file (staged in an output group)
+ * in chunks of 64 KiB. Only the records since the last checkpoint are held in
+ * memory, so an export's memory does not grow with the journal. When the
+ * whole journal has checked out, the entries up to the range's end are
+ * folded and the rest dropped; the manifest is made from the running values,
+ * FILE's digest and the manifest are signed by the journal key (ECDSA over
+ * the SHA-256, what `openssl dgst -sha256 -verify` checks), and the four
+ * files are published together (temporary names, fsync, rename, fsync of the
+ * directory). A failed check or write publishes nothing and removes the
+ * temporary file.
  */
 #include "export.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -37,7 +47,7 @@
 #define EXPORT_CSV_HEADER \
   "seq,time,event,source,device,serial,reason,csr_sha256,key_sha256,detail,chain\n"
 
-/* A record that passed the filters. */
+/* A record that passed the filters, not yet folded into the file. */
 struct export_entry {
   uint64_t seq;
   size_t offset;               /* where its row starts in the buffer */
@@ -46,29 +56,54 @@ struct export_entry {
   uint8_t chain[32];
 };
 
-/* The state of one export pass. */
+/* Bytes of folded rows kept before one write to the file. */
+#define EXPORT_WRITE_CHUNK (64 * 1024)
+
+/* The state of one export pass. `out` holds the bytes not yet written to the
+ * file: [0, folded) are rows already folded (hashed and counted), the rest
+ * the rows of the entries since the last checkpoint. */
 struct export_pass {
   const struct export_options *opt;
   struct xbuf out;
-  struct export_entry *entries;
+  size_t folded;
+  struct export_entry *entries;  /* the records since the last checkpoint */
   size_t n, cap;
+  EVP_MD_CTX *sha;             /* SHA-256 of every folded byte */
+  int fd;                      /* the staged file */
+  const char *name;            /* its final name, for messages */
+  int io;                      /* 0, or the code of a failed write */
+  struct st_detail io_detail;
+  struct export_counts counts; /* of the folded rows */
+  int has_range;
+  uint64_t first, last;        /* seq of the first and last folded entries */
+  uint8_t last_chain[32];
 };
 
-/* The certificate of REC as PEM text into a new string, or NULL. */
+/* The certificate of REC as PEM text into a new string, or NULL when its
+ * bytes are not one DER SEQUENCE. The DER is written as it is in the
+ * journal (what PEM_write_bio_X509 writes for a certificate: base64 in lines
+ * of 64 characters between the CERTIFICATE lines), without decoding the
+ * certificate. */
 static char *export_pem(const struct journal_record *rec)
 {
+  static const char head[] = "-----BEGIN CERTIFICATE-----\n", tail[] = "-----END CERTIFICATE-----\n";
   const unsigned char *p = rec->cert_der;
-  X509 *cert = d2i_X509(NULL, &p, (long)rec->cert_len);
-  BIO *bio = BIO_new(BIO_s_mem());
-  char *text = NULL, *data = NULL;
-  long n;
-  if (cert != NULL && bio != NULL && PEM_write_bio_X509(bio, cert) == 1 &&
-      (n = BIO_get_mem_data(bio, &data)) > 0 && (text = malloc((size_t)n + 1)) != NULL) {
-    memcpy(text, data, (size_t)n);
-    text[n] = '\0';
+  long len = 0;
+  int tag = 0, cls = 0;
+  size_t lines = (rec->cert_len + 47) / 48, cap = sizeof head + lines * 65 + sizeof tail, n = 0;
+  char *text = NULL;
+  if (rec->cert_len == 0 || rec->cert_len > LONG_MAX ||
+      ASN1_get_object(&p, &len, &tag, &cls, (long)rec->cert_len) != V_ASN1_CONSTRUCTED || tag != V_ASN1_SEQUENCE ||
+      cls != V_ASN1_UNIVERSAL || p + len != rec->cert_der + rec->cert_len || (text = malloc(cap)) == NULL)
+    return NULL;
+  memcpy(text, head, sizeof head - 1);
+  n = sizeof head - 1;
+  for (size_t off = 0; off < rec->cert_len; off += 48) {
+    size_t chunk = rec->cert_len - off < 48 ? rec->cert_len - off : 48;
+    n += (size_t)EVP_EncodeBlock((unsigned char *)text + n, rec->cert_der + off, (int)chunk);
+    text[n++] = '\n';
   }
-  BIO_free(bio);
-  X509_free(cert);
+  memcpy(text + n, tail, sizeof tail);
   return text;
 }
 
@@ -164,7 +199,7 @@ static int export_entry_add(struct export_pass *x, const struct journal_record *
 {
   struct export_entry *e;
   if (x->n == x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 1024;
+    size_t cap = x->cap ? x->cap * 2 : 64;
     struct export_entry *grown = realloc(x->entries, cap * sizeof *grown);
     if (grown == NULL)
       return ST_E_NO_MEMORY;
@@ -177,6 +212,48 @@ static int export_entry_add(struct export_pass *x, const struct journal_record *
   e->event = rec->event;
   e->row = row;
   memcpy(e->chain, rec->chain, 32);
+  return 0;
+}
+
+/* Writes the folded bytes to the file when ALL or when there are enough. */
+static void export_flush(struct export_pass *x, int all)
+{
+  if (x->folded == 0 || (!all && x->folded < EXPORT_WRITE_CHUNK))
+    return;
+  if (x->io == 0)
+    x->io = output_fd_write(x->fd, x->name, x->out.data, x->folded, &x->io_detail);
+  memmove(x->out.data, x->out.data + x->folded, x->out.len - x->folded);
+  for (size_t i = 0; i < x->n; i++)
+    x->entries[i].offset -= x->folded;
+  xb_truncate(&x->out, x->out.len - x->folded);
+  x->folded = 0;
+}
+
+/* Folds the entries up to seq LAST into the file's hash, counts and range,
+ * and drops them; their rows stay in the buffer until export_flush writes
+ * them. */
+static int export_fold(struct export_pass *x, uint64_t last)
+{
+  size_t k = 0, end;
+  while (k < x->n && x->entries[k].seq <= last)
+    k++;
+  end = k < x->n ? x->entries[k].offset : x->out.len;
+  if (EVP_DigestUpdate(x->sha, x->out.data + x->folded, end - x->folded) != 1)
+    return ST_E_CRYPTO;
+  for (size_t i = 0; i < k; i++) {
+    const struct export_entry *e = &x->entries[i];
+    if (e->row && export_count(&x->counts, journal_event_name(e->event)) != 0)
+      return ST_E_INTERNAL;
+    if (!x->has_range)
+      x->first = e->seq;
+    x->has_range = 1;
+    x->last = e->seq;
+    memcpy(x->last_chain, e->chain, 32);
+  }
+  if (k < x->n)
+    memmove(x->entries, x->entries + k, (x->n - k) * sizeof *x->entries);
+  x->n -= k;
+  x->folded = end;
   return 0;
 }
 
@@ -193,7 +270,7 @@ static int export_record(void *arg, const struct journal_record *rec, const uint
   (void)prev_chain;
   if ((o->has_since && rec->time_ms < o->since_ms) || (o->has_until && rec->time_ms > o->until_ms) ||
       (o->source != NULL && strncmp(rec->source != NULL ? rec->source : "", o->source, strlen(o->source)) != 0))
-    goto out;
+    goto fold;
   if ((o->format == EXPORT_PEM || o->format == EXPORT_INDEX) && rec->event != JOURNAL_EVENT_ISSUED) {
     row = 0;
   } else if (o->format == EXPORT_PEM) {
@@ -210,8 +287,14 @@ static int export_record(void *arg, const struct journal_record *rec, const uint
     r = ST_E_NO_MEMORY;
   if (r == 0)
     r = export_entry_add(x, rec, offset, row);
-  if (r < 0)
+  if (r < 0) {
     st_detail_set(detail, "record %llu cannot be exported", (unsigned long long)rec->seq);
+    goto out;
+  }
+fold:
+  /* a checkpoint seals every record before it: those rows stay in any range */
+  if (rec->event == JOURNAL_EVENT_CHECKPOINT && (r = export_fold(x, rec->seq)) == 0)
+    export_flush(x, 0);
 out:
   free(pem);
   return r;
@@ -225,27 +308,12 @@ static uint64_t export_trusted_last(const struct audit_verify_report *rep)
   return rep->trusted;
 }
 
-/* Drops the entries past LAST (and their rows), then counts the rows left. */
-static int export_cut(struct export_pass *x, uint64_t last, struct export_counts *counts)
-{
-  size_t keep = 0;
-  memset(counts, 0, sizeof *counts);
-  while (keep < x->n && x->entries[keep].seq <= last)
-    keep++;
-  if (keep < x->n)
-    xb_truncate(&x->out, x->entries[keep].offset);
-  x->n = keep;
-  for (size_t i = 0; i < x->n; i++)
-    if (x->entries[i].row && export_count(counts, journal_event_name(x->entries[i].event)) != 0)
-      return ST_E_INTERNAL;
-  return 0;
-}
-
-/* Fills the manifest M of the export X written to OUT_PATH. */
-static int export_manifest_fill(const struct export_pass *x, struct audit *a, const struct export_station *st,
+/* Fills the manifest M of the export X written to OUT_PATH (every row
+ * folded), and DIGEST with the SHA-256 of the file. */
+static int export_manifest_fill(struct export_pass *x, struct audit *a, const struct export_station *st,
                                 const struct audit_verify_report *rep, uint64_t last, const char *out_path,
                                 const struct export_counts *counts, struct export_manifest *m,
-                                struct st_detail *detail)
+                                uint8_t digest[32], struct st_detail *detail)
 {
   const struct export_options *o = x->opt;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -271,16 +339,20 @@ static int export_manifest_fill(const struct export_pass *x, struct audit *a, co
   st_hex_encode(m->genesis, rep->journal.genesis, 32);
   snprintf(m->file, sizeof m->file, "%s", slash != NULL ? slash + 1 : out_path);
   m->format = o->format;
-  EVP_Digest(x->out.data != NULL ? x->out.data : "", x->out.len, md, NULL, EVP_sha256(), NULL);
+  if (EVP_DigestFinal_ex(x->sha, md, &md_len) != 1 || md_len != 32) {
+    st_detail_set(detail, "the export's SHA-256 cannot be computed");
+    goto out;
+  }
+  memcpy(digest, md, 32);
   st_hex_encode(m->sha256, md, 32);
   gmtime_r(&now, &tm);
   strftime(m->time, sizeof m->time, "%Y-%m-%dT%H:%M:%SZ", &tm);
   m->journal_last = last;
-  if (x->n > 0) {
+  if (x->has_range) {
     m->has_range = 1;
-    m->first = x->entries[0].seq;
-    m->last = x->entries[x->n - 1].seq;
-    st_hex_encode(m->chain, x->entries[x->n - 1].chain, 32);
+    m->first = x->first;
+    m->last = x->last;
+    st_hex_encode(m->chain, x->last_chain, 32);
   }
   m->has_since = o->has_since;
   m->has_until = o->has_until;
@@ -297,24 +369,26 @@ out:
   return r;
 }
 
-/* Signs LEN bytes of DATA with the journal key into a new DER *SIG. */
-static int export_sign(struct audit *a, const char *data, size_t len, unsigned char **sig,
-                       size_t *sig_len, struct st_detail *detail)
+/* Signs the SHA-256 DIGEST of a file with the journal key into a new DER
+ * *SIG (ECDSA-SHA256: what `openssl dgst -sha256 -verify` checks against
+ * the file's bytes), and checks it with the public half. */
+static int export_sign(struct audit *a, const uint8_t digest[32], unsigned char **sig, size_t *sig_len,
+                       struct st_detail *detail)
 {
   int r = ST_E_JOURNAL_KEY;
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(audit_signer(a), NULL);
+  EVP_PKEY_CTX *vctx = EVP_PKEY_CTX_new(audit_public_key(a), NULL);
   unsigned char buf[160];
   size_t n = sizeof buf;
   *sig = NULL;
-  if (md == NULL || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, audit_signer(a)) != 1 ||
-      EVP_DigestSign(md, buf, &n, (const unsigned char *)data, len) != 1) {
+  if (ctx == NULL || vctx == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
+      EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 || EVP_PKEY_sign(ctx, buf, &n, digest, 32) != 1) {
     st_detail_set(detail, "the token did not sign the export with the journal key");
     st_detail_add_openssl(detail);
     goto out;
   }
-  EVP_MD_CTX_reset(md);
-  if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, audit_public_key(a)) != 1 ||
-      EVP_DigestVerify(md, buf, n, (const unsigned char *)data, len) != 1) {
+  if (EVP_PKEY_verify_init(vctx) != 1 || EVP_PKEY_CTX_set_signature_md(vctx, EVP_sha256()) != 1 ||
+      EVP_PKEY_verify(vctx, buf, n, digest, 32) != 1) {
     st_detail_set(detail, "the export's signature does not verify with the journal public key");
     st_detail_add_openssl(detail);
     goto out;
@@ -326,52 +400,56 @@ static int export_sign(struct audit *a, const char *data, size_t len, unsigned c
   *sig_len = n;
   r = 0;
 out:
-  EVP_MD_CTX_free(md);
+  EVP_PKEY_CTX_free(vctx);
+  EVP_PKEY_CTX_free(ctx);
   return r;
 }
 
-/* One file of an export: its name's suffix and its bytes. */
-struct export_file {
-  const char *suffix;          /* "", ".sig", ".manifest.json", ".manifest.json.sig" */
-  const void *data;
-  size_t len;
+/* Where an export goes: the directory of OUT_PATH, open, and the names of
+ * its four files; the group they are published in. */
+struct export_target {
+  int dirfd;
+  char *base;                  /* OUT_PATH's file name */
+  char *names[4];              /* base + "", ".sig", ".manifest.json", ".manifest.json.sig" */
+  struct output_group *g;
 };
 
-/* Publishes the N files of an export as OUT_PATH + suffix in one output group. */
-static int export_publish(const char *out_path, const struct export_file *files, size_t n,
-                          struct st_detail *detail)
+static void export_target_free(struct export_target *t)
 {
-  int r = ST_E_NO_MEMORY, dirfd = -1;
-  char *dir_copy = strdup(out_path), *base_copy = strdup(out_path), *name = NULL;
-  struct output_group *g = output_group_new();
-  const char *dir, *base;
-  if (dir_copy == NULL || base_copy == NULL || g == NULL)
+  output_group_free(t->g);
+  if (t->dirfd >= 0)
+    close(t->dirfd);
+  for (int i = 0; i < 4; i++)
+    free(t->names[i]);
+  free(t->base);
+}
+
+/* Opens OUT_PATH's directory and a group for the export's files. */
+static int export_target_open(struct export_target *t, const char *out_path, struct st_detail *detail)
+{
+  static const char *const suffix[4] = {"", ".sig", ".manifest.json", ".manifest.json.sig"};
+  int r = ST_E_NO_MEMORY;
+  char *dir_copy = strdup(out_path), *base_copy = strdup(out_path);
+  const char *dir;
+  memset(t, 0, sizeof *t);
+  t->dirfd = -1;
+  if (dir_copy == NULL || base_copy == NULL || (t->g = output_group_new()) == NULL ||
+      (t->base = strdup(basename(base_copy))) == NULL)
     goto out;
+  for (int i = 0; i < 4; i++)
+    if (asprintf(&t->names[i], "%s%s", t->base, suffix[i]) < 0) {
+      t->names[i] = NULL;
+      goto out;
+    }
   dir = dirname(dir_copy);
-  base = basename(base_copy);
   r = ST_E_IO;
-  dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd < 0) {
+  t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (t->dirfd < 0) {
     st_detail_set(detail, "cannot open directory %s for the export: %s", dir, strerror(errno));
     goto out;
   }
   r = 0;
-  for (size_t i = 0; i < n && r == 0; i++) {
-    free(name);
-    if (asprintf(&name, "%s%s", base, files[i].suffix) < 0) {
-      name = NULL;
-      r = ST_E_NO_MEMORY;
-      break;
-    }
-    r = output_group_stage(g, dirfd, name, files[i].data, files[i].len, 0, detail);
-  }
-  if (r == 0)
-    r = output_group_publish(g, detail);
 out:
-  output_group_free(g);
-  if (dirfd >= 0)
-    close(dirfd);
-  free(name);
   free(base_copy);
   free(dir_copy);
   return r;
@@ -382,21 +460,39 @@ int export_write(const char *journal_path, struct audit *a, const struct export_
                  struct st_detail *detail)
 {
   struct export_pass x;
+  struct export_target t;
   struct journal_checker extra = {export_record, &x};
   struct journal_head head;
   struct audit_verify_report rep;
-  struct export_counts c;
   struct export_manifest *m = NULL;
   struct xbuf mtext = {NULL, 0, 0, 0};
   unsigned char *sig = NULL, *msig = NULL;
+  uint8_t digest[32], mdigest[32];
   size_t sig_len = 0, msig_len = 0;
   uint64_t last;
-  int r, found;
+  int r, found, fd_closed;
 
   memset(&x, 0, sizeof x);
   x.opt = opt;
-  if (opt->format == EXPORT_CSV)
+  x.fd = -1;
+  r = export_target_open(&t, out_path, detail);
+  if (r < 0)
+    goto out;
+  x.name = t.names[0];
+  r = ST_E_NO_MEMORY;
+  if ((x.sha = EVP_MD_CTX_new()) == NULL)
+    goto out;
+  r = ST_E_CRYPTO;
+  if (EVP_DigestInit_ex(x.sha, EVP_sha256(), NULL) != 1)
+    goto out;
+  if (opt->format == EXPORT_CSV) {
     xb_str(&x.out, EXPORT_CSV_HEADER);
+    if ((r = export_fold(&x, 0)) < 0)
+      goto out;
+  }
+  r = output_group_stage_fd(t.g, t.dirfd, t.names[0], &x.fd, detail);
+  if (r < 0)
+    goto out;
   r = found = audit_head_read(a, &head, detail);
   if (r < 0)
     goto out;
@@ -404,32 +500,53 @@ int export_write(const char *journal_path, struct audit *a, const struct export_
   if (r < 0)
     goto out;
   last = export_trusted_last(&rep);
-  r = export_cut(&x, last, &c);
-  if (r == 0 && (m = malloc(sizeof *m)) == NULL)
+  r = export_fold(&x, last); /* rows past LAST are dropped with the buffer */
+  if (r == 0 && x.out.failed)
     r = ST_E_NO_MEMORY;
-  if (r == 0)
-    r = export_manifest_fill(&x, a, st, &rep, last, out_path, &c, m, detail);
+  if (r < 0)
+    goto out;
+  xb_truncate(&x.out, x.folded);
+  export_flush(&x, 1);
+  fd_closed = close(x.fd);
+  x.fd = -1;
+  if (x.io == 0 && fd_closed != 0) {
+    x.io = errno == ENOSPC || errno == EDQUOT ? ST_E_NO_SPACE : ST_E_IO;
+    st_detail_set(&x.io_detail, "cannot write %s: %s", x.name, strerror(errno));
+  }
+  if ((r = x.io) < 0) {
+    *detail = x.io_detail;
+    goto out;
+  }
+  r = ST_E_NO_MEMORY;
+  if ((m = malloc(sizeof *m)) == NULL)
+    goto out;
+  r = export_manifest_fill(&x, a, st, &rep, last, out_path, &x.counts, m, digest, detail);
   if (r == 0) {
     manifest_write(m, &mtext);
-    if (x.out.failed || mtext.failed)
+    if (mtext.failed)
       r = ST_E_NO_MEMORY;
   }
+  if (r == 0 && EVP_Digest(mtext.data, mtext.len, mdigest, NULL, EVP_sha256(), NULL) != 1)
+    r = ST_E_CRYPTO;
   if (r == 0)
-    r = export_sign(a, x.out.data != NULL ? x.out.data : "", x.out.len, &sig, &sig_len, detail);
+    r = export_sign(a, digest, &sig, &sig_len, detail);
   if (r == 0)
-    r = export_sign(a, mtext.data, mtext.len, &msig, &msig_len, detail);
-  if (r == 0) {
-    struct export_file files[] = {
-      {"", x.out.data != NULL ? x.out.data : "", x.out.len},
-      {".sig", sig, sig_len},
-      {".manifest.json", mtext.data, mtext.len},
-      {".manifest.json.sig", msig, msig_len},
-    };
-    r = export_publish(out_path, files, sizeof files / sizeof files[0], detail);
-  }
+    r = export_sign(a, mdigest, &msig, &msig_len, detail);
+  if (r == 0)
+    r = output_group_stage(t.g, t.dirfd, t.names[1], sig, sig_len, 0, detail);
+  if (r == 0)
+    r = output_group_stage(t.g, t.dirfd, t.names[2], mtext.data, mtext.len, 0, detail);
+  if (r == 0)
+    r = output_group_stage(t.g, t.dirfd, t.names[3], msig, msig_len, 0, detail);
+  if (r == 0)
+    r = output_group_publish(t.g, detail);
   if (r == 0 && counts != NULL)
-    *counts = c;
+    *counts = x.counts;
 out:
+  if (x.fd >= 0)
+    close(x.fd);
+  export_target_free(&t); /* removes the staged files when nothing was published */
+  EVP_MD_CTX_free(x.sha);
   free(msig);
   free(sig);
   free(m);

@@ -23,6 +23,17 @@
  * durable_chain), the file read back must end there, on that record and that
  * chain value: anything else means the file was changed behind the station's
  * back, and the journal stays failed.
+ *
+ * Reading the log (journal_read, at open and for recovery) goes through the
+ * index file when there is a usable one (journal_index_file.c): the index of
+ * records 1 to N is mapped from it and only the records after N are read and
+ * checked. Such an index is "claimed" until journal_index_settle says its
+ * signature verified (lookups answer ST_E_JOURNAL_UNSEALED meanwhile), or is
+ * discarded and the whole log read. A record read back through the index is
+ * checked against the chain value the index holds for it (journal_load), so
+ * a line changed behind the index is refused, never used. Recovery reads
+ * through the index file only when it is the one whose signature was
+ * checked (the same digest).
  */
 #include "journal_internal.h"
 
@@ -80,6 +91,25 @@ struct journal {
   size_t tail_n, tail_cap;
   uint64_t opened_seq;        /* the last record the file held when read */
   uint64_t trust_limit;       /* records of the file after this one are not trusted */
+  /* the last checkpoint appended or found: where its line is, the chain values before and at it */
+  uint64_t cp_off;
+  uint8_t cp_prev[32], cp_chain[32];
+  /* the index file (journal_index_file.c) */
+  char *ix_path;              /* "<log>.index" */
+  int ix_state;               /* JOURNAL_IX_BUILT, _CLAIMED or _TRUSTED */
+  uint64_t ix_seq;            /* the checkpoint the index file covers (0: no usable file) */
+  uint8_t ix_digest[32];      /* its digest (what its signature covers) */
+  char ix_msg[JOURNAL_INDEX_MSG_MAX];
+  size_t ix_msg_len;
+  uint8_t ix_sig[JOURNAL_INDEX_SIG_MAX];
+  size_t ix_sig_len;
+};
+
+/* Where the index in memory comes from. */
+enum {
+  JOURNAL_IX_BUILT = 0,       /* from records read and checked in the log */
+  JOURNAL_IX_CLAIMED = 1,     /* from the index file, its signature not checked yet: not used */
+  JOURNAL_IX_TRUSTED = 2,     /* from the index file, its signature checked */
 };
 
 int journal_resolve(const char *path, char **log_path, int *is_dir, struct st_detail *detail)
@@ -131,15 +161,45 @@ out:
   return r;
 }
 
-/* Reads the line at LOC (committed or pending) back into REC. */
-static int journal_load(void *arg, uint64_t loc, struct journal_record *rec)
+/* The chain value of the record whose line ends just before byte LOC of the
+ * log: the last 64 hex digits of that line, or for the first record the
+ * chain value of the header. 0, or ST_E_JOURNAL / ST_E_JOURNAL_CORRUPT. */
+static int journal_prev_chain(struct journal *j, uint64_t loc, uint8_t prev[32])
+{
+  char text[JOURNAL_HEADER_LEN + 2];
+  ssize_t got;
+  if (loc == JOURNAL_HEADER_LEN + 1) {
+    do
+      got = pread(j->fd, text, JOURNAL_HEADER_LEN, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != JOURNAL_HEADER_LEN)
+      return got < 0 ? ST_E_JOURNAL : ST_E_JOURNAL_CORRUPT;
+    return EVP_Digest(text, JOURNAL_HEADER_LEN, prev, NULL, EVP_sha256(), NULL) ? 0 : ST_E_CRYPTO;
+  }
+  if (loc < JOURNAL_HEADER_LEN + 1 + 66)
+    return ST_E_JOURNAL_CORRUPT;
+  do
+    got = pread(j->fd, text, 66, (off_t)(loc - 66));
+  while (got < 0 && errno == EINTR);
+  if (got != 66)
+    return got < 0 ? ST_E_JOURNAL : ST_E_JOURNAL_CORRUPT;
+  return text[0] == ' ' && text[65] == '\n' && st_hex_decode(prev, text + 1, 64) ? 0 : ST_E_JOURNAL_CORRUPT;
+}
+
+/* Reads the line at LOC (committed or pending) back into REC. With CHAIN (the
+ * first 16 bytes of the chain value the index holds for it), a committed
+ * line must be that record: its chain field begins with CHAIN and is
+ * SHA-256 of the chain value before it and its bytes; otherwise the log was
+ * changed behind the index (ST_E_JOURNAL_CORRUPT, said on stderr). */
+static int journal_load(void *arg, uint64_t loc, const uint8_t chain[16], struct journal_record *rec)
 {
   struct journal *j = arg;
-  int r = ST_E_JOURNAL_CORRUPT;
+  int r = ST_E_JOURNAL_CORRUPT, committed = loc < j->durable_len;
   const char *p = NULL, *why = NULL, *nl = NULL;
   size_t n = 0, body_len = 0;
+  uint8_t prev[32], want[32];
   memset(rec, 0, sizeof *rec);
-  if (loc >= j->durable_len) {
+  if (!committed) {
     if (loc - j->durable_len >= j->pending.len)
       goto out;
     p = j->pending.data + (loc - j->durable_len);
@@ -147,10 +207,10 @@ static int journal_load(void *arg, uint64_t loc, struct journal_record *rec)
     nl = memchr(p, '\n', n);
   } else {
     /* A record is short; read 4 KiB at first, more only when needed. */
-    size_t want = 4096;
+    size_t want_len = 4096;
     p = j->scratch;
-    while (nl == NULL && n < want) {
-      ssize_t got = pread(j->fd, j->scratch + n, want - n, (off_t)(loc + n));
+    while (nl == NULL && n < want_len) {
+      ssize_t got = pread(j->fd, j->scratch + n, want_len - n, (off_t)(loc + n));
       if (got < 0 && errno == EINTR)
         continue;
       if (got <= 0) {
@@ -159,13 +219,23 @@ static int journal_load(void *arg, uint64_t loc, struct journal_record *rec)
       }
       nl = memchr(j->scratch + n, '\n', (size_t)got);
       n += (size_t)got;
-      if (nl == NULL && n == want && want < JOURNAL_LINE_MAX)
-        want = JOURNAL_LINE_MAX;
+      if (nl == NULL && n == want_len && want_len < JOURNAL_LINE_MAX)
+        want_len = JOURNAL_LINE_MAX;
     }
   }
   if (nl == NULL)
     goto out;
   r = jf_parse(p, (size_t)(nl - p), rec, &body_len, &why);
+  if (r < 0 || chain == NULL || !committed)
+    goto out;
+  r = journal_prev_chain(j, loc, prev);
+  if (r == 0)
+    r = jf_chain(want, prev, p, body_len);
+  if (r == 0 && (memcmp(want, rec->chain, 32) != 0 || memcmp(rec->chain, chain, 16) != 0))
+    r = ST_E_JOURNAL_CORRUPT;
+  if (r == ST_E_JOURNAL_CORRUPT)
+    st_warn("journal %s: the line at byte %llu is not the record the index names there: the journal was "
+            "changed (`station journal verify` says where)", j->log_path, (unsigned long long)loc);
 out:
   if (r < 0)
     journal_record_cleanup(rec);
@@ -324,6 +394,9 @@ static void journal_take_scan(struct journal *j, const struct jscan *s, struct j
   j->opened_seq = s->last_seq;
   if (s->last_seq == 0)
     memcpy(j->tail_base, j->chain, 32);
+  j->cp_off = j->seal_off;
+  memcpy(j->cp_prev, j->seal_prev, 32);
+  memcpy(j->cp_chain, j->tail_base, 32);
   if (report != NULL) {
     memset(report, 0, sizeof *report);
     report->records = s->records;
@@ -353,13 +426,93 @@ out:
   return r;
 }
 
+/* Reads the log into J and builds the index anew, into scan S: through the
+ * index file when WANT is 1 and the file is usable (and, with MUST, is the
+ * file whose digest is MUST), the scan then covering only the records after
+ * it and its counts made those of the whole log; else from the first byte.
+ * The index read from the file is claimed (not used before its signature
+ * is checked) unless MUST vouches for it. */
+static int journal_read(struct journal *j, int want, const uint8_t *must, struct jscan *s,
+                        struct st_detail *detail)
+{
+  int r = ST_E_NO_MEMORY, loaded = 0;
+  struct jindex_loader loader = {journal_load, j};
+  struct jif_header h;
+  struct stat st;
+  const char *why = NULL;
+  uint8_t digest[32];
+
+  memset(s, 0, sizeof *s);
+  memset(&h, 0, sizeof h);
+  jindex_free(j->index);
+  if ((j->index = jindex_new(&loader)) == NULL)
+    goto out;
+  journal_seal_reset(j);
+  j->ix_state = JOURNAL_IX_BUILT;
+  j->ix_seq = 0;
+  s->fd = j->fd;
+  s->path = j->log_path;
+  s->on_record = journal_index_record;
+  s->arg = j;
+  if (want && fstat(j->fd, &st) == 0 && st.st_size > 0) {
+    int got = jif_load(j->ix_path, j->fd, (uint64_t)st.st_size, j->index, &h, digest, j->ix_sig, &j->ix_sig_len,
+                       &why);
+    if (got == 0 && must != NULL && memcmp(digest, must, 32) != 0) {
+      got = -1;
+      why = "it is no longer the index whose signature was checked";
+    }
+    loaded = got == 0;
+    if (got < 0)
+      st_warn("journal %s: its index %s is not used: %s; the whole journal is read instead, and the index is "
+              "written anew when the station next seals", j->log_path, j->ix_path, why);
+    if (got != 0) {
+      jindex_free(j->index);
+      if ((j->index = jindex_new(&loader)) == NULL)
+        goto out;
+    }
+  }
+  if (loaded) {
+    s->resume = 1;
+    s->start_off = h.end;
+    s->last_seq = h.seq;
+    memcpy(s->chain, h.chain, 32);
+    memcpy(s->genesis, h.genesis, 32);
+    memcpy(j->genesis, h.genesis, 32);
+    j->seal_seq = h.seq;
+    j->seal_off = h.off;
+    memcpy(j->seal_prev, h.prev, 32);
+    memcpy(j->tail_base, h.chain, 32);
+    j->ix_seq = h.seq;
+    j->ix_state = must != NULL ? JOURNAL_IX_TRUSTED : JOURNAL_IX_CLAIMED;
+    memcpy(j->ix_digest, digest, 32);
+    j->ix_msg_len = jif_message(j->ix_msg, h.genesis, h.seq, h.chain, digest);
+  } else if (lseek(j->fd, 0, SEEK_SET) != 0) { /* appends (O_APPEND) do not depend on the offset */
+    r = ST_E_JOURNAL;
+    st_detail_set(detail, "cannot read journal %s: %s", j->log_path, strerror(errno));
+    goto out;
+  }
+  j->scanning = s;
+  r = jscan_run(s, detail);
+  j->scanning = NULL;
+  if (r < 0 || !loaded)
+    goto out;
+  s->records += h.records;
+  s->issued += h.issued;
+  s->refused += h.refused;
+  s->checkpoints += h.checkpoints;
+  s->handed_back += h.handed_back;
+  if (s->last_checkpoint == 0)
+    s->last_checkpoint = h.seq;
+out:
+  return r;
+}
+
 int journal_open(const char *path, struct journal **out, struct journal_open_report *report,
                  struct st_detail *detail)
 {
   int r = ST_E_NO_MEMORY, made_dir = 0, is_dir = 0, created = 0;
   struct journal *j = calloc(1, sizeof *j);
   struct jscan s;
-  struct jindex_loader loader = {journal_load, j};
   memset(&s, 0, sizeof s);
   *out = NULL;
   if (report != NULL)
@@ -374,21 +527,18 @@ int journal_open(const char *path, struct journal **out, struct journal_open_rep
       (r = journal_open_log(j, is_dir, &created, detail)) < 0)
     goto out;
   r = ST_E_NO_MEMORY;
-  if ((j->scratch = malloc(JOURNAL_LINE_MAX)) == NULL || (j->index = jindex_new(&loader)) == NULL)
+  if ((j->scratch = malloc(JOURNAL_LINE_MAX)) == NULL || asprintf(&j->ix_path, "%s.index", j->log_path) < 0) {
+    j->ix_path = NULL;
     goto out;
-  s.fd = j->fd;
-  s.path = j->log_path;
-  s.on_record = journal_index_record;
-  s.arg = j;
-  j->scanning = &s;
-  r = jscan_run(&s, detail);
-  j->scanning = NULL;
+  }
+  r = journal_read(j, 1, NULL, &s, detail);
   if (r < 0)
     goto out;
   if (s.empty || s.header_torn) {
     if (!created)
       st_warn("journal %s %s; starting a new journal in it", j->log_path,
               s.empty ? "is empty" : "holds only a header cut short by a crash");
+    unlink(j->ix_path); /* an index of an earlier journal here describes nothing of the new one */
     r = journal_init(j, &s, detail);
     created = 1;
   } else {
@@ -424,8 +574,10 @@ int journal_append(struct journal *j, struct journal_record *rec)
 {
   int r = ST_E_JOURNAL;
   size_t start = j->pending.len;
+  uint8_t prev[32];
   if (j->failed)
     goto out;
+  memcpy(prev, j->chain, 32);
   rec->seq = j->next_seq;
   if (rec->time_ms == 0)
     rec->time_ms = journal_now_ms();
@@ -451,8 +603,12 @@ int journal_append(struct journal *j, struct journal_record *rec)
     j->handed_back++;
   else if (rec->event == JOURNAL_EVENT_CHECKPOINT)
     j->checkpoints++;
-  if (rec->event == JOURNAL_EVENT_CHECKPOINT)
+  if (rec->event == JOURNAL_EVENT_CHECKPOINT) {
     j->last_checkpoint = rec->seq;
+    j->cp_off = j->durable_len + start;
+    memcpy(j->cp_prev, prev, 32);
+    memcpy(j->cp_chain, rec->chain, 32);
+  }
   r = 0;
 out:
   return r;
@@ -546,34 +702,17 @@ out:
 static int journal_reread(struct journal *j, uint64_t durable, struct journal_open_report *report,
                           const char *when, struct st_detail *detail)
 {
-  int r = ST_E_NO_MEMORY;
-  struct jindex_loader loader = {journal_load, j};
-  struct jindex *old = j->index;
+  int r;
   struct jscan s;
+  uint8_t must[32];
+  int trusted = j->ix_state == JOURNAL_IX_TRUSTED;
 
-  memset(&s, 0, sizeof s);
-  if ((j->index = jindex_new(&loader)) == NULL) {
-    j->index = old;
-    old = NULL;
-    goto out;
-  }
+  memcpy(must, j->ix_digest, 32);
   j->pending.len = 0;
   j->pending_records = 0;
   j->durable_len = UINT64_MAX; /* during the scan every record is in the file */
-  journal_seal_reset(j);
-  s.fd = j->fd;
-  s.path = j->log_path;
-  s.on_record = journal_index_record;
-  s.arg = j;
-  j->scanning = &s;
-  /* the scan reads from the file offset; appends (O_APPEND) do not depend on it */
-  if (lseek(j->fd, 0, SEEK_SET) != 0) {
-    r = ST_E_JOURNAL;
-    st_detail_set(detail, "cannot read journal %s back: %s", j->log_path, strerror(errno));
-  } else {
-    r = jscan_run(&s, detail);
-  }
-  j->scanning = NULL;
+  /* the index file only when it is the one whose signature was checked */
+  r = journal_read(j, trusted, trusted ? must : NULL, &s, detail);
   j->durable_len = durable;
   if (r < 0)
     goto out;
@@ -590,7 +729,6 @@ static int journal_reread(struct journal *j, uint64_t durable, struct journal_op
   journal_take_scan(j, &s, report);
   r = 0;
 out:
-  jindex_free(old);
   return r;
 }
 
@@ -666,7 +804,7 @@ int journal_last_seal(struct journal *j, struct journal_record *rec, uint8_t pre
   memset(rec, 0, sizeof *rec);
   if (j->seal_seq == 0)
     goto out;
-  r = journal_load(j, j->seal_off, rec);
+  r = journal_load(j, j->seal_off, NULL, rec);
   if (r == 0 && rec->seq != j->seal_seq)
     r = ST_E_JOURNAL_CORRUPT;
   if (r < 0) {
@@ -783,11 +921,15 @@ static int journal_find(struct journal *j, enum jindex_table table, const void *
 {
   int r = ST_E_JOURNAL;
   uint64_t loc = 0;
+  uint8_t chain[16];
   memset(out, 0, sizeof *out);
   if (j->failed)
     goto out;
-  r = jindex_find(j->index, table, key, len, &loc);
-  if (r == 1 && (r = journal_load(j, loc, out)) == 0)
+  r = ST_E_JOURNAL_UNSEALED;
+  if (j->ix_state == JOURNAL_IX_CLAIMED) /* an index whose signature is not checked answers nothing */
+    goto out;
+  r = jindex_find(j->index, table, key, len, &loc, chain);
+  if (r == 1 && (r = journal_load(j, loc, chain, out)) == 0)
     r = 1;
   if (r == 1 && out->seq > j->trust_limit && out->seq <= j->opened_seq) {
     journal_record_cleanup(out);
@@ -816,8 +958,11 @@ int journal_serial_used(struct journal *j, const uint8_t *serial, size_t len)
 {
   int r = ST_E_JOURNAL;
   uint64_t loc = 0;
+  uint8_t chain[16];
   if (!j->failed)
-    r = len > 0 && len <= 20 ? jindex_find(j->index, JINDEX_SERIAL, serial, len, &loc) : 0;
+    r = j->ix_state == JOURNAL_IX_CLAIMED ? ST_E_JOURNAL_UNSEALED
+        : len > 0 && len <= 20           ? jindex_find(j->index, JINDEX_SERIAL, serial, len, &loc, chain)
+                                         : 0;
   return r;
 }
 
@@ -853,6 +998,96 @@ const char *journal_log_path(const struct journal *j)
   return j->log_path;
 }
 
+/* ---- the index file ---- */
+
+int journal_index_claim(const struct journal *j, char *msg, size_t *msg_len, const uint8_t **sig,
+                        size_t *sig_len)
+{
+  if (j->ix_state != JOURNAL_IX_CLAIMED)
+    return 0;
+  memcpy(msg, j->ix_msg, j->ix_msg_len);
+  *msg_len = j->ix_msg_len;
+  *sig = j->ix_sig;
+  *sig_len = j->ix_sig_len;
+  return 1;
+}
+
+int journal_index_settle(struct journal *j, int verified, const char *why, struct st_detail *detail)
+{
+  int r = 0;
+  uint64_t trusted = j->trust_limit, opened = j->opened_seq;
+  if (j->ix_state != JOURNAL_IX_CLAIMED)
+    goto out;
+  if (verified) {
+    j->ix_state = JOURNAL_IX_TRUSTED;
+    goto out;
+  }
+  r = ST_E_INTERNAL;
+  if (j->failed || j->pending_records > 0)
+    goto out;
+  st_warn("journal %s: its index %s is not used: %s; the whole journal is read instead", j->log_path, j->ix_path,
+          why);
+  j->ix_state = JOURNAL_IX_BUILT;
+  r = journal_reread(j, j->durable_len, NULL, "while its index was checked", detail);
+  j->trust_limit = trusted;
+  j->opened_seq = opened;
+  if (r < 0)
+    j->failed = ST_E_JOURNAL;
+out:
+  return r;
+}
+
+/* 1 when J may write its index file now: see journal_index_due. */
+static int journal_index_allowed(const struct journal *j)
+{
+  return !j->failed && j->pending_records == 0 && j->ix_state != JOURNAL_IX_CLAIMED && j->durable_seq > 0 &&
+         j->last_checkpoint == j->durable_seq && j->records == j->durable_seq;
+}
+
+int journal_index_due(const struct journal *j)
+{
+  uint64_t after = j->durable_seq - j->ix_seq, least = j->durable_seq / 64;
+  return journal_index_allowed(j) && j->durable_seq > j->ix_seq && after >= (least > 1024 ? least : 1024);
+}
+
+int journal_index_write(struct journal *j, const struct journal_index_signer *signer, struct st_detail *detail)
+{
+  int r = ST_E_INTERNAL;
+  struct jif_header h;
+  uint8_t digest[32];
+  if (!journal_index_allowed(j)) {
+    st_detail_set(detail, "journal %s: its index cannot be written now", j->log_path);
+    goto out;
+  }
+  memset(&h, 0, sizeof h);
+  memcpy(h.genesis, j->genesis, 32);
+  h.seq = j->durable_seq;
+  h.off = j->cp_off;
+  h.end = j->durable_len;
+  memcpy(h.prev, j->cp_prev, 32);
+  memcpy(h.chain, j->cp_chain, 32);
+  h.records = j->records;
+  h.issued = j->issued;
+  h.refused = j->refused;
+  h.checkpoints = j->checkpoints;
+  h.handed_back = j->handed_back;
+  r = jif_write(j->ix_path, &h, j->index, signer, digest, detail);
+  if (r == 0)
+    r = journal_sync_dir_of(j->ix_path, detail);
+  if (r < 0)
+    goto out;
+  j->ix_seq = h.seq;
+  j->ix_state = JOURNAL_IX_TRUSTED; /* the index in memory is the one in the file, written by this station */
+  memcpy(j->ix_digest, digest, 32);
+out:
+  return r;
+}
+
+uint64_t journal_index_seq(const struct journal *j)
+{
+  return j->ix_seq;
+}
+
 void journal_close(struct journal *j)
 {
   if (j != NULL) {
@@ -862,6 +1097,7 @@ void journal_close(struct journal *j)
     free(j->tail);
     jbuf_free(&j->pending);
     free(j->scratch);
+    free(j->ix_path);
     free(j->log_path);
     free(j);
   }

@@ -109,9 +109,11 @@ struct journal_open_report {
   int created;                     /* 1 when the journal was made new */
 };
 
-/* Opens (creating when missing) the journal at PATH, takes its lock, checks the
- * whole chain, cuts a torn tail (fsync'd), and indexes issued records by CSR
- * hash, device id, key hash and serial. REPORT may be NULL.
+/* Opens (creating when missing) the journal at PATH, takes its lock, reads the
+ * index file when there is a usable one and checks the chain of the records
+ * after it (else of the whole log), cuts a torn tail (fsync'd), and indexes
+ * issued records by CSR hash, device id, key hash and serial. REPORT may be
+ * NULL.
  * Returns 0 and *OUT, or ST_E_JOURNAL_LOCKED, ST_E_JOURNAL_CORRUPT (DETAIL
  * names the first bad record: "record 17 (line 18): chain hash mismatch"),
  * ST_E_JOURNAL (I/O, with the path and errno text in DETAIL). */
@@ -230,6 +232,59 @@ int journal_chain_at(const struct journal *j, uint64_t seq, uint8_t chain[32]);
  * (KEEP out of range). */
 int journal_cut_after(struct journal *j, uint64_t keep, char *saved, size_t saved_cap, uint64_t *cut,
                       struct st_detail *detail);
+
+/* ---- the index file ----
+ *
+ * The index of issued records (by CSR hash, key hash, device, serial) and the
+ * counts are kept in a file beside the log, "<log>.index", signed by the
+ * journal key and covering the log up to one checkpoint (the format is at the
+ * top of journal_index_file.c and in docs/journal-format.md). journal_open
+ * reads that file and only the records after it; when it is missing or does
+ * not match the log it reads the whole log, as it always can. An index read
+ * from the file is not used until its signature is checked
+ * (journal_index_claim, journal_index_settle: the audit does it at the first
+ * login): until then every lookup answers ST_E_JOURNAL_UNSEALED. */
+
+#define JOURNAL_INDEX_MSG_MAX 256
+#define JOURNAL_INDEX_SIG_MAX 160
+
+/* Signs MSG (LEN bytes) with the journal key: a DER ECDSA-SHA256 signature
+ * into SIG (*SIG_LEN bytes of room in, its length out). 0 or a negative code
+ * with DETAIL. */
+struct journal_index_signer {
+  int (*sign)(void *arg, const char *msg, size_t len, uint8_t *sig, size_t *sig_len, struct st_detail *detail);
+  void *arg;
+};
+
+/* 1 when J's index was read from the index file and its signature is not
+ * checked yet: MSG (JOURNAL_INDEX_MSG_MAX bytes) gets the signed message
+ * (*MSG_LEN its length), *SIG and *SIG_LEN the signature (borrowed from J).
+ * 0 otherwise. */
+int journal_index_claim(const struct journal *j, char *msg, size_t *msg_len, const uint8_t **sig,
+                        size_t *sig_len);
+
+/* After journal_index_claim answered 1: VERIFIED 1 (the signature verifies
+ * with the journal key) makes the index trusted; 0 discards it, says so on
+ * stderr with WHY, and reads the whole log again, building the index anew
+ * (nothing may be pending). Returns 0, or journal_open's codes. */
+int journal_index_settle(struct journal *j, int verified, const char *why, struct st_detail *detail);
+
+/* 1 when writing the index file now is worth it and allowed: nothing
+ * pending, not failed, the index not awaiting its check, the last record a
+ * checkpoint, and at least max(1024, records / 64) records after the one the
+ * index file covers (or no usable index file and as many records). */
+int journal_index_due(const struct journal *j);
+
+/* Writes the index file for the log as it is (the conditions of
+ * journal_index_due but the count), signed through SIGNER, fsyncs it and its
+ * directory. Blocks on the disk (about 75 bytes per issued record). Returns
+ * 0, ST_E_INTERNAL (not allowed now), ST_E_JOURNAL (I/O, DETAIL), or
+ * SIGNER's code; the log is never touched. */
+int journal_index_write(struct journal *j, const struct journal_index_signer *signer, struct st_detail *detail);
+
+/* The seq of the checkpoint the index file J was read from or last wrote
+ * covers (0: none: J was read from its first byte). */
+uint64_t journal_index_seq(const struct journal *j);
 
 /* Drops the appended records without writing them, as a failed commit
  * would: J then answers CODE as journal_failed until journal_recover. */

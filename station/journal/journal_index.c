@@ -10,7 +10,10 @@
  *
  *   entries   one per issued record: its location (a byte offset in the log,
  *             or past the end for a record still pending; journal.c reads it
- *             back) and a 32-bit hash of each of its four keys. 24 bytes.
+ *             back), a 32-bit hash of each of its four keys, and the first
+ *             16 bytes of the record's chain value, with which the loader
+ *             checks that the line it reads back is the record indexed. 40
+ *             bytes.
  *   tables    four open-addressing hash tables (linear probing), one per key,
  *             of 32-bit slots holding an entry number + 1 (0: empty). A table
  *             doubles when it would pass 3/4 full, rehashing from the stored
@@ -19,8 +22,10 @@
  * A lookup walks the probe sequence; where the stored hash equals the key's,
  * it reads that record back through the loader and compares the real key, so
  * a hash collision costs a read, never a wrong answer. With 1,000,000 issued
- * records this is 24 MiB of entries (capacity 2^20) and 4 x 8 MiB of tables
- * (2^21 slots each): about 59 bytes per record.
+ * records this is 40 MiB of entries (capacity 2^20) and 4 x 8 MiB of tables
+ * (2^21 slots each): about 75 bytes per record. The arrays are what the
+ * index file holds (journal_index_file.c): jindex_arrays hands them out,
+ * jindex_adopt takes them back.
  *
  * CSR hashes and key hashes are SHA-256 values, so their first four bytes are
  * already uniform; device ids and serials are hashed with FNV-1a and a final
@@ -30,13 +35,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "error.h"
 
-struct jindex_entry {
-  uint64_t loc;
-  uint32_t hash[JINDEX_TABLES];
-};
 
 struct jindex_table_slots {
   uint32_t *slot;  /* entry number + 1; 0 is empty */
@@ -49,7 +51,22 @@ struct jindex {
   struct jindex_entry *entry;
   size_t n, cap;
   struct jindex_table_slots t[JINDEX_TABLES];
+  /* arrays adopted from a private mapping of the index file (jindex_adopt):
+   * entries 0 to base_n - 1 stay there (entry[] then holds the ones after
+   * them); the tables are written copy-on-write and move to the heap when
+   * they grow */
+  void *map;
+  size_t map_len;
+  const struct jindex_entry *base;
+  size_t base_n;
+  int slot_mapped[JINDEX_TABLES];
 };
+
+/* Entry number I (0-based). */
+static inline const struct jindex_entry *jindex_at(const struct jindex *ix, size_t i)
+{
+  return i < ix->base_n ? &ix->base[i] : &ix->entry[i - ix->base_n];
+}
 
 struct jindex *jindex_new(const struct jindex_loader *loader)
 {
@@ -62,15 +79,18 @@ struct jindex *jindex_new(const struct jindex_loader *loader)
 void jindex_free(struct jindex *ix)
 {
   for (int t = 0; ix != NULL && t < JINDEX_TABLES; t++)
-    free(ix->t[t].slot);
+    if (!ix->slot_mapped[t])
+      free(ix->t[t].slot);
   if (ix != NULL)
     free(ix->entry);
+  if (ix != NULL && ix->map != NULL)
+    munmap(ix->map, ix->map_len);
   free(ix);
 }
 
 size_t jindex_memory(const struct jindex *ix)
 {
-  size_t n = sizeof *ix + ix->cap * sizeof *ix->entry;
+  size_t n = sizeof *ix + (ix->cap + ix->base_n) * sizeof *ix->entry;
   for (int t = 0; t < JINDEX_TABLES; t++)
     n += ix->t[t].size * sizeof *ix->t[t].slot;
   return n;
@@ -142,9 +162,9 @@ static int jindex_probe(struct jindex *ix, enum jindex_table table, const void *
     *pos = i;
     if (s == 0)
       break;
-    if (ix->entry[s - 1].hash[table] != h)
+    if (jindex_at(ix, s - 1)->hash[table] != h)
       continue;
-    r = ix->loader.load(ix->loader.arg, ix->entry[s - 1].loc, &rec);
+    r = ix->loader.load(ix->loader.arg, jindex_at(ix, s - 1)->loc, jindex_at(ix, s - 1)->chain, &rec);
     if (r < 0)
       break;
     r = jindex_key(&rec, table, &k, &klen) && klen == len && memcmp(k, key, len) == 0;
@@ -172,12 +192,14 @@ static int jindex_table_reserve(struct jindex *ix, enum jindex_table table)
     uint32_t s = t->slot[i];
     if (s == 0)
       continue;
-    size_t j = ix->entry[s - 1].hash[table] & (size - 1);
+    size_t j = jindex_at(ix, s - 1)->hash[table] & (size - 1);
     while (slot[j] != 0)
       j = (j + 1) & (size - 1);
     slot[j] = s;
   }
-  free(t->slot);
+  if (!ix->slot_mapped[table])
+    free(t->slot);
+  ix->slot_mapped[table] = 0;
   t->slot = slot;
   t->size = size;
   r = 0;
@@ -191,7 +213,7 @@ static int jindex_reserve(struct jindex *ix)
   int r = ST_E_NO_MEMORY;
   if (ix->n >= UINT32_MAX - 1)
     goto out;
-  if (ix->n == ix->cap) {
+  if (ix->n - ix->base_n == ix->cap) {
     size_t cap = ix->cap == 0 ? 1024 : ix->cap * 2;
     struct jindex_entry *e = cap > SIZE_MAX / sizeof *e ? NULL : realloc(ix->entry, cap * sizeof *e);
     if (e == NULL)
@@ -217,10 +239,11 @@ int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec
   struct jindex_entry *e = NULL;
   if (r < 0)
     goto out;
-  e = &ix->entry[ix->n];
+  e = &ix->entry[ix->n - ix->base_n];
   /* First every lookup (which may fail), then every change (which cannot). */
   memset(e, 0, sizeof *e);
   e->loc = loc;
+  memcpy(e->chain, rec->chain, sizeof e->chain);
   for (int t = 0; t < JINDEX_TABLES; t++) {
     const void *key;
     size_t len;
@@ -249,15 +272,55 @@ out:
 }
 
 int jindex_find(struct jindex *ix, enum jindex_table table, const void *key, size_t len,
-                uint64_t *loc)
+                uint64_t *loc, uint8_t chain[16])
 {
   int r = 0;
   size_t pos = 0;
   if (ix->t[table].size == 0 || len == 0)
     goto out;
   r = jindex_probe(ix, table, key, len, jindex_hash(table, key, len), &pos);
-  if (r == 1)
-    *loc = ix->entry[ix->t[table].slot[pos] - 1].loc;
+  if (r == 1) {
+    *loc = jindex_at(ix, ix->t[table].slot[pos] - 1)->loc;
+    memcpy(chain, jindex_at(ix, ix->t[table].slot[pos] - 1)->chain, 16);
+  }
+out:
+  return r;
+}
+
+void jindex_arrays(const struct jindex *ix, struct jindex_arrays *out)
+{
+  out->entry = ix->base;
+  out->n = ix->base_n;
+  out->entry2 = ix->entry;
+  out->n2 = ix->n - ix->base_n;
+  for (int t = 0; t < JINDEX_TABLES; t++) {
+    out->slot[t] = ix->t[t].slot;
+    out->size[t] = ix->t[t].size;
+    out->used[t] = ix->t[t].used;
+  }
+}
+
+int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, void *map, size_t map_len)
+{
+  int r = ST_E_INTERNAL;
+  if (ix->n != 0 || ix->entry != NULL || ix->map != NULL || a->n2 != 0)
+    goto out;
+  for (int t = 0; t < JINDEX_TABLES; t++)
+    if (ix->t[t].slot != NULL)
+      goto out;
+  ix->map = map;
+  ix->map_len = map_len;
+  ix->base = a->entry;
+  ix->base_n = ix->n = a->n;
+  a->entry = NULL;
+  for (int t = 0; t < JINDEX_TABLES; t++) {
+    ix->slot_mapped[t] = a->slot[t] != NULL;
+    ix->t[t].slot = (uint32_t *)a->slot[t];
+    ix->t[t].size = a->size[t];
+    ix->t[t].used = a->used[t];
+    a->slot[t] = NULL;
+  }
+  r = 0;
 out:
   return r;
 }

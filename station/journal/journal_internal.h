@@ -4,6 +4,7 @@
  *
  *   journal_format.c  one line <-> struct journal_record, the header, the chain
  *   journal_index.c   the in-memory index of issued records
+ *   journal_index_file.c  that index kept in a file beside the log, signed
  *   journal_verify.c  the streaming scanner (used by journal_open too) and
  *                     journal_verify
  *   journal.c         open, append, commit, recovery after a failed commit,
@@ -80,10 +81,20 @@ int jf_parse(const char *line, size_t len, struct journal_record *rec, size_t *b
 
 enum jindex_table { JINDEX_CSR, JINDEX_KEY, JINDEX_DEVICE, JINDEX_SERIAL, JINDEX_TABLES };
 
+/* One indexed record: where it is, the hash of each of its keys (0: none),
+ * and the first 16 bytes of its chain value. 40 bytes, no padding: the index
+ * file holds an array of them as they are in memory. */
+struct jindex_entry {
+  uint64_t loc;
+  uint32_t hash[JINDEX_TABLES];
+  uint8_t chain[16];
+};
+
 /* Reads the record stored at location LOC back into REC (for the index to
- * compare keys). Returns 0 or a negative code. */
+ * compare keys), checking that it is the record whose chain value begins
+ * with CHAIN (16 bytes). Returns 0 or a negative code. */
 struct jindex_loader {
-  int (*load)(void *arg, uint64_t loc, struct journal_record *rec);
+  int (*load)(void *arg, uint64_t loc, const uint8_t chain[16], struct journal_record *rec);
   void *arg;
 };
 
@@ -99,13 +110,74 @@ void jindex_free(struct jindex *ix);
  * has. Returns 0 or a negative code; the index is unchanged on failure. */
 int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec);
 
-/* Looks KEY (LEN bytes) up in TABLE. Returns 1 and *LOC, 0 when absent, or a
- * negative code from the loader. */
+/* Looks KEY (LEN bytes) up in TABLE. Returns 1 and *LOC and CHAIN (the first
+ * 16 bytes of the record's chain value), 0 when absent, or a negative code
+ * from the loader. */
 int jindex_find(struct jindex *ix, enum jindex_table table, const void *key, size_t len,
-                uint64_t *loc);
+                uint64_t *loc, uint8_t chain[16]);
 
 /* Bytes the index has allocated. */
 size_t jindex_memory(const struct jindex *ix);
+
+/* The arrays of an index: N entries then N2 more (ENTRY2), and for each table
+ * its SIZE slots (entry number + 1, 0 empty; SIZE a power of two, or 0 with
+ * no array) of which USED are taken. */
+struct jindex_arrays {
+  const struct jindex_entry *entry;
+  size_t n;
+  const struct jindex_entry *entry2;
+  size_t n2;
+  const uint32_t *slot[JINDEX_TABLES];
+  size_t size[JINDEX_TABLES], used[JINDEX_TABLES];
+};
+
+/* IX's arrays, borrowed (valid until IX changes). */
+void jindex_arrays(const struct jindex *ix, struct jindex_arrays *out);
+
+/* Makes the empty index IX use the arrays of A (N entries, no ENTRY2),
+ * which lie inside MAP, a private writable mapping of MAP_LEN bytes that IX
+ * then owns (munmap'd by jindex_free; A's pointers are set to NULL). The
+ * mapped entries stay where they are, entries added later go to the heap; a
+ * table is written copy-on-write and moves to the heap when it grows. The
+ * caller has checked the arrays (jif_load): every slot names an entry, no
+ * table is more than 3/4 full. Returns 0, or ST_E_INTERNAL when IX is not
+ * empty (A unchanged). */
+int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, void *map, size_t map_len);
+
+/* journal_index_file.c -------------------------------------------------- */
+
+#define JIF_HEADER_LEN 320
+
+/* What the index file's header says: it describes records 1 to SEQ, SEQ being
+ * a checkpoint whose line runs from byte OFF to END, with chain values PREV
+ * (of record SEQ - 1) and CHAIN (of SEQ), and the counts among them. */
+struct jif_header {
+  uint8_t genesis[32];
+  uint64_t seq, off, end;
+  uint8_t prev[32], chain[32];
+  uint64_t records, issued, refused, checkpoints, handed_back;
+};
+
+/* The message the index's signature is over, for (GENESIS, SEQ, CHAIN, the
+ * file's DIGEST), into OUT (JOURNAL_INDEX_MSG_MAX bytes); returns its length. */
+size_t jif_message(char *out, const uint8_t genesis[32], uint64_t seq, const uint8_t chain[32],
+                   const uint8_t digest[32]);
+
+/* Reads the index file PATH for the log LOG_FD (LOG_SIZE bytes): checks its
+ * shape and that the log holds what it describes (not its signature), puts
+ * its arrays into the empty index IX, the header into H, the file's digest
+ * into DIGEST, its signature into SIG (JOURNAL_INDEX_SIG_MAX bytes; *SIG_LEN).
+ * Returns 0; 1 when there is no such file; -1 with *WHY (static text saying
+ * what is wrong) when it cannot be used; IX stays empty unless 0. */
+int jif_load(const char *path, int log_fd, uint64_t log_size, struct jindex *ix, struct jif_header *h,
+             uint8_t digest[32], uint8_t *sig, size_t *sig_len, const char **why);
+
+/* Writes the index file PATH (through PATH.tmp, fsync'd, renamed; the
+ * caller fsyncs the directory) from H and IX, signed through SIGNER; DIGEST
+ * gets the file's digest. Returns 0, ST_E_JOURNAL (I/O, DETAIL says what),
+ * ST_E_NO_MEMORY, ST_E_CRYPTO, or what SIGNER returned. */
+int jif_write(const char *path, const struct jif_header *h, const struct jindex *ix,
+              const struct journal_index_signer *signer, uint8_t digest[32], struct st_detail *detail);
 
 /* journal_verify.c ------------------------------------------------------ */
 
@@ -119,6 +191,12 @@ struct jscan {
    * negative return stops the scan with that code. */
   int (*on_record)(void *arg, uint64_t off, const struct journal_record *rec);
   void *arg;
+  /* Set resume to scan from byte start_off on, right after record last_seq
+   * whose chain value is chain, in the journal whose genesis is genesis (all
+   * three set by the caller), without reading the header: the records after
+   * what the index file covers. The counts are of the records scanned. */
+  int resume;
+  uint64_t start_off;
 
   uint64_t records, issued, refused, checkpoints, handed_back;
   uint64_t last_seq;          /* seq of the last good record (0: none) */
@@ -134,7 +212,7 @@ struct jscan {
   uint64_t bad_seq, bad_line; /* the first bad record (0: none) */
 };
 
-/* Reads S->fd from offset 0 to the end, checking the header, every record's
+/* Reads S->fd from offset 0 (or start_off) to the end, checking the header, every record's
  * syntax, seq continuity and the chain. Returns 0 (torn tail and empty file
  * included: see the flags), ST_E_JOURNAL_CORRUPT with DETAIL naming the first
  * bad record, ST_E_JOURNAL on a read error, or what on_record returned. */

@@ -229,12 +229,23 @@ int jscan_run(struct jscan *s, struct st_detail *detail)
   uint64_t overlong = 0; /* bytes of an over-long line already dropped */
   int eof = 0;
   struct jscan_pos pos = {.off = 0, .line = 1};
-  s->records = s->issued = s->refused = s->checkpoints = s->handed_back = s->last_seq = s->last_checkpoint = 0;
+  s->records = s->issued = s->refused = s->checkpoints = s->handed_back = s->last_checkpoint = 0;
   s->last_event = 0;
   s->good_end = s->torn_bytes = s->bad_seq = s->bad_line = 0;
   s->torn_tail = s->header_torn = s->empty = 0;
+  if (s->resume) {
+    pos.off = s->good_end = s->start_off;
+    pos.line = s->last_seq + 2; /* the header is line 1, record n line n + 1 */
+  } else {
+    s->last_seq = 0;
+  }
   if (buf == NULL)
     goto out;
+  if (s->resume && lseek(s->fd, (off_t)s->start_off, SEEK_SET) < 0) {
+    r = ST_E_JOURNAL;
+    st_detail_set(detail, "cannot read %s: %s", s->path, strerror(errno));
+    goto out;
+  }
   for (;;) {
     char *nl = memchr(buf + start, '\n', end - start);
     if (nl != NULL) {

@@ -3,10 +3,26 @@
 # in one run on one throwaway SoftHSM token:
 #   raw        C_Sign loop on the token (tests/bench/raw_sign): the ceiling
 #   opensslca  `openssl ca -batch -infiles` with the libp11 engine, same token
+#   verify     `openssl speed -seconds 3 ecdsap256` pinned to one core: ECDSA
+#              P-256 verifications per second on one core
+#   cores      the cores the station may use (nproc, or --cores)
 #   station    `station sign` on a batch of N fresh CSRs, journal durable
-# and prints certs/s, the ratios, and the station's peak RSS.
+# and prints certs/s, the CPU limit of the work, the ratios, and the station's
+# peak RSS (/usr/bin/time). The CPU limit is what the cores can do when they
+# do nothing but the cryptography each certificate needs: one token signature
+# (1/raw s, on the token's own thread) and two P-256 verifications (the CSR's
+# signature and the new certificate's, 1/verify s each):
+#   limit = cores / (1/raw + 2/verify)   certificates/s
+# The last lines are one summary block (the figures, the ratios, uptime's load).
 #
 # usage: tests/bench/throughput.sh [-n N] [--build DIR] [--slow-ms D] [--sessions S] [--no-openssl]
+#                                  [--fresh-fs | --tmpfs] [--cores LIST]
+#   --tmpfs       run everything on tmpfs (/dev/shm), so the file system is not
+#                 what is measured (TMPDIR=DIR chooses another place)
+#   --cores LIST  run the station once per count in LIST (e.g. 1,2), each under
+#                 taskset on that many cores with a journal of its own, and
+#                 print each rate against the limit for that many cores and
+#                 the scaling from the first count to the last
 #   --slow-ms D   put tests/pkcs11 slow_token in front of SoftHSM: D ms per C_Sign
 #                 (a USB HSM), for the station and the raw ceiling
 #   --sessions S  hsm.sessions for the station, threads for the raw ceiling
@@ -19,7 +35,7 @@
 #                 time instead of 15. This measures the station, not that.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-N=6000 BUILD=$ROOT/build SLOW_MS=0 SESSIONS=1 OPENSSL_CA=1 FRESH_FS=0
+N=6000 BUILD=$ROOT/build SLOW_MS=0 SESSIONS=1 OPENSSL_CA=1 FRESH_FS=0 CORES=
 while [ $# -gt 0 ]; do
   case $1 in
     -n) N=$2; shift 2 ;;
@@ -28,13 +44,24 @@ while [ $# -gt 0 ]; do
     --sessions) SESSIONS=$2; shift 2 ;;
     --no-openssl) OPENSSL_CA=0; shift ;;
     --fresh-fs) FRESH_FS=1; shift ;;
-    *) echo "usage: $0 [-n N] [--build DIR] [--slow-ms D] [--sessions S] [--no-openssl] [--fresh-fs]" >&2; exit 2 ;;
+    --tmpfs) export TMPDIR=/dev/shm; shift ;;
+    --cores) CORES=$2; shift 2 ;;
+    *) echo "usage: $0 [-n N] [--build DIR] [--slow-ms D] [--sessions S] [--no-openssl] [--fresh-fs | --tmpfs]" \
+         "[--cores LIST]" >&2; exit 2 ;;
   esac
 done
 STATION=$BUILD/bin/station
 export STATION_ALLOW_ROOT=1 # a benchmark on a build machine, often as root
 [ -x "$STATION" ] && [ -x "$BUILD/tests/bench/raw_sign" ] || {
   echo "build first: cmake -S $ROOT -B $BUILD -DCMAKE_BUILD_TYPE=Release && cmake --build $BUILD" >&2; exit 2; }
+NPROC=$(nproc)
+[ -n "$CORES" ] || CORES=$NPROC
+for c in ${CORES//,/ }; do
+  case $c in ''|*[!0-9]*) echo "--cores: a list of core counts, such as 1,2" >&2; exit 2 ;; esac
+  [ "$c" -ge 1 ] && [ "$c" -le "$NPROC" ] || { echo "--cores: $c is not between 1 and $NPROC" >&2; exit 2; }
+done
+command -v /usr/bin/time >/dev/null && command -v taskset >/dev/null || {
+  echo "needs /usr/bin/time (package time) and taskset (util-linux)" >&2; exit 2; }
 SOFTHSM=/usr/lib/softhsm/libsofthsm2.so
 W=$(mktemp -d "${TMPDIR:-/tmp}/station-bench.XXXXXX")
 if [ "$FRESH_FS" = 1 ]; then
@@ -66,8 +93,8 @@ hsm:
   pin: env:BENCH_PIN
   sessions: $SESSIONS
 ca:
-  certificate: ca/local-ca.pem
-  root: ca/root.pem
+  certificate: $W/ca/local-ca.pem
+  root: $W/ca/root.pem
 journal:
   path: journal
 YAML
@@ -128,10 +155,60 @@ CNF
   printf '%-10s %9s certs/s\n' opensslca "$OSSL"
 fi
 
-/usr/bin/time -f "%e %M" -o "$W/time" "$STATION" -q -c "$W/station.yaml" sign "$W/stick" >"$W/sign.out"
-read -r SECONDS_TAKEN RSS_KB <"$W/time"
-grep -q "new $N," "$W/sign.out" || { echo "station did not issue all $N: $(cat "$W/sign.out")" >&2; exit 1; }
-RATE=$(awk -v n="$N" -v s="$SECONDS_TAKEN" 'BEGIN {printf "%.0f", n / s}')
-printf '%-10s %9s certs/s   peak RSS %s MiB\n' station "$RATE" "$(awk -v k="$RSS_KB" 'BEGIN {printf "%.1f", k / 1024}')"
-awk -v s="$RATE" -v r="$RAW" 'BEGIN {printf "station / raw        %.2f\n", s / r}'
-[ -z "$OSSL" ] || awk -v s="$RATE" -v o="$OSSL" 'BEGIN {printf "station / opensslca  %.2f\n", s / o}'
+# ECDSA P-256 verifications per second on one core. `openssl speed -mr` ends
+# with "+F4:<n>:256:<sign/s>:<verify/s>"; the human-readable table is the
+# fallback (its last column on the 256-bit nistp256 line).
+verify_rate() {
+  local out rate
+  out=$(taskset -c 0 openssl speed -seconds 3 -mr ecdsap256 2>/dev/null || true)
+  rate=$(printf '%s\n' "$out" | awk -F: '$1 == "+F4" && $3 == "256" {printf "%.0f", $5; exit}')
+  [ -n "$rate" ] || rate=$(taskset -c 0 openssl speed -seconds 3 ecdsap256 2>/dev/null |
+    awk '/nistp256/ {printf "%.0f", $NF; exit}')
+  case $rate in ''|*[!0-9]*) echo "cannot read the verify rate from openssl speed" >&2; exit 1 ;; esac
+  echo "$rate"
+}
+VERIFY=$(verify_rate)
+printf '%-10s %9s verifications/s on one core (openssl speed ecdsap256)\n' verify "$VERIFY"
+limit() { awk -v c="$1" -v r="$RAW" -v v="$VERIFY" 'BEGIN {printf "%.0f", c / (1 / r + 2 / v)}'; }
+
+# One `station sign` of the whole batch on C cores, with a journal of its own
+# (the first run begins the token's journal; later ones `journal init` theirs).
+FIRST=1
+station_run() {
+  local c=$1 cpus d
+  cpus=0-$((c - 1))
+  d=$W/run$c
+  mkdir -p "$d"
+  cp -r "$W/stick" "$d/stick"
+  sed "s|path: journal|path: $d/journal|" "$W/station.yaml" >"$d/station.yaml"
+  if [ "$FIRST" = 0 ]; then "$STATION" -q -c "$d/station.yaml" journal init >/dev/null; fi
+  FIRST=0
+  /usr/bin/time -f "%e %M" -o "$d/time" taskset -c "$cpus" "$STATION" -q -c "$d/station.yaml" sign "$d/stick" \
+    >"$d/sign.out"
+  read -r secs rss_kb <"$d/time"
+  grep -q "new $N," "$d/sign.out" || { echo "station did not issue all $N: $(cat "$d/sign.out")" >&2; exit 1; }
+  RATE[$c]=$(awk -v n="$N" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
+  RSS[$c]=$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k / 1024}')
+  printf '%-10s %9s certs/s   on %d core%s   peak RSS %s MiB\n' station "${RATE[$c]}" "$c" \
+    "$([ "$c" = 1 ] || echo s)" "${RSS[$c]}"
+  rm -rf "$d/stick"
+}
+declare -A RATE RSS
+for c in ${CORES//,/ }; do station_run "$c"; done
+
+echo "---- summary ($(uptime | sed 's/.*load average/load average/')) ----"
+echo "raw C_Sign        $RAW/s ($SESSIONS session$([ "$SESSIONS" = 1 ] || echo s)); P-256 verify $VERIFY/s per core"
+for c in ${CORES//,/ }; do
+  L=$(limit "$c")
+  awk -v c="$c" -v s="${RATE[$c]}" -v l="$L" -v r="$RAW" -v o="$OSSL" -v m="${RSS[$c]}" 'BEGIN {
+    printf "%d core%s: station %d certs/s = %.2f x the CPU limit (%d/s = %d / (1/raw + 2/verify)), %.2f x raw",
+      c, c == 1 ? " " : "s", s, s / l, l, c, s / r
+    if (o != "") printf ", %.2f x openssl ca (%d/s)", s / o, o
+    printf "; peak RSS %.1f MiB\n", m }'
+done
+set -- ${CORES//,/ }
+if [ $# -gt 1 ]; then
+  first=$1; eval "last=\${$#}"
+  awk -v a="${RATE[$first]}" -v b="${RATE[$last]}" -v p="$first" -v q="$last" \
+    'BEGIN {printf "scaling: %d -> %d cores: %.2f x\n", p, q, b / a}'
+fi

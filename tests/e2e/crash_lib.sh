@@ -21,6 +21,13 @@ crash_setup() {
   : >"$WORK/logins"
 }
 
+# index_id: the inode of the journal's index file ("none" without one). Each
+# write of the index (journal.log.index, signed by the journal key: one more
+# C_Sign) renames a new file into place, so a run wrote it when this changed.
+index_id() { stat -c %i "$JOURNAL_LOG.index" 2>/dev/null || echo none; }
+# index_written ID: 1 when the index was written since index_id said ID, else 0.
+index_written() { [ "$(index_id)" != "$1" ] && echo 1 || echo 0; }
+
 # crash_stick DIR N: a stick with N fresh device CSRs.
 crash_stick() {
   mkdir -p "$1/csr"

@@ -43,13 +43,15 @@ echo "       killed runs: $(grep -c . "$WORK/signatures" || true) C_Sign calls, 
   "(one key proof each), $before certificates durable, $(grep -c ' checkpoint ' "$JOURNAL_LOG" || true) checkpoints"
 : >"$WORK/signatures"
 checkpoints_before=$(grep -c ' checkpoint ' "$JOURNAL_LOG" || true)
+index_before=$(index_id)
 check "a full run completes" sh -c "'$STATION' sign '$B' >'$WORK/final.out' 2>'$WORK/final.err'"
 checkpoints_after=$(grep -c ' checkpoint ' "$JOURNAL_LOG" || true)
+index_written=$([ "$(index_id)" != "$index_before" ] && echo 1 || echo 0)
 check "the final run reports new $((CSRS - before)), issued before $before" \
   grep -q "issued $CSRS (new $((CSRS - before)), issued before $before)" "$WORK/final.out"
 signed=$(grep -c . "$WORK/signatures" || true)
-check "the final run signed only what was not durable ($signed = 1 proof + $((CSRS - before)) + $((checkpoints_after - checkpoints_before)) checkpoints)" \
-  test "$signed" = $((1 + CSRS - before + checkpoints_after - checkpoints_before))
+check "the final run signed only what was not durable ($signed = 1 proof + $((CSRS - before)) + $((checkpoints_after - checkpoints_before)) checkpoints + $index_written index)" \
+  test "$signed" = $((1 + CSRS - before + checkpoints_after - checkpoints_before + index_written))
 check "journal verify passes" "$STATION" -q journal verify
 check "$CSRS issued records in the journal" test "$(issued_count)" = "$CSRS"
 check "every CSR issued exactly once in the journal" issued_once

@@ -40,11 +40,14 @@ mount -o remount,size=8m "$WORK/journal"
 : >"$WORK/signatures"
 before=$(issued_count)
 cp_before=$(checkpoints)
+index_before=$(index_id)
 check "journal disk with space again: the batch completes" sh -c "'$STATION' -q sign '$B' >'$WORK/jback.out'"
 check "journal disk with space again: new $((N - before)), issued before $before" \
   grep -q "issued $N (new $((N - before)), issued before $before)" "$WORK/jback.out"
+# the journal key also signs the journal's index file when the run writes it (1024 records or more)
+index_written=$([ "$(index_id)" != "$index_before" ] && echo 1 || echo 0)
 check "journal disk with space again: signed only what was never journaled" \
-  test "$(count "$WORK/signatures")" = $((1 + N - before + $(checkpoints) - cp_before))
+  test "$(count "$WORK/signatures")" = $((1 + N - before + $(checkpoints) - cp_before + index_written))
 check "journal disk: every CSR issued exactly once in the journal" issued_once
 check "journal disk: the stick matches the journal" stick_in_journal "$B"
 check "journal disk: journal verify passes" "$STATION" -q journal verify

@@ -399,9 +399,10 @@ static void idx_rec(struct journal_record *rec, uint64_t i)
 
 static int idx_loads;
 
-static int idx_load(void *arg, uint64_t loc, struct journal_record *rec)
+static int idx_load(void *arg, uint64_t loc, const uint8_t chain[16], struct journal_record *rec)
 {
   (void)arg;
+  (void)chain;
   idx_loads++;
   idx_rec(rec, loc - 1);
   return 0;
@@ -415,6 +416,7 @@ static void test_index_million(void **state)
   struct jindex *ix = jindex_new(&loader);
   struct journal_record rec;
   uint64_t loc = 0;
+  uint8_t chain16[16];
   assert_non_null(ix);
   for (uint64_t i = 0; i < n; i++) {
     idx_rec(&rec, i);
@@ -427,20 +429,20 @@ static void test_index_million(void **state)
   assert_true(per_record < 100);
   for (uint64_t i = 0; i < n; i += 997) {
     idx_rec(&rec, i);
-    assert_int_equal(jindex_find(ix, JINDEX_CSR, rec.csr_sha256, 32, &loc), 1);
+    assert_int_equal(jindex_find(ix, JINDEX_CSR, rec.csr_sha256, 32, &loc, chain16), 1);
     assert_int_equal(loc, i + 1);
-    assert_int_equal(jindex_find(ix, JINDEX_KEY, rec.key_sha256, 32, &loc), 1);
+    assert_int_equal(jindex_find(ix, JINDEX_KEY, rec.key_sha256, 32, &loc, chain16), 1);
     assert_int_equal(loc, i / 3 * 3 + 1);                 /* the first for the key */
-    assert_int_equal(jindex_find(ix, JINDEX_DEVICE, rec.device, strlen(rec.device), &loc), 1);
+    assert_int_equal(jindex_find(ix, JINDEX_DEVICE, rec.device, strlen(rec.device), &loc, chain16), 1);
     assert_int_equal(loc, i / 2 * 2 + 2);                 /* the latest for the device */
-    assert_int_equal(jindex_find(ix, JINDEX_SERIAL, rec.serial, 8, &loc), 1);
+    assert_int_equal(jindex_find(ix, JINDEX_SERIAL, rec.serial, 8, &loc, chain16), 1);
     assert_int_equal(loc, i + 1);
     journal_record_cleanup(&rec);
   }
   uint8_t absent[32];
   sha256_of(absent, "csr", -1);
-  assert_int_equal(jindex_find(ix, JINDEX_CSR, absent, 32, &loc), 0);
-  assert_int_equal(jindex_find(ix, JINDEX_DEVICE, "dev-x", 5, &loc), 0);
+  assert_int_equal(jindex_find(ix, JINDEX_CSR, absent, 32, &loc, chain16), 0);
+  assert_int_equal(jindex_find(ix, JINDEX_DEVICE, "dev-x", 5, &loc, chain16), 0);
   jindex_free(ix);
 }
 
