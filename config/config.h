@@ -1,10 +1,9 @@
 /*
  * config.h - the station's configuration: one YAML file read into one struct.
  *
- * The file's keys are those of docs/configuration.md (the outside contract in
- * interface.md). An unknown key, a value of the wrong type, a value out of
- * range or a missing required key is an error naming FILE:LINE:COLUMN and what
- * was expected there. This module is the only one that sees libyaml.
+ * The file's keys are those of docs/configuration.md. An unknown key, a value
+ * of the wrong type, a value out of range or a missing required key is an
+ * error naming FILE:LINE:COLUMN and what was expected there. This module is the only one that sees libyaml.
  *
  * Relative paths in the file are taken relative to the directory holding the
  * file, and are stored in the struct already resolved to that directory.

@@ -2,7 +2,7 @@
  * cli.h - what the `station` commands share: global options, loading the
  * configuration, obtaining the PIN, and turning codes into exit statuses.
  *
- * Exit statuses (interface.md): 0 success; 1 some requests refused (sign) or a
+ * Exit statuses (station(1), docs/batch-signing.md): 0 success; 1 some requests refused (sign) or a
  * check failed (verify, show); 2 usage or configuration error; 3 HSM, CA,
  * journal or system fault.
  */
@@ -29,6 +29,11 @@ struct cli_command {
 
 /* Exit status for CODE by its class. */
 int cli_exit_status(int code);
+
+/* The exit status of a check (journal verify, an export's verification or
+ * import): 1 when the check found the journal or the export wrong
+ * (ST_CLASS_CHECK_FAILED), else as cli_exit_status. */
+int cli_check_status(int code);
 
 /* Prints "station: error: <sentence>: <detail>" and returns the exit status of CODE. */
 int cli_fail(int code, const struct st_detail *detail);

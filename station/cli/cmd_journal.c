@@ -79,27 +79,6 @@ out:
   return r;
 }
 
-/* Exit status of a check: 1 when the journal or the export failed it. */
-static int cli_check_status(int r)
-{
-  switch (r) {
-  case ST_E_JOURNAL_CORRUPT:
-  case ST_E_CHECKPOINT:
-  case ST_E_JOURNAL_TRUNCATED:
-  case ST_E_JOURNAL_ROLLBACK:
-  case ST_E_JOURNAL_REPLACED:
-  case ST_E_JOURNAL_HEAD:
-  case ST_E_JOURNAL_UNSEALED:
-  case ST_E_JOURNAL_MISSING:
-  case ST_E_EXPORT_SIGNATURE:
-  case ST_E_EXPORT_INVALID:
-  case ST_E_EXPORT_MANIFEST:
-    return 1;
-  default:
-    return cli_exit_status(r);
-  }
-}
-
 static int cli_journal_verify(struct cli *cli)
 {
   struct cli_token t;

@@ -16,6 +16,11 @@ int cli_exit_status(int code)
   }
 }
 
+int cli_check_status(int code)
+{
+  return st_error_has(code, ST_CLASS_CHECK_FAILED) ? 1 : cli_exit_status(code);
+}
+
 int cli_fail(int code, const struct st_detail *detail)
 {
   if (detail != NULL && detail->text[0] != '\0')
@@ -31,7 +36,7 @@ int cli_load_config(const struct cli *cli, struct station_config **out)
   int r = config_load(config_default_path(cli->config_path), out, &detail);
   if (r != ST_OK) {
     st_error("%s", detail.text);
-  } else if ((r = cli_check_trusted(*out)) != ST_OK) { /* reliability: least privilege */
+  } else if ((r = cli_check_trusted(*out)) != ST_OK) { /* least privilege */
     config_free(*out);
     *out = NULL;
   }

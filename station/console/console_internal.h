@@ -148,7 +148,4 @@ void console_ask_quit(struct console *c);
  * CONSOLE_QUIT_STOP, and stays up (the quitting view) until it is written. */
 void console_quit(struct console *c, enum console_quitting how);
 
-/* Milliseconds since the epoch. */
-int64_t console_now(void);
-
 #endif

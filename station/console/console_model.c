@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "error.h"
 #include "log.h"
@@ -28,18 +29,11 @@ void console_model_init(struct console_model *m, const struct service_info *info
   m->dirty = 1;
 }
 
-static int64_t console_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void console_model_log(struct console_model *m, enum console_role role, const char *fmt, ...)
 {
   struct console_log_line *line = &m->log[m->log_next];
   va_list ap;
-  line->time_ms = console_now_ms();
+  line->time_ms = st_wall_ms();
   line->role = role;
   va_start(ap, fmt);
   vsnprintf(line->text, sizeof line->text, fmt, ap);
@@ -88,7 +82,7 @@ void console_model_banner(struct console_model *m, enum console_role role, const
   vsnprintf(m->banner, sizeof m->banner, fmt, ap);
   va_end(ap);
   m->banner_role = role;
-  m->banner_until_ms = console_now_ms() + CONSOLE_BANNER_MS;
+  m->banner_until_ms = st_wall_ms() + CONSOLE_BANNER_MS;
   m->bell |= role != CONSOLE_ROLE_OK;
   m->dirty = 1;
 }

@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "error.h"
 #include "service.h"
@@ -134,13 +135,6 @@ int console_wrap(const char *text, int width, char *buf, size_t cap, const char 
   }
   (void)len;
   return n;
-}
-
-int64_t console_now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- PIN prompt ---- */
@@ -355,7 +349,7 @@ static void console_quitting_draw(struct console *c, int top, int rows)
   (void)top;
   (void)rows;
   if (c->leave_ms > 0) {
-    int secs = (int)((c->leave_ms - console_now() + 999) / 1000);
+    int secs = (int)((c->leave_ms - st_wall_ms() + 999) / 1000);
     snprintf(text, sizeof text, "All written. The console closes in %d s (any key: now).", secs > 0 ? secs : 0);
   } else {
     const struct console_stick *st = console_model_signing((struct console_model *)m);

@@ -54,6 +54,7 @@
 #include "audit.h"
 #include "certificate.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "config.h"
 #include "encoding.h"
 #include "hsm.h"
@@ -84,13 +85,6 @@ static void engine_park(void *what)
   p->next = engine_parked;
   engine_parked = p;
   pthread_mutex_unlock(&engine_parked_lock);
-}
-
-static int64_t engine_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the kept PIN ---- */
@@ -201,12 +195,6 @@ static void engine_token_emit(struct engine *e, enum engine_event_kind kind, int
     e->sinks[s].emit(e->sinks[s].arg, &ev);
 }
 
-
-/* 1 for the codes of a signature that mean the token (or its session) failed. */
-static int engine_hsm_fault(int code)
-{
-  return code == ST_E_HSM || code == ST_E_CRYPTO;
-}
 
 /* A re-login running on a signing thread, watched like a signature: its own
  * locked copy of the PIN, and what came of it. When the watchdog gives up on
@@ -364,7 +352,7 @@ out:
 static int engine_sign_ready(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_HSM_TIMEOUT;
-  int64_t now = engine_now_ms();
+  int64_t now = st_mono_ms();
   if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
     st_detail_set(detail, "token %s stopped answering (a signature or a login never came back); the station "
                   "signs nothing more until restarted", e->cfg->hsm_token);
@@ -408,10 +396,10 @@ out:
 static void engine_note_fault(struct engine *e, int code, struct st_detail *detail)
 {
   struct st_detail said = *detail;
-  if (engine_hsm_fault(code)) {
+  if (st_error_has(code, ST_CLASS_TOKEN_FAULT)) {
     st_detail_set(detail, "token %s: %s", e->cfg->hsm_token, said.text);
     if (e->hsm_fault_ms == 0) {
-      e->hsm_fault_ms = engine_now_ms();
+      e->hsm_fault_ms = st_mono_ms();
       e->hsm_backoff_ms = ENGINE_BACKOFF_FIRST_MS;
       e->hsm_fault_why = said;
       engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, code, detail->text);

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#include "clock.h"
 #include "config.h"
 #include "encoding.h"
 #include "engine.h"
@@ -23,6 +24,7 @@
 #include "journal.h"
 #include "export.h"
 #include "log.h"
+#include "syscalls.h"
 #include "usb_watch.h"
 #include "workers.h"
 
@@ -203,12 +205,12 @@ static int service_sync_stick(int root, const char *const *dirs, size_t n)
     int fd = openat(root, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
       continue;
-    if (fd < 0 || fsync(fd) != 0)
+    if (fd < 0 || st_sys.fsync(fd) != 0)
       ok = 0;
     if (fd >= 0)
       close(fd);
   }
-  if (fsync(root) != 0 || syncfs(root) != 0)
+  if (st_sys.fsync(root) != 0 || st_sys.syncfs(root) != 0)
     ok = 0;
   close(root);
 out:
@@ -599,14 +601,12 @@ static int service_shift_check(void *arg, const struct journal_record *rec, cons
 static void service_fill_shift(struct service *s)
 {
   struct service_info *info = &s->info;
-  struct timespec ts;
   struct service_shift_count count = {0, 0, 0};
   struct journal_checker checker = {service_shift_check, &count};
   struct st_detail detail = {""};
   info->shift_count = s->cfg->shift_count < 24 ? s->cfg->shift_count : 24;
   memcpy(info->shift_starts, s->cfg->shift_starts, info->shift_count * sizeof info->shift_starts[0]);
-  clock_gettime(CLOCK_REALTIME, &ts);
-  info->shift_start_ms = service_shift_start(info, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  info->shift_start_ms = service_shift_start(info, st_wall_ms());
   count.since_ms = info->shift_start_ms;
   if (journal_verify_with(s->cfg->journal_path, &checker, NULL, &detail) == ST_OK) {
     info->shift_issued = count.issued;

@@ -37,7 +37,6 @@
 #include "station_fixture.h"
 #include "error.h"
 #include "journal.h"
-#include "syscalls.h"
 
 #define MODULE FIXTURE_SOFTHSM_MODULE
 #define PIN "1234"
@@ -57,95 +56,23 @@ enum fault_kind { FAULT_WRITE_EIO, FAULT_WRITE_ENOSPC, FAULT_WRITE_TORN, FAULT_F
                   FAULT_RENAME, FAULT_SYNCFS, FAULT_KINDS };
 static const char *const fault_names[FAULT_KINDS] = {"write EIO", "write ENOSPC", "torn write", "fdatasync",
                                                      "fsync", "rename", "syncfs"};
-static enum fault_kind fault_kind;
-static long fault_at;     /* the call (1-based) of that kind that fails */
-static long fault_calls;  /* calls of that kind so far (atomic) */
-static int fault_torn;    /* a torn write happened: fail the cut-back too */
+/* The call each kind fails. */
+static const char *const fault_calls_of[FAULT_KINDS] = {"write", "write", "write", "fdatasync", "fsync", "renameat",
+                                                        "syncfs"};
 
-/* 1 when this call of the watched kind is the one to fail. */
-static int fault_now(enum fault_kind kind)
-{
-  return fault_kind == kind && __atomic_add_fetch(&fault_calls, 1, __ATOMIC_SEQ_CST) == fault_at;
-}
-
-static ssize_t fault_write(int fd, const void *buf, size_t len)
-{
-  ssize_t r;
-  if (fault_kind == FAULT_WRITE_TORN && fault_now(FAULT_WRITE_TORN) && len > 1) {
-    __atomic_store_n(&fault_torn, 1, __ATOMIC_SEQ_CST);
-    return write(fd, buf, len / 2); /* the next write of this commit fails: the tail is torn */
-  }
-  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) == 1) {
-    __atomic_store_n(&fault_torn, 2, __ATOMIC_SEQ_CST);
-    errno = EIO;
-    return -1;
-  }
-  if ((fault_kind == FAULT_WRITE_EIO && fault_now(FAULT_WRITE_EIO)) ||
-      (fault_kind == FAULT_WRITE_ENOSPC && fault_now(FAULT_WRITE_ENOSPC))) {
-    errno = fault_kind == FAULT_WRITE_EIO ? EIO : ENOSPC;
-    return -1;
-  }
-  r = write(fd, buf, len);
-  return r;
-}
-
-static int fault_ftruncate(int fd, off_t len)
-{
-  if (fault_kind == FAULT_WRITE_TORN && __atomic_load_n(&fault_torn, __ATOMIC_SEQ_CST) != 0) {
-    errno = EIO; /* the cut-back fails too: the torn tail stays for journal_open */
-    return -1;
-  }
-  return ftruncate(fd, len);
-}
-
-static int fault_fdatasync(int fd)
-{
-  if (fault_now(FAULT_FDATASYNC)) {
-    errno = EIO;
-    return -1;
-  }
-  return fdatasync(fd);
-}
-
-static int fault_fsync(int fd)
-{
-  if (fault_now(FAULT_FSYNC)) {
-    errno = EIO;
-    return -1;
-  }
-  return fsync(fd);
-}
-
-static int fault_renameat(int olddir, const char *oldpath, int newdir, const char *newpath)
-{
-  if (fault_now(FAULT_RENAME)) {
-    errno = EIO;
-    return -1;
-  }
-  return renameat(olddir, oldpath, newdir, newpath);
-}
-
-static int fault_syncfs(int fd)
-{
-  if (fault_now(FAULT_SYNCFS)) {
-    errno = EIO;
-    return -1;
-  }
-  return syncfs(fd);
-}
-
+/* Makes call AT (1-based) of KIND's call fail (fixture_fault). A torn write
+ * goes half through, the next write fails, and so does every cut-back after
+ * it (the torn tail stays for journal_open). */
 static void fault_arm(enum fault_kind kind, long at)
 {
-  fault_kind = kind;
-  fault_at = at;
-  fault_calls = 0;
-  fault_torn = 0;
-  st_sys.write = fault_write;
-  st_sys.ftruncate = fault_ftruncate;
-  st_sys.fdatasync = fault_fdatasync;
-  st_sys.fsync = fault_fsync;
-  st_sys.renameat = fault_renameat;
-  st_sys.syncfs = fault_syncfs;
+  fixture_fault_clear();
+  if (kind == FAULT_WRITE_TORN) {
+    fixture_fault("write", FIXTURE_FAULT_AT, at, FIXTURE_FAULT_SHORT);
+    fixture_fault("write", FIXTURE_FAULT_AT, at + 1, EIO);
+    fixture_fault("ftruncate", FIXTURE_FAULT_AFTER_SHORT, 0, EIO);
+  } else {
+    fixture_fault(fault_calls_of[kind], FIXTURE_FAULT_AT, at, kind == FAULT_WRITE_ENOSPC ? ENOSPC : EIO);
+  }
 }
 
 /* ---- the fixture: token, PKI, configuration ---- */
@@ -170,7 +97,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
   struct fixture *f = *state;
-  st_syscalls_reset();
+  fixture_fault_clear();
   config_free(f->cfg);
   fixture_remove_tree(f->dir);
   free(f);
@@ -299,8 +226,8 @@ static void test_every_step_of_one_request(void **state)
       new_stick(f, stick, sizeof stick, hash);
       fault_arm((enum fault_kind)kind, at);
       r = sign_stick(f, stick);
-      reached = __atomic_load_n(&fault_calls, __ATOMIC_SEQ_CST) >= at;
-      st_syscalls_reset();
+      reached = fixture_fault_calls(fault_calls_of[kind]) >= at;
+      fixture_fault_clear();
       snprintf(what, sizeof what, "%s at call %ld", fault_names[kind], at);
       if (reached && r == ST_OK && kind != FAULT_SYNCFS && kind != FAULT_FSYNC)
         fail_msg("%s: the run reported success", what);

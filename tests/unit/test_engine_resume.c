@@ -100,62 +100,11 @@ static int events_of(int from, enum engine_event_kind kind, int code)
 
 /* ---- the seam ---- */
 
-static int write_fail_at;      /* the write (1-based, from arming) that fails; 0: none */
-static int write_calls;
-static int write_torn;         /* that write goes half through first */
-static int ftruncate_fails;
-static int fdatasync_fails;
-static unsigned long free_blocks = ~0UL;  /* what statvfs says is free, in 4 KiB blocks */
-
-static ssize_t seam_write(int fd, const void *buf, size_t len)
-{
-  int n = ++write_calls;
-  if (write_fail_at > 0 && n == write_fail_at && write_torn && len > 1)
-    return write(fd, buf, len / 2);
-  if (write_fail_at > 0 && n >= write_fail_at) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return write(fd, buf, len);
-}
-
-static int seam_ftruncate(int fd, off_t len)
-{
-  if (ftruncate_fails) {
-    errno = EIO;
-    return -1;
-  }
-  return ftruncate(fd, len);
-}
-
-static int seam_fdatasync(int fd)
-{
-  if (fdatasync_fails) {
-    errno = EIO;
-    return -1;
-  }
-  return fdatasync(fd);
-}
-
-static int seam_statvfs(const char *path, struct statvfs *st)
-{
-  int r = statvfs(path, st);
-  if (r == 0 && free_blocks != ~0UL) {
-    st->f_bavail = free_blocks;
-    st->f_frsize = 4096;
-  }
-  return r;
-}
-
+/* No fault, the real calls, and the writes counted from here (fixture_fault). */
 static void seam_clear(void)
 {
-  write_fail_at = write_calls = write_torn = ftruncate_fails = fdatasync_fails = 0;
-  free_blocks = ~0UL;
-  st_syscalls_reset();
-  st_sys.write = seam_write;
-  st_sys.ftruncate = seam_ftruncate;
-  st_sys.fdatasync = seam_fdatasync;
-  st_sys.statvfs = seam_statvfs;
+  fixture_fault_clear();
+  fixture_fault_count("write");
 }
 
 /* ---- the fixture ---- */
@@ -186,7 +135,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
   struct fixture *f = *state;
-  st_syscalls_reset();
+  fixture_fault_clear();
   config_free(f->cfg);
   fixture_remove_tree(f->dir);
   free(f);
@@ -322,10 +271,10 @@ static void test_disk_full_then_room(void **state)
   /* B is signed, then its group's write is torn by a full disk */
   first = event_count;
   before = signatures(f);
-  write_fail_at = write_calls + 1;
-  write_torn = 1;
-  ftruncate_fails = 1;
-  free_blocks = 3;
+  fixture_fault("write", FIXTURE_FAULT_AT, fixture_fault_calls("write") + 1, FIXTURE_FAULT_SHORT);
+  fixture_fault("write", FIXTURE_FAULT_FROM, fixture_fault_calls("write") + 2, ENOSPC);
+  fixture_fault("ftruncate", FIXTURE_FAULT_FROM, 1, EIO);
+  fixture_fault_free_blocks(3);
   assert_int_equal(submit(e, &b, &res), ST_OK);
   assert_int_equal(res.code, ST_OK); /* decided; not released unless the commit succeeds */
   engine_result_cleanup(&res);
@@ -344,8 +293,8 @@ static void test_disk_full_then_room(void **state)
       assert_true(events[i].filesystem[0] == '/');
       assert_non_null(strstr(f->log, events[i].filesystem));
     }
-  ftruncate_fails = 0;
-  write_fail_at = 0;
+  seam_clear();
+  fixture_fault_free_blocks(3); /* the disk stays full */
 
   /* stopped: every request refused at once, no signature, nothing appended */
   before = signatures(f);
@@ -377,7 +326,7 @@ static void test_disk_full_then_room(void **state)
 
   /* room again: not before the next attempt is due, then by itself */
   first = event_count;
-  free_blocks = ~0UL;
+  st_syscall_set("statvfs", NULL); /* the real free space */
   assert_int_equal(engine_resume(e, &d), ST_E_NO_SPACE);
   wait_for_next_attempt();
   r = engine_resume(e, &d);
@@ -414,7 +363,7 @@ static void test_disk_full_then_room(void **state)
   OPENSSL_free(a.der);
   OPENSSL_free(b.der);
   OPENSSL_free(c.der);
-  st_syscalls_reset();
+  fixture_fault_clear();
 }
 
 /* ---- 2. a failing fdatasync ---- */
@@ -430,7 +379,7 @@ static void test_sync_fails_then_works(void **state)
 
   make_device(&g, 4);
   seam_clear();
-  fdatasync_fails = 1;
+  fixture_fault("fdatasync", FIXTURE_FAULT_FROM, 1, EIO);
   assert_int_equal(submit(e, &g, &res), ST_OK);
   engine_result_cleanup(&res);
   assert_int_equal(engine_commit(e, &d), ST_E_JOURNAL);
@@ -440,7 +389,7 @@ static void test_sync_fails_then_works(void **state)
   assert_int_equal(submit(e, &g, &res), ST_E_JOURNAL);
   assert_non_null(strstr(res.detail.text, "the journal cannot be written"));
   engine_result_cleanup(&res);
-  fdatasync_fails = 0;
+  seam_clear();
   wait_for_next_attempt();
   r = engine_resume(e, &d);
   if (r != ST_OK)
@@ -454,7 +403,7 @@ static void test_sync_fails_then_works(void **state)
   seam_clear();
   check_journal(f);
   OPENSSL_free(g.der);
-  st_syscalls_reset();
+  fixture_fault_clear();
 }
 
 /* ---- 3. a checkpoint's commit fails after a durable group ---- */
@@ -489,12 +438,12 @@ static void test_checkpoint_fails(void **state)
   if (engine_login(e, PIN, &d) != ST_OK)
     fail_msg("engine_login: %s", d.text);
   /* the checkpoint that seals them: its write fails; what came before is durable */
-  write_fail_at = write_calls + 1;
+  fixture_fault("write", FIXTURE_FAULT_FROM, fixture_fault_calls("write") + 1, ENOSPC);
   assert_int_equal(engine_checkpoint(e, &d), ST_E_NO_SPACE);
   assert_int_equal(engine_journal_stopped(e), ST_E_NO_SPACE);
   assert_int_equal(journal_lines(f, "issued", NULL), 5);
   assert_int_equal(journal_lines(f, "refused", "timeout"), 3);
-  write_fail_at = 0;
+  seam_clear();
   wait_for_next_attempt();
   r = engine_resume(e, &d);
   if (r != ST_OK)
@@ -513,7 +462,7 @@ static void test_checkpoint_fails(void **state)
   assert_true(journal_lines(f, "checkpoint", NULL) >= 3);
   free(cert);
   OPENSSL_free(h.der);
-  st_syscalls_reset();
+  fixture_fault_clear();
 }
 
 int main(void)

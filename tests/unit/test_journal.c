@@ -47,7 +47,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct tctx *t = *state;
-  st_syscalls_reset();
+  fixture_fault_clear();
   fixture_remove_tree(t->dir);
   free(t);
   return 0;
@@ -853,43 +853,7 @@ static void test_torn_header(void **state)
   assert_int_equal(journal_verify(file, NULL, &d), 0);
 }
 
-/* ---- failure injection ------------------------------------------------------ */
-
-static int ftruncate_calls;
-static int write_calls;
-
-static int fail_fdatasync_enospc(int fd)
-{
-  (void)fd;
-  errno = ENOSPC;
-  return -1;
-}
-
-static ssize_t fail_write_eio(int fd, const void *buf, size_t len)
-{
-  (void)fd;
-  (void)buf;
-  (void)len;
-  errno = EIO;
-  return -1;
-}
-
-/* Writes half, then the disk is full. */
-static ssize_t short_write_then_enospc(int fd, const void *buf, size_t len)
-{
-  ssize_t r = -1;
-  if (write_calls++ == 0)
-    r = write(fd, buf, len / 2);
-  else
-    errno = ENOSPC;
-  return r;
-}
-
-static int counting_ftruncate(int fd, off_t len)
-{
-  ftruncate_calls++;
-  return ftruncate(fd, len);
-}
+/* ---- failure injection (fixture_fault) -------------------------------------- */
 
 /* Commits 3 records, then makes a commit of 2 more fail through the hooks set
  * by INSTALL; checks the code, the cut, the dead handle and the reopen. */
@@ -907,12 +871,12 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
     make_issued(&a, i, i, i);
     assert_int_equal(journal_append(j, &a.rec), 0);
   }
-  ftruncate_calls = write_calls = 0;
+  fixture_fault_clear();
   install();
-  st_sys.ftruncate = counting_ftruncate;
+  fixture_fault_count("ftruncate");
   assert_int_equal(journal_commit(j, &d), want);
   assert_non_null(strstr(d.text, "it was cut back to its last durable length"));
-  assert_int_equal(ftruncate_calls, 1);
+  assert_int_equal(fixture_fault_calls("ftruncate"), 1);
   st_syscalls_reset();
   assert_int_equal(file_size(t->log), durable);
   /* The handle is dead. */
@@ -932,17 +896,18 @@ static void failed_commit_case(struct tctx *t, void (*install)(void), int want)
 
 static void install_fdatasync_enospc(void)
 {
-  st_sys.fdatasync = fail_fdatasync_enospc;
+  fixture_fault("fdatasync", FIXTURE_FAULT_FROM, 1, ENOSPC);
 }
 
 static void install_write_eio(void)
 {
-  st_sys.write = fail_write_eio;
+  fixture_fault("write", FIXTURE_FAULT_FROM, 1, EIO);
 }
 
 static void install_short_write(void)
 {
-  st_sys.write = short_write_then_enospc;
+  fixture_fault("write", FIXTURE_FAULT_AT, 1, FIXTURE_FAULT_SHORT); /* half, then the disk is full */
+  fixture_fault("write", FIXTURE_FAULT_FROM, 2, ENOSPC);
 }
 
 static void test_commit_fdatasync_enospc(void **state)
@@ -958,7 +923,7 @@ static void test_commit_write_eio(void **state)
 static void test_commit_short_write(void **state)
 {
   failed_commit_case(*state, install_short_write, ST_E_NO_SPACE);
-  assert_int_equal(write_calls, 2);
+  assert_int_equal(fixture_fault_calls("write"), 2);
 }
 
 /* ---- a larger journal ------------------------------------------------------ */

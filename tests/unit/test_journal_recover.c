@@ -60,7 +60,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
   struct tctx *t = *state;
-  st_syscalls_reset();
+  fixture_fault_clear();
   fixture_remove_tree(t->dir);
   free(t);
   return 0;
@@ -131,51 +131,21 @@ static int found(struct journal *j, int i)
   return r;
 }
 
-/* ---- the faults ---- */
-
-static int write_calls;
-
-/* The first write goes half through, then the disk is full. */
-static ssize_t short_write_then_enospc(int fd, const void *buf, size_t len)
-{
-  if (write_calls++ == 0)
-    return write(fd, buf, len / 2);
-  errno = ENOSPC;
-  return -1;
-}
-
-static int fdatasync_eio(int fd)
-{
-  (void)fd;
-  errno = EIO;
-  return -1;
-}
-
-static int fdatasync_enospc(int fd)
-{
-  (void)fd;
-  errno = ENOSPC;
-  return -1;
-}
-
-static int ftruncate_eio(int fd, off_t len)
-{
-  (void)fd, (void)len;
-  errno = EIO;
-  return -1;
-}
+/* ---- the faults (fixture_fault) ---- */
 
 enum fault { FAULT_SHORT_WRITE, FAULT_FDATASYNC_EIO, FAULT_FDATASYNC_ENOSPC };
 
 static void arm(enum fault f)
 {
-  write_calls = 0;
-  if (f == FAULT_SHORT_WRITE)
-    st_sys.write = short_write_then_enospc;
-  else
-    st_sys.fdatasync = f == FAULT_FDATASYNC_EIO ? fdatasync_eio : fdatasync_enospc;
-  if (f != FAULT_FDATASYNC_ENOSPC)
-    st_sys.ftruncate = ftruncate_eio; /* what the failed write left stays on disk */
+  fixture_fault_clear();
+  if (f == FAULT_SHORT_WRITE) { /* the first write goes half through, then the disk is full */
+    fixture_fault("write", FIXTURE_FAULT_AT, 1, FIXTURE_FAULT_SHORT);
+    fixture_fault("write", FIXTURE_FAULT_FROM, 2, ENOSPC);
+  } else {
+    fixture_fault("fdatasync", FIXTURE_FAULT_FROM, 1, f == FAULT_FDATASYNC_EIO ? EIO : ENOSPC);
+  }
+  if (f != FAULT_FDATASYNC_ENOSPC) /* what the failed write left stays on disk */
+    fixture_fault("ftruncate", FIXTURE_FAULT_FROM, 1, EIO);
 }
 
 /* Three committed records, a group of three whose commit fails with F. Returns
@@ -290,7 +260,8 @@ static void test_recover_retries(void **state)
   struct st_detail d = {""};
   off_t durable = 0;
   j = fail_a_group(t, FAULT_SHORT_WRITE, ST_E_NO_SPACE, &durable);
-  st_sys.ftruncate = ftruncate_eio;
+  fixture_fault_clear();
+  fixture_fault("ftruncate", FIXTURE_FAULT_FROM, 1, EIO);
   assert_int_equal(journal_recover(j, NULL, &d), ST_E_JOURNAL);
   assert_non_null(strstr(d.text, "cannot cut journal"));
   assert_non_null(strstr(d.text, t->log));
@@ -393,23 +364,6 @@ static void test_recover_durable_part_cut(void **state)
 
 /* ---- room ---- */
 
-static unsigned long fake_blocks;
-
-static int statvfs_fake(const char *path, struct statvfs *st)
-{
-  int r = statvfs(path, st);
-  st->f_bavail = fake_blocks;
-  st->f_frsize = 4096;
-  return r;
-}
-
-static int statvfs_fails(const char *path, struct statvfs *st)
-{
-  (void)path, (void)st;
-  errno = EIO;
-  return -1;
-}
-
 static void test_room(void **state)
 {
   struct tctx *t = *state;
@@ -418,15 +372,14 @@ static void test_room(void **state)
   char fs[PATH_MAX], real[PATH_MAX];
   assert_int_equal(journal_open(t->jpath, &j, NULL, &d), 0);
   assert_int_equal(journal_room(j, 0, &d), 0);
-  st_sys.statvfs = statvfs_fake;
-  fake_blocks = 3; /* 12 KiB */
+  fixture_fault_free_blocks(3); /* 12 KiB */
   assert_int_equal(journal_room(j, 1024 * 1024, &d), ST_E_NO_SPACE);
   assert_non_null(strstr(d.text, t->log));
   assert_non_null(strstr(d.text, "has 12.0 KiB free; the station needs 1.0 MiB"));
   assert_int_equal(journal_room(j, 12 * 1024, &d), 0);
-  fake_blocks = 256;
+  fixture_fault_free_blocks(256);
   assert_int_equal(journal_room(j, 1024 * 1024, &d), 0);
-  st_sys.statvfs = statvfs_fails;
+  fixture_fault_free_blocks(-1);
   assert_int_equal(journal_room(j, 1, &d), ST_E_JOURNAL);
   st_syscalls_reset();
   /* the file system: a directory above the log, on the same device */
