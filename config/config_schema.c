@@ -177,9 +177,9 @@ static int schema_pin(const struct cfg_ctx *ctx, const struct cfg_node *node,
   if (r != 0)
     goto out;
   if (strcmp(source, "prompt") == 0) {
-    c->pin_kind = CONFIG_PIN_PROMPT;
+    c->pin_kind = PIN_FROM_PROMPT;
   } else if (strncmp(source, "env:", 4) == 0) {
-    c->pin_kind = CONFIG_PIN_ENV;
+    c->pin_kind = PIN_FROM_ENV;
     if (!is_env_name(source + 4)) {
       r = cfg_fail(ctx, node, "hsm.pin: expected env:NAME with NAME a variable name "
                    "(letters, digits and _, not starting with a digit), got %s",
@@ -191,7 +191,7 @@ static int schema_pin(const struct cfg_ctx *ctx, const struct cfg_node *node,
       goto out;
     }
   } else if (strncmp(source, "file:", 5) == 0) {
-    c->pin_kind = CONFIG_PIN_FILE;
+    c->pin_kind = PIN_FROM_FILE;
     if (source[5] == '\0') {
       r = cfg_fail(ctx, node, "hsm.pin: expected file:PATH with a non-empty PATH, got %s",
                    cfg_describe(node, got, sizeof got));

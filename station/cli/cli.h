@@ -44,9 +44,10 @@ int cli_fail(int code, const struct st_detail *detail);
  * ST_E_PERMISSIONS (then *OUT is NULL). */
 int cli_load_config(const struct cli *cli, struct station_config **out);
 
-/* Obtains the HSM PIN from the configured source. Returns 0 or prints and
- * returns ST_E_PIN_SOURCE. */
-int cli_obtain_pin(const struct station_config *cfg, struct pin *pin);
+/* Obtains the HSM PIN from the configured source into a new *PIN (the
+ * caller frees it with pin_free). Returns 0, or prints and returns
+ * ST_E_PIN_SOURCE (or pin_obtain's other codes) with *PIN NULL. */
+int cli_obtain_pin(const struct station_config *cfg, struct pin **pin);
 
 /* privilege.c: notes whether the station runs as root without ALLOW_ROOT
  * (--allow-root) or STATION_ALLOW_ROOT=1; cli_check_trusted then refuses

@@ -43,7 +43,7 @@ int cli_load_config(const struct cli *cli, struct station_config **out)
   return r;
 }
 
-int cli_obtain_pin(const struct station_config *cfg, struct pin *pin)
+int cli_obtain_pin(const struct station_config *cfg, struct pin **pin)
 {
   struct st_detail detail = {""};
   char prompt[96];
@@ -88,14 +88,13 @@ void cli_print_engine_event(void *arg, const struct engine_event *ev)
 
 int cli_login(const struct station_config *cfg, struct engine *engine, struct st_detail *detail)
 {
-  struct pin pin;
+  struct pin *pin = NULL;
   int r;
-  memset(&pin, 0, sizeof pin);
   r = cli_obtain_pin(cfg, &pin);
   if (r == ST_OK)
-    r = engine_login(engine, pin.value, detail);
+    r = engine_login(engine, pin_value(pin), detail);
   else
     st_detail_set(detail, "no PIN");
-  pin_wipe(&pin);
+  pin_free(pin);
   return r;
 }

@@ -557,7 +557,7 @@ out:
     dup2(saved_stderr, STDERR_FILENO);
     close(saved_stderr);
   }
-  pin_wipe(&c.pin);
+  pin_free(c.pin);
   console_model_cleanup(&c.model);
   signal(SIGWINCH, SIG_DFL);
   signal(SIGINT, SIG_DFL);

@@ -62,8 +62,7 @@ struct console {
   struct console_model model;
   int colour;                          /* has_colors() and pairs set up */
   const struct console_view *overlay;  /* NULL: the main screen takes keys */
-  struct pin pin;                      /* the PIN being typed (locked memory, wiped) */
-  size_t pin_len;
+  struct pin *pin;                     /* the PIN being typed (locked memory, wiped); NULL before asked */
   enum console_confirm confirm;
   char confirm_text[600];
   char confirm_path[256];              /* the stick a sign confirmation is for */

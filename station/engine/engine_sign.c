@@ -44,7 +44,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -91,22 +90,17 @@ static void engine_park(void *what)
 
 int engine_pin_keep(struct engine *e, const char *pin)
 {
-  int r = ST_E_NO_MEMORY;
-  size_t len = strlen(pin);
   engine_pin_forget(e);
-  if (len > PIN_MAX || (e->kept_pin = calloc(1, sizeof *e->kept_pin)) == NULL)
-    goto out;
-  e->kept_pin->locked = mlock(e->kept_pin->value, sizeof e->kept_pin->value) == 0;
-  memcpy(e->kept_pin->value, pin, len + 1);
-  r = ST_OK;
-out:
-  return r;
+  if ((e->kept_pin = pin_new()) == NULL || pin_set(e->kept_pin, pin) != 0) {
+    engine_pin_forget(e);
+    return ST_E_NO_MEMORY;
+  }
+  return ST_OK;
 }
 
 void engine_pin_forget(struct engine *e)
 {
-  pin_wipe(e->kept_pin);
-  free(e->kept_pin);
+  pin_free(e->kept_pin);
   e->kept_pin = NULL;
 }
 
@@ -204,7 +198,7 @@ static void engine_token_emit(struct engine *e, enum engine_event_kind kind, int
  * token). */
 struct engine_relogin {
   struct engine *engine;
-  struct pin pin;
+  struct pin *pin;             /* its own copy */
   int result;                 /* ST_OK or the fault */
   struct st_detail detail;
 };
@@ -221,7 +215,7 @@ static void engine_relogin_run(void *arg)
   struct st_detail why = {""};
   if (e->audit != NULL && audit_head_flush(e->audit, &why) != ST_OK)
     st_warn("hsm: the journal head could not be written before logging in again: %s", why.text);
-  t->result = hsm_relogin(e->hsm, t->pin.value, &t->detail);
+  t->result = hsm_relogin(e->hsm, pin_value(t->pin), &t->detail);
   if (t->result == ST_OK)
     t->result = engine_prove_key(e, &t->detail);
   ERR_clear_error();
@@ -248,8 +242,8 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
   if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
     goto out;
   t->engine = e;
-  t->pin.locked = mlock(t->pin.value, sizeof t->pin.value) == 0;
-  memcpy(t->pin.value, e->kept_pin->value, sizeof t->pin.value);
+  if ((t->pin = pin_copy(e->kept_pin)) == NULL)
+    goto out;
   st_info("hsm: logging in to token %s again after a fault", e->cfg->hsm_token);
   e->logged_in = 0;
   workers_submit(e->signers, group, engine_relogin_run, t);
@@ -275,7 +269,7 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
   e->logged_in = r == ST_OK;
 out:
   if (t != NULL)
-    pin_wipe(&t->pin);
+    pin_free(t->pin);
   free(t);
   work_group_free(group);
   return r;

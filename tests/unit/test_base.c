@@ -1,7 +1,7 @@
 /*
  * test_base.c - the base layer (station/base): the classes of the error
  * table, the system-call seam set by name, the one read/write loop (short
- * transfers, EINTR, the end of a file) and the two clocks.
+ * transfers, EINTR, the end of a file), the two clocks and the PIN.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,12 +11,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "error.h"
+#include "pin.h"
 #include "syscalls.h"
 
 /* The classes beside the kind: who stops, who logs in again, who exits 1. */
@@ -147,6 +149,62 @@ static void test_clocks(void **state)
   assert_true(m1 - m0 >= 20);
 }
 
+/* ---- the PIN ---- */
+
+static void test_pin(void **state)
+{
+  struct pin *p = pin_new(), *c;
+  struct st_detail d = {""};
+  enum pin_source kind;
+  const char *ref;
+  char longer[PIN_MAX + 2];
+  (void)state;
+  assert_non_null(p);
+  assert_string_equal(pin_value(p), "");
+  assert_string_equal(pin_value(NULL), "");
+  assert_int_equal(pin_set(p, "1234"), 0);
+  c = pin_copy(p);
+  assert_non_null(c);
+  /* a copy is its own: typing into one leaves the other */
+  assert_int_equal(pin_append(p, '5'), 0);
+  pin_chop(c);
+  assert_string_equal(pin_value(p), "12345");
+  assert_int_equal(pin_length(p), 5);
+  assert_string_equal(pin_value(c), "123");
+  pin_clear(p);
+  assert_string_equal(pin_value(p), "");
+  assert_int_equal(pin_length(p), 0);
+  pin_chop(p); /* nothing to take off */
+  assert_int_equal(pin_length(p), 0);
+  /* the cap */
+  memset(longer, '7', sizeof longer - 1);
+  longer[PIN_MAX + 1] = '\0';
+  assert_int_equal(pin_set(p, longer), -1);
+  assert_string_equal(pin_value(p), "");
+  longer[PIN_MAX] = '\0';
+  assert_int_equal(pin_set(p, longer), 0);
+  assert_int_equal(pin_append(p, '8'), -1);
+  assert_int_equal(pin_length(p), PIN_MAX);
+  pin_free(p);
+  pin_free(c);
+  pin_free(NULL);
+
+  /* from the environment */
+  setenv("TEST_BASE_PIN", "246810", 1);
+  assert_int_equal(pin_parse_source("env:TEST_BASE_PIN", &kind, &ref), ST_OK);
+  assert_int_equal(kind, PIN_FROM_ENV);
+  assert_int_equal(pin_obtain(kind, ref, NULL, &p, &d), ST_OK);
+  assert_string_equal(pin_value(p), "246810");
+  pin_free(p);
+  unsetenv("TEST_BASE_PIN");
+  assert_int_equal(pin_obtain(kind, ref, NULL, &p, &d), ST_E_PIN_SOURCE);
+  assert_null(p);
+  assert_string_equal(d.text, "hsm.pin is env:TEST_BASE_PIN but that environment variable is not set");
+  assert_int_equal(pin_parse_source("/etc/station/pin", &kind, &ref), ST_OK);
+  assert_int_equal(kind, PIN_FROM_FILE);
+  assert_int_equal(pin_parse_source("env:", &kind, &ref), ST_E_USAGE);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -154,6 +212,7 @@ int main(void)
       cmocka_unit_test(test_seam_by_name),
       cmocka_unit_test(test_io_loop),
       cmocka_unit_test(test_clocks),
+      cmocka_unit_test(test_pin),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
