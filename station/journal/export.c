@@ -387,7 +387,7 @@ int export_write(const char *journal_path, struct audit *a, const struct export_
   struct audit_verify_report rep;
   struct export_counts c;
   struct export_manifest *m = NULL;
-  struct xbuf mtext = {NULL, 0, 0, 0};
+  struct xbuf mtext = {0};
   unsigned char *sig = NULL, *msig = NULL;
   size_t sig_len = 0, msig_len = 0;
   uint64_t last;

@@ -57,7 +57,7 @@ struct journal {
   int fd;
   char *log_path;
   uint64_t durable_len;
-  struct jbuf pending;        /* whole lines appended since the last commit */
+  struct xbuf pending;        /* whole lines appended since the last commit */
   size_t pending_records;
   uint64_t next_seq;
   uint8_t chain[32];          /* chain value of the last appended record */
@@ -853,7 +853,7 @@ void journal_close(struct journal *j)
       close(j->fd); /* releases the flock */
     jindex_free(j->index);
     free(j->tail);
-    jbuf_free(&j->pending);
+    xb_free(&j->pending);
     free(j->scratch);
     free(j->log_path);
     free(j);

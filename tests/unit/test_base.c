@@ -1,7 +1,8 @@
 /*
  * test_base.c - the base layer (station/base): the classes of the error
  * table, the system-call seam set by name, the one read/write loop (short
- * transfers, EINTR, the end of a file), the two clocks and the PIN.
+ * transfers, EINTR, the end of a file), the two clocks, the PIN and the
+ * growable buffer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "error.h"
 #include "pin.h"
 #include "syscalls.h"
+#include "xbuf.h"
 
 /* The classes beside the kind: who stops, who logs in again, who exits 1. */
 static void test_error_classes(void **state)
@@ -205,6 +207,41 @@ static void test_pin(void **state)
   assert_int_equal(pin_parse_source("env:", &kind, &ref), ST_E_USAGE);
 }
 
+/* ---- the buffer ---- */
+
+static void test_xbuf(void **state)
+{
+  struct xbuf b = {0};
+  (void)state;
+  /* reserve, then write in place */
+  assert_int_equal(xb_reserve(&b, 3), ST_OK);
+  memcpy(b.data, "abc", 3);
+  b.len = 3;
+  xb_printf(&b, "-%d-", 42);
+  assert_string_equal(b.data, "abc-42-");
+  xb_csv(&b, "a,\"b\"");
+  assert_string_equal(b.data, "abc-42-\"a,\"\"b\"\"\"");
+  xb_free(&b);
+  assert_null(b.data);
+  assert_int_equal(b.len, 0);
+  /* a cap: a reserve past it fails and changes nothing; an append past it is sticky */
+  b.max = 8;
+  xb_str(&b, "12345678");
+  assert_false(b.failed);
+  assert_int_equal(xb_reserve(&b, 1), ST_E_TOO_LARGE);
+  assert_int_equal(b.len, 8);
+  xb_str(&b, "9");
+  assert_true(b.failed);
+  xb_truncate(&b, 4);
+  xb_str(&b, "x"); /* failed stays: nothing is added */
+  assert_string_equal(b.data, "1234");
+  assert_int_equal(xb_reserve(&b, 4), ST_OK); /* reserve ignores failed: room up to the cap */
+  assert_int_equal(xb_reserve(&b, (size_t)-1), ST_E_NO_MEMORY);
+  xb_free(&b);
+  assert_false(b.failed);
+  assert_int_equal(b.max, 8);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -213,6 +250,7 @@ int main(void)
       cmocka_unit_test(test_io_loop),
       cmocka_unit_test(test_clocks),
       cmocka_unit_test(test_pin),
+      cmocka_unit_test(test_xbuf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
