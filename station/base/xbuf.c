@@ -145,6 +145,21 @@ void xb_json(struct xbuf *b, const char *s)
   xb_put(b, "\"", 1);
 }
 
+void *st_array_grow(void *items, size_t *cap, size_t count, size_t size, size_t first, size_t max)
+{
+  size_t want;
+  void *grown;
+  if (count < *cap)
+    return items;
+  if (*cap > SIZE_MAX / 2 / size)
+    return NULL;
+  want = *cap ? *cap * 2 : first;
+  if ((max != 0 && want > max) || (grown = realloc(items, want * size)) == NULL)
+    return NULL;
+  *cap = want;
+  return grown;
+}
+
 void xb_truncate(struct xbuf *b, size_t len)
 {
   if (len < b->len) {

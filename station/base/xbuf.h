@@ -55,4 +55,11 @@ void xb_json(struct xbuf *b, const char *s);
 /* Cuts B back to LEN bytes (LEN <= b->len). */
 void xb_truncate(struct xbuf *b, size_t len);
 
+/* The one way an array of the station grows: ITEMS holds *CAP elements of
+ * SIZE bytes, COUNT of them used. Returns ITEMS when there is room for one
+ * more, else the array moved to twice the room (FIRST elements at first, at
+ * most MAX; 0: no cap) with *CAP updated; NULL when out of memory, past MAX
+ * or on an overflow (ITEMS and *CAP are then unchanged and still valid). */
+void *st_array_grow(void *items, size_t *cap, size_t count, size_t size, size_t first, size_t max);
+
 #endif

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "error.h"
 #include "log.h"
+#include "xbuf.h"
 
 void console_model_init(struct console_model *m, const struct service_info *info)
 {
@@ -55,20 +56,17 @@ void console_model_problem(struct console_model *m, enum console_role role, cons
 {
   va_list ap;
   char text[sizeof m->log[0].text];
+  struct console_log_line *grown;
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
   console_model_log(m, role, "%s", text);
-  if (m->problem_count == m->problem_cap) {
-    size_t cap = m->problem_cap ? m->problem_cap * 2 : 256;
-    struct console_log_line *grown = cap <= CONSOLE_PROBLEMS_MAX ? realloc(m->problems, cap * sizeof *grown) : NULL;
-    if (grown == NULL) {
-      m->problems_lost++;
-      return;
-    }
-    m->problems = grown;
-    m->problem_cap = cap;
+  grown = st_array_grow(m->problems, &m->problem_cap, m->problem_count, sizeof *grown, 256, CONSOLE_PROBLEMS_MAX);
+  if (grown == NULL) {
+    m->problems_lost++;
+    return;
   }
+  m->problems = grown;
   m->problems[m->problem_count++] = *console_model_log_line(m, 0);
 }
 

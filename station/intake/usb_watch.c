@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "xbuf.h"
 
 #define USB_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
 
@@ -78,7 +79,7 @@ static struct usb_stick *usb_watch_find(struct usb_watch *w, const char *path)
 static int usb_watch_note(struct usb_watch *w, const char *path, struct timespec mtime, usb_watch_fn fn, void *arg)
 {
   int r = ST_E_NO_MEMORY;
-  struct usb_stick *s = usb_watch_find(w, path);
+  struct usb_stick *s = usb_watch_find(w, path), *grown;
   if (s != NULL) {
     int changed = s->csr_mtime.tv_sec != mtime.tv_sec || s->csr_mtime.tv_nsec != mtime.tv_nsec;
     s->seen = 1;
@@ -87,14 +88,9 @@ static int usb_watch_note(struct usb_watch *w, const char *path, struct timespec
       fn(arg, USB_STICK_CHANGED, path);
     return ST_OK;
   }
-  if (w->stick_count == w->stick_cap) {
-    size_t cap = w->stick_cap ? w->stick_cap * 2 : 8;
-    struct usb_stick *grown = realloc(w->sticks, cap * sizeof *grown);
-    if (grown == NULL)
-      return r;
-    w->sticks = grown;
-    w->stick_cap = cap;
-  }
+  if ((grown = st_array_grow(w->sticks, &w->stick_cap, w->stick_count, sizeof *grown, 8, 0)) == NULL)
+    return r;
+  w->sticks = grown;
   s = &w->sticks[w->stick_count];
   if ((s->path = strdup(path)) == NULL)
     return r;

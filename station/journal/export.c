@@ -162,15 +162,10 @@ out:
 /* Remembers REC as an entry whose row starts at OFFSET. */
 static int export_entry_add(struct export_pass *x, const struct journal_record *rec, size_t offset, int row)
 {
-  struct export_entry *e;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 1024;
-    struct export_entry *grown = realloc(x->entries, cap * sizeof *grown);
-    if (grown == NULL)
-      return ST_E_NO_MEMORY;
-    x->entries = grown;
-    x->cap = cap;
-  }
+  struct export_entry *e = st_array_grow(x->entries, &x->cap, x->n, sizeof *e, 1024, 0);
+  if (e == NULL)
+    return ST_E_NO_MEMORY;
+  x->entries = e;
   e = &x->entries[x->n++];
   e->seq = rec->seq;
   e->offset = offset;

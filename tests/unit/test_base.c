@@ -242,6 +242,30 @@ static void test_xbuf(void **state)
   assert_int_equal(b.max, 8);
 }
 
+/* Arrays grow by doubling from FIRST, up to MAX, and stay as they were when they cannot. */
+static void test_array_grow(void **state)
+{
+  int *a = NULL, *grown;
+  size_t cap = 0, n = 0;
+  (void)state;
+  for (int i = 0; i < 20; i++) {
+    grown = st_array_grow(a, &cap, n, sizeof *a, 4, 16);
+    if (grown == NULL)
+      break;
+    a = grown;
+    a[n++] = i;
+  }
+  assert_int_equal(n, 16); /* 4, 8, 16, then the cap */
+  assert_int_equal(cap, 16);
+  assert_int_equal(a[15], 15);
+  assert_null(st_array_grow(a, &cap, n, sizeof *a, 4, 16));
+  assert_int_equal(cap, 16);
+  assert_true(st_array_grow(a, &cap, 3, sizeof *a, 4, 16) == a); /* room: the same array */
+  cap = SIZE_MAX / 2;
+  assert_null(st_array_grow(a, &cap, cap, sizeof *a, 4, 0)); /* an overflow, not a huge realloc */
+  free(a);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -251,6 +275,7 @@ int main(void)
       cmocka_unit_test(test_clocks),
       cmocka_unit_test(test_pin),
       cmocka_unit_test(test_xbuf),
+      cmocka_unit_test(test_array_grow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
