@@ -19,6 +19,7 @@
 
 #include "config_internal.h"
 #include "error.h"
+#include "syscalls.h"
 
 #define CONFIG_SYSTEM_PATH "/etc/station/station.yaml"
 #define CONFIG_ENV_VAR "STATION_CONFIG"
@@ -156,7 +157,7 @@ static int config_read_file(const char *path, char **text, size_t *len, struct s
   int r = ST_E_CONFIG;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   char *buf = NULL;
-  size_t used = 0;
+  ssize_t used;
   struct stat st;
 
   if (fd < 0 || fstat(fd, &st) != 0) {
@@ -172,20 +173,12 @@ static int config_read_file(const char *path, char **text, size_t *len, struct s
     r = ST_E_NO_MEMORY;
     goto out;
   }
-  while (used < CFG_MAX_FILE_SIZE + 1) {
-    ssize_t n = read(fd, buf + used, CFG_MAX_FILE_SIZE + 1 - used);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      st_detail_set(detail, "%s: cannot read the configuration: %s", path, strerror(errno));
-      goto out;
-    }
-    if (n == 0)
-      break;
-    used += (size_t)n;
+  if ((used = st_read_full(fd, buf, CFG_MAX_FILE_SIZE + 1)) < 0) {
+    st_detail_set(detail, "%s: cannot read the configuration: %s", path, strerror(errno));
+    goto out;
   }
   *text = buf;
-  *len = used;
+  *len = (size_t)used;
   buf = NULL;
   r = 0;
 out:

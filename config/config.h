@@ -1,10 +1,9 @@
 /*
  * config.h - the station's configuration: one YAML file read into one struct.
  *
- * The file's keys are those of docs/configuration.md (the outside contract in
- * interface.md). An unknown key, a value of the wrong type, a value out of
- * range or a missing required key is an error naming FILE:LINE:COLUMN and what
- * was expected there. This module is the only one that sees libyaml.
+ * The file's keys are those of docs/configuration.md. An unknown key, a value
+ * of the wrong type, a value out of range or a missing required key is an
+ * error naming FILE:LINE:COLUMN and what was expected there. This module is the only one that sees libyaml.
  *
  * Relative paths in the file are taken relative to the directory holding the
  * file, and are stored in the struct already resolved to that directory.
@@ -14,13 +13,9 @@
 
 #include <stddef.h>
 
-struct st_detail;
+#include "pin.h"
 
-enum config_pin_kind {
-  CONFIG_PIN_PROMPT,   /* ask on the terminal */
-  CONFIG_PIN_ENV,      /* from an environment variable, named in pin_ref */
-  CONFIG_PIN_FILE,     /* from a file (first line), path in pin_ref */
-};
+struct st_detail;
 
 enum config_production { CONFIG_PRODUCTION_FORBID, CONFIG_PRODUCTION_ALLOW, CONFIG_PRODUCTION_REQUIRE };
 enum config_reissue { CONFIG_REISSUE_REFUSE, CONFIG_REISSUE_ALLOW };
@@ -42,7 +37,7 @@ struct station_config {
   char *hsm_module;             /* required: path of the PKCS#11 module */
   char *hsm_token;              /* required: token label */
   char *hsm_key;                /* required: label of the local CA private key */
-  enum config_pin_kind pin_kind;/* required (hsm.pin) */
+  enum pin_source pin_kind;     /* required (hsm.pin) */
   char *pin_ref;                /* env var name or file path; NULL for prompt */
   char *hsm_journal_key;        /* default "station-journal" */
   unsigned hsm_sessions;        /* default 1, 1..64 */

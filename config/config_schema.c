@@ -177,9 +177,9 @@ static int schema_pin(const struct cfg_ctx *ctx, const struct cfg_node *node,
   if (r != 0)
     goto out;
   if (strcmp(source, "prompt") == 0) {
-    c->pin_kind = CONFIG_PIN_PROMPT;
+    c->pin_kind = PIN_FROM_PROMPT;
   } else if (strncmp(source, "env:", 4) == 0) {
-    c->pin_kind = CONFIG_PIN_ENV;
+    c->pin_kind = PIN_FROM_ENV;
     if (!is_env_name(source + 4)) {
       r = cfg_fail(ctx, node, "hsm.pin: expected env:NAME with NAME a variable name "
                    "(letters, digits and _, not starting with a digit), got %s",
@@ -191,7 +191,7 @@ static int schema_pin(const struct cfg_ctx *ctx, const struct cfg_node *node,
       goto out;
     }
   } else if (strncmp(source, "file:", 5) == 0) {
-    c->pin_kind = CONFIG_PIN_FILE;
+    c->pin_kind = PIN_FROM_FILE;
     if (source[5] == '\0') {
       r = cfg_fail(ctx, node, "hsm.pin: expected file:PATH with a non-empty PATH, got %s",
                    cfg_describe(node, got, sizeof got));
@@ -221,14 +221,12 @@ static int schema_module(const struct cfg_ctx *ctx, const struct cfg_node *node,
   char *resolved = NULL;
 
   if (r != 0 || strchr(c->hsm_module, '/') == NULL)
-    goto out;
+    return r;
   if ((resolved = cfg_resolve_path(ctx, c->hsm_module)) == NULL) {
-    r = cfg_fail_memory(ctx);
-    goto out;
+    return cfg_fail_memory(ctx);
   }
   free(c->hsm_module);
   c->hsm_module = resolved;
-out:
   return r;
 }
 
@@ -241,27 +239,26 @@ static int schema_hsm(const struct cfg_ctx *ctx, const struct cfg_node *map, str
 
   if (r != 0 || (r = schema_module(ctx, v[HSM_MODULE], c)) != 0 ||
       (r = cfg_get_string(ctx, v[HSM_TOKEN], "hsm.token", &c->hsm_token)) != 0)
-    goto out;
+    return r;
   if (strlen(c->hsm_token) > TOKEN_LABEL_MAX_LENGTH) {
     r = cfg_fail(ctx, v[HSM_TOKEN], "hsm.token: expected a token label of at most %d bytes, got %s",
                  TOKEN_LABEL_MAX_LENGTH, cfg_describe(v[HSM_TOKEN], got, sizeof got));
-    goto out;
+    return r;
   }
   if ((r = cfg_get_string(ctx, v[HSM_KEY], "hsm.key", &c->hsm_key)) != 0 ||
       (r = schema_pin(ctx, v[HSM_PIN], c)) != 0)
-    goto out;
+    return r;
   if (v[HSM_JOURNAL_KEY] != NULL &&
       (r = cfg_get_string(ctx, v[HSM_JOURNAL_KEY], "hsm.journal_key", &c->hsm_journal_key)) != 0)
-    goto out;
+    return r;
   if (v[HSM_SESSIONS] != NULL &&
       (r = cfg_get_uint(ctx, v[HSM_SESSIONS], "hsm.sessions", 1, MAX_SESSIONS, &c->hsm_sessions)) != 0)
-    goto out;
+    return r;
   if (v[HSM_SIGN_TIMEOUT] != NULL &&
       (r = cfg_get_uint(ctx, v[HSM_SIGN_TIMEOUT], "hsm.sign_timeout", 1, MAX_SIGN_TIMEOUT, &c->hsm_sign_timeout)) != 0)
-    goto out;
+    return r;
   if (c->hsm_journal_key == NULL && (c->hsm_journal_key = strdup(DEFAULT_JOURNAL_KEY)) == NULL)
     r = cfg_fail_memory(ctx);
-out:
   return r;
 }
 
@@ -353,17 +350,15 @@ static int schema_usb(const struct cfg_ctx *ctx, const struct cfg_node *seq, str
   int r = cfg_expect_sequence(ctx, seq, "intake.usb", "paths");
 
   if (r != 0 || seq->item_count == 0)
-    goto out;
+    return r;
   if ((c->usb_roots = calloc(seq->item_count, sizeof *c->usb_roots)) == NULL) {
-    r = cfg_fail_memory(ctx);
-    goto out;
+    return cfg_fail_memory(ctx);
   }
   c->usb_root_count = seq->item_count;
   for (size_t i = 0; i < seq->item_count && r == 0; i++) {
     snprintf(path, sizeof path, "intake.usb[%zu]", i);
     r = cfg_get_path(ctx, seq->items[i], path, &c->usb_roots[i]);
   }
-out:
   return r;
 }
 
@@ -404,13 +399,12 @@ static int schema_serial_port(const struct cfg_ctx *ctx, const struct cfg_node *
       (r = cfg_get_string(ctx, v[SERIAL_PORT], cfg_path_join(path, sizeof path, where, "port"),
                           &entry->port)) != 0 ||
       (r = schema_port_unique(ctx, v[SERIAL_PORT], c, i)) != 0 || v[SERIAL_BAUD] == NULL)
-    goto out;
+    return r;
   cfg_path_join(path, sizeof path, where, "baud");
   r = cfg_get_uint(ctx, v[SERIAL_BAUD], path, 1, 4000000, &entry->baud);
   if (r != 0 || !is_standard_baud(entry->baud))   /* one message, with the list of rates */
     r = cfg_fail(ctx, v[SERIAL_BAUD], "%s: expected a standard rate (%s), got %s", path,
                  BAUD_RATES_TEXT, cfg_describe(v[SERIAL_BAUD], got, sizeof got));
-out:
   return r;
 }
 
@@ -421,15 +415,13 @@ static int schema_serial(const struct cfg_ctx *ctx, const struct cfg_node *seq,
   int r = cfg_expect_sequence(ctx, seq, "intake.serial", "mappings with port and baud");
 
   if (r != 0 || seq->item_count == 0)
-    goto out;
+    return r;
   if ((c->serial_ports = calloc(seq->item_count, sizeof *c->serial_ports)) == NULL) {
-    r = cfg_fail_memory(ctx);
-    goto out;
+    return cfg_fail_memory(ctx);
   }
   c->serial_port_count = seq->item_count;
   for (size_t i = 0; i < seq->item_count && r == 0; i++)
     r = schema_serial_port(ctx, seq->items[i], c, i);
-out:
   return r;
 }
 

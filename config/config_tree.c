@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "error.h"
+#include "xbuf.h"
 
 /* The state of one parse: the tree so far and the containers still open. */
 struct tree_builder {
@@ -58,7 +59,7 @@ static struct cfg_node *tree_node_new(enum cfg_node_kind kind, yaml_mark_t mark)
 static int tree_attach(struct tree_builder *b, struct cfg_node *child)
 {
   int r = ST_E_NO_MEMORY;
-  struct cfg_node *parent = b->depth > 0 ? b->open[b->depth - 1] : NULL;
+  struct cfg_node *parent = b->depth > 0 ? b->open[b->depth - 1] : NULL, **items;
 
   if (parent == NULL) {
     b->root = child;
@@ -66,16 +67,12 @@ static int tree_attach(struct tree_builder *b, struct cfg_node *child)
     r = 0;
     goto out;
   }
-  if (parent->item_count == parent->item_capacity) {
-    size_t capacity = parent->item_capacity == 0 ? 8 : parent->item_capacity * 2;
-    struct cfg_node **items = realloc(parent->items, capacity * sizeof *items);
-    if (items == NULL) {
-      r = cfg_fail_memory(b->ctx);
-      goto out;
-    }
-    parent->items = items;
-    parent->item_capacity = capacity;
+  items = st_array_grow(parent->items, &parent->item_capacity, parent->item_count, sizeof *items, 8, 0);
+  if (items == NULL) {
+    r = cfg_fail_memory(b->ctx);
+    goto out;
   }
+  parent->items = items;
   parent->items[parent->item_count++] = child;
   child = NULL;
   r = 0;

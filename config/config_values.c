@@ -160,31 +160,29 @@ int cfg_match_keys(const struct cfg_ctx *ctx, const struct cfg_node *map, const 
   for (size_t i = 0; i < n; i++)
     found[i] = NULL;
   if ((r = cfg_expect_mapping(ctx, map, where, names)) != 0)
-    goto out;
+    return r;
   for (size_t k = 0; k + 1 < map->item_count; k += 2) {
     const struct cfg_node *key = map->items[k];
     size_t i = cfg_key_index(keys, n, key);
     if (key->kind != CFG_NODE_SCALAR) {
       r = cfg_fail(ctx, key, "expected a key name %s %s (one of: %s), got %s", in, place, names,
                    cfg_describe(key, got, sizeof got));
-      goto out;
+      return r;
     }
     if (i == n) {
       r = cfg_fail(ctx, key, "unknown key %s %s %s (expected one of: %s)",
                    cfg_quote(key, got, sizeof got), in, place, names);
-      goto out;
+      return r;
     }
     if (seen[i] != NULL) {
       r = cfg_fail(ctx, key, "duplicate key \"%s\" %s %s (first given at line %u, column %u)",
                    keys[i].name, in, place, seen[i]->line, seen[i]->column);
-      goto out;
+      return r;
     }
     seen[i] = key;
     found[i] = map->items[k + 1];
   }
-  r = cfg_expect_required(ctx, map, where, keys, n, found);
-out:
-  return r;
+  return cfg_expect_required(ctx, map, where, keys, n, found);
 }
 
 int cfg_expect_sequence(const struct cfg_ctx *ctx, const struct cfg_node *node, const char *path,
@@ -215,26 +213,22 @@ int cfg_get_string(const struct cfg_ctx *ctx, const struct cfg_node *node, const
 
   *out = NULL;
   if (node->kind != CFG_NODE_SCALAR) {
-    r = cfg_fail(ctx, node, "%s: expected a string, got %s", path, cfg_describe(node, got, sizeof got));
-    goto out;
+    return cfg_fail(ctx, node, "%s: expected a string, got %s", path, cfg_describe(node, got, sizeof got));
   }
   if (node->length == 0) {
     r = cfg_fail(ctx, node, "%s: expected a non-empty string, got %s", path,
                  cfg_describe(node, got, sizeof got));
-    goto out;
+    return r;
   }
   if (cfg_has_control(node->text, node->length)) {
     r = cfg_fail(ctx, node, "%s: expected a string without control characters, got %s", path,
                  cfg_describe(node, got, sizeof got));
-    goto out;
+    return r;
   }
   if ((*out = strdup(node->text)) == NULL) {
-    r = cfg_fail_memory(ctx);
-    goto out;
+    return cfg_fail_memory(ctx);
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 char *cfg_resolve_path(const struct cfg_ctx *ctx, const char *p)
@@ -296,17 +290,15 @@ int cfg_get_uint(const struct cfg_ctx *ctx, const struct cfg_node *node, const c
   if (node->kind != CFG_NODE_SCALAR || !node->plain) {
     r = cfg_fail(ctx, node, "%s: expected an integer from %u to %u, written without quotes; got %s",
                  path, min, max, cfg_describe(node, got, sizeof got));
-    goto out;
+    return r;
   }
   if (!cfg_parse_decimal(node->text, node->length, max, &value) || value < min) {
     r = cfg_fail(ctx, node, "%s: expected an integer from %u to %u, got %s", path, min, max,
                  cfg_describe(node, got, sizeof got));
-    goto out;
+    return r;
   }
   *out = (unsigned)value;
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int cfg_get_choice(const struct cfg_ctx *ctx, const struct cfg_node *node, const char *path,
@@ -321,10 +313,8 @@ int cfg_get_choice(const struct cfg_ctx *ctx, const struct cfg_node *node, const
   if (i == n) {
     r = cfg_fail(ctx, node, "%s: expected %s, got %s", path, expected,
                  cfg_describe(node, got, sizeof got));
-    goto out;
+    return r;
   }
   *out = (int)i;
-  r = 0;
-out:
-  return r;
+  return 0;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# crash-loop.sh - the long crash-consistency run (issue 7, item 1), for nightly
+# crash-loop.sh - the long crash-consistency run, for nightly
 # use; tests/e2e/test_crash.sh and test_crash_serial.sh are its bounded forms
 # in the suite.
 #

@@ -30,6 +30,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "syscalls.h"
+
 #define AUDITDB_PEM_MAX 65536
 
 static const char auditdb_schema[] =
@@ -334,7 +336,7 @@ static int auditdb_read_key(const char *path, char hash[65], char **pem, struct 
 {
   int r = ST_E_USAGE, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   char buf[AUDITDB_PEM_MAX];
-  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
+  ssize_t n = fd >= 0 ? st_read_full(fd, buf, sizeof buf) : -1;
   BIO *in = NULL, *mem = NULL;
   EVP_PKEY *key = NULL;
   unsigned char *der = NULL;

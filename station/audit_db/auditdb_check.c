@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xbuf.h"
+
 struct check {
   struct auditdb *db;
   FILE *out;
@@ -81,14 +83,12 @@ static int check_continuity(struct check *c, int64_t journal_id, struct st_detai
     return r;
   sqlite3_bind_int64(st, 1, journal_id);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (n == cap) {
-      struct piece *grown = realloc(p, (cap = cap ? cap * 2 : 16) * sizeof *grown);
-      if (grown == NULL) {
-        r = ST_E_NO_MEMORY;
-        goto out;
-      }
-      p = grown;
+    struct piece *grown = st_array_grow(p, &cap, n, sizeof *grown, 16, 0);
+    if (grown == NULL) {
+      r = ST_E_NO_MEMORY;
+      goto out;
     }
+    p = grown;
     memset(&p[n], 0, sizeof p[n]);
     p[n].export_id = sqlite3_column_int64(st, 0);
     p[n].parent = n;

@@ -19,6 +19,7 @@
 
 #include "export_row.h"
 #include "json_read.h"
+#include "xbuf.h"
 
 /* An id from "SELECT id ... " with one bound text, inserting with INSERT when
  * none. The statements bind ?1.. from TEXTS. */
@@ -141,18 +142,14 @@ static int import_unfiltered(const struct export_manifest *m)
 /* Extends the runs of seqs with SEQ (greater than every seq before). */
 static int import_run(struct import *x, uint64_t seq)
 {
+  int64_t(*grown)[2];
   if (x->nruns > 0 && x->runs[x->nruns - 1][1] == (int64_t)seq - 1) {
     x->runs[x->nruns - 1][1] = (int64_t)seq;
     return 0;
   }
-  if (x->nruns == x->runs_cap) {
-    size_t cap = x->runs_cap ? x->runs_cap * 2 : 16;
-    int64_t(*grown)[2] = realloc(x->runs, cap * sizeof *grown);
-    if (grown == NULL)
-      return ST_E_NO_MEMORY;
-    x->runs = grown;
-    x->runs_cap = cap;
-  }
+  if ((grown = st_array_grow(x->runs, &x->runs_cap, x->nruns, sizeof *grown, 16, 0)) == NULL)
+    return ST_E_NO_MEMORY;
+  x->runs = grown;
   x->runs[x->nruns][0] = (int64_t)seq;
   x->runs[x->nruns++][1] = (int64_t)seq;
   return 0;

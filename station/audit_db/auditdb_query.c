@@ -30,6 +30,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "syscalls.h"
+#include "xbuf.h"
+
 #define FIND_PEM_MAX 65536
 
 /* Prints TEXT with bytes below 0x20 (but '\n' when NEWLINES) and 0x7f as '?'. */
@@ -57,7 +60,7 @@ static int find_cert(const char *path, char serial[FIND_TEXT_MAX], char key[FIND
   int dlen;
   if (fd < 0)
     return 0;
-  n = read(fd, buf, sizeof buf);
+  n = st_read_full(fd, buf, sizeof buf);
   close(fd);
   if (n < 0 || (size_t)n == sizeof buf) {
     st_detail_set(detail, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "larger than a certificate is");
@@ -190,32 +193,15 @@ static void put_json(FILE *out, const char *s)
 
 /* The gaps of one station, as text. */
 struct gap_text {
-  char *text;
-  size_t len, cap;
+  struct xbuf text;
   int jsonl;
-  int failed;
 };
 
 static void gap_add(void *arg, int64_t lo, int64_t hi)
 {
   struct gap_text *g = arg;
-  char item[64];
-  int n = snprintf(item, sizeof item, "%s%s%lld-%lld%s", g->len > 0 ? (g->jsonl ? "," : ";") : "",
-                   g->jsonl ? "\"" : "", (long long)lo, (long long)hi, g->jsonl ? "\"" : "");
-  if (g->failed || n < 0)
-    return;
-  if (g->len + (size_t)n + 1 > g->cap) {
-    size_t cap = (g->cap ? g->cap * 2 : 256) + (size_t)n;
-    char *grown = realloc(g->text, cap);
-    if (grown == NULL) {
-      g->failed = 1;
-      return;
-    }
-    g->text = grown;
-    g->cap = cap;
-  }
-  memcpy(g->text + g->len, item, (size_t)n + 1);
-  g->len += (size_t)n;
+  xb_printf(&g->text, "%s%s%lld-%lld%s", g->text.len > 0 ? (g->jsonl ? "," : ";") : "", g->jsonl ? "\"" : "",
+            (long long)lo, (long long)hi, g->jsonl ? "\"" : "");
 }
 
 int auditdb_report(struct auditdb *db, int jsonl, FILE *out, struct st_detail *detail)
@@ -241,17 +227,17 @@ int auditdb_report(struct auditdb *db, int jsonl, FILE *out, struct st_detail *d
   if (!jsonl)
     fputs("station,local_ca,records_covered,issued,refused,first_time,last_time,gaps,conflicts\n", out);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    struct gap_text g = {NULL, 0, 0, jsonl, 0};
+    struct gap_text g = {{0}, jsonl};
     sqlite3_reset(jr);
     sqlite3_bind_int64(jr, 1, sqlite3_column_int64(st, 0));
     while (r == 0 && (rc2 = sqlite3_step(jr)) == SQLITE_ROW)
       r = auditdb_gaps(db, sqlite3_column_int64(jr, 0), sqlite3_column_int64(jr, 1), gap_add, &g, detail);
     if (r == 0 && rc2 != SQLITE_DONE)
       r = auditdb_fail(db, rc2, "reading the journals", detail);
-    if (r == 0 && g.failed)
+    if (r == 0 && g.text.failed)
       r = ST_E_NO_MEMORY;
     if (r != 0) {
-      free(g.text);
+      xb_free(&g.text);
       goto out;
     }
     if (jsonl) {
@@ -265,7 +251,7 @@ int auditdb_report(struct auditdb *db, int jsonl, FILE *out, struct st_detail *d
       put_json(out, auditdb_text(st, 6));
       fputs(",\"last_time\":", out);
       put_json(out, auditdb_text(st, 7));
-      fprintf(out, ",\"gaps\":[%s],\"conflicts\":%lld}\n", g.text != NULL ? g.text : "",
+      fprintf(out, ",\"gaps\":[%s],\"conflicts\":%lld}\n", g.text.data != NULL ? g.text.data : "",
               (long long)sqlite3_column_int64(st, 8));
     } else {
       put_csv(out, auditdb_text(st, 1));
@@ -273,9 +259,9 @@ int auditdb_report(struct auditdb *db, int jsonl, FILE *out, struct st_detail *d
       put_csv(out, auditdb_text(st, 2));
       fprintf(out, ",%lld,%lld,%lld,%s,%s,%s,%lld\n", (long long)sqlite3_column_int64(st, 3),
               (long long)sqlite3_column_int64(st, 4), (long long)sqlite3_column_int64(st, 5), auditdb_text(st, 6),
-              auditdb_text(st, 7), g.text != NULL ? g.text : "", (long long)sqlite3_column_int64(st, 8));
+              auditdb_text(st, 7), g.text.data != NULL ? g.text.data : "", (long long)sqlite3_column_int64(st, 8));
     }
-    free(g.text);
+    xb_free(&g.text);
   }
   if (rc != SQLITE_DONE)
     r = auditdb_fail(db, rc, "reading the record", detail);

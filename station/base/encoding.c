@@ -234,7 +234,7 @@ bool st_time_format(char *out, int64_t ms)
   int64_t rest = ok ? ms % 86400000 : 0, y = 0;
   int m = 0, d = 0;
   if (!ok)
-    goto out;
+    return ok;
   st_civil_from_days(ms / 86400000, &y, &m, &d);
   memcpy(out, "0000-00-00T00:00:00.000Z", ST_TIME_LEN + 1);
   st_put_digits(out, y, 4);
@@ -244,7 +244,6 @@ bool st_time_format(char *out, int64_t ms)
   st_put_digits(out + 14, rest / 60000 % 60, 2);
   st_put_digits(out + 17, rest / 1000 % 60, 2);
   st_put_digits(out + 20, rest % 1000, 3);
-out:
   return ok;
 }
 
@@ -261,23 +260,54 @@ static bool st_get_digits(const char *in, int width, int *v)
   return ok;
 }
 
+/* The days of month M (1-12) of year Y in the Gregorian calendar. */
+static int st_days_in_month(int y, int m)
+{
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return days[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+}
+
+bool st_time_parse_rfc3339(int64_t *ms, const char *text)
+{
+  int y, mo, d, h, mi, s, oh = 0, om = 0, frac = 0, digits_read = 0;
+  const char *p = text;
+  bool ok = strlen(text) >= 20 && st_get_digits(p, 4, &y) && p[4] == '-' && st_get_digits(p + 5, 2, &mo) &&
+            p[7] == '-' && st_get_digits(p + 8, 2, &d) && (p[10] == 'T' || p[10] == 't' || p[10] == ' ') &&
+            st_get_digits(p + 11, 2, &h) && p[13] == ':' && st_get_digits(p + 14, 2, &mi) && p[16] == ':' &&
+            st_get_digits(p + 17, 2, &s);
+  int sign = 1;
+  p += 19;
+  if (ok && *p == '.') {
+    for (p++; *p >= '0' && *p <= '9'; p++, digits_read++)
+      if (digits_read < 3)
+        frac = frac * 10 + (*p - '0');
+    ok = digits_read > 0;
+    for (; digits_read > 0 && digits_read < 3; digits_read++)
+      frac *= 10;
+  }
+  if (ok && (*p == 'Z' || *p == 'z')) {
+    ok = p[1] == '\0';
+  } else if (ok && (*p == '+' || *p == '-')) {
+    sign = *p == '-' ? -1 : 1;
+    ok = st_get_digits(p + 1, 2, &oh) && p[3] == ':' && st_get_digits(p + 4, 2, &om) && p[6] == '\0' && oh < 24 &&
+         om < 60;
+  } else {
+    ok = false;
+  }
+  ok = ok && y >= 1970 && mo >= 1 && mo <= 12 && d >= 1 && d <= st_days_in_month(y, mo) && h < 24 && mi < 60 &&
+       s < 61;
+  if (ok) /* a leap second counts as the second before it */
+    *ms = (((st_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + (s > 59 ? 59 : s) -
+           (int64_t)sign * (oh * 60 + om) * 60) * 1000 + frac;
+  return ok;
+}
+
 bool st_time_parse(int64_t *ms, const char *in, size_t in_len)
 {
-  static const int month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int y, mo, d, h, mi, s, frac;
-  bool ok = in_len == ST_TIME_LEN && in[4] == '-' && in[7] == '-' && in[10] == 'T' &&
-            in[13] == ':' && in[16] == ':' && in[19] == '.' && in[23] == 'Z';
-  ok = ok && st_get_digits(in, 4, &y) && st_get_digits(in + 5, 2, &mo) &&
-       st_get_digits(in + 8, 2, &d) && st_get_digits(in + 11, 2, &h) &&
-       st_get_digits(in + 14, 2, &mi) && st_get_digits(in + 17, 2, &s) &&
-       st_get_digits(in + 20, 3, &frac);
-  ok = ok && y >= 1970 && mo >= 1 && mo <= 12 && h <= 23 && mi <= 59 && s <= 59;
-  if (ok) {
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    int dim = month_days[mo - 1] + (mo == 2 && leap);
-    ok = d >= 1 && d <= dim;
-  }
-  if (ok)
-    *ms = ((st_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * INT64_C(60000) + s * 1000 + frac;
-  return ok;
+  char text[ST_TIME_LEN + 1];
+  if (in_len != ST_TIME_LEN || in[10] != 'T' || in[19] != '.' || in[23] != 'Z' || in[17] > '5')
+    return false;
+  memcpy(text, in, ST_TIME_LEN);
+  text[ST_TIME_LEN] = '\0';
+  return st_time_parse_rfc3339(ms, text);
 }

@@ -69,4 +69,11 @@ bool st_time_format(char *out, int64_t ms);
  * (month 01-12, the day within its month, hour 00-23, minute and second 00-59). */
 bool st_time_parse(int64_t *ms, const char *in, size_t in_len);
 
+/* Parses the NUL-terminated RFC 3339 date-time TEXT into *MS: YYYY-MM-DD, T
+ * (or t or a space), HH:MM:SS, an optional fraction (milliseconds kept),
+ * then Z (or z) or an offset +HH:MM/-HH:MM. A leap second (:60) counts as
+ * :59. False for anything else or a year before 1970. The one time parser:
+ * st_time_parse is this one on the journal's own spelling. */
+bool st_time_parse_rfc3339(int64_t *ms, const char *text);
+
 #endif

@@ -12,9 +12,10 @@ struct st_error_row {
   enum st_error_class cls;
   const char *name;
   const char *sentence;
+  unsigned flags;
 };
 
-#define ST_ERROR_ROW(sym, val, cls, name, sentence) {val, ST_CLASS_##cls, name, sentence},
+#define ST_ERROR_ROW(sym, val, cls, name, sentence, flags) {val, ST_CLASS_##cls, name, sentence, flags},
 static const struct st_error_row st_error_rows[] = {ST_ERROR_TABLE(ST_ERROR_ROW)};
 #undef ST_ERROR_ROW
 
@@ -48,16 +49,10 @@ enum st_error_class st_error_class_of(int code)
   return row != NULL ? row->cls : ST_CLASS_FAULT;
 }
 
-int st_error_from_name(const char *name)
+int st_error_has(int code, unsigned flags)
 {
-  int code = ST_E_INTERNAL;
-  for (size_t i = 0; name != NULL && i < sizeof st_error_rows / sizeof st_error_rows[0]; i++) {
-    if (strcmp(st_error_rows[i].name, name) == 0) {
-      code = st_error_rows[i].code;
-      break;
-    }
-  }
-  return code;
+  const struct st_error_row *row = st_error_row_of(code);
+  return row != NULL && flags != 0 && (row->flags & flags) == flags;
 }
 
 void st_detail_set(struct st_detail *d, const char *fmt, ...)

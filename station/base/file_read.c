@@ -10,13 +10,14 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "syscalls.h"
 
 int st_file_read(const char *path, size_t max, char **data, size_t *len, struct st_detail *detail)
 {
-  int r = ST_E_IO, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  int r = ST_E_IO, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   struct stat sb;
   char *buf = NULL;
-  size_t got = 0;
+  ssize_t got;
 
   *data = NULL;
   if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > (uint64_t)max) {
@@ -28,19 +29,14 @@ int st_file_read(const char *path, size_t max, char **data, size_t *len, struct 
   if ((buf = malloc((size_t)sb.st_size + 1)) == NULL)
     goto out;
   r = ST_E_IO;
-  while (got < (size_t)sb.st_size) {
-    ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      st_detail_set(detail, "cannot read %s: %s", path, n < 0 ? strerror(errno) : "it shrank while read");
-      goto out;
-    }
-    got += (size_t)n;
+  got = st_read_full(fd, buf, (size_t)sb.st_size);
+  if (got != (ssize_t)sb.st_size) {
+    st_detail_set(detail, "cannot read %s: %s", path, got < 0 ? strerror(errno) : "it shrank while read");
+    goto out;
   }
   buf[got] = '\0';
   *data = buf;
-  *len = got;
+  *len = (size_t)got;
   buf = NULL;
   r = 0;
 out:

@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "syscalls.h"
+#include "xbuf.h"
 
 #define OUTPUT_TMP_PREFIX ".station-tmp-"
 
@@ -46,14 +47,10 @@ static int output_errno_code(int err)
 static struct output_item *output_group_add(struct output_group *g, int dirfd, const char *name)
 {
   struct output_item *item = NULL;
-  if (g->count == g->cap) {
-    size_t cap = g->cap ? g->cap * 2 : 32;
-    struct output_item *grown = realloc(g->items, cap * sizeof *grown);
-    if (grown == NULL)
-      return NULL;
-    g->items = grown;
-    g->cap = cap;
-  }
+  struct output_item *grown = st_array_grow(g->items, &g->cap, g->count, sizeof *grown, 32, 0);
+  if (grown == NULL)
+    return NULL;
+  g->items = grown;
   item = &g->items[g->count];
   memset(item, 0, sizeof *item);
   item->dirfd = dirfd;

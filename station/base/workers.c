@@ -135,12 +135,10 @@ void work_group_free(struct work_group *g)
 
 int workers_submit(struct workers *w, struct work_group *g, work_fn fn, void *arg)
 {
-  int r = ST_E_NO_MEMORY;
   struct work_item *item = w != NULL && w->count > 0 ? malloc(sizeof *item) : NULL;
   if (item == NULL) {
     fn(arg);
-    r = w == NULL || w->count == 0 ? ST_OK : ST_E_NO_MEMORY;
-    goto out;
+    return w == NULL || w->count == 0 ? ST_OK : ST_E_NO_MEMORY;
   }
   item->fn = fn;
   item->arg = arg;
@@ -157,9 +155,7 @@ int workers_submit(struct workers *w, struct work_group *g, work_fn fn, void *ar
   w->tail = item;
   pthread_cond_signal(&w->wake);
   pthread_mutex_unlock(&w->lock);
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 void work_group_wait(struct work_group *g)

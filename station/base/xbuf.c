@@ -7,22 +7,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+
+int xb_reserve(struct xbuf *b, size_t more)
+{
+  size_t want, cap;
+  char *grown;
+  if (more > SIZE_MAX - 1 - b->len)
+    return ST_E_NO_MEMORY;
+  if (b->max != 0 && b->len + more > b->max)
+    return ST_E_TOO_LARGE;
+  want = b->len + more + 1;
+  if (want <= b->cap)
+    return ST_OK;
+  cap = b->cap ? b->cap : 4096;
+  while (cap < want)
+    cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+  if ((grown = realloc(b->data, cap)) == NULL)
+    return ST_E_NO_MEMORY;
+  b->data = grown;
+  b->cap = cap;
+  return ST_OK;
+}
+
+void xb_free(struct xbuf *b)
+{
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->failed = 0;
+}
+
 void xb_put(struct xbuf *b, const void *p, size_t n)
 {
   if (b->failed)
     return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 65536;
-    char *grown;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    grown = realloc(b->data, cap);
-    if (grown == NULL) {
-      b->failed = 1;
-      return;
-    }
-    b->data = grown;
-    b->cap = cap;
+  if (xb_reserve(b, n) != ST_OK) {
+    b->failed = 1;
+    return;
   }
   memcpy(b->data + b->len, p, n);
   b->len += n;
@@ -121,6 +143,21 @@ void xb_json(struct xbuf *b, const char *s)
     }
   }
   xb_put(b, "\"", 1);
+}
+
+void *st_array_grow(void *items, size_t *cap, size_t count, size_t size, size_t first, size_t max)
+{
+  size_t want;
+  void *grown;
+  if (count < *cap)
+    return items;
+  if (*cap > SIZE_MAX / 2 / size)
+    return NULL;
+  want = *cap ? *cap * 2 : first;
+  if ((max != 0 && want > max) || (grown = realloc(items, want * size)) == NULL)
+    return NULL;
+  *cap = want;
+  return grown;
 }
 
 void xb_truncate(struct xbuf *b, size_t len)

@@ -2,7 +2,7 @@
  * cli.h - what the `station` commands share: global options, loading the
  * configuration, obtaining the PIN, and turning codes into exit statuses.
  *
- * Exit statuses (interface.md): 0 success; 1 some requests refused (sign) or a
+ * Exit statuses (station(1), docs/batch-signing.md): 0 success; 1 some requests refused (sign) or a
  * check failed (verify, show); 2 usage or configuration error; 3 HSM, CA,
  * journal or system fault.
  */
@@ -30,6 +30,11 @@ struct cli_command {
 /* Exit status for CODE by its class. */
 int cli_exit_status(int code);
 
+/* The exit status of a check (journal verify, an export's verification or
+ * import): 1 when the check found the journal or the export wrong
+ * (ST_CLASS_CHECK_FAILED), else as cli_exit_status. */
+int cli_check_status(int code);
+
 /* Prints "station: error: <sentence>: <detail>" and returns the exit status of CODE. */
 int cli_fail(int code, const struct st_detail *detail);
 
@@ -39,9 +44,10 @@ int cli_fail(int code, const struct st_detail *detail);
  * ST_E_PERMISSIONS (then *OUT is NULL). */
 int cli_load_config(const struct cli *cli, struct station_config **out);
 
-/* Obtains the HSM PIN from the configured source. Returns 0 or prints and
- * returns ST_E_PIN_SOURCE. */
-int cli_obtain_pin(const struct station_config *cfg, struct pin *pin);
+/* Obtains the HSM PIN from the configured source into a new *PIN (the
+ * caller frees it with pin_free). Returns 0, or prints and returns
+ * ST_E_PIN_SOURCE (or pin_obtain's other codes) with *PIN NULL. */
+int cli_obtain_pin(const struct station_config *cfg, struct pin **pin);
 
 /* privilege.c: notes whether the station runs as root without ALLOW_ROOT
  * (--allow-root) or STATION_ALLOW_ROOT=1; cli_check_trusted then refuses

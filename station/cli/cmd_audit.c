@@ -32,15 +32,6 @@ static int cli_audit_usage(void)
   return 2;
 }
 
-/* Exit status of an export's refusal: 1 for what is wrong with the export. */
-static int cli_audit_refusal_status(int r)
-{
-  if (r == ST_E_EXPORT_SIGNATURE || r == ST_E_EXPORT_INVALID || r == ST_E_EXPORT_MANIFEST ||
-      r == ST_E_AUDIT_UNKNOWN_KEY)
-    return 1;
-  return cli_exit_status(r);
-}
-
 static int cli_audit_open(const char *path, int create, struct auditdb **db)
 {
   struct st_detail detail = {""};
@@ -94,7 +85,7 @@ static int cli_audit_import(const char *path, char **files, int n)
     } else if (r == 0) {
       printf("%s: imported: station %s, %s, %llu rows (%llu new)\n", files[i], res.station, range,
              (unsigned long long)res.rows, (unsigned long long)res.new_rows);
-    } else if (cli_audit_refusal_status(r) == 1) {
+    } else if (cli_check_status(r) == 1) {
       printf("%s: REFUSED: %s\nreason: %s\n", files[i], detail.text, st_error_name(r));
       status = status ? status : 1;
     } else {

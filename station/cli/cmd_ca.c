@@ -14,11 +14,10 @@ static int cli_ca_init(struct cli *cli)
     {"cn", required_argument, NULL, 'n'}, {"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
   const char *cn = NULL, *out_path = NULL;
   struct station_config *cfg = NULL;
-  struct pin pin;
+  struct pin *pin = NULL;
   struct st_detail detail = {""};
   int r = ST_E_USAGE, opt;
 
-  memset(&pin, 0, sizeof pin);
   optind = 1;
   while ((opt = getopt_long(cli->argc, cli->argv, "", options, NULL)) != -1) {
     if (opt == 'n')
@@ -37,11 +36,11 @@ static int cli_ca_init(struct cli *cli)
     r = cli_obtain_pin(cfg, &pin);
   if (r != ST_OK)
     goto out;
-  r = ceremony_init(cfg, pin.value, cn, out_path, stdout, &detail);
+  r = ceremony_init(cfg, pin_value(pin), cn, out_path, stdout, &detail);
   if (r != ST_OK)
     cli_fail(r, &detail);
 out:
-  pin_wipe(&pin);
+  pin_free(pin);
   config_free(cfg);
   return cli_exit_status(r);
 }
@@ -105,18 +104,17 @@ out:
 static int cli_ca_show(struct cli *cli)
 {
   struct station_config *cfg = NULL;
-  struct pin pin;
+  struct pin *pin = NULL;
   struct st_detail detail = {""};
   int r, status;
 
-  memset(&pin, 0, sizeof pin);
   r = cli_load_config(cli, &cfg);
   if (r == ST_OK)
     r = cli_obtain_pin(cfg, &pin);
   status = cli_exit_status(r);
   if (r == ST_OK)
-    status = ceremony_show(cfg, pin.value, stdout, &detail) == ST_OK ? 0 : 1; /* unhealthy: 1 */
-  pin_wipe(&pin);
+    status = ceremony_show(cfg, pin_value(pin), stdout, &detail) == ST_OK ? 0 : 1; /* unhealthy: 1 */
+  pin_free(pin);
   config_free(cfg);
   return status;
 }

@@ -58,10 +58,9 @@ static void cli_token_close(struct cli_token *t)
  * journal key. Prints what went wrong. */
 static int cli_token_open(struct cli *cli, struct cli_token *t)
 {
-  struct pin pin;
+  struct pin *pin = NULL;
   struct st_detail detail = {""};
   int r;
-  memset(&pin, 0, sizeof pin);
   memset(t, 0, sizeof *t);
   r = cli_load_config(cli, &t->cfg);
   if (r == ST_OK && (r = cli_obtain_pin(t->cfg, &pin)) != ST_OK)
@@ -69,35 +68,14 @@ static int cli_token_open(struct cli *cli, struct cli_token *t)
   if (r == ST_OK)
     r = hsm_open(t->cfg->hsm_module, t->cfg->hsm_token, &t->hsm, &detail);
   if (r == ST_OK)
-    r = hsm_login(t->hsm, pin.value, &detail);
+    r = hsm_login(t->hsm, pin_value(pin), &detail);
   if (r == ST_OK)
     r = audit_open(t->hsm, t->cfg->hsm_journal_key, t->cfg->journal_path, &t->audit, &detail);
   if (r != ST_OK && r != ST_E_CONFIG)
     cli_fail(r, &detail);
 out:
-  pin_wipe(&pin);
+  pin_free(pin);
   return r;
-}
-
-/* Exit status of a check: 1 when the journal or the export failed it. */
-static int cli_check_status(int r)
-{
-  switch (r) {
-  case ST_E_JOURNAL_CORRUPT:
-  case ST_E_CHECKPOINT:
-  case ST_E_JOURNAL_TRUNCATED:
-  case ST_E_JOURNAL_ROLLBACK:
-  case ST_E_JOURNAL_REPLACED:
-  case ST_E_JOURNAL_HEAD:
-  case ST_E_JOURNAL_UNSEALED:
-  case ST_E_JOURNAL_MISSING:
-  case ST_E_EXPORT_SIGNATURE:
-  case ST_E_EXPORT_INVALID:
-  case ST_E_EXPORT_MANIFEST:
-    return 1;
-  default:
-    return cli_exit_status(r);
-  }
 }
 
 static int cli_journal_verify(struct cli *cli)

@@ -19,19 +19,18 @@ int cli_selftest(struct cli *cli)
 {
   char log_path[4200];
   struct station_config *cfg = NULL;
-  struct pin pin;
+  struct pin *pin = NULL;
   struct st_detail detail = {""};
   struct journal_verify_report report;
   int r, healthy = 0;
 
-  memset(&pin, 0, sizeof pin);
   memset(&report, 0, sizeof report);
   r = cli_load_config(cli, &cfg);
   if (r == ST_OK)
     r = cli_obtain_pin(cfg, &pin);
   if (r != ST_OK)
     goto out;
-  healthy = ceremony_show(cfg, pin.value, stdout, &detail) == ST_OK;
+  healthy = ceremony_show(cfg, pin_value(pin), stdout, &detail) == ST_OK;
   snprintf(log_path, sizeof log_path, "%s/journal.log", cfg->journal_path);
   if (access(cfg->journal_path, F_OK) != 0 || (is_directory(cfg->journal_path) && access(log_path, F_OK) != 0)) {
     /* a station that has not decided any request yet has no journal */
@@ -45,7 +44,7 @@ int cli_selftest(struct cli *cli)
   healthy = healthy && r == ST_OK;
   printf("selftest: %s\n", healthy ? "healthy" : "NOT healthy");
 out:
-  pin_wipe(&pin);
+  pin_free(pin);
   config_free(cfg);
   return r != ST_OK && !healthy && st_error_class_of(r) == ST_CLASS_USAGE ? 2 : healthy ? 0 : 1;
 }

@@ -16,6 +16,11 @@ int cli_exit_status(int code)
   }
 }
 
+int cli_check_status(int code)
+{
+  return st_error_has(code, ST_CLASS_CHECK_FAILED) ? 1 : cli_exit_status(code);
+}
+
 int cli_fail(int code, const struct st_detail *detail)
 {
   if (detail != NULL && detail->text[0] != '\0')
@@ -31,14 +36,14 @@ int cli_load_config(const struct cli *cli, struct station_config **out)
   int r = config_load(config_default_path(cli->config_path), out, &detail);
   if (r != ST_OK) {
     st_error("%s", detail.text);
-  } else if ((r = cli_check_trusted(*out)) != ST_OK) { /* reliability: least privilege */
+  } else if ((r = cli_check_trusted(*out)) != ST_OK) { /* least privilege */
     config_free(*out);
     *out = NULL;
   }
   return r;
 }
 
-int cli_obtain_pin(const struct station_config *cfg, struct pin *pin)
+int cli_obtain_pin(const struct station_config *cfg, struct pin **pin)
 {
   struct st_detail detail = {""};
   char prompt[96];
@@ -83,14 +88,13 @@ void cli_print_engine_event(void *arg, const struct engine_event *ev)
 
 int cli_login(const struct station_config *cfg, struct engine *engine, struct st_detail *detail)
 {
-  struct pin pin;
+  struct pin *pin = NULL;
   int r;
-  memset(&pin, 0, sizeof pin);
   r = cli_obtain_pin(cfg, &pin);
   if (r == ST_OK)
-    r = engine_login(engine, pin.value, detail);
+    r = engine_login(engine, pin_value(pin), detail);
   else
     st_detail_set(detail, "no PIN");
-  pin_wipe(&pin);
+  pin_free(pin);
   return r;
 }

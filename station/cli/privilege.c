@@ -51,7 +51,7 @@ static int cli_check_root_against(const struct station_config *cfg, struct st_de
   struct stat st;
   const char *owned = NULL;
   if (!cli_root_unconfirmed)
-    goto out;
+    return r;
   if (stat(cfg->source_path, &st) == 0 && st.st_uid != 0)
     owned = cfg->source_path;
   else if (stat(cfg->journal_path, &st) == 0 && st.st_uid != 0)
@@ -60,13 +60,11 @@ static int cli_check_root_against(const struct station_config *cfg, struct st_de
     st_detail_set(detail, "%s belongs to uid %u: this station runs as its own user, so run it as that user "
                   "(sudo -u station station ...), or pass --allow-root to run as root deliberately",
                   owned, (unsigned)st.st_uid);
-    r = ST_E_ROOT;
-    goto out;
+    return ST_E_ROOT;
   }
   st_warn("running as root: a station should run as its own user (the package makes \"station\"); "
           "pass --allow-root to say this is deliberate");
   cli_root_unconfirmed = 0;
-out:
   return r;
 }
 
@@ -80,7 +78,7 @@ static int cli_check_path(const char *what, const char *path, int check_owner, i
   struct stat st;
   unsigned mode;
   if (stat(path, &st) != 0)
-    goto out; /* missing: made by the station (or refused later with its own message) */
+    return r; /* missing: made by the station (or refused later with its own message) */
   mode = (unsigned)(st.st_mode & 07777);
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
     st_detail_set(detail, "%s %s has mode %04o: its group or others can change it; run chmod go-w %s", what, path,
@@ -93,7 +91,6 @@ static int cli_check_path(const char *what, const char *path, int check_owner, i
   } else if (warn_read && (st.st_mode & S_IROTH)) {
     st_warn("%s %s has mode %04o: others can read it; chmod o-rwx %s is safer", what, path, mode, path);
   }
-out:
   return r;
 }
 

@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 #include "service.h"
@@ -94,7 +95,7 @@ void console_quit(struct console *c, enum console_quitting how)
   if (how == CONSOLE_QUIT_STOP)
     service_stop_batch(c->service);
   if (c->quitting == CONSOLE_QUIT_NO)
-    c->quit_ms = console_now();
+    c->quit_ms = st_wall_ms();
   if (how > c->quitting)
     c->quitting = how;
   c->leave_ms = 0;
@@ -120,7 +121,7 @@ void console_confirmed(struct console *c, enum console_confirm what, int key)
     int queued = console_model_busy(&c->model) > 0;
     if (service_sign(c->service, st->path) == ST_OK) {
       st->state = CONSOLE_STICK_QUEUED; /* until BATCH_START says it is being signed */
-      st->start_ms = st->changed_ms = console_now();
+      st->start_ms = st->changed_ms = st_wall_ms();
       st->done = st->total = 0;
       if (queued)
         console_answer(c, CONSOLE_ROLE_INFO, "stick %s queued: it is signed after the batch in progress", st->shown);
@@ -457,17 +458,15 @@ static int console_signals(int fds[2])
   int r = ST_E_INTERNAL;
   struct sigaction sa;
   if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
-    goto out;
+    return r;
   console_signal_write = fds[1];
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = console_on_signal;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGWINCH, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-    goto out;
+    return r;
   signal(SIGPIPE, SIG_IGN);
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* While quitting: once the station writes to no stick, the console shows
@@ -479,9 +478,9 @@ static void console_check_leave(struct console *c)
   if (console_busy(c)) {
     c->leave_ms = 0; /* a batch began meanwhile: wait for it too */
   } else if (c->leave_ms == 0) {
-    c->leave_ms = console_now() + CONSOLE_LEAVE_MS;
+    c->leave_ms = st_wall_ms() + CONSOLE_LEAVE_MS;
     c->model.dirty = 1;
-  } else if (console_now() >= c->leave_ms) {
+  } else if (st_wall_ms() >= c->leave_ms) {
     c->quit = 1;
   }
 }
@@ -496,16 +495,16 @@ static void console_loop(struct console *c, int signal_fd, int log_fd)
                             {service_event_fd(c->service), POLLIN, 0},
                             {signal_fd, POLLIN, 0},
                             {log_fd, POLLIN, 0}};
-    int timeout = console_model_signing(&c->model) != NULL ? 250 : (int)(1000 - console_now() % 1000), key;
+    int timeout = console_model_signing(&c->model) != NULL ? 250 : (int)(1000 - st_wall_ms() % 1000), key;
     console_check_leave(c);
     if (c->quit)
       break;
-    if (console_now() - c->ticked_ms >= 1000) { /* a new shift? */
-      c->ticked_ms = console_now();
+    if (st_wall_ms() - c->ticked_ms >= 1000) { /* a new shift? */
+      c->ticked_ms = st_wall_ms();
       console_model_tick(&c->model, c->ticked_ms);
     }
-    if (c->leave_ms > 0 && c->leave_ms - console_now() < timeout)
-      timeout = (int)(c->leave_ms - console_now()) > 0 ? (int)(c->leave_ms - console_now()) : 0;
+    if (c->leave_ms > 0 && c->leave_ms - st_wall_ms() < timeout)
+      timeout = (int)(c->leave_ms - st_wall_ms()) > 0 ? (int)(c->leave_ms - st_wall_ms()) : 0;
     if (c->model.dirty)
       console_render(c);
     if (poll(fds, 4, timeout) <= 0) {
@@ -621,7 +620,7 @@ out:
     dup2(saved_stderr, STDERR_FILENO);
     close(saved_stderr);
   }
-  pin_wipe(&c.pin);
+  pin_free(c.pin);
   console_model_cleanup(&c.model);
   signal(SIGWINCH, SIG_DFL);
   signal(SIGINT, SIG_DFL);

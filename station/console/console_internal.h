@@ -62,8 +62,7 @@ struct console {
   struct console_model model;
   int colour;                          /* has_colors() and pairs set up */
   const struct console_view *overlay;  /* NULL: the main screen takes keys */
-  struct pin pin;                      /* the PIN being typed (locked memory, wiped) */
-  size_t pin_len;
+  struct pin *pin;                     /* the PIN being typed (locked memory, wiped); NULL before asked */
   enum console_confirm confirm;
   char confirm_text[600];
   char confirm_path[256];              /* the stick a sign confirmation is for */
@@ -147,8 +146,5 @@ void console_ask_quit(struct console *c);
  * queued batches, stops the one in progress after its group when HOW is
  * CONSOLE_QUIT_STOP, and stays up (the quitting view) until it is written. */
 void console_quit(struct console *c, enum console_quitting how);
-
-/* Milliseconds since the epoch. */
-int64_t console_now(void);
 
 #endif

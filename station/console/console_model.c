@@ -7,9 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "error.h"
 #include "log.h"
+#include "xbuf.h"
 
 void console_model_init(struct console_model *m, const struct service_info *info)
 {
@@ -28,18 +30,11 @@ void console_model_init(struct console_model *m, const struct service_info *info
   m->dirty = 1;
 }
 
-static int64_t console_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void console_model_log(struct console_model *m, enum console_role role, const char *fmt, ...)
 {
   struct console_log_line *line = &m->log[m->log_next];
   va_list ap;
-  line->time_ms = console_now_ms();
+  line->time_ms = st_wall_ms();
   line->role = role;
   va_start(ap, fmt);
   vsnprintf(line->text, sizeof line->text, fmt, ap);
@@ -61,20 +56,17 @@ void console_model_problem(struct console_model *m, enum console_role role, cons
 {
   va_list ap;
   char text[sizeof m->log[0].text];
+  struct console_log_line *grown;
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
   console_model_log(m, role, "%s", text);
-  if (m->problem_count == m->problem_cap) {
-    size_t cap = m->problem_cap ? m->problem_cap * 2 : 256;
-    struct console_log_line *grown = cap <= CONSOLE_PROBLEMS_MAX ? realloc(m->problems, cap * sizeof *grown) : NULL;
-    if (grown == NULL) {
-      m->problems_lost++;
-      return;
-    }
-    m->problems = grown;
-    m->problem_cap = cap;
+  grown = st_array_grow(m->problems, &m->problem_cap, m->problem_count, sizeof *grown, 256, CONSOLE_PROBLEMS_MAX);
+  if (grown == NULL) {
+    m->problems_lost++;
+    return;
   }
+  m->problems = grown;
   m->problems[m->problem_count++] = *console_model_log_line(m, 0);
 }
 
@@ -88,7 +80,7 @@ void console_model_banner(struct console_model *m, enum console_role role, const
   vsnprintf(m->banner, sizeof m->banner, fmt, ap);
   va_end(ap);
   m->banner_role = role;
-  m->banner_until_ms = console_now_ms() + CONSOLE_BANNER_MS;
+  m->banner_until_ms = st_wall_ms() + CONSOLE_BANNER_MS;
   m->bell |= role != CONSOLE_ROLE_OK;
   m->dirty = 1;
 }

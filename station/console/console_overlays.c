@@ -6,11 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "error.h"
 #include "service.h"
@@ -136,21 +135,14 @@ int console_wrap(const char *text, int width, char *buf, size_t cap, const char 
   return n;
 }
 
-int64_t console_now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- PIN prompt ---- */
 
 void console_ask_pin(struct console *c)
 {
-  OPENSSL_cleanse(c->pin.value, sizeof c->pin.value);
-  if (!c->pin.locked)
-    c->pin.locked = mlock(c->pin.value, sizeof c->pin.value) == 0;
-  c->pin_len = 0;
+  if (c->pin == NULL)
+    c->pin = pin_new(); /* NULL (out of memory): typing is not taken */
+  else
+    pin_clear(c->pin);
   c->overlay = &console_pin_view;
   c->model.dirty = 1;
 }
@@ -189,24 +181,22 @@ static int console_pin_key(struct console *c, int key)
 {
   if (c->model.login == CONSOLE_LOGGING_IN)
     return 1; /* the last PIN is being checked */
-  if (key == '\n' || key == '\r' || key == KEY_ENTER) {
-    if (c->pin_len > 0) {
-      c->pin.value[c->pin_len] = '\0';
-      c->model.login = CONSOLE_LOGGING_IN;
-      service_login(c->service, c->pin.value);
-    }
-    OPENSSL_cleanse(c->pin.value, sizeof c->pin.value);
-    c->pin_len = 0;
-  } else if (key == KEY_BACKSPACE || key == 127 || key == 8) {
-    if (c->pin_len > 0)
-      c->pin.value[--c->pin_len] = '\0';
-  } else if (key == 21) { /* Ctrl-U */
-    OPENSSL_cleanse(c->pin.value, sizeof c->pin.value);
-    c->pin_len = 0;
-  } else if (key == 27) {
+  if (key == 27) {
     console_ask_quit(c);
-  } else if (key >= 0x20 && key < 0x7f && c->pin_len < PIN_MAX) {
-    c->pin.value[c->pin_len++] = (char)key;
+  } else if (c->pin == NULL) {
+    return 1;
+  } else if (key == '\n' || key == '\r' || key == KEY_ENTER) {
+    if (pin_length(c->pin) > 0) {
+      c->model.login = CONSOLE_LOGGING_IN;
+      service_login(c->service, pin_value(c->pin));
+    }
+    pin_clear(c->pin);
+  } else if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+    pin_chop(c->pin);
+  } else if (key == 21) { /* Ctrl-U */
+    pin_clear(c->pin);
+  } else if (key >= 0x20 && key < 0x7f) {
+    (void)pin_append(c->pin, (char)key); /* past PIN_MAX bytes: not taken */
   }
   c->model.dirty = 1;
   return 1;
@@ -357,7 +347,7 @@ static void console_quitting_draw(struct console *c, int top, int rows)
   (void)top;
   (void)rows;
   if (c->leave_ms > 0) {
-    int secs = (int)((c->leave_ms - console_now() + 999) / 1000);
+    int secs = (int)((c->leave_ms - st_wall_ms() + 999) / 1000);
     snprintf(text, sizeof text, "All written. The console closes in %d s (any key: now).", secs > 0 ? secs : 0);
   } else {
     const struct console_stick *st = console_model_signing((struct console_model *)m);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "error.h"
 
 /* "HH:MM:SS" local time of MS. */
@@ -87,7 +88,7 @@ static void console_status_draw(struct console *c, int top, int rows)
   char now[16], verified[16];
   int width = COLS;
 
-  console_clock(console_now(), now);
+  console_clock(st_wall_ms(), now);
   attron(console_attr(c, CONSOLE_ATTR_TITLE));
   mvhline(top, 0, ' ', width);
   attroff(console_attr(c, CONSOLE_ATTR_TITLE));
@@ -289,7 +290,7 @@ static void console_progress(struct console *c, int y, const struct console_stic
 {
   int width = COLS - 2, bar = width - 40 > 10 ? width - 40 : 10;
   size_t filled = st->total ? st->done * (size_t)bar / st->total : 0;
-  double secs = (double)(console_now() - st->start_ms) / 1000.0;
+  double secs = (double)(st_wall_ms() - st->start_ms) / 1000.0;
   double rate = secs > 0.2 ? (double)st->done / secs : 0.0;
   char left[32] = "-";
   if (rate > 0.0 && st->total >= st->done)
@@ -514,7 +515,7 @@ const struct console_view console_keys_view = {"keys", console_keys_rows, consol
 static int console_banner_rows(const struct console *c, int available)
 {
   (void)available;
-  return c->model.banner_until_ms > console_now() ? 3 : 0;
+  return c->model.banner_until_ms > st_wall_ms() ? 3 : 0;
 }
 
 static void console_banner_draw(struct console *c, int top, int rows)

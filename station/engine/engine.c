@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "certificate.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "config.h"
 #include "csr.h"
 #include "encoding.h"
@@ -257,7 +258,7 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
   if (r == ST_OK)
     r = engine_audit_login(e, detail);
   if (r == ST_OK)
-    r = engine_pin_keep(e, pin); /* reliability: to log in again after a token fault */
+    r = engine_pin_keep(e, pin); /* to log in again after a token fault */
   if (r == ST_OK)
     e->hsm_fault_ms = 0;
   e->logged_in = r == ST_OK;
@@ -278,11 +279,6 @@ int engine_logout(struct engine *e)
   engine_pin_forget(e); /* locked: the engine must not log in on its own */
   e->logged_in = 0;
   return r;
-}
-
-int engine_logged_in(const struct engine *e)
-{
-  return e->logged_in;
 }
 
 int engine_commit(struct engine *e, struct st_detail *detail)
@@ -308,7 +304,7 @@ int engine_commit(struct engine *e, struct st_detail *detail)
   records = journal_pending(e->journal);
   r = engine_seal_commit(e, detail);
   if (r != ST_OK) {
-    engine_journal_stop(e, r, detail); /* reliability: refuse, then resume by itself */
+    engine_journal_stop(e, r, detail); /* refuse, then resume by itself */
     goto out;
   }
   if (records > 0)
@@ -379,12 +375,6 @@ void engine_close(struct engine *e)
 
 /* ---- audit hooks: the journal key, checkpoints and the head (audit.h) ---- */
 
-/* Codes that mean the journal on disk is not the one the token vouches for. */
-static int engine_audit_fatal(int code)
-{
-  return code == ST_E_JOURNAL_REPLACED || code == ST_E_JOURNAL_TRUNCATED || code == ST_E_JOURNAL_ROLLBACK;
-}
-
 int engine_audit_login(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
@@ -400,9 +390,11 @@ int engine_audit_login(struct engine *e, struct st_detail *detail)
   } else if (r == ST_OK && journal_pending(e->journal) == 0 && !engine_journal_stopped(e)) {
     r = audit_check_journal(e->audit, e->journal, detail); /* while stopped: when it resumes */
   }
-  if (engine_audit_fatal(r) || r == ST_E_CHECKPOINT || r == ST_E_JOURNAL_MISSING || r == ST_E_EXISTS ||
-      (!e->established && r == ST_E_JOURNAL_CORRUPT))
-    e->failed = 1; /* never sign on top of a journal that was cut, rolled back, rewritten or lost */
+  /* never sign on top of a journal that was cut, rolled back, rewritten or lost; a corrupt one found
+   * after the first login is the outage's to judge (engine_journal.c) */
+  if ((st_error_has(r, ST_CLASS_JOURNAL_UNTRUSTED) && (r != ST_E_JOURNAL_CORRUPT || !e->established)) ||
+      r == ST_E_CHECKPOINT || r == ST_E_JOURNAL_MISSING || r == ST_E_EXISTS)
+    e->failed = 1;
   return r;
 }
 
@@ -510,13 +502,11 @@ int engine_export(struct engine *e, const struct export_options *opt, const char
   struct export_station station;
   int r = ST_E_HSM_PIN;
   char stamp[ST_TIME_LEN + 1];
-  struct timespec ts;
   if (e->audit == NULL || !e->logged_in) {
     st_detail_set(detail, "log in to the token first: the export is signed by the journal key");
     goto out;
   }
-  clock_gettime(CLOCK_REALTIME, &ts);
-  st_time_format(stamp, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  st_time_format(stamp, st_wall_ms());
   for (char *c = stamp; *c != '\0'; c++)
     *c = *c == ':' ? '-' : *c;
   snprintf(path, path_cap, "%s/station-journal-%s.%s", out_dir, stamp, ext[opt->format]);

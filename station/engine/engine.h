@@ -22,7 +22,7 @@
  * the token, in the same write); records no seal covers are never trusted
  * (journal.h, audit_establish).
  *
- * Identity rules (pki-profile.md): a public key certified for one device is
+ * Identity rules (docs/certificate-profile.md): a public key certified for one device is
  * refused for any other (key-reused); a device id certified with one key is
  * refused with another unless profile.reissue is allow (device-already-certified).
  *
@@ -106,9 +106,6 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail);
  * for it at most hsm.sign_timeout). Submitting then fails with ST_E_HSM_PIN. */
 int engine_logout(struct engine *e);
 
-/* 1 when engine_login succeeded and no logout followed. */
-int engine_logged_in(const struct engine *e);
-
 /* Adds SINK (copied). Returns 0 or ST_E_NO_MEMORY. */
 int engine_add_sink(struct engine *e, const struct engine_sink *sink);
 
@@ -157,10 +154,12 @@ int engine_decide(struct engine *e, const char *source, const struct engine_requ
 
 /* Decides N prepared requests (REQS[i] from SOURCES[i]) into RESULTS[i], as
  * engine_decide would one after the other, but signing them together: on
- * hsm.sessions threads when that is above 1. Returns 0, or the first fault:
- * then the results before the faulty request stand (they are journaled like
- * any other), and that request and the ones after it have the fault as
- * their code and nothing to release. */
+ * hsm.sessions threads when that is above 1. Returns 0, or the first fault.
+ * A fault while journaling the results leaves the results before the faulty
+ * request standing (journaled like any other) and gives that request and the
+ * ones after it the fault as their code, with nothing to release. A fault
+ * before any result is journaled (the engine stopped or not logged in, the
+ * journal stopped, planning or signing) gives every result the fault. */
 int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
                        const struct engine_request *const *reqs, struct engine_result *results);
 

@@ -154,8 +154,10 @@ static int engine_record(struct engine *e, const char *source, struct engine_res
   return r;
 }
 
-/* The identity rules: may return a handed-back certificate (1), a refusal
- * code in RES (0 with res->code set), or go on to sign (0 with ST_OK). */
+/* The identity rules for REQ: hands back the certificate the journal holds
+ * for this device, key and subject (sets *HANDED_BACK, RES from the journal),
+ * refuses (RES->code set), or leaves RES->code ST_OK to go on to sign.
+ * Returns 0, or a fault of the journal (or of the hand-back). */
 static int engine_check_identity(struct engine *e, struct engine_plan *plan, const struct csr *req,
                                  const uint8_t key_sha256[32], struct engine_result *res, int *handed_back)
 {
@@ -452,7 +454,7 @@ int engine_decide_many(struct engine *e, size_t n, const char *const *sources,
   if (!e->established) /* the journal's seal is checked at the first login: nothing is decided before */
     goto out;
   if (engine_journal_stopped(e) && (r = engine_resume(e, &stopped)) != ST_OK) {
-    /* reliability: the journal cannot be written; each request is answered at once */
+    /* the journal cannot be written; each request is answered at once */
     for (size_t k = 0; k < n; k++)
       engine_journal_refuse(e, sources[k], reqs[k], &results[k], r, &stopped);
     goto out;

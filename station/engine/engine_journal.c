@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "journal.h"
 #include "log.h"
 
@@ -57,20 +58,6 @@ struct engine_outage {
   uint8_t csr_sha256[32];
   int has_csr;
 };
-
-static int64_t engine_mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t engine_wall_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int engine_journal_stopped(const struct engine *e)
 {
@@ -121,7 +108,7 @@ static void engine_outage_note(struct engine *e, int code, const char *source, c
   memset(o, 0, sizeof *o);
   if ((o->source = strdup(source != NULL ? source : "")) == NULL)
     goto out;
-  o->time_ms = engine_wall_ms();
+  o->time_ms = st_wall_ms();
   o->code = code;
   snprintf(o->device, sizeof o->device, "%s", device != NULL ? device : "");
   if (csr_sha256 != NULL && memcmp(csr_sha256, zero, 32) != 0) {
@@ -145,7 +132,7 @@ static void engine_outage_clear(struct engine *e)
 
 void engine_journal_stop(struct engine *e, int code, struct st_detail *detail)
 {
-  int64_t now = engine_mono_ms();
+  int64_t now = st_mono_ms();
   int was = engine_journal_stopped(e);
   struct st_detail why = {""};
 
@@ -228,19 +215,11 @@ static int engine_outage_commit(struct engine *e, struct st_detail *detail)
   return r;
 }
 
-/* Codes after which the engine stops for good: the journal on disk is not
- * the one the station wrote (a restart would refuse it too). */
-static int engine_resume_fatal(int code)
-{
-  return code == ST_E_JOURNAL_CORRUPT || code == ST_E_JOURNAL_REPLACED || code == ST_E_JOURNAL_TRUNCATED ||
-         code == ST_E_JOURNAL_ROLLBACK;
-}
-
 /* One attempt to resume (due now). Returns 0 when resumed, or the code. */
 static int engine_resume_now(struct engine *e, struct st_detail *detail)
 {
   int r, stop = engine_journal_stopped(e);
-  int64_t now = engine_mono_ms();
+  int64_t now = st_mono_ms();
   size_t journaled = e->outage_count, lost = e->outage_lost;
   struct journal_open_report report;
   struct st_detail why = {""};
@@ -256,7 +235,7 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
       st_warn("journal: the head could not be written to the token: %s", why.text);
     r = audit_check_journal(e->audit, e->journal, &why);
   }
-  if (engine_resume_fatal(r)) {
+  if (st_error_has(r, ST_CLASS_JOURNAL_UNTRUSTED)) { /* a restart would refuse it too */
     e->failed = 1;
     __atomic_store_n(&e->journal_stop, 0, __ATOMIC_RELEASE);
     engine_outage_clear(e);
@@ -307,7 +286,7 @@ int engine_resume(struct engine *e, struct st_detail *detail)
   r = engine_journal_stopped(e);
   if (r == ST_OK)
     goto out;
-  if (engine_mono_ms() < e->resume_at_ms) {
+  if (st_mono_ms() < e->resume_at_ms) {
     if (detail != NULL)
       *detail = e->stop_detail;
     goto out;

@@ -44,7 +44,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -54,6 +53,7 @@
 #include "audit.h"
 #include "certificate.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "config.h"
 #include "encoding.h"
 #include "hsm.h"
@@ -86,33 +86,21 @@ static void engine_park(void *what)
   pthread_mutex_unlock(&engine_parked_lock);
 }
 
-static int64_t engine_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the kept PIN ---- */
 
 int engine_pin_keep(struct engine *e, const char *pin)
 {
-  int r = ST_E_NO_MEMORY;
-  size_t len = strlen(pin);
   engine_pin_forget(e);
-  if (len > PIN_MAX || (e->kept_pin = calloc(1, sizeof *e->kept_pin)) == NULL)
-    goto out;
-  e->kept_pin->locked = mlock(e->kept_pin->value, sizeof e->kept_pin->value) == 0;
-  memcpy(e->kept_pin->value, pin, len + 1);
-  r = ST_OK;
-out:
-  return r;
+  if ((e->kept_pin = pin_new()) == NULL || pin_set(e->kept_pin, pin) != 0) {
+    engine_pin_forget(e);
+    return ST_E_NO_MEMORY;
+  }
+  return ST_OK;
 }
 
 void engine_pin_forget(struct engine *e)
 {
-  pin_wipe(e->kept_pin);
-  free(e->kept_pin);
+  pin_free(e->kept_pin);
   e->kept_pin = NULL;
 }
 
@@ -202,12 +190,6 @@ static void engine_token_emit(struct engine *e, enum engine_event_kind kind, int
 }
 
 
-/* 1 for the codes of a signature that mean the token (or its session) failed. */
-static int engine_hsm_fault(int code)
-{
-  return code == ST_E_HSM || code == ST_E_CRYPTO;
-}
-
 /* A re-login running on a signing thread, watched like a signature: its own
  * locked copy of the PIN, and what came of it. When the watchdog gives up on
  * it, the whole task is parked, PIN included: a C_Login stuck in the module
@@ -216,7 +198,7 @@ static int engine_hsm_fault(int code)
  * token). */
 struct engine_relogin {
   struct engine *engine;
-  struct pin pin;
+  struct pin *pin;             /* its own copy */
   int result;                 /* ST_OK or the fault */
   struct st_detail detail;
 };
@@ -233,7 +215,7 @@ static void engine_relogin_run(void *arg)
   struct st_detail why = {""};
   if (e->audit != NULL && audit_head_flush(e->audit, &why) != ST_OK)
     st_warn("hsm: the journal head could not be written before logging in again: %s", why.text);
-  t->result = hsm_relogin(e->hsm, t->pin.value, &t->detail);
+  t->result = hsm_relogin(e->hsm, pin_value(t->pin), &t->detail);
   if (t->result == ST_OK)
     t->result = engine_prove_key(e, &t->detail);
   ERR_clear_error();
@@ -260,8 +242,8 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
   if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
     goto out;
   t->engine = e;
-  t->pin.locked = mlock(t->pin.value, sizeof t->pin.value) == 0;
-  memcpy(t->pin.value, e->kept_pin->value, sizeof t->pin.value);
+  if ((t->pin = pin_copy(e->kept_pin)) == NULL)
+    goto out;
   st_info("hsm: logging in to token %s again after a fault", e->cfg->hsm_token);
   e->logged_in = 0;
   workers_submit(e->signers, group, engine_relogin_run, t);
@@ -287,7 +269,7 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
   e->logged_in = r == ST_OK;
 out:
   if (t != NULL)
-    pin_wipe(&t->pin);
+    pin_free(t->pin);
   free(t);
   work_group_free(group);
   return r;
@@ -364,7 +346,7 @@ out:
 static int engine_sign_ready(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_HSM_TIMEOUT;
-  int64_t now = engine_now_ms();
+  int64_t now = st_mono_ms();
   if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
     st_detail_set(detail, "token %s stopped answering (a signature or a login never came back); the station "
                   "signs nothing more until restarted", e->cfg->hsm_token);
@@ -408,10 +390,10 @@ out:
 static void engine_note_fault(struct engine *e, int code, struct st_detail *detail)
 {
   struct st_detail said = *detail;
-  if (engine_hsm_fault(code)) {
+  if (st_error_has(code, ST_CLASS_TOKEN_FAULT)) {
     st_detail_set(detail, "token %s: %s", e->cfg->hsm_token, said.text);
     if (e->hsm_fault_ms == 0) {
-      e->hsm_fault_ms = engine_now_ms();
+      e->hsm_fault_ms = st_mono_ms();
       e->hsm_backoff_ms = ENGINE_BACKOFF_FIRST_MS;
       e->hsm_fault_why = said;
       engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, code, detail->text);

@@ -200,7 +200,7 @@ int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct
   int fd = openat(csr_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   struct stat st;
   uint8_t *buf = NULL;
-  size_t used = 0;
+  ssize_t used;
 
   if (fd < 0) {
     if (errno == ELOOP) {
@@ -232,26 +232,18 @@ int batch_read(int csr_fd, const char *name, uint8_t **data, size_t *len, struct
     r = ST_E_NO_MEMORY;
     goto out;
   }
-  for (;;) {
-    ssize_t n = read(fd, buf + used, CSR_MAX_BYTES + 1 - used);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      r = batch_medium_failed(errno) ? ST_E_IO : ST_E_UNREADABLE;
-      st_detail_set(detail, "reading csr/%s failed: %s", name, strerror(errno));
-      goto out;
-    }
-    if (n == 0)
-      break;
-    used += (size_t)n;
-    if (used > CSR_MAX_BYTES) {
-      r = ST_E_TOO_LARGE;
-      st_detail_set(detail, "the file grew past %d bytes while it was read", CSR_MAX_BYTES);
-      goto out;
-    }
+  if ((used = st_read_full(fd, buf, CSR_MAX_BYTES + 1)) < 0) {
+    r = batch_medium_failed(errno) ? ST_E_IO : ST_E_UNREADABLE;
+    st_detail_set(detail, "reading csr/%s failed: %s", name, strerror(errno));
+    goto out;
+  }
+  if (used > CSR_MAX_BYTES) {
+    r = ST_E_TOO_LARGE;
+    st_detail_set(detail, "the file grew past %d bytes while it was read", CSR_MAX_BYTES);
+    goto out;
   }
   *data = buf;
-  *len = used;
+  *len = (size_t)used;
   buf = NULL;
   r = ST_OK;
 out:
@@ -501,7 +493,7 @@ static void batch_publish(void *arg)
     r = batch_stage(run, chunk, &chunk->slots[i], &chunk->publish_detail);
   if (r == ST_OK)
     r = output_group_publish(chunk->outputs, &chunk->publish_detail);
-  if (r != ST_OK) { /* reliability: name the stick and say what comes next */
+  if (r != ST_OK) { /* name the stick and say what comes next */
     batch_stick_fault(run, r, chunk->publish_detail.text, &chunk->publish_detail);
     for (size_t i = 0; i < chunk->decided; i++) {
       const struct engine_result *res = &chunk->slots[i].result;

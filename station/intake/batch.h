@@ -1,7 +1,7 @@
 /*
  * batch.h - signing a batch directory (a USB stick, or any directory).
  *
- * Layout (interface.md):
+ * Layout (docs/batch-signing.md):
  *   DIR/csr/NAME.csr|.pem|.der   input, one CSR per regular file
  *   DIR/certs/NAME.pem           the device certificate, for each issued CSR
  *   DIR/rejected/NAME.txt        "<reason-code> <sentence>" and the particulars,

@@ -14,6 +14,7 @@
 #include "batch_internal.h"
 #include "engine.h"
 #include "error.h"
+#include "xbuf.h"
 
 /* Counts one refusal of CODE in OUT. */
 static void batch_inspect_count(struct batch_inspection *out, int code)
@@ -63,16 +64,12 @@ static int batch_inspect_entry(const struct engine *e, int csr_fd, const char *n
   if (r == ST_OK)
     r = engine_request_refusal(req);
   if (r == ST_OK && digests != NULL) {
-    if (digests->count == digests->cap) {
-      size_t cap = digests->cap ? digests->cap * 2 : 256;
-      uint8_t(*grown)[32] = realloc(digests->sha256, cap * sizeof *grown);
-      if (grown == NULL) {
-        r = ST_E_NO_MEMORY;
-        goto out;
-      }
-      digests->sha256 = grown;
-      digests->cap = cap;
+    uint8_t(*grown)[32] = st_array_grow(digests->sha256, &digests->cap, digests->count, sizeof *grown, 256, 0);
+    if (grown == NULL) {
+      r = ST_E_NO_MEMORY;
+      goto out;
     }
+    digests->sha256 = grown;
     engine_request_csr_sha256(req, digests->sha256[digests->count++]);
   }
 out:

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "xbuf.h"
 
 #define USB_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
 
@@ -78,34 +79,26 @@ static struct usb_stick *usb_watch_find(struct usb_watch *w, const char *path)
 static int usb_watch_note(struct usb_watch *w, const char *path, struct timespec mtime, usb_watch_fn fn, void *arg)
 {
   int r = ST_E_NO_MEMORY;
-  struct usb_stick *s = usb_watch_find(w, path);
+  struct usb_stick *s = usb_watch_find(w, path), *grown;
   if (s != NULL) {
     int changed = s->csr_mtime.tv_sec != mtime.tv_sec || s->csr_mtime.tv_nsec != mtime.tv_nsec;
     s->seen = 1;
     s->csr_mtime = mtime;
     if (changed)
       fn(arg, USB_STICK_CHANGED, path);
-    r = ST_OK;
-    goto out;
+    return ST_OK;
   }
-  if (w->stick_count == w->stick_cap) {
-    size_t cap = w->stick_cap ? w->stick_cap * 2 : 8;
-    struct usb_stick *grown = realloc(w->sticks, cap * sizeof *grown);
-    if (grown == NULL)
-      goto out;
-    w->sticks = grown;
-    w->stick_cap = cap;
-  }
+  if ((grown = st_array_grow(w->sticks, &w->stick_cap, w->stick_count, sizeof *grown, 8, 0)) == NULL)
+    return r;
+  w->sticks = grown;
   s = &w->sticks[w->stick_count];
   if ((s->path = strdup(path)) == NULL)
-    goto out;
+    return r;
   s->csr_mtime = mtime;
   s->seen = 1;
   w->stick_count++;
   fn(arg, USB_STICK_ARRIVED, path);
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* Looks at root I: every directory under it holding a csr/ directory. */
@@ -120,7 +113,7 @@ static int usb_watch_scan_root(struct usb_watch *w, size_t i, usb_watch_fn fn, v
   if (d == NULL) {
     if (fd >= 0)
       close(fd);
-    goto out;
+    return r;
   }
   if (w->watches[i] < 0 && w->inotify_fd >= 0)
     w->watches[i] = inotify_add_watch(w->inotify_fd, w->roots[i], USB_WATCH_MASK);
@@ -136,7 +129,6 @@ static int usb_watch_scan_root(struct usb_watch *w, size_t i, usb_watch_fn fn, v
     r = usb_watch_note(w, path, csr.st_mtim, fn, arg);
   }
   closedir(d);
-out:
   return r;
 }
 

@@ -306,7 +306,7 @@ int audit_check_journal(struct audit *a, struct journal *j, struct st_detail *de
   struct journal_head head, now;
   int r = audit_head_read(a, &head, detail);
   if (r < 0)
-    goto out;
+    return r;
   journal_genesis(j, now.genesis);
   journal_last(j, &now.seq, now.chain);
   if (r == 0) {
@@ -333,7 +333,6 @@ int audit_check_journal(struct audit *a, struct journal *j, struct st_detail *de
               (unsigned long long)(now.seq - head.seq));
     r = 0;
   }
-out:
   return r;
 }
 
@@ -383,13 +382,12 @@ int audit_checkpoint(struct audit *a, struct journal *j, struct st_detail *detai
   int r = 0;
   journal_last(j, &last, chain);
   if (last == journal_last_checkpoint(j) || last == 0)
-    goto out;
+    return r;
   r = checkpoint_append(j, audit_signer(a), a->pub, detail);
   if (r == 0)
     r = journal_commit(j, detail);
   if (r == 0)
     r = audit_head_write(a, j, detail);
-out:
   if (r == 0)
     audit_index_save(a, j); /* at the end of a batch and at a clean close */
   return r;
@@ -426,14 +424,13 @@ static int audit_check_record(void *arg, const struct journal_record *rec, const
   struct audit_pass *p = arg;
   int r = 0;
   if (rec->event == JOURNAL_EVENT_CHECKPOINT && (r = checkpoint_check(rec, genesis, prev_chain, p->pub, detail)) < 0)
-    goto out;
+    return r;
   if (p->head != NULL && rec->seq == p->head->seq) {
     memcpy(p->chain_at_head, rec->chain, 32);
     p->seen_head = 1;
   }
   if (p->extra != NULL)
     r = p->extra->check(p->extra->arg, rec, genesis, prev_chain, detail);
-out:
   return r;
 }
 
@@ -453,12 +450,11 @@ int audit_verify(const char *path, EVP_PKEY *pub, const struct journal_head *hea
     st_detail_set(detail, "journal.path %s holds no journal, but the token holds the head of one (record %llu): "
                   "the journal was deleted or moved, or journal.path was changed", path,
                   (unsigned long long)head->seq);
-    r = ST_E_JOURNAL_MISSING;
-    goto out;
+    return ST_E_JOURNAL_MISSING;
   }
   r = journal_verify_with(path, &checker, jr, detail);
   if (r < 0)
-    goto out;
+    return r;
   rep->unsigned_tail = jr->last_seq - jr->last_checkpoint;
   if (head == NULL) {
     if (jr->last_seq > 0) {
@@ -466,7 +462,7 @@ int audit_verify(const char *path, EVP_PKEY *pub, const struct journal_head *hea
                     "checked against a cut tail or a restored copy");
       r = ST_E_JOURNAL_HEAD;
     }
-    goto out;
+    return r;
   }
   rep->head_found = 1;
   rep->head = *head;
@@ -499,6 +495,5 @@ int audit_verify(const char *path, EVP_PKEY *pub, const struct journal_head *hea
       r = ST_E_JOURNAL_UNSEALED;
     }
   }
-out:
   return r;
 }

@@ -88,8 +88,7 @@ static int audit_start(struct audit *a, struct journal *j, int init, const struc
     st_hex_encode(g, head->genesis, 32);
   if (head != NULL && memcmp(head->genesis, genesis, 32) == 0) {
     if (head->seq > 0) {
-      r = audit_short(0, JOURNAL_EVENT_CHECKPOINT, head, detail);
-      goto out;
+      return audit_short(0, JOURNAL_EVENT_CHECKPOINT, head, detail);
     }
     at_first_commit = !init; /* the empty journal the head names: begun by a run that committed nothing */
     snprintf(text, sizeof text, "first journal of this token");
@@ -116,10 +115,10 @@ static int audit_start(struct audit *a, struct journal *j, int init, const struc
                     "nothing was signed. Put the journal back where journal.path says, or, if it is lost "
                     "for good, start a new one with `station journal init` (docs/key-ceremony.md)",
                     journal_log_path(j));
-    goto out;
+    return r;
   }
   if (at_first_commit && (r = audit_head_now(a, j, detail)) != 0)
-    goto out;
+    return r;
   memset(&rec, 0, sizeof rec);
   rec.event = JOURNAL_EVENT_INIT;
   rec.source = AUDIT_INIT_SOURCE;
@@ -133,11 +132,10 @@ static int audit_start(struct audit *a, struct journal *j, int init, const struc
   if (r == 0 && !at_first_commit)
     r = audit_head_now(a, j, detail);
   if (r != 0)
-    goto out;
+    return r;
   st_info("journal %s: a new journal begins: %s", journal_log_path(j), text);
   if (why != NULL)
     snprintf(why, why_cap, "%s", text);
-out:
   return r;
 }
 
@@ -155,41 +153,37 @@ int audit_establish(struct audit *a, struct journal *j, int init, char *why, siz
     why[0] = '\0';
   have = r = audit_head_read(a, &head, detail);
   if (r < 0)
-    goto out;
+    return r;
   /* an index read from its file is used only once its signature verifies */
   if ((r = audit_index_check(a, j, detail)) < 0)
-    goto out;
+    return r;
   journal_genesis(j, genesis);
   journal_last(j, &last, chain);
   if (last == 0) {
     r = audit_start(a, j, init, have ? &head : NULL, why, why_cap, detail);
     if (r == 0)
       journal_trust_upto(j, UINT64_MAX);
-    goto out;
+    return r;
   }
   if (init) {
     st_detail_set(detail, "journal %s already holds %llu records: `station journal init` starts a journal only "
                   "where journal.path holds none", journal_log_path(j), (unsigned long long)last);
-    r = ST_E_EXISTS;
-    goto out;
+    return ST_E_EXISTS;
   }
   if (have && memcmp(head.genesis, genesis, 32) != 0) {
-    r = audit_replaced(genesis, detail);
-    goto out;
+    return audit_replaced(genesis, detail);
   }
   if (have && head.seq > last) {
-    r = audit_short(last, sealed == last ? JOURNAL_EVENT_CHECKPOINT : JOURNAL_EVENT_ISSUED, &head, detail);
-    goto out;
+    return audit_short(last, sealed == last ? JOURNAL_EVENT_CHECKPOINT : JOURNAL_EVENT_ISSUED, &head, detail);
   }
   if ((r = audit_check_last_seal(a, j, detail)) < 0)
-    goto out;
+    return r;
   trusted = sealed;
   if (have && head.seq >= sealed && head.seq > 0) {
     if (!journal_chain_at(j, head.seq, at) || memcmp(at, head.chain, 32) != 0) {
       st_detail_set(detail, "record %llu's chain value is not the one the head kept on the token names: the "
                     "journal was rewritten from an older copy (rolled back)", (unsigned long long)head.seq);
-      r = ST_E_JOURNAL_ROLLBACK;
-      goto out;
+      return ST_E_JOURNAL_ROLLBACK;
     }
     trusted = head.seq;
   } else if (!have && sealed == 0 && audit_key_created(a)) {
@@ -200,7 +194,7 @@ int audit_establish(struct audit *a, struct journal *j, int init, char *why, siz
   if (last > trusted) {
     r = journal_cut_after(j, trusted, saved, sizeof saved, &cut, detail);
     if (r < 0)
-      goto out;
+      return r;
     st_warn("journal %s: cut %llu record%s (%llu to %llu) that no seal covers and the head on the token does "
             "not vouch for: the station never released %s (a commit a crash interrupted, or records added by "
             "hand); the lines are kept in %s", journal_log_path(j), (unsigned long long)cut, cut == 1 ? "" : "s",
@@ -209,12 +203,10 @@ int audit_establish(struct audit *a, struct journal *j, int init, char *why, siz
   if (trusted > sealed) {
     r = audit_seal_now(a, j, detail);
     if (r < 0)
-      goto out;
+      return r;
     st_info("journal %s: sealed records %llu to %llu, which the head on the token vouches for", journal_log_path(j),
             (unsigned long long)sealed + 1, (unsigned long long)trusted);
   }
   journal_trust_upto(j, UINT64_MAX);
-  r = audit_head_now(a, j, detail);
-out:
-  return r;
+  return audit_head_now(a, j, detail);
 }

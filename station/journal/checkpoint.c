@@ -101,7 +101,7 @@ int checkpoint_append_signed(struct journal *j, EVP_PKEY *pub, const uint8_t *si
   memset(&rec, 0, sizeof rec);
   journal_last(j, &n, chain);
   if (checkpoint_key_id(pub, rec.key_sha256) != 0)
-    goto out;
+    return r;
   snprintf(covers, sizeof covers, "covers records 1 to %llu", (unsigned long long)n);
   rec.event = JOURNAL_EVENT_CHECKPOINT;
   rec.source = CHECKPOINT_SOURCE;
@@ -112,7 +112,6 @@ int checkpoint_append_signed(struct journal *j, EVP_PKEY *pub, const uint8_t *si
   r = journal_append(j, &rec);
   if (r != 0)
     st_detail_set(detail, "cannot append checkpoint %llu to the journal", (unsigned long long)n + 1);
-out:
   return r;
 }
 
@@ -138,29 +137,27 @@ int checkpoint_check(const struct journal_record *rec, const uint8_t genesis[32]
 
   snprintf(covers, sizeof covers, "covers records 1 to %llu", seq - 1);
   if (checkpoint_key_id(pub, id) != 0)
-    goto out;
+    return r;
   r = ST_E_CHECKPOINT;
   if (rec->source == NULL || strcmp(rec->source, CHECKPOINT_SOURCE) != 0 || rec->device != NULL ||
       rec->has_csr_sha256 || rec->serial_len != 0 || rec->reason != NULL || rec->detail == NULL ||
       strcmp(rec->detail, covers) != 0 || !rec->has_key_sha256 || rec->cert_len == 0) {
     st_detail_set(detail, "record %llu (line %llu) is a checkpoint whose fields are not those of "
                   "a checkpoint: the record was forged", seq, line);
-    goto out;
+    return r;
   }
   if (memcmp(rec->key_sha256, id, 32) != 0) {
     st_detail_set(detail, "record %llu (line %llu): the checkpoint names another signing key than "
                   "this journal key: it was signed elsewhere or forged", seq, line);
-    goto out;
+    return r;
   }
   if (!checkpoint_sig_ok(pub, msg, msg_len, rec->cert_der, rec->cert_len)) {
     st_detail_set(detail, "record %llu (line %llu): the checkpoint's signature does not verify with "
                   "the journal key: records 1 to %llu were rewritten (chain values recomputed) or "
                   "the checkpoint was forged", seq, line, seq - 1);
-    goto out;
+    return r;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 size_t checkpoint_head_format(char *out, const struct journal_head *head)

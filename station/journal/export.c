@@ -197,15 +197,10 @@ out:
 /* Remembers REC as an entry whose row starts at OFFSET. */
 static int export_entry_add(struct export_pass *x, const struct journal_record *rec, size_t offset, int row)
 {
-  struct export_entry *e;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 64;
-    struct export_entry *grown = realloc(x->entries, cap * sizeof *grown);
-    if (grown == NULL)
-      return ST_E_NO_MEMORY;
-    x->entries = grown;
-    x->cap = cap;
-  }
+  struct export_entry *e = st_array_grow(x->entries, &x->cap, x->n, sizeof *e, 1024, 0);
+  if (e == NULL)
+    return ST_E_NO_MEMORY;
+  x->entries = e;
   e = &x->entries[x->n++];
   e->seq = rec->seq;
   e->offset = offset;
@@ -465,7 +460,7 @@ int export_write(const char *journal_path, struct audit *a, const struct export_
   struct journal_head head;
   struct audit_verify_report rep;
   struct export_manifest *m = NULL;
-  struct xbuf mtext = {NULL, 0, 0, 0};
+  struct xbuf mtext = {0};
   unsigned char *sig = NULL, *msig = NULL;
   uint8_t digest[32], mdigest[32];
   size_t sig_len = 0, msig_len = 0;

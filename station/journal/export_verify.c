@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -213,14 +212,12 @@ static int export_check_index(const char *data, size_t len, struct export_counts
     if (nl == NULL || strncmp(p, "V\t", 2) != 0 || tabs != 5) {
       st_detail_set(detail, "line %llu of the index export is not an index.txt line",
                     (unsigned long long)c->rows + 1);
-      goto out;
+      return r;
     }
     export_count(c, "issued");
     p = nl + 1;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int export_scan(const char *data, size_t len, struct export_scan *sc, struct st_detail *detail)
@@ -372,55 +369,7 @@ out:
   return r;
 }
 
-/* Reads N digits at P into *V. */
-static int digits(const char *p, int n, int *v)
-{
-  *v = 0;
-  for (int i = 0; i < n; i++) {
-    if (p[i] < '0' || p[i] > '9')
-      return 0;
-    *v = *v * 10 + (p[i] - '0');
-  }
-  return 1;
-}
-
 int export_parse_time(const char *text, int64_t *ms)
 {
-  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  struct tm tm;
-  int y, mo, d, h, mi, s, oh = 0, om = 0, frac = 0, digits_read = 0, ok;
-  const char *p = text;
-  size_t n = strlen(text);
-  memset(&tm, 0, sizeof tm);
-  ok = n >= 20 && digits(p, 4, &y) && p[4] == '-' && digits(p + 5, 2, &mo) && p[7] == '-' &&
-       digits(p + 8, 2, &d) && (p[10] == 'T' || p[10] == 't' || p[10] == ' ') && digits(p + 11, 2, &h) &&
-       p[13] == ':' && digits(p + 14, 2, &mi) && p[16] == ':' && digits(p + 17, 2, &s);
-  p += 19;
-  if (ok && *p == '.') {
-    for (p++; *p >= '0' && *p <= '9'; p++, digits_read++)
-      if (digits_read < 3)
-        frac = frac * 10 + (*p - '0');
-    ok = digits_read > 0;
-    for (; digits_read > 0 && digits_read < 3; digits_read++)
-      frac *= 10;
-  }
-  if (ok && (*p == 'Z' || *p == 'z'))
-    ok = p[1] == '\0';
-  else if (ok && (*p == '+' || *p == '-'))
-    ok = digits(p + 1, 2, &oh) && p[3] == ':' && digits(p + 4, 2, &om) && p[6] == '\0' && oh < 24 && om < 60;
-  else
-    ok = 0;
-  ok = ok && y >= 1970 && mo >= 1 && mo <= 12 && d >= 1 && d <= mdays[mo - 1] &&
-       (mo != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) && h < 24 && mi < 60 && s < 61;
-  if (ok) {
-    int64_t offset = (int64_t)(oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s > 59 ? 59 : s;
-    *ms = ((int64_t)timegm(&tm) - offset) * 1000 + frac;
-  }
-  return ok ? 0 : ST_E_USAGE;
+  return st_time_parse_rfc3339(ms, text) ? 0 : ST_E_USAGE;
 }

@@ -51,6 +51,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "clock.h"
 #include "encoding.h"
 #include "error.h"
 #include "log.h"
@@ -67,7 +68,7 @@ struct journal {
   int fd;
   char *log_path;
   uint64_t durable_len;
-  struct jbuf pending;        /* whole lines appended since the last commit */
+  struct xbuf pending;        /* whole lines appended since the last commit */
   size_t pending_records;
   uint64_t next_seq;
   uint8_t chain[32];          /* chain value of the last appended record */
@@ -562,14 +563,6 @@ out:
   return r;
 }
 
-/* Milliseconds since the epoch, now. */
-static int64_t journal_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int journal_append(struct journal *j, struct journal_record *rec)
 {
   int r = ST_E_JOURNAL;
@@ -580,7 +573,7 @@ int journal_append(struct journal *j, struct journal_record *rec)
   memcpy(prev, j->chain, 32);
   rec->seq = j->next_seq;
   if (rec->time_ms == 0)
-    rec->time_ms = journal_now_ms();
+    rec->time_ms = st_wall_ms();
   r = jf_format(&j->pending, rec, j->chain);
   if (r == ST_E_INTERNAL)
     st_error("journal: record %llu cannot be written: a field is out of range",
@@ -836,7 +829,7 @@ int journal_chain_at(const struct journal *j, uint64_t seq, uint8_t chain[32])
 static void journal_unsealed_name(const struct journal *j, char *out, size_t cap)
 {
   char stamp[ST_TIME_LEN + 1];
-  int64_t now = journal_now_ms();
+  int64_t now = st_wall_ms();
   st_time_format(stamp, now);
   for (char *c = stamp; *c != '\0'; c++)
     *c = *c == ':' ? '-' : *c;
@@ -1095,7 +1088,7 @@ void journal_close(struct journal *j)
       close(j->fd); /* releases the flock */
     jindex_free(j->index);
     free(j->tail);
-    jbuf_free(&j->pending);
+    xb_free(&j->pending);
     free(j->scratch);
     free(j->ix_path);
     free(j->log_path);

@@ -41,32 +41,6 @@
 
 #define JF_FIELDS 12
 
-int jbuf_reserve(struct jbuf *b, size_t more)
-{
-  int r = ST_E_NO_MEMORY;
-  if (more > SIZE_MAX - b->len)
-    goto out;
-  if (b->len + more > b->cap) {
-    size_t cap = b->cap < 4096 ? 4096 : b->cap;
-    while (cap < b->len + more)
-      cap = cap > SIZE_MAX / 2 ? b->len + more : cap * 2;
-    char *p = realloc(b->data, cap);
-    if (p == NULL)
-      goto out;
-    b->data = p;
-    b->cap = cap;
-  }
-  r = 0;
-out:
-  return r;
-}
-
-void jbuf_free(struct jbuf *b)
-{
-  free(b->data);
-  memset(b, 0, sizeof *b);
-}
-
 void jf_header_format(char *out, const uint8_t genesis[32])
 {
   memcpy(out, JOURNAL_HEADER_PREFIX, sizeof JOURNAL_HEADER_PREFIX - 1);
@@ -126,7 +100,7 @@ out:
 }
 
 /* Appends " " and VALUE percent-encoded. B has room (see jf_line_len). */
-static void jf_put_pct(struct jbuf *b, const char *value)
+static void jf_put_pct(struct xbuf *b, const char *value)
 {
   b->data[b->len++] = ' ';
   st_pct_encode(b->data + b->len, value);
@@ -134,7 +108,7 @@ static void jf_put_pct(struct jbuf *b, const char *value)
 }
 
 /* Appends " " and LEN bytes as hex, or " -" when HAS is 0. */
-static void jf_put_hex(struct jbuf *b, const uint8_t *bytes, size_t len, int has)
+static void jf_put_hex(struct xbuf *b, const uint8_t *bytes, size_t len, int has)
 {
   b->data[b->len++] = ' ';
   if (has) {
@@ -179,7 +153,7 @@ const char *journal_event_name(enum journal_event event)
   return "unknown";
 }
 
-int jf_format(struct jbuf *out, struct journal_record *rec, const uint8_t prev[32])
+int jf_format(struct xbuf *out, struct journal_record *rec, const uint8_t prev[32])
 {
   int r = ST_E_INTERNAL;
   size_t start = out->len, cap = jf_line_len(rec);
@@ -190,7 +164,7 @@ int jf_format(struct jbuf *out, struct journal_record *rec, const uint8_t prev[3
       rec->serial_len > sizeof rec->serial || !jf_reason_ok(rec->reason, reason_len) ||
       (rec->cert_len > 0 && rec->cert_der == NULL) || cap == SIZE_MAX)
     goto out;
-  r = jbuf_reserve(out, cap);
+  r = xb_reserve(out, cap);
   if (r < 0)
     goto out;
   out->len += (size_t)snprintf(out->data + out->len, out->cap - out->len, "%llu %s %s",

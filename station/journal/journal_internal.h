@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "journal.h"
+#include "xbuf.h"
 
 struct st_detail;
 
@@ -31,19 +32,6 @@ struct st_detail;
 
 /* The log's name inside a journal directory. */
 #define JOURNAL_LOG_NAME "journal.log"
-
-/* A growable byte buffer. Zero-initialised is empty. */
-struct jbuf {
-  char *data;
-  size_t len;
-  size_t cap;
-};
-
-/* Makes room for MORE bytes after len. 0 or ST_E_NO_MEMORY. */
-int jbuf_reserve(struct jbuf *b, size_t more);
-
-/* Frees the bytes and zeroes B. */
-void jbuf_free(struct jbuf *b);
 
 /* journal_format.c ----------------------------------------------------- */
 
@@ -67,7 +55,7 @@ int jf_chain(uint8_t chain_out[32], const uint8_t prev[32], const void *body, si
  * ST_E_NO_MEMORY, ST_E_CRYPTO, or ST_E_INTERNAL when a field cannot be written
  * (bad event, reason not [a-z0-9-], serial over 20 bytes, time out of range,
  * line over JOURNAL_LINE_MAX); OUT is unchanged on failure. */
-int jf_format(struct jbuf *out, struct journal_record *rec, const uint8_t prev[32]);
+int jf_format(struct xbuf *out, struct journal_record *rec, const uint8_t prev[32]);
 
 /* Parses one record line LINE (LEN bytes, without '\n') into REC (zeroed
  * first; clean up with journal_record_cleanup even on failure). *BODY_LEN gets

@@ -278,13 +278,12 @@ static int ceremony_root_key_token(const struct ceremony_certify_args *args, str
 {
   int r;
   struct hsm_uri uri;
-  struct pin pin;
-  enum config_pin_kind kind = CONFIG_PIN_PROMPT;
+  struct pin *pin = NULL;
+  enum pin_source kind = PIN_FROM_PROMPT;
   const char *ref = NULL;
   char prompt[128];
 
   memset(&uri, 0, sizeof uri);
-  memset(&pin, 0, sizeof pin);
   r = hsm_uri_parse(args->root_key, &uri, detail);
   if (r != ST_OK)
     goto out;
@@ -305,11 +304,11 @@ static int ceremony_root_key_token(const struct ceremony_certify_args *args, str
                                                 : "/usr/lib/softhsm/libsofthsm2.so",
                  uri.token, h, detail);
   if (r == ST_OK)
-    r = hsm_login(*h, pin.value, detail);
+    r = hsm_login(*h, pin_value(pin), detail);
   if (r == ST_OK)
     r = hsm_find_key(*h, uri.object, k, detail);
 out:
-  pin_wipe(&pin);
+  pin_free(pin);
   hsm_uri_cleanup(&uri);
   return r;
 }

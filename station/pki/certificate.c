@@ -18,13 +18,11 @@ int cert_random_serial(uint8_t serial[CERT_SERIAL_BYTES])
 {
   int r = ST_E_CRYPTO;
   if (RAND_bytes(serial, CERT_SERIAL_BYTES) != 1)
-    goto out;
+    return r;
   serial[0] &= 0x7f;
   if (serial[0] == 0)
     serial[0] = 0x01;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 static int cert_set_serial(X509 *x, const uint8_t *serial, size_t len)
@@ -92,27 +90,25 @@ static int cert_set_validity(X509 *x, X509 *issuer, time_t now, unsigned days,
 
   if (X509_cmp_time(issuer_after, &now) <= 0) {
     st_detail_set(detail, "the issuing CA certificate expired; no certificate can be issued");
-    goto out;
+    return r;
   }
   if (X509_cmp_time(issuer_before, &now) > 0) {
     st_detail_set(detail, "the issuing CA certificate is not valid yet; check the station's clock");
-    goto out;
+    return r;
   }
   r = ST_E_CRYPTO;
   if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &now) == NULL)
-    goto out;
+    return r;
   if (ASN1_TIME_compare(X509_get0_notBefore(x), issuer_before) < 0 &&
       X509_set1_notBefore(x, issuer_before) != 1)
-    goto out;
+    return r;
   if (X509_cmp_time(issuer_after, &not_after) < 0) {
     if (X509_set1_notAfter(x, issuer_after) != 1)
-      goto out;
+      return r;
   } else if (X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &not_after) == NULL) {
-    goto out;
+    return r;
   }
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* Signs X with SIGNER (ecdsa-with-SHA256) and checks the result with VERIFY_KEY. */
@@ -265,35 +261,33 @@ int cert_check_local_ca(X509 *ca, time_t now, struct st_detail *detail)
 
   if (X509_get_version(ca) != X509_VERSION_3) {
     st_detail_set(detail, "the local CA certificate is not X.509 version 3");
-    goto out;
+    return r;
   }
   if (bc < 0 || !(flags & EXFLAG_CA) || !X509_EXTENSION_get_critical(X509_get_ext(ca, bc))) {
     st_detail_set(detail, "the local CA certificate lacks a critical basicConstraints CA:TRUE");
-    goto out;
+    return r;
   }
   if (!(flags & EXFLAG_KUSAGE) || !(X509_get_key_usage(ca) & KU_KEY_CERT_SIGN)) {
     st_detail_set(detail, "the local CA certificate's keyUsage does not allow keyCertSign");
-    goto out;
+    return r;
   }
   if (X509_get0_subject_key_id(ca) == NULL) {
     st_detail_set(detail, "the local CA certificate has no subjectKeyIdentifier (device certificates copy it)");
-    goto out;
+    return r;
   }
   if (!cert_key_is_p256(ca)) {
     st_detail_set(detail, "the local CA certificate's key is not EC P-256 with a named curve");
-    goto out;
+    return r;
   }
   if (X509_cmp_time(X509_get0_notAfter(ca), &now) <= 0) {
     st_detail_set(detail, "the local CA certificate has expired");
-    goto out;
+    return r;
   }
   if (X509_cmp_time(X509_get0_notBefore(ca), &now) > 0) {
     st_detail_set(detail, "the local CA certificate is not valid yet (check the station's clock)");
-    goto out;
+    return r;
   }
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int cert_check_chain(X509 *ca, X509 *root, time_t now, struct st_detail *detail)

@@ -1,6 +1,6 @@
 /*
  * certificate.h - building the two certificates of the station's profile
- * (docs/certificate-profile.md, after pki-profile.md):
+ * (docs/certificate-profile.md):
  *
  * The device certificate, issued by the local CA:
  *   version 3; serial: 16 random octets, positive, never used before;

@@ -299,13 +299,12 @@ static EVP_PKEY *csr_p256_key(const struct csr *c)
 
   pthread_once(&csr_p256_once, csr_p256_params_make);
   if (csr_p256_params == NULL || (key = EVP_PKEY_new()) == NULL)
-    goto out;
+    return key;
   if (EVP_PKEY_copy_parameters(key, csr_p256_params) != 1 ||
       EVP_PKEY_set1_encoded_public_key(key, ASN1_STRING_get0_data(bits), (size_t)ASN1_STRING_length(bits)) != 1) {
     EVP_PKEY_free(key);
     key = NULL;
   }
-out:
   return key;
 }
 
@@ -387,12 +386,6 @@ const uint8_t *csr_public_point(const struct csr *c, size_t *len)
     *len = (size_t)ASN1_STRING_length(bits);
   }
   return point;
-}
-
-const uint8_t *csr_der(const struct csr *c, size_t *len)
-{
-  *len = c->der_len;
-  return c->der;
 }
 
 void csr_sha256(const struct csr *c, uint8_t out[32])

@@ -64,9 +64,6 @@ const uint8_t *csr_subject_der(const struct csr *c, size_t *len);
  * unused bits (no EC point is encoded so). Borrowed. */
 const uint8_t *csr_public_point(const struct csr *c, size_t *len);
 
-/* The CSR's DER bytes as received (after PEM decoding). Borrowed. */
-const uint8_t *csr_der(const struct csr *c, size_t *len);
-
 /* SHA-256 of the CSR's DER: the identity of "the same CSR" in the journal. */
 void csr_sha256(const struct csr *c, uint8_t out[32]);
 

@@ -96,19 +96,18 @@ static size_t der_time(uint8_t out[17], time_t t)
   size_t len = 0;
 
   if (gmtime_r(&t, &tm) == NULL)
-    goto out;
+    return len;
   year = tm.tm_year + 1900;
   if (year < 1000 || year > 9999)
-    goto out;
+    return len;
   if (strftime(text, sizeof text, "%Y%m%d%H%M%SZ", &tm) != 15)
-    goto out;
+    return len;
   if (year >= 1950 && year <= 2049) /* UTCTime: the same without the century */
     der_put(der_put_header(out, DER_UTC_TIME, 13), text + 2, 13);
   else
     der_put(der_put_header(out, DER_GENERALIZED_TIME, 15), text, 15);
   len = year >= 1950 && year <= 2049 ? 13 : 15;
   len += 2;
-out:
   return len;
 }
 
@@ -119,11 +118,9 @@ static int device_time_of(const ASN1_TIME *at, time_t *out)
   struct tm tm;
   int r = ST_E_CA_CERT;
   if (at == NULL || ASN1_TIME_to_tm(at, &tm) != 1)
-    goto out;
+    return r;
   *out = timegm(&tm);
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int device_issuer_new(X509 *ca_cert, struct device_issuer **out, struct st_detail *detail)
@@ -192,19 +189,17 @@ static int device_validity(const struct device_issuer *ca, time_t now, unsigned 
   int r = ST_E_CA_CERT;
   if (ca->not_after <= now) {
     st_detail_set(detail, "the issuing CA certificate expired; no certificate can be issued");
-    goto out;
+    return r;
   }
   if (ca->not_before > now) {
     st_detail_set(detail, "the issuing CA certificate is not valid yet; check the station's clock");
-    goto out;
+    return r;
   }
   *not_before = now - DEVICE_BACKDATE_SECONDS < ca->not_before ? ca->not_before : now - DEVICE_BACKDATE_SECONDS;
   *not_after = now + (time_t)days * 86400;
   if (*not_after > ca->not_after)
     *not_after = ca->not_after;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int device_cert_tbs(const struct device_issuer *ca, const struct csr *req,
@@ -318,7 +313,7 @@ int device_cert_assemble(const struct device_tbs *tbs, const uint8_t *sig, size_
   size_t body = tbs->len + sizeof der_ecdsa_sha256 + der_size(1 + sig_len);
   uint8_t *cert = malloc(der_size(body)), *p;
   if (cert == NULL)
-    goto out;
+    return r;
   p = der_put(der_put_header(cert, DER_SEQUENCE, body), tbs->der, tbs->len);
   p = der_put(p, der_ecdsa_sha256, sizeof der_ecdsa_sha256);
   p = der_put_header(p, DER_BIT_STRING, 1 + sig_len);
@@ -326,7 +321,5 @@ int device_cert_assemble(const struct device_tbs *tbs, const uint8_t *sig, size_
   der_put(p, sig, sig_len);
   *der = cert;
   *der_len = der_size(body);
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }

@@ -34,21 +34,19 @@ static int policy_check_key(const struct csr *c, struct st_detail *detail)
   if (key_nid != NID_X9_62_id_ecPublicKey) {
     const char *name = OBJ_nid2sn(key_nid);
     st_detail_set(detail, "the key is %s; devices use EC P-256", name != NULL ? name : "of an unknown type");
-    goto out;
+    return r;
   }
   if (param_type != V_ASN1_OBJECT) {
     st_detail_set(detail, "the EC key spells out its curve parameters; only the named curve P-256 is accepted");
-    goto out;
+    return r;
   }
   if (curve_nid != NID_X9_62_prime256v1) {
     const char *curve = OBJ_nid2sn(curve_nid);
     st_detail_set(detail, "the EC key is on curve %s; devices use P-256 (prime256v1)",
                   curve != NULL ? curve : "unknown");
-    goto out;
+    return r;
   }
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* Check 3: ecdsa-with-SHA256, without parameters. */
@@ -61,15 +59,13 @@ static int policy_check_algorithm(const struct csr *c, struct st_detail *detail)
   if (nid != NID_ecdsa_with_SHA256) {
     const char *name = OBJ_nid2ln(nid);
     st_detail_set(detail, "the CSR is signed with %s, not ecdsa-with-SHA256", name != NULL ? name : "an unknown algorithm");
-    goto out;
+    return r;
   }
   if (has_params) {
     st_detail_set(detail, "the ecdsa-with-SHA256 algorithm identifier carries parameters it must not have");
-    goto out;
+    return r;
   }
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* Copies an ASN.1 string for a message, replacing what is not printable. */
@@ -116,52 +112,44 @@ static int policy_check_subject(const struct policy *p, const struct csr *c, str
       policy_printable(value, shown, sizeof shown);
       st_detail_set(detail, "the subject holds %s=\"%s\"; a device subject is CN, OU and optionally businessCategory=production",
                     oid, shown);
-      goto out;
+      return r;
     }
   }
   if (cn_count != 1) {
     st_detail_set(detail, "the subject holds %d CN attributes; it must hold exactly one, the device UUID", cn_count);
-    r = ST_E_COMMON_NAME;
-    goto out;
+    return ST_E_COMMON_NAME;
   }
   if (!policy_is_uuid((const char *)ASN1_STRING_get0_data(cn), (size_t)ASN1_STRING_length(cn))) {
     policy_printable(cn, shown, sizeof shown);
     st_detail_set(detail, "the CN \"%s\" is not a device UUID (8-4-4-4-12 hex digits)", shown);
-    r = ST_E_COMMON_NAME;
-    goto out;
+    return ST_E_COMMON_NAME;
   }
   if (ou_count != 1) {
     st_detail_set(detail, "the subject holds %d OU attributes; it must hold exactly one, \"%s\"", ou_count, p->factory);
-    r = ST_E_FACTORY;
-    goto out;
+    return ST_E_FACTORY;
   }
   if (!policy_string_equals(ou, p->factory)) {
     policy_printable(ou, shown, sizeof shown);
     st_detail_set(detail, "the OU is \"%s\" but this station signs for factory \"%s\"", shown, p->factory);
-    r = ST_E_FACTORY;
-    goto out;
+    return ST_E_FACTORY;
   }
   if (production_count > 1) {
     st_detail_set(detail, "the subject holds businessCategory=production %d times", production_count);
-    goto out;
+    return r;
   }
   if (production_count == 1 && p->production == POLICY_PRODUCTION_FORBID) {
     st_detail_set(detail, "the CSR carries businessCategory=production and profile.production is forbid");
-    r = ST_E_PRODUCTION_FORBIDDEN;
-    goto out;
+    return ST_E_PRODUCTION_FORBIDDEN;
   }
   if (production_count == 0 && p->production == POLICY_PRODUCTION_REQUIRE) {
     st_detail_set(detail, "the CSR lacks businessCategory=production and profile.production is require");
-    r = ST_E_PRODUCTION_REQUIRED;
-    goto out;
+    return ST_E_PRODUCTION_REQUIRED;
   }
   for (size_t i = 0; i < 36; i++)
     id->device_id[i] = (char)tolower(ASN1_STRING_get0_data(cn)[i]);
   id->device_id[36] = '\0';
   id->production = production_count;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int policy_device_id(const struct csr *c, char out[37])

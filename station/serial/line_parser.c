@@ -63,7 +63,7 @@ struct line_parser *line_parser_new(size_t block_max, uint32_t timeout_ms)
 {
   struct line_parser *p = calloc(1, sizeof *p);
   if (p == NULL)
-    goto out;
+    return p;
   p->block_max = block_max != 0 ? block_max : LINE_PARSER_BLOCK_MAX;
   p->timeout_ms = timeout_ms != 0 ? timeout_ms : LINE_PARSER_TIMEOUT_MS;
   p->block = malloc(p->block_max + 2);
@@ -71,7 +71,6 @@ struct line_parser *line_parser_new(size_t block_max, uint32_t timeout_ms)
     free(p);
     p = NULL;
   }
-out:
   return p;
 }
 

@@ -2,7 +2,7 @@
  * line_parser.h - the board -> station half of the serial line protocol, as a
  * parser that does no I/O: bytes go in, messages come out.
  *
- * The protocol (interface.md, docs/line-protocol.md; the full prose is at the
+ * The protocol (docs/line-protocol.md; the full prose is at the
  * top of line_parser.c): a board prints a CSR in PEM on its UART, from a line
  * "-----BEGIN CERTIFICATE REQUEST-----" to "-----END CERTIFICATE REQUEST-----".
  * Everything outside such a block is noise and is ignored. CR, LF and CRLF all
@@ -24,7 +24,8 @@
 struct line_parser;
 
 /* The cap of a block from BEGIN to END line inclusive, as normalised (LF line
- * ends, no NULs, no blank lines, surrounding blanks trimmed): interface.md's 16 KiB. */
+ * ends, no NULs, no blank lines, surrounding blanks trimmed): 16 KiB
+ * (docs/line-protocol.md). */
 #define LINE_PARSER_BLOCK_MAX (16 * 1024)
 
 /* The idle timeout used when none is given: a block in which no byte arrived

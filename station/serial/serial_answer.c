@@ -20,15 +20,13 @@ static int answer_take_bio(BIO *bio, char **out, size_t *out_len)
   long len = BIO_get_mem_data(bio, &data);
   char *copy = len >= 0 ? malloc((size_t)len + 1) : NULL;
   if (copy == NULL)
-    goto out;
+    return r;
   memcpy(copy, data, (size_t)len);
   copy[len] = '\0';
   *out = copy;
   if (out_len != NULL)
     *out_len = (size_t)len;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int serial_answer_chain(X509 *ca, X509 *root, char **out)

@@ -54,7 +54,7 @@ int serial_termios_settings(unsigned baud, struct termios *out)
   speed_t speed = serial_speed_of(baud);
 
   if (speed == B0)
-    goto out;
+    return r;
   memset(&t, 0, sizeof t);
   t.c_iflag = 0;                        /* no CR/LF mapping, no XON/XOFF, no parity marking, no stripping */
   t.c_oflag = 0;                        /* no output processing: "\n" goes out as LF */
@@ -63,11 +63,9 @@ int serial_termios_settings(unsigned baud, struct termios *out)
   t.c_cc[VMIN] = 1;
   t.c_cc[VTIME] = 0;
   if (cfsetispeed(&t, speed) != 0 || cfsetospeed(&t, speed) != 0)
-    goto out;
+    return r;
   *out = t;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* Pseudo-terminal slaves (/dev/pts/N): majors 136 to 143. */

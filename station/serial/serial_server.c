@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "encoding.h"
 #include "engine.h"
 #include "error.h"
@@ -68,15 +69,8 @@ struct serial_server {
   struct pollfd *fds;        /* slot_count + 1 */
   struct serial_request **group;
   struct engine_result *results;
-  struct serial_engine_guard guard;  /* console addition: the engine lock, or all NULL */
+  struct serial_engine_guard guard;  /* the engine lock, or all NULL */
 };
-
-static int64_t server_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sets the slot's STATE and tells every sink. */
 static void server_emit(struct serial_slot *slot, enum serial_event_kind kind, enum serial_port_state state, int code,
@@ -99,7 +93,7 @@ static void server_lose(struct serial_slot *slot, const char *why)
   slot->generation++;
   slot->out_len = 0;
   line_parser_reset(slot->parser);
-  slot->next_open_ms = server_now_ms() + slot->server->options.reopen_interval_ms;
+  slot->next_open_ms = st_mono_ms() + slot->server->options.reopen_interval_ms;
   slot->lost_reported = 1;
   server_emit(slot, SERIAL_EVENT_LOST, SERIAL_PORT_ERROR, ST_E_SERIAL_PORT, NULL, NULL, why);
 }
@@ -257,13 +251,6 @@ static void server_read(struct serial_slot *slot, int64_t now)
     server_emit(slot, SERIAL_EVENT_RECEIVING, SERIAL_PORT_RECEIVING, ST_OK, NULL, NULL, NULL);
 }
 
-/* 1 for the faults after which nothing may be released: the journal's. */
-static int server_fault_stops(int code)
-{
-  return code == ST_E_JOURNAL || code == ST_E_JOURNAL_CORRUPT || code == ST_E_JOURNAL_LOCKED ||
-         code == ST_E_NO_SPACE || code == ST_E_IO;
-}
-
 /* Writes the answer of one decided request into its port's output. */
 static void server_answer(struct serial_server *s, const struct serial_request *q, const struct engine_result *res)
 {
@@ -339,7 +326,7 @@ static void server_decided(struct serial_server *s, const struct serial_slot *sl
   if (engine_journal_stopped(s->engine)) {
     res->code = f;
     st_debug("%s: answered %s: the journal cannot be written", slot->path, st_error_name(f));
-  } else if (server_fault_stops(f)) {
+  } else if (st_error_has(f, ST_CLASS_STOPS_RELEASE)) {
     if (*r == ST_OK)
       st_detail_set(detail, "%s: %s", slot->path, res->detail.text[0] ? res->detail.text : st_error_sentence(f));
     *r = f;
@@ -411,7 +398,7 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
 {
   int r = ST_OK;
   size_t n = 0;
-  int64_t start_ms = server_now_ms(), decided_ms;
+  int64_t start_ms = st_mono_ms(), decided_ms;
 
   for (struct serial_request **pp = &s->queue; *pp != NULL && n < s->slot_count;) {
     struct serial_request *q = *pp;
@@ -427,7 +414,7 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
   if (n > 0 && s->guard.enter != NULL)
     s->guard.enter(s->guard.arg);
   r = server_decide_requests(s, n, detail);
-  decided_ms = server_now_ms();
+  decided_ms = st_mono_ms();
   if (r == ST_OK && n > 0)
     r = engine_commit(s->engine, detail);
   if (r != ST_OK && engine_journal_stopped(s->engine)) {
@@ -438,7 +425,7 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
     s->guard.leave(s->guard.arg);
   if (n > 0)
     st_debug("serial: a group of %zu request%s decided in %lld ms, made durable in %lld ms", n, n == 1 ? "" : "s",
-             (long long)(decided_ms - start_ms), (long long)(server_now_ms() - decided_ms));
+             (long long)(decided_ms - start_ms), (long long)(st_mono_ms() - decided_ms));
   for (size_t i = 0; i < n; i++) {
     if (r == ST_OK)
       server_answer(s, s->group[i], &s->results[i]);
@@ -506,7 +493,7 @@ static void server_serve_ports(struct serial_server *s, int64_t now)
 int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *detail)
 {
   int r = ST_OK;
-  int64_t now = server_now_ms();
+  int64_t now = st_mono_ms();
 
   for (size_t i = 0; i < s->slot_count; i++)
     server_try_open(&s->slots[i], now);
@@ -520,7 +507,7 @@ int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *de
     }
     if (ready > 0 && (s->fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
       break;
-    now = server_now_ms();
+    now = st_mono_ms();
     server_serve_ports(s, now);
     r = server_decide_group(s, detail);
     if (r == ST_OK)

@@ -113,7 +113,7 @@ int serial_server_new(struct engine *e, const struct serial_port_spec *specs, si
 /* Adds SINK (copied); events go to every sink. Returns 0 or ST_E_NO_MEMORY. */
 int serial_server_add_sink(struct serial_server *s, const struct serial_sink *sink);
 
-/* (Console addition.) A lock around the engine, for a server that shares
+/* A lock around the engine, for a server that shares
  * its engine with another thread (station/service/service.c runs batches beside it):
  * ENTER is called before a loop turn's group is decided, LEAVE after its
  * commit, both on the server's thread and only for turns with requests. */

@@ -9,13 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#include "clock.h"
 #include "config.h"
 #include "encoding.h"
 #include "engine.h"
@@ -23,6 +22,7 @@
 #include "journal.h"
 #include "export.h"
 #include "log.h"
+#include "syscalls.h"
 #include "usb_watch.h"
 #include "workers.h"
 
@@ -122,26 +122,24 @@ static void service_do_login(struct service *s)
 {
   struct service_event ev;
   struct st_detail detail = {""};
-  struct pin pin;
+  struct pin *pin = NULL;
   int r = ST_OK;
 
-  memset(&pin, 0, sizeof pin);
-  pin.locked = mlock(pin.value, sizeof pin.value) == 0;
   service_event_init(&ev, SERVICE_EVENT_LOGIN);
   pthread_mutex_lock(&s->command_mutex);
   if (s->pin_given)
-    memcpy(pin.value, s->pin.value, sizeof pin.value);
+    r = (pin = pin_copy(s->pin)) != NULL ? ST_OK : ST_E_NO_MEMORY;
   else
     r = pin_obtain(s->cfg->pin_kind, s->cfg->pin_ref, NULL, &pin, &detail);
-  OPENSSL_cleanse(s->pin.value, sizeof s->pin.value);
+  pin_clear(s->pin);
   s->pin_given = 0;
   pthread_mutex_unlock(&s->command_mutex);
   service_engine_take(s);
   if (r == ST_OK)
-    r = engine_login(s->engine, pin.value, &detail);
+    r = engine_login(s->engine, pin_value(pin), &detail);
   service_event_counts(s, &ev);
   service_engine_give(s);
-  pin_wipe(&pin);
+  pin_free(pin);
   ev.code = r;
   snprintf(ev.text, sizeof ev.text, "%s", detail.text);
   service_push(s, &ev);
@@ -203,12 +201,12 @@ static int service_sync_stick(int root, const char *const *dirs, size_t n)
     int fd = openat(root, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
       continue;
-    if (fd < 0 || fsync(fd) != 0)
+    if (fd < 0 || st_sys.fsync(fd) != 0)
       ok = 0;
     if (fd >= 0)
       close(fd);
   }
-  if (fsync(root) != 0 || syncfs(root) != 0)
+  if (st_sys.fsync(root) != 0 || st_sys.syncfs(root) != 0)
     ok = 0;
   close(root);
 out:
@@ -461,10 +459,8 @@ out:
 int service_login(struct service *s, const char *pin)
 {
   pthread_mutex_lock(&s->command_mutex);
-  OPENSSL_cleanse(s->pin.value, sizeof s->pin.value);
-  s->pin_given = pin != NULL;
-  if (pin != NULL)
-    snprintf(s->pin.value, sizeof s->pin.value, "%s", pin);
+  pin_clear(s->pin);
+  s->pin_given = pin != NULL && pin_set(s->pin, pin) == 0;
   pthread_mutex_unlock(&s->command_mutex);
   return service_command(s, SERVICE_CMD_LOGIN, NULL);
 }
@@ -541,7 +537,7 @@ static void service_fill_info(struct service *s)
   if (gethostname(info->station, sizeof info->station) != 0)
     snprintf(info->station, sizeof info->station, "station");
   info->station[sizeof info->station - 1] = '\0';
-  info->pin_prompt = s->cfg->pin_kind == CONFIG_PIN_PROMPT;
+  info->pin_prompt = s->cfg->pin_kind == PIN_FROM_PROMPT;
   if (X509_NAME_get_text_by_NID(X509_get_subject_name(ca), NID_commonName, cn, sizeof cn) < 0)
     snprintf(cn, sizeof cn, "(no CN)");
   st_printable_utf8(info->ca_cn, sizeof info->ca_cn, cn);
@@ -599,14 +595,12 @@ static int service_shift_check(void *arg, const struct journal_record *rec, cons
 static void service_fill_shift(struct service *s)
 {
   struct service_info *info = &s->info;
-  struct timespec ts;
   struct service_shift_count count = {0, 0, 0};
   struct journal_checker checker = {service_shift_check, &count};
   struct st_detail detail = {""};
   info->shift_count = s->cfg->shift_count < 24 ? s->cfg->shift_count : 24;
   memcpy(info->shift_starts, s->cfg->shift_starts, info->shift_count * sizeof info->shift_starts[0]);
-  clock_gettime(CLOCK_REALTIME, &ts);
-  info->shift_start_ms = service_shift_start(info, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  info->shift_start_ms = service_shift_start(info, st_wall_ms());
   count.since_ms = info->shift_start_ms;
   if (journal_verify_with(s->cfg->journal_path, &checker, NULL, &detail) == ST_OK) {
     info->shift_issued = count.issued;
@@ -651,8 +645,7 @@ int service_new(const struct station_config *cfg, struct service **out, struct s
     goto out;
   s->cfg = cfg;
   s->event_fd = s->command_pipe[0] = s->command_pipe[1] = s->serial_stop[0] = s->serial_stop[1] = -1;
-  s->pin.locked = mlock(s->pin.value, sizeof s->pin.value) == 0;
-  r = service_queue_init(s);
+  r = (s->pin = pin_new()) != NULL ? service_queue_init(s) : ST_E_NO_MEMORY;
   if (r == ST_OK && pipe2(s->command_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     r = ST_E_INTERNAL;
   if (r == ST_OK)
@@ -696,7 +689,7 @@ void service_free(struct service *s)
   serial_server_free(s->serial);
   usb_watch_free(s->usb);
   engine_close(s->engine);
-  pin_wipe(&s->pin);
+  pin_free(s->pin);
   for (int i = 0; i < 2; i++) {
     if (s->command_pipe[i] >= 0)
       close(s->command_pipe[i]);

@@ -49,7 +49,7 @@ struct service {
   pthread_mutex_t command_mutex;
   struct service_command *commands, **commands_tail;
   int command_pipe[2];
-  struct pin pin;                         /* a PIN given with service_login, until used */
+  struct pin *pin;                        /* a PIN given with service_login, until used */
   int pin_given;
   atomic_int stop_batch;                  /* 1: the batch in progress stops at its next group boundary */
   struct workers *inspector;              /* one thread inspecting the sticks that arrive */

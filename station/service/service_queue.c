@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "error.h"
 
@@ -27,18 +28,11 @@ void service_engine_give(struct service *s)
   pthread_mutex_unlock(&s->lock_mutex);
 }
 
-static int64_t service_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void service_event_init(struct service_event *ev, int kind)
 {
   memset(ev, 0, sizeof *ev);
   ev->kind = (enum service_event_kind)kind;
-  ev->time_ms = service_now_ms();
+  ev->time_ms = st_wall_ms();
 }
 
 void service_event_counts(struct service *s, struct service_event *ev)
@@ -59,7 +53,7 @@ void service_push(struct service *s, const struct service_event *ev)
   if (node == NULL)
     goto out;
   node->event = *ev;
-  node->event.time_ms = service_now_ms(); /* when it happened: now, not when the event was begun */
+  node->event.time_ms = st_wall_ms(); /* when it happened: now, not when the event was begun */
   node->next = NULL;
   *s->events_tail = node;
   s->events_tail = &node->next;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: the console's journal alert (issue 7, item 2). `station console`
+# End-to-end: the console's journal alert. `station console`
 # in tmux with its journal on a small tmpfs: a stick is signed; the disk is
 # filled; the next stick's batch stops with no-space and the alert comes up
 # in the status panel ("JOURNAL DISK FULL -- signing stopped. Free space on

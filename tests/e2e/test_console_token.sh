@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end: the console's Token line when the token is pulled out and put
-# back (issue 7). `station console` in tmux, its token tests/pkcs11 slow_token
+# back. `station console` in tmux, its token tests/pkcs11 slow_token
 # in front of SoftHSM. A stick is signed; the token is pulled out ("unplugged");
 # the next stick's batch stops and the status panel's Token line turns to
 # "FAILED (hsm) - check it is plugged in; the station logs in again by itself",

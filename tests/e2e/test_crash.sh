@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: crash consistency (issue 7, item 1), bounded for the suite.
+# End-to-end: crash consistency, bounded for the suite.
 # A batch of 1500 CSRs is SIGKILLed at random moments (CRASH_KILLS, default
 # 8) and started again each time; after every kill, every certificate on the
 # stick is one the journal holds. Then a full run completes: the journal

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: crash consistency of serial sessions (issue 7, item 1), bounded
+# End-to-end: crash consistency of serial sessions, bounded
 # for the suite; tests/crash-loop.sh runs it with many more kills.
 #
 # A line of boards (new ones every round), each running the real board-side

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: full disks (issue 7, item 2), on small tmpfs mounts (needs root
+# End-to-end: full disks, on small tmpfs mounts (needs root
 # and mount(2); skipped, exit 77, where they cannot be made: the same paths
 # are covered through the system-call seam by unit.test_crash_seam and
 # unit.test_journal).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: `station serial` with its journal on a small tmpfs that fills
 # up while two boards are served on ptys, then gets room again, all without
-# a restart (issue 7, item 2, in the long-running server). Signatures are
+# a restart, in the long-running server. Signatures are
 # counted by tests/pkcs11 slow_token in front of SoftHSM.
 #  - board 0 gets a certificate, waits for board 1's, fills the disk, then
 #    sends CSRs until one is answered no-space (the commit of its group

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: a hostile stick (issue 7, item 4). 3000 junk files beside a few
+# End-to-end: a hostile stick. 3000 junk files beside a few
 # good CSRs, a 100 MB sparse file, deep directories, symbolic-link loops and
 # links out of the stick, names with newlines and invalid UTF-8, a FIFO, a
 # file that grows and is replaced while it is read, and links planted where

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: least privilege (issue 7, item 5). Root is refused on a station
+# End-to-end: least privilege. Root is refused on a station
 # provisioned for its own user unless told (--allow-root, STATION_ALLOW_ROOT=1),
 # and warned about on a bench where root owns everything; a configuration or journal others can
 # change is refused with the command that fixes it; a journal others can read

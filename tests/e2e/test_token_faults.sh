@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: token faults (issue 7, item 3). The station signs through
+# End-to-end: token faults. The station signs through
 # tests/pkcs11 slow_token in front of SoftHSM, whose C_Sign is told by a
 # control file to fail, report the device removed, report the session closed,
 # return a corrupted signature, or hang. For each: the batch stops with exit 3

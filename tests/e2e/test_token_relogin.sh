@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end: the long-running serial server survives token faults (issue 7,
-# item 3). Through tests/pkcs11 slow_token, one C_Sign reports the session
+# End-to-end: the long-running serial server survives token faults.
+# Through tests/pkcs11 slow_token, one C_Sign reports the session
 # closed behind the station's back: that board is answered STATION ERR hsm and
 # the server carries on; a request inside the back-off fails at once without
 # touching the token; the next one after it logs in again (a second C_Login,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: the token really pulled out and put back (issue 7, item 3).
+# End-to-end: the token really pulled out and put back.
 # tests/pkcs11 slow_token in front of SoftHSM plays a USB token: "unplugged"
 # in its control file takes the token out of its slot (no token listed, new
 # sessions refused, every open session dead for good), "ok" puts it back.

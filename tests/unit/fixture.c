@@ -331,13 +331,13 @@ void fixture_fault_start(void)
   memset(faults, 0, sizeof faults);
   fault_room = FIXTURE_ROOM_REAL;
   st_syscalls_reset();
-  st_sys.write = fault_write;
-  st_sys.fsync = fault_fsync;
-  st_sys.fdatasync = fault_fdatasync;
-  st_sys.renameat = fault_renameat;
-  st_sys.ftruncate = fault_ftruncate;
-  st_sys.syncfs = fault_syncfs;
-  st_sys.statvfs = fault_statvfs;
+  st_syscall_set("write", (st_syscall_ptr)fault_write);
+  st_syscall_set("fsync", (st_syscall_ptr)fault_fsync);
+  st_syscall_set("fdatasync", (st_syscall_ptr)fault_fdatasync);
+  st_syscall_set("renameat", (st_syscall_ptr)fault_renameat);
+  st_syscall_set("ftruncate", (st_syscall_ptr)fault_ftruncate);
+  st_syscall_set("syncfs", (st_syscall_ptr)fault_syncfs);
+  st_syscall_set("statvfs", (st_syscall_ptr)fault_statvfs);
 }
 
 /* Sets the fault of CALL: from the AT-th call after this one on, COUNT calls

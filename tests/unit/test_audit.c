@@ -349,7 +349,7 @@ static void test_export_scan(void **state)
 static void test_manifest_round_trip(void **state)
 {
   struct export_manifest m, back;
-  struct xbuf b = {NULL, 0, 0, 0};
+  struct xbuf b = {0};
   struct st_detail d = {""};
   char *bad;
   (void)state;

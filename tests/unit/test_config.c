@@ -128,7 +128,7 @@ static void test_full_file(void **state)
   assert_string_equal(c->hsm_module, "/srv/station/lib/libsofthsm2.so");
   assert_string_equal(c->hsm_token, "station");
   assert_string_equal(c->hsm_key, "local-ca");
-  assert_int_equal(c->pin_kind, CONFIG_PIN_FILE);
+  assert_int_equal(c->pin_kind, PIN_FROM_FILE);
   assert_string_equal(c->pin_ref, "/srv/station/secrets/pin");
   assert_string_equal(c->hsm_journal_key, "journal key 2");
   assert_int_equal(c->hsm_sessions, 4);
@@ -170,7 +170,7 @@ static void test_defaults(void **state)
   assert_int_equal(config_load_buffer("/etc/station/station.yaml", text, strlen(text), &c, &detail),
                    ST_OK);
   assert_string_equal(c->hsm_module, "libsofthsm2.so");   /* no '/': left to the loader */
-  assert_int_equal(c->pin_kind, CONFIG_PIN_ENV);
+  assert_int_equal(c->pin_kind, PIN_FROM_ENV);
   assert_string_equal(c->pin_ref, "STATION_PIN_1");
   assert_string_equal(c->hsm_journal_key, "station-journal");
   assert_int_equal(c->hsm_sessions, 1);
@@ -200,7 +200,7 @@ static void test_prompt_block_usb_and_empty_lists(void **state)
   (void)state;
 
   assert_int_equal(config_load_buffer("/x/station.yaml", text, strlen(text), &c, &detail), ST_OK);
-  assert_int_equal(c->pin_kind, CONFIG_PIN_PROMPT);
+  assert_int_equal(c->pin_kind, PIN_FROM_PROMPT);
   assert_null(c->pin_ref);
   assert_int_equal(c->production, CONFIG_PRODUCTION_ALLOW);
   assert_int_equal(c->usb_root_count, 2);

@@ -256,7 +256,7 @@ static void test_format_parse(void **state)
 {
   (void)state;
   struct trec t;
-  struct jbuf b = {0};
+  struct xbuf b = {0};
   struct journal_record back;
   uint8_t prev[32] = {1, 2, 3};
   size_t body = 0;
@@ -288,13 +288,13 @@ static void test_format_parse(void **state)
   assert_memory_equal(back.cert_der, t.cert, sizeof t.cert);
   assert_memory_equal(back.chain, t.rec.chain, 32);
   /* Written again, it is the same bytes. */
-  struct jbuf b2 = {0};
+  struct xbuf b2 = {0};
   assert_int_equal(jf_format(&b2, &back, prev), 0);
   assert_int_equal(b2.len, b.len);
   assert_memory_equal(b2.data, b.data, b.len);
   journal_record_cleanup(&back);
-  jbuf_free(&b);
-  jbuf_free(&b2);
+  xb_free(&b);
+  xb_free(&b2);
 
   /* A refused record with no values is all dashes. */
   struct journal_record r = {.seq = 18446744073709551615ULL, .time_ms = 1,
@@ -309,7 +309,7 @@ static void test_format_parse(void **state)
   assert_false(back.has_csr_sha256);
   assert_int_equal(back.cert_len, 0);
   journal_record_cleanup(&back);
-  jbuf_free(&b);
+  xb_free(&b);
 
   /* What cannot be written is refused, and the buffer is unchanged. */
   r.reason = "Wrong Factory";
@@ -318,7 +318,7 @@ static void test_format_parse(void **state)
   r.event = 7;
   assert_int_equal(jf_format(&b, &r, prev), ST_E_INTERNAL);
   assert_int_equal(b.len, 0);
-  jbuf_free(&b);
+  xb_free(&b);
 }
 
 static void test_parse_hostile(void **state)

@@ -205,7 +205,7 @@ static void test_short_writes_and_eintr_continue(void **state)
   (void)state;
   assert_int_equal(openpty(&master, &slave, name, NULL, NULL), 0);
   assert_int_equal(serial_port_open(name, 115200, &p, &why), ST_OK);
-  st_sys.write = write_one_byte_then_eintr;
+  st_syscall_set("write", (st_syscall_ptr)write_one_byte_then_eintr);
   assert_int_equal(serial_port_write(p, (const uint8_t *)"STATION OK 01\n", 14, &written, &why), ST_OK);
   st_syscalls_reset();
   assert_int_equal(written, 14);

@@ -1,4 +1,4 @@
-/* pin.c - the HSM PIN from prompt, environment or file (see pin.h). */
+/* pin.c - the HSM PIN in locked memory, from prompt, environment or file (see pin.h). */
 #include "pin.h"
 
 #include <errno.h>
@@ -16,6 +16,83 @@
 
 #include "error.h"
 #include "log.h"
+#include "syscalls.h"
+
+struct pin {
+  char value[PIN_MAX + 1]; /* NUL-terminated */
+  size_t len;
+  int locked;              /* 1 when mlock succeeded */
+};
+
+struct pin *pin_new(void)
+{
+  struct pin *p = calloc(1, sizeof *p);
+  if (p != NULL)
+    p->locked = mlock(p, sizeof *p) == 0;
+  return p;
+}
+
+struct pin *pin_copy(const struct pin *p)
+{
+  struct pin *c = pin_new();
+  if (c != NULL) {
+    memcpy(c->value, p->value, sizeof c->value);
+    c->len = p->len;
+  }
+  return c;
+}
+
+void pin_clear(struct pin *p)
+{
+  OPENSSL_cleanse(p->value, sizeof p->value);
+  p->len = 0;
+}
+
+void pin_free(struct pin *p)
+{
+  if (p == NULL)
+    return;
+  pin_clear(p);
+  if (p->locked)
+    munlock(p, sizeof *p);
+  free(p);
+}
+
+const char *pin_value(const struct pin *p)
+{
+  return p != NULL ? p->value : "";
+}
+
+size_t pin_length(const struct pin *p)
+{
+  return p->len;
+}
+
+int pin_set(struct pin *p, const char *value)
+{
+  size_t n = strlen(value);
+  pin_clear(p);
+  if (n > PIN_MAX)
+    return -1;
+  memcpy(p->value, value, n + 1);
+  p->len = n;
+  return 0;
+}
+
+int pin_append(struct pin *p, char c)
+{
+  if (p->len >= PIN_MAX)
+    return -1;
+  p->value[p->len++] = c;
+  p->value[p->len] = '\0';
+  return 0;
+}
+
+void pin_chop(struct pin *p)
+{
+  if (p->len > 0)
+    p->value[--p->len] = '\0';
+}
 
 /* Cuts VALUE at the first CR or LF. */
 static void pin_trim_line(char *value)
@@ -29,16 +106,14 @@ static int pin_from_env(const char *name, struct pin *out, struct st_detail *det
   const char *value = getenv(name);
   if (value == NULL || value[0] == '\0') {
     st_detail_set(detail, "hsm.pin is env:%s but that environment variable is not set", name);
-    goto out;
+    return r;
   }
   if (strlen(value) > PIN_MAX) {
     st_detail_set(detail, "the PIN in $%s is longer than %d bytes", name, PIN_MAX);
-    goto out;
+    return r;
   }
-  memcpy(out->value, value, strlen(value) + 1);
-  r = ST_OK;
-out:
-  return r;
+  pin_set(out, value);
+  return ST_OK;
 }
 
 /*
@@ -118,13 +193,14 @@ static int pin_from_file(const char *path, struct pin *out, struct st_detail *de
     goto out;
   }
   r = ST_E_PIN_SOURCE;
-  n = read(fd, out->value, PIN_MAX);
+  n = st_read_full(fd, out->value, PIN_MAX);
   if (n < 0) {
     st_detail_set(detail, "cannot read PIN file %s: %s", path, strerror(errno));
     goto out;
   }
   out->value[n] = '\0';
   pin_trim_line(out->value);
+  out->len = strlen(out->value);
   if (out->value[0] == '\0') {
     st_detail_set(detail, "PIN file %s is empty", path);
     goto out;
@@ -149,56 +225,52 @@ static int pin_from_prompt(const char *prompt_text, struct pin *out, struct st_d
     st_detail_set(detail, "no PIN was entered");
     goto out;
   }
+  out->len = strlen(out->value);
   r = ST_OK;
 out:
   ERR_clear_error();
   return r;
 }
 
-int pin_obtain(enum config_pin_kind kind, const char *ref, const char *prompt_text, struct pin *out,
+int pin_obtain(enum pin_source kind, const char *ref, const char *prompt_text, struct pin **out,
                struct st_detail *detail)
 {
   int r;
-  memset(out, 0, sizeof *out);
-  out->locked = mlock(out->value, sizeof out->value) == 0;
-  if (kind == CONFIG_PIN_ENV)
-    r = pin_from_env(ref, out, detail);
-  else if (kind == CONFIG_PIN_FILE)
-    r = pin_from_file(ref, out, detail);
+  struct pin *p = pin_new();
+  *out = NULL;
+  if (p == NULL)
+    return ST_E_NO_MEMORY;
+  if (kind == PIN_FROM_ENV)
+    r = pin_from_env(ref, p, detail);
+  else if (kind == PIN_FROM_FILE)
+    r = pin_from_file(ref, p, detail);
   else
-    r = pin_from_prompt(prompt_text, out, detail);
-  if (r != ST_OK)
-    OPENSSL_cleanse(out->value, sizeof out->value);
-  return r;
+    r = pin_from_prompt(prompt_text, p, detail);
+  if (r != ST_OK) {
+    pin_free(p);
+    return r;
+  }
+  *out = p;
+  return ST_OK;
 }
 
-int pin_parse_source(const char *text, enum config_pin_kind *kind, const char **ref)
+int pin_parse_source(const char *text, enum pin_source *kind, const char **ref)
 {
   int r = ST_OK;
   if (strcmp(text, "prompt") == 0) {
-    *kind = CONFIG_PIN_PROMPT;
+    *kind = PIN_FROM_PROMPT;
     *ref = NULL;
   } else if (strncmp(text, "env:", 4) == 0 && text[4] != '\0') {
-    *kind = CONFIG_PIN_ENV;
+    *kind = PIN_FROM_ENV;
     *ref = text + 4;
   } else if (strncmp(text, "file:", 5) == 0 && text[5] != '\0') {
-    *kind = CONFIG_PIN_FILE;
+    *kind = PIN_FROM_FILE;
     *ref = text + 5;
   } else if (text[0] == '/') {
-    *kind = CONFIG_PIN_FILE;
+    *kind = PIN_FROM_FILE;
     *ref = text;
   } else {
     r = ST_E_USAGE;
   }
   return r;
-}
-
-void pin_wipe(struct pin *p)
-{
-  if (p == NULL)
-    return;
-  OPENSSL_cleanse(p->value, sizeof p->value);
-  if (p->locked)
-    munlock(p->value, sizeof p->value);
-  p->locked = 0;
 }
