@@ -381,13 +381,13 @@ int audit_checkpoint(struct audit *a, struct journal *j, struct st_detail *detai
   uint8_t chain[32];
   int r = 0;
   journal_last(j, &last, chain);
-  if (last == journal_last_checkpoint(j) || last == 0)
-    return r;
-  r = checkpoint_append(j, audit_signer(a), a->pub, detail);
-  if (r == 0)
-    r = journal_commit(j, detail);
-  if (r == 0)
-    r = audit_head_write(a, j, detail);
+  if (last != journal_last_checkpoint(j) && last != 0) {
+    r = checkpoint_append(j, audit_signer(a), a->pub, detail);
+    if (r == 0)
+      r = journal_commit(j, detail);
+    if (r == 0)
+      r = audit_head_write(a, j, detail);
+  }
   if (r == 0)
     audit_index_save(a, j); /* at the end of a batch and at a clean close */
   return r;

@@ -290,29 +290,38 @@ int cert_check_local_ca(X509 *ca, time_t now, struct st_detail *detail)
   return ST_OK;
 }
 
-int cert_check_chain(X509 *ca, X509 *root, time_t now, struct st_detail *detail)
+int cert_verify_to_root(X509 *cert, X509 *root, time_t now, unsigned long flags, const char **why)
 {
-  int r = ST_E_CA_CERT;
+  int r = ST_E_NO_MEMORY;
   X509_STORE *store = X509_STORE_new();
   X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 
   if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, root) != 1 ||
-      X509_STORE_CTX_init(ctx, store, ca, NULL) != 1) {
-    r = ST_E_NO_MEMORY;
+      X509_STORE_CTX_init(ctx, store, cert, NULL) != 1)
     goto out;
-  }
   X509_STORE_CTX_set_time(ctx, 0, now);
-  X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT);
+  if (flags != 0)
+    X509_STORE_CTX_set_flags(ctx, flags);
+  r = 0;
   if (X509_verify_cert(ctx) != 1) {
-    st_detail_set(detail, "the local CA certificate does not chain to the factory root: %s",
-                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-    goto out;
+    *why = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+    r = 1;
   }
-  r = ST_OK;
 out:
   X509_STORE_CTX_free(ctx);
   X509_STORE_free(store);
   ERR_clear_error();
+  return r;
+}
+
+int cert_check_chain(X509 *ca, X509 *root, time_t now, struct st_detail *detail)
+{
+  const char *why = "";
+  int r = cert_verify_to_root(ca, root, now, X509_V_FLAG_X509_STRICT, &why);
+  if (r == 1) {
+    st_detail_set(detail, "the local CA certificate does not chain to the factory root: %s", why);
+    r = ST_E_CA_CERT;
+  }
   return r;
 }
 

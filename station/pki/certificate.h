@@ -65,6 +65,11 @@ int cert_check_local_ca(X509 *ca, time_t now, struct st_detail *detail);
  * anchor, at NOW). Returns 0, or ST_E_CA_CERT with the verifier's reason. */
 int cert_check_chain(X509 *ca, X509 *root, time_t now, struct st_detail *detail);
 
+/* Verifies CERT with ROOT as the only trust anchor, at NOW, with the
+ * X509_V_FLAG_* bits FLAGS. Returns 0; ST_E_NO_MEMORY; or 1 when CERT does not
+ * verify, with *WHY set to the verifier's sentence (static storage). */
+int cert_verify_to_root(X509 *cert, X509 *root, time_t now, unsigned long flags, const char **why);
+
 /* Reads exactly one PEM certificate from PATH. Returns 0 and *OUT, or
  * ST_E_CA_CERT naming the path and the problem. */
 int cert_load_pem(const char *path, X509 **out, struct st_detail *detail);

@@ -66,26 +66,12 @@ out:
 /* Checks that CERT chains to ROOT (the only trust anchor) at NOW. */
 static int gateway_chain(X509 *cert, X509 *root, time_t now, const char *path, struct st_detail *detail)
 {
-  int r = ST_E_GATEWAY_CERT;
-  X509_STORE *store = X509_STORE_new();
-  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-
-  if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, root) != 1 ||
-      X509_STORE_CTX_init(ctx, store, cert, NULL) != 1) {
-    r = ST_E_NO_MEMORY;
-    goto out;
+  const char *why = "";
+  int r = cert_verify_to_root(cert, root, now, 0, &why);
+  if (r == 1) {
+    st_detail_set(detail, "gateway certificate %s does not chain to the factory root: %s", path, why);
+    r = ST_E_GATEWAY_CERT;
   }
-  X509_STORE_CTX_set_time(ctx, 0, now);
-  if (X509_verify_cert(ctx) != 1) {
-    st_detail_set(detail, "gateway certificate %s does not chain to the factory root: %s", path,
-                  X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-    goto out;
-  }
-  r = ST_OK;
-out:
-  X509_STORE_CTX_free(ctx);
-  X509_STORE_free(store);
-  ERR_clear_error();
   return r;
 }
 
