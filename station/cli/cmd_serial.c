@@ -1,55 +1,99 @@
 /* cmd_serial.c - `station serial [--block-timeout MS] [PORT[@BAUD]...]`: headless
- * serial provisioning of a row of fixtures until SIGINT or SIGTERM. */
+ * serial provisioning of a row of fixtures until SIGINT or SIGTERM. The
+ * options make a headless service (service.h) that serves the ports; this
+ * file prints its events as the station's log. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "baud_rates.h"
 #include "engine.h"
 #include "log.h"
 #include "serial_port.h"
-#include "serial_server.h"
+#include "service.h"
 
 #define CLI_SERIAL_USAGE "usage: station serial [--block-timeout MS] [PORT[@BAUD]...]\n"
 
-/* The write end of the self-pipe the signal handler pokes. */
-static int cli_serial_stop_write = -1;
+/* What the printer knows: the ports served, the gateway, and why the service stopped. */
+struct cli_serial_run {
+  size_t port_count;
+  const char *gateway_url;
+  struct st_detail detail;
+};
 
-static void cli_serial_on_signal(int sig)
+/* A port's event: comings and goings at info level, the rest for -v. */
+static void cli_serial_print_port(const struct service_event *ev)
 {
-  int saved = errno;
-  char byte = (char)sig;
-  if (write(cli_serial_stop_write, &byte, 1) < 0) {
-    /* the pipe is full: a stop is already pending */
-  }
-  errno = saved;
-}
-
-
-/* The headless port sink: comings and goings at info level, the rest for -v. */
-static void cli_serial_print_port(void *arg, const struct serial_event *ev)
-{
-  char port[600], text[1100];
-  (void)arg;
-  st_printable(port, sizeof port, ev->port);
-  st_printable(text, sizeof text, ev->text);
-  switch (ev->kind) {
-  case SERIAL_EVENT_OPENED: st_info("port %s: open", port); break;
-  case SERIAL_EVENT_LOST: st_warn("port %s: lost: %s; trying again every second", port, text); break;
-  case SERIAL_EVENT_RECEIVING: st_debug("port %s: receiving a CSR", port); break;
-  case SERIAL_EVENT_QUEUED: st_debug("port %s: request queued", port); break;
+  switch (ev->port_event) {
+  case SERIAL_EVENT_OPENED: st_info("port %s: open", ev->source); break;
+  case SERIAL_EVENT_LOST: st_warn("port %s: lost: %s; trying again every second", ev->source, ev->text); break;
+  case SERIAL_EVENT_RECEIVING: st_debug("port %s: receiving a CSR", ev->source); break;
+  case SERIAL_EVENT_QUEUED: st_debug("port %s: request queued", ev->source); break;
   case SERIAL_EVENT_ANSWERED:
-    st_debug("port %s: answered %s %s", port, ev->code == ST_OK ? "OK" : "ERR",
+    st_debug("port %s: answered %s %s", ev->source, ev->code == ST_OK ? "OK" : "ERR",
              ev->code == ST_OK ? ev->serial_hex : st_error_name(ev->code));
     break;
-  case SERIAL_EVENT_DROPPED: st_warn("port %s: answer not delivered: %s", port, text); break;
+  case SERIAL_EVENT_DROPPED: st_warn("port %s: answer not delivered: %s", ev->source, ev->text); break;
   }
+}
+
+/* A request decided, or the journal stopped or back. */
+static void cli_serial_print_request(const struct service_event *ev)
+{
+  const char *detail = ev->text[0] ? ev->text : st_error_sentence(ev->code);
+  switch (ev->request_kind) {
+  case ENGINE_EVENT_ISSUED:
+    st_info("issued %s: device %s, serial %s (journal record %llu)", ev->source, ev->device, ev->serial_hex,
+            (unsigned long long)ev->seq);
+    break;
+  case ENGINE_EVENT_REDELIVERED:
+    st_info("issued before %s: device %s, serial %s (no new signature)", ev->source, ev->device, ev->serial_hex);
+    break;
+  case ENGINE_EVENT_REFUSED:
+    st_info("refused %s: %s: %s (journal record %llu)", ev->source, st_error_name(ev->code), detail,
+            (unsigned long long)ev->seq);
+    break;
+  default: break;
+  }
+}
+
+/* The event consumer of service_run: prints; returns non-zero (the code,
+ * with run->detail) when the server cannot go on. The token's faults and
+ * its return are logged by the engine itself. */
+static int cli_serial_print(void *arg, const struct service_event *ev)
+{
+  struct cli_serial_run *run = arg;
+  switch (ev->kind) {
+  case SERVICE_EVENT_LOGIN:
+    if (ev->code != ST_OK) {
+      snprintf(run->detail.text, sizeof run->detail.text, "%s", ev->text);
+      return ev->code;
+    }
+    st_info("serving %zu serial port%s; stop with SIGINT or SIGTERM", run->port_count, run->port_count == 1 ? "" : "s");
+    if (run->gateway_url != NULL)
+      st_info("boards are told their device gateway: %s", run->gateway_url);
+    else
+      st_info("no gateway configured (gateway.certificate): boards get no gateway for their sota.toml");
+    break;
+  case SERVICE_EVENT_PORT: cli_serial_print_port(ev); break;
+  case SERVICE_EVENT_REQUEST: cli_serial_print_request(ev); break;
+  case SERVICE_EVENT_JOURNAL:
+    if (ev->code != ST_OK)
+      st_error("journal: signing stopped (%s): %s", st_error_name(ev->code),
+               ev->text[0] ? ev->text : st_error_sentence(ev->code));
+    else
+      st_info("journal: %s", ev->text[0] ? ev->text : st_error_sentence(ev->code));
+    break;
+  case SERVICE_EVENT_FAULT:
+    snprintf(run->detail.text, sizeof run->detail.text, "%s", ev->text);
+    return ev->code;
+  default: break;
+  }
+  return ST_OK;
 }
 
 /* Parses "PATH[@BAUD]" into SPEC (PATH points into ARG, which is cut at '@'). */
@@ -75,40 +119,21 @@ out:
   return r;
 }
 
-/* The self-pipe and the handlers for SIGINT and SIGTERM. Returns 0 and the read end. */
-static int cli_serial_signals(int pipe_fds[2])
-{
-  int r = ST_E_INTERNAL;
-  struct sigaction sa;
-  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0)
-    goto out;
-  cli_serial_stop_write = pipe_fds[1];
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = cli_serial_on_signal;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-    goto out;
-  signal(SIGPIPE, SIG_IGN);
-  r = ST_OK;
-out:
-  return r;
-}
-
 int cli_serial(struct cli *cli)
 {
   static const struct option options[] = {{"block-timeout", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+  static const int signals[] = {SIGINT, SIGTERM};
   struct station_config *cfg = NULL;
-  struct engine *engine = NULL;
-  struct serial_server *server = NULL;
+  struct service *service = NULL;
   struct serial_port_spec *specs = NULL;
-  struct serial_server_options server_options = {0, 0, 0};
-  struct engine_sink request_sink = {cli_print_engine_event, NULL};
-  struct serial_sink port_sink = {cli_serial_print_port, NULL};
-  struct st_detail detail = {""};
-  int r = ST_E_USAGE, opt, stop_pipe[2] = {-1, -1};
+  struct service_options service_options = {NULL, 0, 0, 1};
+  struct cli_serial_run run = {0, NULL, {""}};
+  struct pin pin;
+  int r = ST_E_USAGE, opt, stop_fd = -1;
   size_t n = 0;
   char *end = NULL;
 
+  memset(&pin, 0, sizeof pin);
   optind = 1;
   while ((opt = getopt_long(cli->argc, cli->argv, "", options, NULL)) != -1) {
     unsigned long ms;
@@ -118,7 +143,7 @@ int cli_serial(struct cli *cli)
     ms = strtoul(optarg, &end, 10);
     if (*optarg == '\0' || *end != '\0' || errno != 0 || ms < 100 || ms > 600000)
       goto usage;
-    server_options.block_timeout_ms = (uint32_t)ms;
+    service_options.block_timeout_ms = (uint32_t)ms;
   }
   r = cli_load_config(cli, &cfg);
   if (r != ST_OK)
@@ -138,42 +163,35 @@ int cli_serial(struct cli *cli)
   }
   if (r != ST_OK)
     goto out;
-  r = engine_open(cfg, &engine, &detail);
+  service_options.ports = specs;
+  service_options.port_count = run.port_count = n;
+  r = service_new(cfg, &service_options, &service, &run.detail);
+  if (r == ST_OK && (r = cli_obtain_pin(cfg, &pin)) == ST_E_PIN_SOURCE)
+    goto out; /* said why */
+  if (r != ST_OK && service != NULL)
+    st_detail_set(&run.detail, "no PIN");
   if (r == ST_OK)
-    r = engine_add_sink(engine, &request_sink);
+    r = service_login(service, pin.value);
+  pin_wipe(&pin);
   if (r == ST_OK)
-    r = serial_server_new(engine, specs, n, &server_options, &server, &detail);
-  if (r == ST_OK)
-    r = serial_server_add_sink(server, &port_sink);
-  if (r == ST_OK && (r = cli_login(cfg, engine, &detail)) == ST_E_PIN_SOURCE)
-    goto out;
-  if (r == ST_OK)
-    r = cli_serial_signals(stop_pipe);
+    r = service_signals_open(signals, 2, &stop_fd);
   if (r == ST_OK) {
-    st_info("serving %zu serial port%s; stop with SIGINT or SIGTERM", n, n == 1 ? "" : "s");
-    if (engine_gateway_url(engine) != NULL)
-      st_info("boards are told their device gateway: %s", engine_gateway_url(engine));
-    else
-      st_info("no gateway configured (gateway.certificate): boards get no gateway for their sota.toml");
-    r = serial_server_run(server, stop_pipe[0], &detail);
+    run.gateway_url = service_info(service)->gateway_url;
+    r = service_run(service, stop_fd, cli_serial_print, &run);
   }
   if (r == ST_OK)
     st_info("stopped");
   else
-    cli_fail(r, &detail);
+    cli_fail(r, &run.detail);
   goto out;
 usage:
   fprintf(stderr, CLI_SERIAL_USAGE "  --block-timeout MS  refuse a CSR block idle this long (100..600000, default 5000)\n");
   r = ST_E_USAGE;
 out:
-  serial_server_free(server);
-  engine_close(engine);
+  pin_wipe(&pin);
+  service_free(service);
+  service_signals_close();
   config_free(cfg);
   free(specs);
-  cli_serial_stop_write = -1;
-  if (stop_pipe[0] >= 0)
-    close(stop_pipe[0]);
-  if (stop_pipe[1] >= 0)
-    close(stop_pipe[1]);
   return cli_exit_status(r);
 }

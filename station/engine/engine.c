@@ -68,6 +68,13 @@ out:
   return r;
 }
 
+void engine_emit(struct engine *e, struct engine_event *ev)
+{
+  journal_counts(e->journal, &ev->records, &ev->issued, &ev->refused);
+  for (size_t s = 0; s < e->sink_count; s++)
+    e->sinks[s].emit(e->sinks[s].arg, ev);
+}
+
 void engine_flush_events(struct engine *e, int deliver)
 {
   for (size_t i = 0; i < e->pending_count; i++) {
@@ -75,8 +82,8 @@ void engine_flush_events(struct engine *e, int deliver)
     struct engine_event ev = {.kind = p->kind, .source = p->source, .device = p->device,
                               .serial_hex = p->serial_hex, .code = p->code, .detail = p->detail,
                               .seq = p->seq, .filesystem = ""};
-    for (size_t s = 0; deliver && s < e->sink_count; s++)
-      e->sinks[s].emit(e->sinks[s].arg, &ev);
+    if (deliver)
+      engine_emit(e, &ev);
     free(p->source);
     free(p->detail);
   }

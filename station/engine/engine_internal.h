@@ -184,6 +184,10 @@ int engine_seal_commit(struct engine *e, struct st_detail *detail);
 int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char *source,
                        const struct engine_result *res);
 
+/* Sends EV to every sink, with the journal's counts filled in. The one
+ * place events leave the engine. */
+void engine_emit(struct engine *e, struct engine_event *ev);
+
 /* Sends the queued events to the sinks (DELIVER 1) or drops them (0). */
 void engine_flush_events(struct engine *e, int deliver);
 

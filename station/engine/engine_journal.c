@@ -83,8 +83,7 @@ static void engine_journal_emit(struct engine *e, enum engine_event_kind kind, i
   struct engine_event ev = {.kind = kind, .source = journal_log_path(e->journal), .device = "",
                             .serial_hex = "", .code = code, .detail = text, .seq = 0,
                             .filesystem = e->stop_fs};
-  for (size_t s = 0; s < e->sink_count; s++)
-    e->sinks[s].emit(e->sinks[s].arg, &ev);
+  engine_emit(e, &ev);
 }
 
 /* The sentence every request gets while stopped, from WHY. */

@@ -197,8 +197,7 @@ static void engine_token_emit(struct engine *e, enum engine_event_kind kind, int
 {
   struct engine_event ev = {.kind = kind, .source = e->cfg->hsm_token, .device = "", .serial_hex = "",
                             .code = code, .detail = text, .seq = 0, .filesystem = ""};
-  for (size_t s = 0; s < e->sink_count; s++)
-    e->sinks[s].emit(e->sinks[s].arg, &ev);
+  engine_emit(e, &ev);
 }
 
 
