@@ -28,37 +28,31 @@ struct cli_serial_run {
 /* A port's event: comings and goings at info level, the rest for -v. */
 static void cli_serial_print_port(const struct service_event *ev)
 {
+  char port[600], text[1100];
+  st_printable(port, sizeof port, ev->source);
+  st_printable(text, sizeof text, ev->text);
   switch (ev->port_event) {
-  case SERIAL_EVENT_OPENED: st_info("port %s: open", ev->source); break;
-  case SERIAL_EVENT_LOST: st_warn("port %s: lost: %s; trying again every second", ev->source, ev->text); break;
-  case SERIAL_EVENT_RECEIVING: st_debug("port %s: receiving a CSR", ev->source); break;
-  case SERIAL_EVENT_QUEUED: st_debug("port %s: request queued", ev->source); break;
+  case SERIAL_EVENT_OPENED: st_info("port %s: open", port); break;
+  case SERIAL_EVENT_LOST: st_warn("port %s: lost: %s; trying again every second", port, text); break;
+  case SERIAL_EVENT_RECEIVING: st_debug("port %s: receiving a CSR", port); break;
+  case SERIAL_EVENT_QUEUED: st_debug("port %s: request queued", port); break;
   case SERIAL_EVENT_ANSWERED:
-    st_debug("port %s: answered %s %s", ev->source, ev->code == ST_OK ? "OK" : "ERR",
+    st_debug("port %s: answered %s %s", port, ev->code == ST_OK ? "OK" : "ERR",
              ev->code == ST_OK ? ev->serial_hex : st_error_name(ev->code));
     break;
-  case SERIAL_EVENT_DROPPED: st_warn("port %s: answer not delivered: %s", ev->source, ev->text); break;
+  case SERIAL_EVENT_DROPPED: st_warn("port %s: answer not delivered: %s", port, text); break;
   }
 }
 
-/* A request decided, or the journal stopped or back. */
-static void cli_serial_print_request(const struct service_event *ev)
+/* A request decided, or the journal stopped or back: the engine's event
+ * again, for the log lines `station sign` prints too. */
+static void cli_serial_print_engine(const struct service_event *ev)
 {
-  const char *detail = ev->text[0] ? ev->text : st_error_sentence(ev->code);
-  switch (ev->request_kind) {
-  case ENGINE_EVENT_ISSUED:
-    st_info("issued %s: device %s, serial %s (journal record %llu)", ev->source, ev->device, ev->serial_hex,
-            (unsigned long long)ev->seq);
-    break;
-  case ENGINE_EVENT_REDELIVERED:
-    st_info("issued before %s: device %s, serial %s (no new signature)", ev->source, ev->device, ev->serial_hex);
-    break;
-  case ENGINE_EVENT_REFUSED:
-    st_info("refused %s: %s: %s (journal record %llu)", ev->source, st_error_name(ev->code), detail,
-            (unsigned long long)ev->seq);
-    break;
-  default: break;
-  }
+  struct engine_event e = {(enum engine_event_kind)ev->request_kind, ev->source, ev->device, ev->serial_hex, ev->code,
+                           ev->text, ev->seq, "", ev->records, ev->issued, ev->refused};
+  if (ev->kind == SERVICE_EVENT_JOURNAL)
+    e.kind = ev->code == ST_OK ? ENGINE_EVENT_JOURNAL_RESUMED : ENGINE_EVENT_JOURNAL_STOPPED;
+  cli_print_engine_event(NULL, &e);
 }
 
 /* The event consumer of service_run: prints; returns non-zero (the code,
@@ -80,14 +74,8 @@ static int cli_serial_print(void *arg, const struct service_event *ev)
       st_info("no gateway configured (gateway.certificate): boards get no gateway for their sota.toml");
     break;
   case SERVICE_EVENT_PORT: cli_serial_print_port(ev); break;
-  case SERVICE_EVENT_REQUEST: cli_serial_print_request(ev); break;
-  case SERVICE_EVENT_JOURNAL:
-    if (ev->code != ST_OK)
-      st_error("journal: signing stopped (%s): %s", st_error_name(ev->code),
-               ev->text[0] ? ev->text : st_error_sentence(ev->code));
-    else
-      st_info("journal: %s", ev->text[0] ? ev->text : st_error_sentence(ev->code));
-    break;
+  case SERVICE_EVENT_REQUEST:
+  case SERVICE_EVENT_JOURNAL: cli_serial_print_engine(ev); break;
   case SERVICE_EVENT_FAULT:
     snprintf(run->detail.text, sizeof run->detail.text, "%s", ev->text);
     return ev->code;

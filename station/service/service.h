@@ -42,8 +42,9 @@
  * the driver polls service_event_fd() with its own descriptors and drains
  * the queue with service_next_event(), or hands its thread to service_run.
  * Text in events that came from outside (file names, serial text) has
- * already been made printable (st_printable_utf8, or st_printable when
- * headless). The PIN is never put in an event or the log.
+ * already been made printable (st_printable_utf8), except when headless:
+ * then it is as it came, for the driver to escape (st_printable) in its log
+ * lines. The PIN is never put in an event or the log.
  */
 #ifndef STATION_SERVICE_H
 #define STATION_SERVICE_H
@@ -68,7 +69,7 @@ struct service_options {
   size_t port_count;
   uint32_t block_timeout_ms;             /* a CSR block idle this long is refused (0: the default, 5000) */
   int headless;                          /* 1: no sticks (intake.usb is not watched), no shift counts read,
-                                            event text in printable ASCII for a log (st_printable) */
+                                            event text as it came (the driver escapes it for its log) */
 };
 
 struct service_info {

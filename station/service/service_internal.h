@@ -80,7 +80,8 @@ struct service {
 void service_event_init(struct service_event *ev, int kind);
 
 /* Copies IN into OUT (CAP bytes) as text the driver can show: printable
- * UTF-8 for a screen, printable ASCII when headless (service_options). */
+ * UTF-8 for a screen; as it is when headless (service_options: the driver
+ * escapes it for its log). */
 void service_text(const struct service *s, char *out, size_t cap, const char *in);
 
 /* Queues a copy of EV and wakes the driver. Thread-safe. */

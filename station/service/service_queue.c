@@ -1,6 +1,7 @@
 /* service_queue.c - the service's event queue (see service.h). */
 #include "service_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -27,7 +28,7 @@ void service_event_init(struct service_event *ev, int kind)
 void service_text(const struct service *s, char *out, size_t cap, const char *in)
 {
   if (s->options.headless)
-    st_printable(out, cap, in != NULL ? in : "");
+    snprintf(out, cap, "%s", in != NULL ? in : "");
   else
     st_printable_utf8(out, cap, in != NULL ? in : "");
 }
