@@ -35,15 +35,16 @@
  * "serial:<port path>".
  *
  * Faults: a fault of the HSM for one request is answered "STATION ERR <code>"
- * to that board and the loop goes on. A commit that fails because the
+ * to that board and the turns go on. A commit that fails because the
  * journal cannot be written (a full disk) stops the engine on its journal
  * (engine.h): nothing of the group is released, each of its boards is
  * answered "STATION ERR no-space <sentence>" (or "journal"), so is every
- * request until the engine resumes, and the loop goes on; it asks the engine
- * to resume at every turn (at least once a second; the engine tries at most
- * every few seconds), so the station resumes by itself. Any other journal
- * fault (or one after which the engine stops for good) stops the loop with
- * that code before anything of the group is released.
+ * request until the engine resumes, and the turns go on; each turn asks the
+ * engine to resume (the driver turns at least once a second; the engine
+ * tries at most every few seconds), so the station resumes by itself. Any
+ * other journal fault (or one after which the engine stops for good) ends
+ * the turn with that code before anything of the group is released: the
+ * driver stops serving.
  *
  * A port that goes away (read or poll error, hang-up) is closed and reported;
  * a request of it already queued is still decided and journaled, its answer
