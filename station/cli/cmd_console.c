@@ -22,7 +22,7 @@ int cli_console(struct cli *cli)
   r = cli_load_config(cli, &cfg);
   if (r != ST_OK)
     goto out;
-  r = service_new(cfg, &svc, &detail);
+  r = service_new(cfg, NULL, &svc, &detail);
   if (r == ST_OK)
     r = console_run(svc, &detail);
   if (r != ST_OK)

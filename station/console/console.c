@@ -30,19 +30,6 @@
 #define CONSOLE_MIN_COLS 40
 #define CONSOLE_MIN_LINES 12
 
-/* The write end of the self-pipe the signal handler pokes. */
-static int console_signal_write = -1;
-
-static void console_on_signal(int sig)
-{
-  int saved = errno;
-  char byte = (char)sig;
-  if (write(console_signal_write, &byte, 1) < 0) {
-    /* full: a wake-up is pending anyway */
-  }
-  errno = saved;
-}
-
 /* ---- actions ---- */
 
 void console_answer(struct console *c, enum console_role role, const char *fmt, ...)
@@ -453,22 +440,6 @@ static void console_colours(struct console *c)
   init_pair(CONSOLE_ATTR_BANNER_OK, COLOR_BLACK, COLOR_GREEN);
 }
 
-static int console_signals(int fds[2])
-{
-  int r = ST_E_INTERNAL;
-  struct sigaction sa;
-  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
-    return r;
-  console_signal_write = fds[1];
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = console_on_signal;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGWINCH, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-    return r;
-  signal(SIGPIPE, SIG_IGN);
-  return ST_OK;
-}
-
 /* While quitting: once the station writes to no stick, the console shows
  * what became of the sticks for a moment, then leaves. */
 static void console_check_leave(struct console *c)
@@ -549,7 +520,8 @@ static void console_farewell(const struct console *c)
 int console_run(struct service *svc, struct st_detail *detail)
 {
   int r = ST_E_USAGE;
-  int signal_fds[2] = {-1, -1}, log_fds[2] = {-1, -1}, saved_stderr = -1;
+  static const int signals[] = {SIGWINCH, SIGINT, SIGTERM};
+  int signal_fd = -1, log_fds[2] = {-1, -1}, saved_stderr = -1;
   SCREEN *screen = NULL;
   static struct console c; /* large (the log); one console per process */
 
@@ -578,7 +550,7 @@ int console_run(struct service *svc, struct st_detail *detail)
       goto out;
     }
   }
-  r = console_signals(signal_fds);
+  r = service_signals_open(signals, 3, &signal_fd);
   /* the station's log goes into the event log while the screen is up */
   if (r == ST_OK && (pipe2(log_fds, O_CLOEXEC) != 0 || (saved_stderr = dup(STDERR_FILENO)) < 0 ||
                      dup2(log_fds[1], STDERR_FILENO) < 0 || fcntl(log_fds[0], F_SETFL, O_NONBLOCK) != 0))
@@ -605,7 +577,7 @@ int console_run(struct service *svc, struct st_detail *detail)
     c.model.login = CONSOLE_LOGGING_IN;
     service_login(svc, NULL);
   }
-  console_loop(&c, signal_fds[0], log_fds[0]);
+  console_loop(&c, signal_fd, log_fds[0]);
   r = ST_OK;
 out:
   if (screen != NULL) {
@@ -622,15 +594,9 @@ out:
   }
   pin_free(c.pin);
   console_model_cleanup(&c.model);
-  signal(SIGWINCH, SIG_DFL);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
-  console_signal_write = -1;
-  for (int i = 0; i < 2; i++) {
-    if (signal_fds[i] >= 0)
-      close(signal_fds[i]);
+  service_signals_close();
+  for (int i = 0; i < 2; i++)
     if (log_fds[i] >= 0)
       close(log_fds[i]);
-  }
   return r;
 }

@@ -69,6 +69,13 @@ out:
   return r;
 }
 
+void engine_emit(struct engine *e, struct engine_event *ev)
+{
+  journal_counts(e->journal, &ev->records, &ev->issued, &ev->refused);
+  for (size_t s = 0; s < e->sink_count; s++)
+    e->sinks[s].emit(e->sinks[s].arg, ev);
+}
+
 void engine_flush_events(struct engine *e, int deliver)
 {
   for (size_t i = 0; i < e->pending_count; i++) {
@@ -76,8 +83,8 @@ void engine_flush_events(struct engine *e, int deliver)
     struct engine_event ev = {.kind = p->kind, .source = p->source, .device = p->device,
                               .serial_hex = p->serial_hex, .code = p->code, .detail = p->detail,
                               .seq = p->seq, .filesystem = ""};
-    for (size_t s = 0; deliver && s < e->sink_count; s++)
-      e->sinks[s].emit(e->sinks[s].arg, &ev);
+    if (deliver)
+      engine_emit(e, &ev);
     free(p->source);
     free(p->detail);
   }
@@ -134,7 +141,7 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
   e->checks = work_group_new();
   if (e->pool == NULL || e->checks == NULL)
     goto out;
-  if (cfg->hsm_sessions > 1 && (e->signers = workers_new(cfg->hsm_sessions, "st-sign")) == NULL)
+  if (engine_token_open(e, cfg->hsm_sessions) != ST_OK)
     goto out;
   e->cfg = cfg;
   e->policy.factory = cfg->factory;
@@ -235,7 +242,7 @@ static void engine_warn_key_attributes(struct engine *e)
 int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
 {
   int r = ST_OK;
-  if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
+  if (engine_token_wedged(e)) {
     /* a call stuck in the token may still be using its sessions */
     st_detail_set(detail, "token %s stopped answering; restart the station", e->cfg->hsm_token);
     r = ST_E_HSM_TIMEOUT;
@@ -260,7 +267,7 @@ int engine_login(struct engine *e, const char *pin, struct st_detail *detail)
   if (r == ST_OK)
     r = engine_pin_keep(e, pin); /* to log in again after a token fault */
   if (r == ST_OK)
-    e->hsm_fault_ms = 0;
+    engine_token_answered(e);
   e->logged_in = r == ST_OK;
   return r;
 }
@@ -270,11 +277,11 @@ int engine_logout(struct engine *e)
   int r = ST_OK;
   struct st_detail why = {""};
   /* the head writer works in the logged-in session: let it finish first */
-  if (e->audit != NULL && !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE) &&
+  if (e->audit != NULL && !engine_token_wedged(e) &&
       audit_head_flush_timed(e->audit, (e->cfg->hsm_sign_timeout > 0 ? e->cfg->hsm_sign_timeout : 30) * 1000u,
                              &why) != ST_OK)
     st_warn("journal: the head could not be written to the token before logging out: %s", why.text);
-  if (e->hsm != NULL && !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) /* wedged: leave the token alone */
+  if (e->hsm != NULL && !engine_token_wedged(e)) /* wedged: leave the token alone */
     r = hsm_logout(e->hsm);
   engine_pin_forget(e); /* locked: the engine must not log in on its own */
   e->logged_in = 0;
@@ -308,7 +315,7 @@ int engine_commit(struct engine *e, struct st_detail *detail)
     goto out;
   }
   if (records > 0)
-    e->stop_backoff_ms = 0; /* the journal takes writes again */
+    engine_journal_committed(e);
   engine_flush_events(e, 1);
   r = engine_audit_commit(e, detail);
 out:
@@ -357,7 +364,6 @@ void engine_close(struct engine *e)
   if (engine_sign_close(e))
     return; /* wedged: a stuck signature may still use what E holds */
   work_group_free(e->checks);
-  workers_free(e->signers);
   workers_free(e->pool);
   pthread_mutex_destroy(&e->check_lock);
   engine_flush_events(e, 0);
@@ -417,8 +423,7 @@ int engine_journal_key_id(const struct engine *e, uint8_t id[32])
  * journal established. */
 static int engine_can_seal(const struct engine *e)
 {
-  return e->audit != NULL && e->logged_in && e->established && e->hsm_fault_ms == 0 &&
-         !__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE);
+  return e->audit != NULL && e->logged_in && e->established && engine_token_answering(e);
 }
 
 int engine_seal_commit(struct engine *e, struct st_detail *detail)
@@ -453,7 +458,7 @@ int engine_audit_commit(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
   if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !e->logged_in || !e->established ||
-      __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
+      engine_token_wedged(e))
     goto out;
   /* every commit ended with its seal (engine_seal_commit); the head follows it */
   r = audit_head_write(e->audit, e->journal, detail);
@@ -489,7 +494,7 @@ void engine_audit_close(struct engine *e)
   if (e->audit != NULL && engine_checkpoint(e, &d) != ST_OK)
     st_warn("journal: no checkpoint at close: %s", d.text);
   /* wedged: a call stuck in the token may still use the audit's key; engine_sign_close keeps it */
-  if (!__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
+  if (!engine_token_wedged(e)) {
     audit_free(e->audit);
     e->audit = NULL;
   }

@@ -64,10 +64,13 @@ struct engine_event {
   const char *detail;        /* the refusal's particulars, or "" */
   uint64_t seq;              /* journal record (a redelivery: its handed-back record) */
   const char *filesystem;    /* JOURNAL_*: the mount point holding the journal; else "" */
+  uint64_t records, issued, refused;  /* the journal's counts (engine_counts) as the event leaves */
 };
 
-/* A receiver of events. EMIT is called on the engine's thread; the event and
- * its strings are valid only during the call. */
+/* A receiver of events. EMIT is called on the engine's thread, from inside
+ * the engine call that made the event (engine_commit, engine_resume, a
+ * decide): it must not call back into the engine (the counts it needs travel
+ * in the event). The event and its strings are valid only during the call. */
 struct engine_sink {
   void (*emit)(void *arg, const struct engine_event *event);
   void *arg;

@@ -1,6 +1,9 @@
 /*
- * engine_internal.h - what engine.c (opening, login, commit, audit hooks) and
- * engine_decide.c (deciding requests) share. Not for other modules.
+ * engine_internal.h - what the engine's files share. Not for other modules.
+ * The token's state (struct engine_token) is written by engine_sign.c
+ * alone, the journal outage (struct engine_stop) by engine_journal.c alone;
+ * the other files ask them through the functions below. Events leave the
+ * engine in one place, engine_emit (engine.c).
  */
 #ifndef STATION_ENGINE_INTERNAL_H
 #define STATION_ENGINE_INTERNAL_H
@@ -56,6 +59,31 @@ struct engine_check {
   char serial_hex[41];
 };
 
+/* The token's state: written by engine_sign.c alone (signing, faults, logging
+ * in again); the other files ask it through engine_token_*. */
+struct engine_token {
+  struct workers *signers;          /* hsm.sessions threads signing; NULL for one session */
+  struct pin *kept_pin;             /* the PIN of the last engine_login, locked, for logging in again */
+  int wedged;                       /* a signature never came back: sign no more (atomic) */
+  unsigned signed_count;            /* signatures finished (atomic): the watchdog's progress */
+  int64_t fault_ms;                 /* when the last HSM fault happened (0: none since the last login) */
+  unsigned backoff_ms;              /* wait before the next log-in attempt */
+  struct st_detail fault_why;       /* what the last HSM fault (or log-in attempt) said */
+};
+
+/* The journal outage: written by engine_journal.c alone (stop, refusals while
+ * stopped, resume); the other files ask engine_journal_stopped. */
+struct engine_stop {
+  int code;                         /* 0, or the code of the failed commit (atomic) */
+  struct st_detail detail;          /* the sentence every request gets while stopped */
+  char fs[256];                     /* the file system holding the journal */
+  int64_t since_ms;                 /* when it stopped (monotonic) */
+  int64_t resume_at_ms;             /* the earliest next attempt to resume (monotonic) */
+  unsigned backoff_ms;              /* wait after a failed commit; doubles while commits keep failing */
+  struct engine_outage *requests;   /* requests answered while stopped, journaled on resuming */
+  size_t count, cap, lost;
+};
+
 struct engine {
   const struct station_config *cfg;
   struct policy policy;
@@ -78,23 +106,8 @@ struct engine {
   int check_failed;                 /* a signature the HSM made did not verify */
   char check_failed_serial[41];
   struct audit *audit;              /* journal key and head on the token (audit hooks below) */
-  struct workers *signers;          /* hsm.sessions threads signing (engine_sign.c) */
-  /* reliability (engine_sign.c): the token's faults */
-  struct pin *kept_pin;             /* the PIN of the last engine_login, locked, for logging in again */
-  int wedged;                       /* a signature never came back: sign no more (atomic) */
-  unsigned signed_count;            /* signatures finished (atomic): the watchdog's progress */
-  int64_t hsm_fault_ms;             /* when the last HSM fault happened (0: none since the last login) */
-  unsigned hsm_backoff_ms;          /* wait before the next log-in attempt */
-  /* reliability (engine_journal.c): the journal cannot be written */
-  int journal_stop;                 /* 0, or the code of the failed commit (atomic) */
-  struct st_detail stop_detail;     /* the sentence every request gets while stopped */
-  char stop_fs[256];                /* the file system holding the journal */
-  int64_t stop_ms;                  /* when it stopped (monotonic) */
-  int64_t resume_at_ms;             /* the earliest next attempt to resume (monotonic) */
-  unsigned stop_backoff_ms;         /* wait after a failed commit; doubles while commits keep failing */
-  struct engine_outage *outage;     /* requests answered while stopped, journaled on resuming */
-  size_t outage_count, outage_cap, outage_lost;
-  struct st_detail hsm_fault_why;   /* what the last HSM fault (or log-in attempt) said */
+  struct engine_token token;        /* engine_sign.c's */
+  struct engine_stop stop;          /* engine_journal.c's */
   /* the seal (engine.c, audit_seal.c) */
   int established;                  /* the first login checked the journal's seal and head */
   int init_journal;                 /* engine_init_journal: the first login may begin a journal */
@@ -156,6 +169,25 @@ int engine_prove_key(struct engine *e, struct st_detail *detail);
  * engine is wedged), or journal_append's codes. */
 int engine_seal_append(struct engine *e, struct st_detail *detail);
 
+/* engine_sign.c: starts the signing threads for SESSIONS (none for one).
+ * Returns 0 or ST_E_NO_MEMORY. */
+int engine_token_open(struct engine *e, unsigned sessions);
+
+/* engine_sign.c: 1 when a call into the token never came back (the engine
+ * is wedged until restarted). Thread-safe. */
+int engine_token_wedged(const struct engine *e);
+
+/* engine_sign.c: 1 when the token answers: no fault since the last login,
+ * not wedged. */
+int engine_token_answering(const struct engine *e);
+
+/* engine_sign.c: a login succeeded: the token's faults are behind it. */
+void engine_token_answered(struct engine *e);
+
+/* engine_journal.c: a commit with records reached the journal: the wait
+ * after a failed commit starts again from its least. */
+void engine_journal_committed(struct engine *e);
+
 /* Keeps a locked copy of PIN for logging in again after a fault (replacing
  * any earlier one). Returns 0 or ST_E_NO_MEMORY. */
 int engine_pin_keep(struct engine *e, const char *pin);
@@ -183,6 +215,10 @@ int engine_seal_commit(struct engine *e, struct st_detail *detail);
  * Returns 0 or ST_E_NO_MEMORY. */
 int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char *source,
                        const struct engine_result *res);
+
+/* Sends EV to every sink, with the journal's counts filled in. The one
+ * place events leave the engine. */
+void engine_emit(struct engine *e, struct engine_event *ev);
 
 /* Sends the queued events to the sinks (DELIVER 1) or drops them (0). */
 void engine_flush_events(struct engine *e, int deliver);

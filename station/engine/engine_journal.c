@@ -59,9 +59,14 @@ struct engine_outage {
   int has_csr;
 };
 
+void engine_journal_committed(struct engine *e)
+{
+  e->stop.backoff_ms = 0;
+}
+
 int engine_journal_stopped(const struct engine *e)
 {
-  return __atomic_load_n(&e->journal_stop, __ATOMIC_ACQUIRE);
+  return __atomic_load_n(&e->stop.code, __ATOMIC_ACQUIRE);
 }
 
 /* Tells every sink about the journal: KIND with CODE and TEXT. */
@@ -69,21 +74,20 @@ static void engine_journal_emit(struct engine *e, enum engine_event_kind kind, i
 {
   struct engine_event ev = {.kind = kind, .source = journal_log_path(e->journal), .device = "",
                             .serial_hex = "", .code = code, .detail = text, .seq = 0,
-                            .filesystem = e->stop_fs};
-  for (size_t s = 0; s < e->sink_count; s++)
-    e->sinks[s].emit(e->sinks[s].arg, &ev);
+                            .filesystem = e->stop.fs};
+  engine_emit(e, &ev);
 }
 
 /* The sentence every request gets while stopped, from WHY. */
 static void engine_stop_explain(struct engine *e, const char *why)
 {
-  char text[sizeof e->stop_detail.text];
+  char text[sizeof e->stop.detail.text];
   snprintf(text, sizeof text, "%s", why);
-  if (e->journal_stop == ST_E_NO_SPACE)
-    st_detail_set(&e->stop_detail, "the journal disk is full: %s; nothing was released; signing resumes once "
-                  "there is room on %s", text, e->stop_fs);
+  if (e->stop.code == ST_E_NO_SPACE)
+    st_detail_set(&e->stop.detail, "the journal disk is full: %s; nothing was released; signing resumes once "
+                  "there is room on %s", text, e->stop.fs);
   else
-    st_detail_set(&e->stop_detail, "the journal cannot be written: %s; nothing was released; signing resumes "
+    st_detail_set(&e->stop.detail, "the journal cannot be written: %s; nothing was released; signing resumes "
                   "once it can be written again", text);
 }
 
@@ -94,17 +98,17 @@ static void engine_outage_note(struct engine *e, int code, const char *source, c
 {
   static const uint8_t zero[32];
   struct engine_outage *o, *grown;
-  size_t cap = e->outage_cap ? e->outage_cap * 2 : 16;
+  size_t cap = e->stop.cap ? e->stop.cap * 2 : 16;
   int kept = 0;
 
-  if (e->outage_count == e->outage_cap) {
-    grown = cap <= ENGINE_OUTAGE_MAX ? realloc(e->outage, cap * sizeof *grown) : NULL;
+  if (e->stop.count == e->stop.cap) {
+    grown = cap <= ENGINE_OUTAGE_MAX ? realloc(e->stop.requests, cap * sizeof *grown) : NULL;
     if (grown == NULL)
       goto out;
-    e->outage = grown;
-    e->outage_cap = cap;
+    e->stop.requests = grown;
+    e->stop.cap = cap;
   }
-  o = &e->outage[e->outage_count];
+  o = &e->stop.requests[e->stop.count];
   memset(o, 0, sizeof *o);
   if ((o->source = strdup(source != NULL ? source : "")) == NULL)
     goto out;
@@ -115,19 +119,19 @@ static void engine_outage_note(struct engine *e, int code, const char *source, c
     memcpy(o->csr_sha256, csr_sha256, 32);
     o->has_csr = 1;
   }
-  e->outage_count++;
+  e->stop.count++;
   kept = 1;
 out:
   if (!kept)
-    e->outage_lost++;
+    e->stop.lost++;
 }
 
 static void engine_outage_clear(struct engine *e)
 {
-  for (size_t i = 0; i < e->outage_count; i++)
-    free(e->outage[i].source);
-  e->outage_count = 0;
-  e->outage_lost = 0;
+  for (size_t i = 0; i < e->stop.count; i++)
+    free(e->stop.requests[i].source);
+  e->stop.count = 0;
+  e->stop.lost = 0;
 }
 
 void engine_journal_stop(struct engine *e, int code, struct st_detail *detail)
@@ -138,25 +142,25 @@ void engine_journal_stop(struct engine *e, int code, struct st_detail *detail)
 
   if (detail != NULL)
     why = *detail;
-  journal_filesystem(journal_log_path(e->journal), e->stop_fs, sizeof e->stop_fs);
-  __atomic_store_n(&e->journal_stop, code, __ATOMIC_RELEASE);
-  e->stop_backoff_ms = e->stop_backoff_ms == 0 ? ENGINE_RESUME_EVERY_MS
-                       : e->stop_backoff_ms * 2 > ENGINE_RESUME_BACKOFF_MAX_MS ? ENGINE_RESUME_BACKOFF_MAX_MS
-                                                                               : e->stop_backoff_ms * 2;
-  e->resume_at_ms = now + e->stop_backoff_ms;
+  journal_filesystem(journal_log_path(e->journal), e->stop.fs, sizeof e->stop.fs);
+  __atomic_store_n(&e->stop.code, code, __ATOMIC_RELEASE);
+  e->stop.backoff_ms = e->stop.backoff_ms == 0 ? ENGINE_RESUME_EVERY_MS
+                       : e->stop.backoff_ms * 2 > ENGINE_RESUME_BACKOFF_MAX_MS ? ENGINE_RESUME_BACKOFF_MAX_MS
+                                                                               : e->stop.backoff_ms * 2;
+  e->stop.resume_at_ms = now + e->stop.backoff_ms;
   if (!was)
-    e->stop_ms = now;
+    e->stop.since_ms = now;
   engine_stop_explain(e, why.text[0] ? why.text : st_error_sentence(code));
   /* the group that failed: answered with the stop, journaled as refusals on resuming */
   for (size_t i = 0; i < e->pending_count; i++)
     engine_outage_note(e, code, e->pending[i].source, e->pending[i].device, e->pending[i].csr_sha256);
   engine_flush_events(e, 0);
   if (!was)
-    engine_journal_emit(e, ENGINE_EVENT_JOURNAL_STOPPED, code, e->stop_detail.text);
+    engine_journal_emit(e, ENGINE_EVENT_JOURNAL_STOPPED, code, e->stop.detail.text);
   else
-    st_warn("journal: still cannot be written: %s", e->stop_detail.text);
+    st_warn("journal: still cannot be written: %s", e->stop.detail.text);
   if (detail != NULL)
-    *detail = e->stop_detail;
+    *detail = e->stop.detail;
 }
 
 void engine_journal_refuse(struct engine *e, const char *source, const struct engine_request *req,
@@ -182,8 +186,8 @@ static int engine_outage_commit(struct engine *e, struct st_detail *detail)
   static const char text[] = "turned away while the journal could not be written: nothing was released; "
                              "journaled when it could be written again";
   int r;
-  for (size_t i = 0; i < e->outage_count; i++) {
-    struct engine_outage *o = &e->outage[i];
+  for (size_t i = 0; i < e->stop.count; i++) {
+    struct engine_outage *o = &e->stop.requests[i];
     struct journal_record rec;
     struct engine_result res;
     memset(&rec, 0, sizeof rec);
@@ -220,12 +224,12 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
 {
   int r, stop = engine_journal_stopped(e);
   int64_t now = st_mono_ms();
-  size_t journaled = e->outage_count, lost = e->outage_lost;
+  size_t journaled = e->stop.count, lost = e->stop.lost;
   struct journal_open_report report;
   struct st_detail why = {""};
   char text[sizeof why.text];
 
-  e->resume_at_ms = now + ENGINE_RESUME_EVERY_MS;
+  e->stop.resume_at_ms = now + ENGINE_RESUME_EVERY_MS;
   r = journal_room(e->journal, ENGINE_RESUME_ROOM, &why);
   if (r == ST_OK)
     r = journal_recover(e->journal, &report, &why);
@@ -237,7 +241,7 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
   }
   if (st_error_has(r, ST_CLASS_JOURNAL_UNTRUSTED)) { /* a restart would refuse it too */
     e->failed = 1;
-    __atomic_store_n(&e->journal_stop, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->stop.code, 0, __ATOMIC_RELEASE);
     engine_outage_clear(e);
     engine_journal_emit(e, ENGINE_EVENT_JOURNAL_STOPPED, r, why.text);
     *detail = why;
@@ -245,9 +249,9 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
   }
   if (r != ST_OK) {
     if (r != ST_E_NO_SPACE) /* not a matter of room: wait as after a failed commit */
-      e->resume_at_ms = now + e->stop_backoff_ms;
+      e->stop.resume_at_ms = now + e->stop.backoff_ms;
     engine_stop_explain(e, why.text);
-    *detail = e->stop_detail;
+    *detail = e->stop.detail;
     r = stop;
     goto out;
   }
@@ -257,12 +261,12 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
     *detail = why;
     goto out;
   }
-  __atomic_store_n(&e->journal_stop, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&e->stop.code, 0, __ATOMIC_RELEASE);
   engine_outage_clear(e);
   engine_flush_events(e, 1);
   snprintf(text, sizeof text, "journal %s can be written again after %lld s: signing resumed; %zu request%s "
            "answered meanwhile journaled as refused (%s)", journal_log_path(e->journal),
-           (long long)((now - e->stop_ms) / 1000), journaled, journaled == 1 ? "" : "s", st_error_name(stop));
+           (long long)((now - e->stop.since_ms) / 1000), journaled, journaled == 1 ? "" : "s", st_error_name(stop));
   if (lost > 0)
     st_warn("journal: %zu more requests answered while it could not be written were too many to remember and "
             "are not journaled", lost);
@@ -270,7 +274,7 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
   r = engine_audit_commit(e, detail);
   if (r == ST_OK && engine_journal_stopped(e)) { /* a checkpoint's commit failed at once */
     r = engine_journal_stopped(e);
-    *detail = e->stop_detail;
+    *detail = e->stop.detail;
   }
 out:
   return r;
@@ -286,9 +290,9 @@ int engine_resume(struct engine *e, struct st_detail *detail)
   r = engine_journal_stopped(e);
   if (r == ST_OK)
     goto out;
-  if (st_mono_ms() < e->resume_at_ms) {
+  if (st_mono_ms() < e->stop.resume_at_ms) {
     if (detail != NULL)
-      *detail = e->stop_detail;
+      *detail = e->stop.detail;
     goto out;
   }
   {
@@ -303,12 +307,12 @@ out:
 
 void engine_journal_close(struct engine *e)
 {
-  size_t n = e->outage_count + e->outage_lost;
+  size_t n = e->stop.count + e->stop.lost;
   if (n > 0)
     st_warn("journal: closed before it could be written again: %zu request%s turned away because of it %s not "
             "journaled as refused", n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
   engine_outage_clear(e);
-  free(e->outage);
-  e->outage = NULL;
-  e->outage_cap = 0;
+  free(e->stop.requests);
+  e->stop.requests = NULL;
+  e->stop.cap = 0;
 }

@@ -91,7 +91,7 @@ static void engine_park(void *what)
 int engine_pin_keep(struct engine *e, const char *pin)
 {
   engine_pin_forget(e);
-  if ((e->kept_pin = pin_new()) == NULL || pin_set(e->kept_pin, pin) != 0) {
+  if ((e->token.kept_pin = pin_new()) == NULL || pin_set(e->token.kept_pin, pin) != 0) {
     engine_pin_forget(e);
     return ST_E_NO_MEMORY;
   }
@@ -100,8 +100,8 @@ int engine_pin_keep(struct engine *e, const char *pin)
 
 void engine_pin_forget(struct engine *e)
 {
-  pin_free(e->kept_pin);
-  e->kept_pin = NULL;
+  pin_free(e->token.kept_pin);
+  e->token.kept_pin = NULL;
 }
 
 /* ---- signing ---- */
@@ -135,7 +135,7 @@ static void engine_sign_plan(void *arg)
   struct engine_check *check = NULL;
   int r = ST_E_HSM_TIMEOUT;
 
-  if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE))
+  if (__atomic_load_n(&e->token.wedged, __ATOMIC_ACQUIRE))
     goto out;
   r = ST_E_NO_MEMORY;
   if ((check = calloc(1, sizeof *check)) == NULL)
@@ -145,7 +145,7 @@ static void engine_sign_plan(void *arg)
   if (r != ST_OK)
     goto out;
   r = device_cert_sign(hsm_key_signer(e->ca_key), tbs.digest, check->sig, &check->sig_len, &plan->sign_detail);
-  __atomic_add_fetch(&e->signed_count, 1, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&e->token.signed_count, 1, __ATOMIC_RELEASE);
   if (r != ST_OK)
     goto out;
   r = device_cert_assemble(&tbs, check->sig, check->sig_len, &plan->cert_der, &plan->cert_len);
@@ -168,10 +168,10 @@ out:
 static int engine_watch(struct engine *e, struct work_group *signing)
 {
   unsigned timeout_ms = (e->cfg->hsm_sign_timeout > 0 ? e->cfg->hsm_sign_timeout : 30) * 1000u;
-  unsigned seen = __atomic_load_n(&e->signed_count, __ATOMIC_ACQUIRE);
+  unsigned seen = __atomic_load_n(&e->token.signed_count, __ATOMIC_ACQUIRE);
   int stuck = 0;
   while (!stuck && work_group_wait_timed(signing, timeout_ms)) {
-    unsigned now = __atomic_load_n(&e->signed_count, __ATOMIC_ACQUIRE);
+    unsigned now = __atomic_load_n(&e->token.signed_count, __ATOMIC_ACQUIRE);
     stuck = now == seen;
     seen = now;
   }
@@ -185,8 +185,7 @@ static void engine_token_emit(struct engine *e, enum engine_event_kind kind, int
 {
   struct engine_event ev = {.kind = kind, .source = e->cfg->hsm_token, .device = "", .serial_hex = "",
                             .code = code, .detail = text, .seq = 0, .filesystem = ""};
-  for (size_t s = 0; s < e->sink_count; s++)
-    e->sinks[s].emit(e->sinks[s].arg, &ev);
+  engine_emit(e, &ev);
 }
 
 
@@ -219,7 +218,7 @@ static void engine_relogin_run(void *arg)
   if (t->result == ST_OK)
     t->result = engine_prove_key(e, &t->detail);
   ERR_clear_error();
-  __atomic_add_fetch(&e->signed_count, 1, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&e->token.signed_count, 1, __ATOMIC_RELEASE);
 }
 
 /* Logs in again with the kept PIN and proves the CA key, on a signing thread
@@ -232,23 +231,23 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
   struct engine_relogin *t = NULL;
   struct work_group *group = NULL;
 
-  if (e->kept_pin == NULL) {
+  if (e->token.kept_pin == NULL) {
     st_detail_set(detail, "the token failed and the station keeps no PIN to log in again; log in again");
     goto out;
   }
   r = ST_E_NO_MEMORY;
-  if (e->signers == NULL && (e->signers = workers_new(1, "st-sign")) == NULL)
+  if (e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
     goto out;
   if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
     goto out;
   t->engine = e;
-  if ((t->pin = pin_copy(e->kept_pin)) == NULL)
+  if ((t->pin = pin_copy(e->token.kept_pin)) == NULL)
     goto out;
   st_info("hsm: logging in to token %s again after a fault", e->cfg->hsm_token);
   e->logged_in = 0;
-  workers_submit(e->signers, group, engine_relogin_run, t);
+  workers_submit(e->token.signers, group, engine_relogin_run, t);
   if (engine_watch(e, group)) {
-    __atomic_store_n(&e->wedged, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->token.wedged, 1, __ATOMIC_RELEASE);
     engine_park(t);
     engine_park(group);
     t = NULL;
@@ -296,7 +295,7 @@ static void engine_seal_run(void *arg)
   t->result = checkpoint_sign(audit_signer(e->audit), audit_public_key(e->audit), t->msg, t->msg_len, t->sig,
                               &t->sig_len, &t->detail);
   ERR_clear_error();
-  __atomic_add_fetch(&e->signed_count, 1, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&e->token.signed_count, 1, __ATOMIC_RELEASE);
 }
 
 int engine_seal_append(struct engine *e, struct st_detail *detail)
@@ -305,15 +304,15 @@ int engine_seal_append(struct engine *e, struct st_detail *detail)
   struct engine_seal_task *t = NULL;
   struct work_group *group = NULL;
 
-  if (e->signers == NULL && (e->signers = workers_new(1, "st-sign")) == NULL)
+  if (e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
     goto out;
   if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
     goto out;
   t->engine = e;
   t->msg_len = checkpoint_next_message(e->journal, t->msg);
-  workers_submit(e->signers, group, engine_seal_run, t);
+  workers_submit(e->token.signers, group, engine_seal_run, t);
   if (engine_watch(e, group)) {
-    __atomic_store_n(&e->wedged, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->token.wedged, 1, __ATOMIC_RELEASE);
     engine_park(t);
     engine_park(group);
     t = NULL;
@@ -347,32 +346,32 @@ static int engine_sign_ready(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_HSM_TIMEOUT;
   int64_t now = st_mono_ms();
-  if (__atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE)) {
+  if (__atomic_load_n(&e->token.wedged, __ATOMIC_ACQUIRE)) {
     st_detail_set(detail, "token %s stopped answering (a signature or a login never came back); the station "
                   "signs nothing more until restarted", e->cfg->hsm_token);
     goto out;
   }
   r = ST_E_HSM;
-  if (e->hsm_fault_ms != 0 && now - e->hsm_fault_ms < (int64_t)e->hsm_backoff_ms) {
+  if (e->token.fault_ms != 0 && now - e->token.fault_ms < (int64_t)e->token.backoff_ms) {
     st_detail_set(detail, "token %s failed %lld ms ago (%.300s); the station logs in again in %lld ms",
-                  e->cfg->hsm_token, (long long)(now - e->hsm_fault_ms), e->hsm_fault_why.text,
-                  (long long)(e->hsm_backoff_ms - (now - e->hsm_fault_ms)));
+                  e->cfg->hsm_token, (long long)(now - e->token.fault_ms), e->token.fault_why.text,
+                  (long long)(e->token.backoff_ms - (now - e->token.fault_ms)));
     goto out;
   }
-  if (e->hsm_fault_ms != 0) {
+  if (e->token.fault_ms != 0) {
     r = engine_relogin(e, detail);
     if (r == ST_E_HSM_TIMEOUT)
       goto out;
     if (r != ST_OK) {
-      e->hsm_fault_ms = now;
-      e->hsm_backoff_ms = e->hsm_backoff_ms * 2 > ENGINE_BACKOFF_MAX_MS ? ENGINE_BACKOFF_MAX_MS : e->hsm_backoff_ms * 2;
-      e->hsm_fault_why = *detail;
+      e->token.fault_ms = now;
+      e->token.backoff_ms = e->token.backoff_ms * 2 > ENGINE_BACKOFF_MAX_MS ? ENGINE_BACKOFF_MAX_MS : e->token.backoff_ms * 2;
+      e->token.fault_why = *detail;
       st_warn("hsm: logging in to token %s again failed: %s; the next try in %u s", e->cfg->hsm_token,
-              detail->text, e->hsm_backoff_ms / 1000);
+              detail->text, e->token.backoff_ms / 1000);
       goto out;
     }
     st_info("hsm: token %s is back: logged in again and the CA key proved", e->cfg->hsm_token);
-    e->hsm_fault_ms = 0;
+    e->token.fault_ms = 0;
     engine_token_emit(e, ENGINE_EVENT_TOKEN_BACK, ST_OK, "logged in again and the CA key proved");
   }
   r = ST_E_HSM_PIN;
@@ -392,10 +391,10 @@ static void engine_note_fault(struct engine *e, int code, struct st_detail *deta
   struct st_detail said = *detail;
   if (st_error_has(code, ST_CLASS_TOKEN_FAULT)) {
     st_detail_set(detail, "token %s: %s", e->cfg->hsm_token, said.text);
-    if (e->hsm_fault_ms == 0) {
-      e->hsm_fault_ms = st_mono_ms();
-      e->hsm_backoff_ms = ENGINE_BACKOFF_FIRST_MS;
-      e->hsm_fault_why = said;
+    if (e->token.fault_ms == 0) {
+      e->token.fault_ms = st_mono_ms();
+      e->token.backoff_ms = ENGINE_BACKOFF_FIRST_MS;
+      e->token.fault_why = said;
       engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, code, detail->text);
     }
   }
@@ -430,7 +429,7 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
   if (to_sign == 0)
     goto out;
   ready = engine_sign_ready(e, &why);
-  if (ready == ST_OK && e->signers == NULL && (e->signers = workers_new(1, "st-sign")) == NULL)
+  if (ready == ST_OK && e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
     ready = ST_E_NO_MEMORY;
   if (ready == ST_OK && (signing = work_group_new()) == NULL)
     ready = ST_E_NO_MEMORY;
@@ -441,11 +440,11 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
       plans[k].sign_result = ready;
       plans[k].sign_detail = why;
     } else {
-      workers_submit(e->signers, signing, engine_sign_plan, &plans[k]);
+      workers_submit(e->token.signers, signing, engine_sign_plan, &plans[k]);
     }
   }
   if (signing != NULL && engine_watch(e, signing)) {
-    __atomic_store_n(&e->wedged, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->token.wedged, 1, __ATOMIC_RELEASE);
     engine_park(plans);
     engine_park(signing);
     signing = NULL;
@@ -467,9 +466,31 @@ out:
   return r;
 }
 
+int engine_token_open(struct engine *e, unsigned sessions)
+{
+  if (sessions > 1 && (e->token.signers = workers_new(sessions, "st-sign")) == NULL)
+    return ST_E_NO_MEMORY;
+  return ST_OK;
+}
+
+int engine_token_wedged(const struct engine *e)
+{
+  return __atomic_load_n(&e->token.wedged, __ATOMIC_ACQUIRE);
+}
+
+int engine_token_answering(const struct engine *e)
+{
+  return e->token.fault_ms == 0 && !engine_token_wedged(e);
+}
+
+void engine_token_answered(struct engine *e)
+{
+  e->token.fault_ms = 0;
+}
+
 int engine_sign_close(struct engine *e)
 {
-  int wedged = __atomic_load_n(&e->wedged, __ATOMIC_ACQUIRE);
+  int wedged = __atomic_load_n(&e->token.wedged, __ATOMIC_ACQUIRE);
   unsigned wait_ms = (e->cfg->hsm_sign_timeout > 0 ? e->cfg->hsm_sign_timeout : 30) * 1000u;
   struct st_detail why = {""};
   engine_pin_forget(e);
@@ -482,6 +503,9 @@ int engine_sign_close(struct engine *e)
     journal_close(e->journal);
     e->journal = NULL;
     engine_park(e); /* with the audit, its writer thread and the keys a stuck call may still use */
+  } else {
+    workers_free(e->token.signers);
+    e->token.signers = NULL;
   }
   return wedged;
 }

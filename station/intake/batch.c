@@ -591,99 +591,149 @@ out:
   return r;
 }
 
-int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary *summary, struct st_detail *detail)
+/* A batch in progress (batch.h): the run, its three chunks, and the first fault. */
+struct batch {
+  struct batch_run run;
+  struct batch_chunk chunks[BATCH_CHUNKS];
+  int root_fd;
+  int current;                         /* the chunk the next step decides */
+  int result;                          /* ST_OK, or the fault that ended the batch */
+  struct st_detail detail;             /* ... and what it said */
+};
+
+/* Frees B and closes what it holds (after its chunks' work finished); NULL is fine. */
+static void batch_free(struct batch *b)
 {
-  return batch_sign_directory_observed(e, dir, NULL, summary, detail);
+  if (b == NULL)
+    return;
+  for (int k = 0; k < BATCH_CHUNKS; k++) {
+    if (b->chunks[k].prepared != NULL && b->chunks[k].published != NULL)
+      batch_chunk_clear(&b->chunks[k]);
+    work_group_free(b->chunks[k].prepared);
+    work_group_free(b->chunks[k].published);
+    output_group_free(b->chunks[k].outputs);
+    free(b->chunks[k].slots);
+  }
+  workers_free(b->run.publisher);
+  batch_entries_free(b->run.entries, b->run.entry_count);
+  if (b->run.csr_fd >= 0)
+    close(b->run.csr_fd);
+  if (b->run.certs_fd >= 0)
+    close(b->run.certs_fd);
+  if (b->run.rejected_fd >= 0)
+    close(b->run.rejected_fd);
+  if (b->root_fd >= 0)
+    close(b->root_fd);
+  free(b);
 }
 
-int batch_sign_directory_observed(struct engine *e, const char *dir, const struct batch_observer *observer,
-                                  struct batch_summary *summary, struct st_detail *detail)
+int batch_open(struct engine *e, const char *dir, struct batch_summary *summary, struct batch **out,
+               struct st_detail *detail)
 {
-  int r = ST_E_BATCH_LAYOUT;
-  int root_fd = -1;
-  struct batch_run run = {.engine = e, .csr_fd = -1, .certs_fd = -1, .rejected_fd = -1, .summary = summary};
-  struct batch_chunk chunks[BATCH_CHUNKS];
-  struct batch_entry *entries = NULL;
-  size_t count = 0;
+  int r = ST_E_NO_MEMORY;
+  struct batch *b = calloc(1, sizeof *b);
+  struct batch_run *run;
 
   memset(summary, 0, sizeof *summary);
-  memset(chunks, 0, sizeof chunks);
-  if (realpath(dir, run.root) == NULL || (root_fd = open(run.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+  if (b == NULL)
+    goto out;
+  run = &b->run;
+  *run = (struct batch_run){.engine = e, .csr_fd = -1, .certs_fd = -1, .rejected_fd = -1, .summary = summary};
+  b->root_fd = -1;
+  r = ST_E_BATCH_LAYOUT;
+  if (realpath(dir, run->root) == NULL || (b->root_fd = open(run->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
     st_detail_set(detail, "%s is not a directory that can be opened: %s", dir, strerror(errno));
     goto out;
   }
-  if (batch_open_csr(root_fd, dir, &run.csr_fd, detail) != ST_OK)
+  if (batch_open_csr(b->root_fd, dir, &run->csr_fd, detail) != ST_OK)
     goto out;
-  r = batch_open_outdir(root_fd, "certs", &run.certs_fd, detail);
+  r = batch_open_outdir(b->root_fd, "certs", &run->certs_fd, detail);
   if (r == ST_OK)
-    r = batch_open_outdir(root_fd, "rejected", &run.rejected_fd, detail);
+    r = batch_open_outdir(b->root_fd, "rejected", &run->rejected_fd, detail);
   if (r == ST_OK)
-    run.rejected_notes = batch_dir_has_entries(run.rejected_fd);
+    run->rejected_notes = batch_dir_has_entries(run->rejected_fd);
   if (r == ST_OK)
-    r = batch_list(run.csr_fd, &entries, &count, detail);
+    r = batch_list(run->csr_fd, &run->entries, &run->entry_count, detail);
   if (r != ST_OK)
     goto out;
-  run.publisher = workers_new(1, "st-publish");
-  run.entries = entries;
-  run.entry_count = count;
+  run->publisher = workers_new(1, "st-publish");
   for (int k = 0; k < BATCH_CHUNKS; k++) {
-    chunks[k].slots = calloc(BATCH_GROUP, sizeof *chunks[k].slots);
-    chunks[k].prepared = work_group_new();
-    chunks[k].published = work_group_new();
-    chunks[k].outputs = output_group_new();
-    if (chunks[k].slots == NULL || chunks[k].prepared == NULL || chunks[k].published == NULL ||
-        chunks[k].outputs == NULL)
+    b->chunks[k].slots = calloc(BATCH_GROUP, sizeof *b->chunks[k].slots);
+    b->chunks[k].prepared = work_group_new();
+    b->chunks[k].published = work_group_new();
+    b->chunks[k].outputs = output_group_new();
+    if (b->chunks[k].slots == NULL || b->chunks[k].prepared == NULL || b->chunks[k].published == NULL ||
+        b->chunks[k].outputs == NULL)
       r = ST_E_NO_MEMORY;
   }
-  if (run.publisher == NULL || r != ST_OK) {
+  if (run->publisher == NULL || r != ST_OK) {
     r = ST_E_NO_MEMORY;
     goto out;
   }
+  batch_fill(run, &b->chunks[0]); /* the first group is read while the driver does other work */
+  *out = b;
+  b = NULL;
+out:
+  batch_free(b);
+  return r;
+}
+
+int batch_step(struct batch *b)
+{
   /* chunk i is decided while chunk i+1 is read and chunk i-1 is written out */
-  batch_fill(&run, &chunks[0]);
-  for (int i = 0; chunks[i].count > 0 && r == ST_OK; i = (i + 1) % BATCH_CHUNKS) {
-    int next = (i + 1) % BATCH_CHUNKS, before = (i + BATCH_CHUNKS - 1) % BATCH_CHUNKS;
-    batch_fill(&run, &chunks[next]);
-    r = batch_run_chunk(&run, &chunks[i], detail);
-    if (r == ST_OK)
-      r = batch_wait_published(&chunks[before], detail);
-    batch_chunk_clear(&chunks[before]);
-    if (r == ST_OK && observer != NULL && observer->progress != NULL)
-      observer->progress(observer->arg, run.done, count); /* the engine is idle here */
-    if (r == ST_OK && observer != NULL && observer->stop != NULL && run.done < count &&
-        observer->stop(observer->arg)) {
-      summary->left = count - run.done;
-      break;
-    }
-  }
+  int i = b->current, next = (i + 1) % BATCH_CHUNKS, before = (i + BATCH_CHUNKS - 1) % BATCH_CHUNKS;
+  int r;
+  if (b->result != ST_OK || b->chunks[i].count == 0)
+    return 0;
+  batch_fill(&b->run, &b->chunks[next]);
+  r = batch_run_chunk(&b->run, &b->chunks[i], &b->detail);
+  if (r == ST_OK)
+    r = batch_wait_published(&b->chunks[before], &b->detail);
+  batch_chunk_clear(&b->chunks[before]);
+  b->current = next;
+  b->result = r;
+  return r == ST_OK;
+}
+
+int batch_finished(const struct batch *b)
+{
+  return b->result != ST_OK || b->chunks[b->current].count == 0;
+}
+
+void batch_progress(const struct batch *b, size_t *done, size_t *total)
+{
+  *done = b->run.done;
+  *total = b->run.entry_count;
+}
+
+int batch_close(struct batch *b, struct st_detail *detail)
+{
+  int r = b->result;
+  if (r != ST_OK)
+    *detail = b->detail;
+  else if (b->run.done < b->run.entry_count) /* stopped between two groups */
+    b->run.summary->left = b->run.entry_count - b->run.done;
   for (int k = 0; k < BATCH_CHUNKS; k++) {
     struct st_detail late = {""};
-    int published = batch_wait_published(&chunks[k], &late);
+    int published = batch_wait_published(&b->chunks[k], &late);
     if (r == ST_OK && published != ST_OK) {
       r = published;
       *detail = late;
     }
   }
   if (r == ST_OK)
-    r = engine_checkpoint(e, detail); /* a signed checkpoint at the end of every batch */
-out:
-  for (int k = 0; k < BATCH_CHUNKS; k++) {
-    if (chunks[k].prepared != NULL && chunks[k].published != NULL)
-      batch_chunk_clear(&chunks[k]);
-    work_group_free(chunks[k].prepared);
-    work_group_free(chunks[k].published);
-    output_group_free(chunks[k].outputs);
-    free(chunks[k].slots);
-  }
-  workers_free(run.publisher);
-  batch_entries_free(entries, count);
-  if (run.csr_fd >= 0)
-    close(run.csr_fd);
-  if (run.certs_fd >= 0)
-    close(run.certs_fd);
-  if (run.rejected_fd >= 0)
-    close(run.rejected_fd);
-  if (root_fd >= 0)
-    close(root_fd);
+    r = engine_checkpoint(b->run.engine, detail); /* a signed checkpoint at the end of every batch */
+  batch_free(b);
   return r;
+}
+
+int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary *summary, struct st_detail *detail)
+{
+  struct batch *b = NULL;
+  int r = batch_open(e, dir, summary, &b, detail);
+  if (r != ST_OK)
+    return r;
+  while (batch_step(b))
+    ;
+  return batch_close(b, detail);
 }

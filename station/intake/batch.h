@@ -36,8 +36,8 @@ struct batch_summary {
   size_t skipped;         /* hidden entries skipped */
   size_t unwritten;       /* of the above, journaled but whose file may not have reached the stick
                              (the batch stopped on a fault of the stick): delivered by the next run */
-  size_t left;            /* entries not reached because the observer stopped the batch at a group
-                             boundary (batch_observer.stop): signing the directory again does them */
+  size_t left;            /* entries not reached because the driver closed the batch between two groups
+                             (batch_close): signing the directory again does them */
 };
 
 /* Signs the batch in DIR with E. Returns 0 when every entry got its outcome
@@ -47,23 +47,40 @@ struct batch_summary {
 int batch_sign_directory(struct engine *e, const char *dir, struct batch_summary *summary,
                          struct st_detail *detail);
 
-/* Who watches a batch run. PROGRESS is called on the caller's thread after
- * every group (BATCH_GROUP entries, 256) is committed and written out, with
- * DONE entries of TOTAL in csr/ finished (hidden ones count as done). During
- * the call the batch holds nothing of the engine: a driver may let another
- * thread use the engine (a serial loop turn) before returning. STOP (may be
- * NULL) is asked right after each PROGRESS: when it returns 1 the batch takes
- * no further group, waits until what it wrote is on the directory, makes its
- * checkpoint and returns 0 with the entries not reached in summary->left. */
-struct batch_observer {
-  void (*progress)(void *arg, size_t done, size_t total);
-  void *arg;
-  int (*stop)(void *arg);
-};
+/* A batch in progress, driven in steps by the thread that owns the engine
+ * (the service's loop), so that between two groups that thread serves
+ * others (a serial turn, a command): the batch holds nothing of the engine
+ * between steps. batch_sign_directory is open, every step, close. */
+struct batch;
 
-/* batch_sign_directory, reporting progress to OBSERVER (NULL: nobody). */
-int batch_sign_directory_observed(struct engine *e, const char *dir, const struct batch_observer *observer,
-                                  struct batch_summary *summary, struct st_detail *detail);
+/* Opens the batch in DIR for E: csr/ listed, certs/ and rejected/ made,
+ * the first group's files being read on the engine's pool. SUMMARY
+ * (borrowed; must outlive the batch) is zeroed and filled as groups are
+ * done. Returns 0 and *OUT, or (nothing left open) ST_E_BATCH_LAYOUT,
+ * ST_E_IO, ST_E_NO_SPACE, ST_E_NO_MEMORY with DETAIL. */
+int batch_open(struct engine *e, const char *dir, struct batch_summary *summary, struct batch **out,
+               struct st_detail *detail);
+
+/* Does one group (BATCH_GROUP entries, 256): decides it, commits it (one
+ * fdatasync and seal) and hands its files to the writer, while the next
+ * group is read on the pool; waits for the files of the group before it.
+ * Returns 1 when the group is done (batch_progress has moved), 0 when
+ * nothing was left or the batch stopped on a fault (batch_close returns it). */
+int batch_step(struct batch *b);
+
+/* 1 when no group is left or a fault ended the batch: batch_close is next. */
+int batch_finished(const struct batch *b);
+
+/* DONE entries of TOTAL in csr/ finished (decided and committed, or hidden). */
+void batch_progress(const struct batch *b, size_t *done, size_t *total);
+
+/* Ends the batch, also between two groups (a driver stopping it: the
+ * entries not reached go in summary->left, and signing the directory again
+ * does them): waits until every file written is on the directory, makes the
+ * engine's checkpoint and frees B. Returns 0 when every entry reached got
+ * its outcome, or the fault (the stick's, the journal's, the engine's) with
+ * DETAIL. */
+int batch_close(struct batch *b, struct st_detail *detail);
 
 /* Refusal reasons an inspection tells apart; the rest are counted under "other". */
 #define BATCH_INSPECT_REASONS 8
@@ -80,7 +97,7 @@ struct batch_inspection {
     size_t count;
   } reasons[BATCH_INSPECT_REASONS];
   size_t other;           /* refusals whose reason did not fit in REASONS */
-  size_t issued_before;   /* CSRs the journal already holds a certificate for (batch_inspect_journal):
+  size_t issued_before;   /* CSRs the journal already holds a certificate for (batch_inspect_issued):
                              signing gives them back, with no new signature */
 };
 
@@ -93,18 +110,22 @@ struct batch_inspection {
  * *OUT, ST_E_BATCH_LAYOUT when DIR has no csr/, ST_E_IO or ST_E_NO_MEMORY. */
 int batch_inspect(const struct engine *e, const char *dir, struct batch_inspection *out, struct st_detail *detail);
 
-/* The engine lock of a driver whose engine other threads use: batch_inspect_journal
- * holds it (ENTER .. LEAVE, once) while it asks the journal. */
-struct batch_engine_lock {
-  void (*enter)(void *arg);
-  void (*leave)(void *arg);
-  void *arg;
-};
+/* The digests of the CSRs an inspection found fit to sign, for asking the
+ * journal which were issued before. */
+struct batch_digests;
 
-/* batch_inspect, then asks the journal (under LOCK) which of the CSRs that
- * pass the checks were issued before: their count goes in out->issued_before.
- * The listing and the checks run without the lock. Same returns. */
-int batch_inspect_journal(struct engine *e, const char *dir, const struct batch_engine_lock *lock,
-                          struct batch_inspection *out, struct st_detail *detail);
+/* batch_inspect, keeping the digests of the CSRs that pass the checks in
+ * *DIGESTS (free with batch_digests_free) for batch_inspect_issued.
+ * Thread-safe like batch_inspect. Same returns; *DIGESTS is NULL unless 0. */
+int batch_inspect_collect(const struct engine *e, const char *dir, struct batch_inspection *out,
+                          struct batch_digests **digests, struct st_detail *detail);
+
+/* Asks the journal which of DIGESTS were issued before and adds their count
+ * to out->issued_before (signing gives them back, with no new signature).
+ * On the engine's thread. */
+void batch_inspect_issued(struct engine *e, const struct batch_digests *digests, struct batch_inspection *out);
+
+/* Frees DIGESTS; NULL is fine. */
+void batch_digests_free(struct batch_digests *digests);
 
 #endif

@@ -133,20 +133,35 @@ int batch_inspect(const struct engine *e, const char *dir, struct batch_inspecti
   return batch_inspect_digests(e, dir, NULL, out, detail);
 }
 
-int batch_inspect_journal(struct engine *e, const char *dir, const struct batch_engine_lock *lock,
-                          struct batch_inspection *out, struct st_detail *detail)
+int batch_inspect_collect(const struct engine *e, const char *dir, struct batch_inspection *out,
+                          struct batch_digests **digests, struct st_detail *detail)
 {
-  struct batch_digests digests = {NULL, 0, 0};
-  int r = batch_inspect_digests(e, dir, &digests, out, detail);
-  if (r == ST_OK && digests.count > 0) {
-    if (lock != NULL)
-      lock->enter(lock->arg);
-    for (size_t i = 0; i < digests.count; i++)
-      if (engine_csr_issued(e, digests.sha256[i]) > 0)
-        out->issued_before++;
-    if (lock != NULL)
-      lock->leave(lock->arg);
+  int r = ST_E_NO_MEMORY;
+  struct batch_digests *d = calloc(1, sizeof *d);
+  *digests = NULL;
+  if (d == NULL) {
+    memset(out, 0, sizeof *out);
+    return r;
   }
-  free(digests.sha256);
+  r = batch_inspect_digests(e, dir, d, out, detail);
+  if (r == ST_OK)
+    *digests = d;
+  else
+    batch_digests_free(d);
   return r;
+}
+
+void batch_inspect_issued(struct engine *e, const struct batch_digests *digests, struct batch_inspection *out)
+{
+  for (size_t i = 0; digests != NULL && i < digests->count; i++)
+    if (engine_csr_issued(e, digests->sha256[i]) > 0)
+      out->issued_before++;
+}
+
+void batch_digests_free(struct batch_digests *digests)
+{
+  if (digests == NULL)
+    return;
+  free(digests->sha256);
+  free(digests);
 }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "serial_answer.h"
 #include "serial_port.h"
+#include "workers.h"
 
 #define SERVER_READ_CHUNK 4096
 #define SERVER_READS_PER_TURN 8          /* per port: one port cannot hog a turn */
@@ -33,6 +34,9 @@ struct serial_request {
   int refusal;               /* ST_OK: a CSR in DATA; else a refusal the parser decided */
   char *data;
   size_t len;
+  const struct engine *engine;
+  int prepared;              /* ST_OK, or ST_E_NO_MEMORY: what engine_prepare of DATA gave (on the pool) */
+  struct engine_request *request;  /* the prepared CSR (refusal ST_OK), once s->prepares is waited for */
   char why[160];             /* the refusal's particulars */
   char request_hex[65];      /* SHA-256 of DATA, hex (the answer's Request-SHA256), or "" */
 };
@@ -66,10 +70,10 @@ struct serial_server {
   struct serial_request *queue;
   struct serial_sink *sinks;
   size_t sink_count;
-  struct pollfd *fds;        /* slot_count + 1 */
+  struct pollfd *fds;        /* the driver's array of the last serial_server_poll_set (borrowed), or NULL */
   struct serial_request **group;
   struct engine_result *results;
-  struct serial_engine_guard guard;  /* the engine lock, or all NULL */
+  struct work_group *prepares;  /* the CSRs being prepared on the engine's pool */
 };
 
 /* Sets the slot's STATE and tells every sink. */
@@ -169,6 +173,21 @@ static struct serial_answer_meta server_meta(const struct serial_server *s, cons
   return meta;
 }
 
+/* Pool task: prepares the CSR of a request (engine_prepare). */
+static void server_prepare(void *arg)
+{
+  struct serial_request *q = arg;
+  q->prepared = engine_prepare(q->engine, (const uint8_t *)q->data, q->len, &q->request);
+}
+
+/* Frees a request that no pool task holds any more. */
+static void server_request_free(struct serial_request *q)
+{
+  engine_request_free(q->request);
+  free(q->data);
+  free(q);
+}
+
 static void server_enqueue(struct serial_slot *slot, int refusal, const char *data, size_t len, const char *why)
 {
   struct serial_server *s = slot->server;
@@ -199,9 +218,12 @@ static void server_enqueue(struct serial_slot *slot, int refusal, const char *da
   q->len = len;
   snprintf(q->why, sizeof q->why, "%s", why);
   memcpy(q->request_hex, request_hex, sizeof q->request_hex);
+  q->engine = s->engine;
   for (tail = &s->queue; *tail != NULL; tail = &(*tail)->next)
     ;
   *tail = q;
+  if (refusal == ST_OK) /* parsed and checked beside the engine; the turn that decides it waits for it */
+    workers_submit(engine_workers(s->engine), s->prepares, server_prepare, q);
   q = NULL;
   slot->queued++;
   server_emit(slot, SERIAL_EVENT_QUEUED, SERIAL_PORT_SIGNING, refusal, NULL, NULL, why);
@@ -303,11 +325,7 @@ static int server_resume(struct serial_server *s, struct st_detail *detail)
   struct st_detail why = {""};
   if (!engine_journal_stopped(s->engine))
     goto out;
-  if (s->guard.enter != NULL)
-    s->guard.enter(s->guard.arg);
   r = engine_resume(s->engine, &why);
-  if (s->guard.leave != NULL)
-    s->guard.leave(s->guard.arg);
   if (r != ST_OK && engine_journal_stopped(s->engine))
     r = ST_OK; /* still stopped: the engine tries again later */
   if (r != ST_OK)
@@ -347,7 +365,7 @@ static int server_decide_requests(struct serial_server *s, size_t n, struct st_d
   int r = ST_OK, f;
   size_t m = 0;
   const char **sources = calloc(n + 1, sizeof *sources);
-  struct engine_request **reqs = calloc(n + 1, sizeof *reqs);
+  const struct engine_request **reqs = calloc(n + 1, sizeof *reqs);
   struct engine_result *results = calloc(n + 1, sizeof *results);
   size_t *where = calloc(n + 1, sizeof *where);
 
@@ -364,8 +382,9 @@ static int server_decide_requests(struct serial_server *s, size_t n, struct st_d
       f = engine_refuse(s->engine, slot->source, q->refusal, q->why, res);
     } else {
       memset(res, 0, sizeof *res);
-      f = engine_prepare(s->engine, (const uint8_t *)q->data, q->len, &reqs[m]);
+      f = q->prepared;
       if (f == ST_OK) {
+        reqs[m] = q->request;
         sources[m] = slot->source;
         where[m++] = i;
       }
@@ -375,7 +394,7 @@ static int server_decide_requests(struct serial_server *s, size_t n, struct st_d
   }
   if (r != ST_OK || m == 0)
     goto out;
-  f = engine_decide_many(s->engine, m, sources, (const struct engine_request *const *)reqs, results);
+  f = engine_decide_many(s->engine, m, sources, reqs, results);
   for (size_t k = 0; k < m; k++) {
     struct engine_result *res = &s->results[where[k]];
     *res = results[k];
@@ -383,8 +402,6 @@ static int server_decide_requests(struct serial_server *s, size_t n, struct st_d
       server_decided(s, &s->slots[s->group[where[k]]->slot], res, f, &r, detail);
   }
 out:
-  for (size_t k = 0; reqs != NULL && k < m; k++)
-    engine_request_free(reqs[k]);
   free(where);
   free(results);
   free(reqs);
@@ -411,8 +428,8 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
     *pp = q->next;
     s->group[n++] = q;
   }
-  if (n > 0 && s->guard.enter != NULL)
-    s->guard.enter(s->guard.arg);
+  if (n > 0)
+    work_group_wait(s->prepares);
   r = server_decide_requests(s, n, detail);
   decided_ms = st_mono_ms();
   if (r == ST_OK && n > 0)
@@ -421,8 +438,6 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
     server_fail_group(s, n, r, detail);
     r = ST_OK;
   }
-  if (n > 0 && s->guard.leave != NULL)
-    s->guard.leave(s->guard.arg);
   if (n > 0)
     st_debug("serial: a group of %zu request%s decided in %lld ms, made durable in %lld ms", n, n == 1 ? "" : "s",
              (long long)(decided_ms - start_ms), (long long)(st_mono_ms() - decided_ms));
@@ -431,17 +446,16 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
       server_answer(s, s->group[i], &s->results[i]);
     s->slots[s->group[i]->slot].taken = 0;
     engine_result_cleanup(&s->results[i]);
-    free(s->group[i]->data);
-    free(s->group[i]);
+    server_request_free(s->group[i]);
   }
   return r;
 }
 
-/* ---- the loop ---- */
+/* ---- the turns ---- */
 
-static int server_poll_timeout(const struct serial_server *s, int64_t now)
+int serial_server_timeout(const struct serial_server *s)
 {
-  int64_t wait = 1000;
+  int64_t now = st_mono_ms(), wait = 1000;
   if (s->queue != NULL)
     return 0;
   for (size_t i = 0; i < s->slot_count; i++) {
@@ -453,18 +467,22 @@ static int server_poll_timeout(const struct serial_server *s, int64_t now)
   return wait < 0 ? 0 : (int)wait;
 }
 
-/* Fills the pollfd array: the stop fd, then every open port. Returns the count. */
-static nfds_t server_poll_set(struct serial_server *s, int stop_fd)
+size_t serial_server_port_count(const struct serial_server *s)
 {
-  nfds_t n = 0;
-  s->fds[n++] = (struct pollfd){stop_fd, POLLIN, 0};
+  return s->slot_count;
+}
+
+size_t serial_server_poll_set(struct serial_server *s, struct pollfd *fds)
+{
+  size_t n = 0;
+  s->fds = fds;
   for (size_t i = 0; i < s->slot_count; i++) {
     struct serial_slot *slot = &s->slots[i];
     slot->poll_index = -1;
     if (slot->port == NULL)
       continue;
     slot->poll_index = (int)n;
-    s->fds[n++] = (struct pollfd){serial_port_fd(slot->port), (short)(POLLIN | (slot->out_len > 0 ? POLLOUT : 0)), 0};
+    fds[n++] = (struct pollfd){serial_port_fd(slot->port), (short)(POLLIN | (slot->out_len > 0 ? POLLOUT : 0)), 0};
   }
   return n;
 }
@@ -474,7 +492,7 @@ static void server_serve_ports(struct serial_server *s, int64_t now)
 {
   for (size_t i = 0; i < s->slot_count; i++) {
     struct serial_slot *slot = &s->slots[i];
-    short rev = slot->poll_index >= 0 ? s->fds[slot->poll_index].revents : 0;
+    short rev = slot->poll_index >= 0 && s->fds != NULL ? s->fds[slot->poll_index].revents : 0;
     if (slot->port != NULL && (rev & POLLNVAL))
       server_lose(slot, "the port's file descriptor became invalid");
     if (slot->port != NULL && (rev & POLLOUT))
@@ -487,51 +505,37 @@ static void server_serve_ports(struct serial_server *s, int64_t now)
       line_parser_tick(slot->parser, now, server_on_message, slot);
     else if (now >= slot->next_open_ms)
       server_try_open(slot, now);
+    slot->poll_index = -1; /* taken: a later turn without a poll reads nothing stale */
   }
 }
 
-int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *detail)
+void serial_server_open(struct serial_server *s)
 {
-  int r = ST_OK;
   int64_t now = st_mono_ms();
-
   for (size_t i = 0; i < s->slot_count; i++)
     server_try_open(&s->slots[i], now);
-  for (;;) {
-    nfds_t nfds = server_poll_set(s, stop_fd);
-    int ready = poll(s->fds, nfds, server_poll_timeout(s, now));
-    if (ready < 0 && errno != EINTR) {
-      st_detail_set(detail, "poll: %s", strerror(errno));
-      r = ST_E_INTERNAL;
-      break;
-    }
-    if (ready > 0 && (s->fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
-      break;
-    now = st_mono_ms();
-    server_serve_ports(s, now);
-    r = server_decide_group(s, detail);
-    if (r == ST_OK)
-      r = server_resume(s, detail);
-    if (r != ST_OK)
-      break;
-  }
+}
+
+int serial_server_turn(struct serial_server *s, struct st_detail *detail)
+{
+  int r;
+  server_serve_ports(s, st_mono_ms());
+  r = server_decide_group(s, detail);
+  if (r == ST_OK)
+    r = server_resume(s, detail);
+  return r;
+}
+
+void serial_server_close_ports(struct serial_server *s)
+{
   for (size_t i = 0; i < s->slot_count; i++) {
     server_flush(&s->slots[i]);
     serial_port_close(s->slots[i].port);
     s->slots[i].port = NULL;
   }
-  return r;
 }
 
 /* ---- making and freeing ---- */
-
-void serial_server_set_guard(struct serial_server *s, const struct serial_engine_guard *guard)
-{
-  if (guard != NULL)
-    s->guard = *guard;
-  else
-    memset(&s->guard, 0, sizeof s->guard);
-}
 
 int serial_server_add_sink(struct serial_server *s, const struct serial_sink *sink)
 {
@@ -600,10 +604,10 @@ int serial_server_new(struct engine *e, const struct serial_port_spec *specs, si
   if (s->options.queue_per_port == 0)
     s->options.queue_per_port = SERVER_QUEUE_PER_PORT;
   s->slots = calloc(n, sizeof *s->slots);
-  s->fds = calloc(n + 1, sizeof *s->fds);
+  s->prepares = work_group_new();
   s->group = calloc(n, sizeof *s->group);
   s->results = calloc(n, sizeof *s->results);
-  if (s->slots == NULL || s->fds == NULL || s->group == NULL || s->results == NULL)
+  if (s->slots == NULL || s->prepares == NULL || s->group == NULL || s->results == NULL)
     goto out;
   s->slot_count = n;
   for (size_t i = 0; i < n; i++)
@@ -623,6 +627,7 @@ void serial_server_free(struct serial_server *s)
 {
   if (s == NULL)
     return;
+  work_group_free(s->prepares); /* waits for the preparations still running */
   for (size_t i = 0; i < s->slot_count; i++) {
     serial_port_close(s->slots[i].port);
     line_parser_free(s->slots[i].parser);
@@ -633,11 +638,9 @@ void serial_server_free(struct serial_server *s)
   while (s->queue != NULL) {
     struct serial_request *q = s->queue;
     s->queue = q->next;
-    free(q->data);
-    free(q);
+    server_request_free(q);
   }
   free(s->slots);
-  free(s->fds);
   free(s->group);
   free(s->results);
   free(s->sinks);

@@ -1,17 +1,24 @@
 /*
- * serial_server.h - serving a row of fixtures: one poll() loop over every
- * serial port, one engine, one queue.
+ * serial_server.h - serving a row of fixtures: every serial port, one
+ * engine, one queue, driven in turns by the loop that owns the engine (the
+ * service, station/service/service.h), which polls the ports' descriptors
+ * beside its own.
  *
  * Each port has a line parser (line_parser.h). A complete CSR block, or a
  * refusal the parser decided (too-large, timeout), becomes a request in one
- * FIFO queue shared by all ports. Each turn of the loop:
+ * FIFO queue shared by all ports; a CSR is prepared (parsed, its signature
+ * and the policy checked: engine_prepare) on the engine's worker pool as soon
+ * as it arrives, never on the engine's thread. Each turn
+ * (serial_server_turn):
  *
  *   1. reads what every ready port sent and feeds its parser; reopens ports
  *      that went away, once per reopen interval, without waiting for them;
  *   2. takes the requests at the head of the queue, at most one per port (a
- *      board that sends many CSRs cannot crowd out the others), decides each
- *      with engine_submit / engine_refuse, and makes the whole group durable
- *      with ONE engine_commit;
+ *      board that sends many CSRs cannot crowd out the others), waits for
+ *      their preparation, decides the refusals of the intake with
+ *      engine_refuse and the CSRs together with engine_decide_many (signed on
+ *      the hsm.sessions threads), and makes the whole group durable with ONE
+ *      engine_commit;
  *   3. only then writes each answer into its port's output buffer, which is
  *      flushed without blocking as the port takes bytes: a board that does
  *      not read holds up nobody.
@@ -28,25 +35,28 @@
  * "serial:<port path>".
  *
  * Faults: a fault of the HSM for one request is answered "STATION ERR <code>"
- * to that board and the loop goes on. A commit that fails because the
+ * to that board and the turns go on. A commit that fails because the
  * journal cannot be written (a full disk) stops the engine on its journal
  * (engine.h): nothing of the group is released, each of its boards is
  * answered "STATION ERR no-space <sentence>" (or "journal"), so is every
- * request until the engine resumes, and the loop goes on; it asks the engine
- * to resume at every turn (at least once a second; the engine tries at most
- * every few seconds), so the station resumes by itself. Any other journal
- * fault (or one after which the engine stops for good) stops the loop with
- * that code before anything of the group is released.
+ * request until the engine resumes, and the turns go on; each turn asks the
+ * engine to resume (the driver turns at least once a second; the engine
+ * tries at most every few seconds), so the station resumes by itself. Any
+ * other journal fault (or one after which the engine stops for good) ends
+ * the turn with that code before anything of the group is released: the
+ * driver stops serving.
  *
  * A port that goes away (read or poll error, hang-up) is closed and reported;
  * a request of it already queued is still decided and journaled, its answer
  * dropped (the board's retry gets the same certificate from the journal).
  *
- * One thread drives a server; it borrows the engine, which must be logged in.
+ * One thread drives a server and its engine (borrowed): the turns, the
+ * events and the engine all belong to it; nothing is locked.
  */
 #ifndef STATION_SERIAL_SERVER_H
 #define STATION_SERIAL_SERVER_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -101,8 +111,8 @@ struct serial_sink {
   void *arg;
 };
 
-/* Makes a server for the N ports of SPECS on engine E (borrowed, logged in).
- * OPTIONS may be NULL. Ports are opened by serial_server_run, not here.
+/* Makes a server for the N ports of SPECS on engine E (borrowed).
+ * OPTIONS may be NULL. Ports are opened by serial_server_open, not here.
  * Returns 0 and *OUT, ST_E_SERIAL_BAUD (DETAIL names the port), ST_E_USAGE
  * for no ports, ST_E_NO_MEMORY, or ST_E_CRYPTO when the CA chain cannot be
  * written as PEM. */
@@ -113,25 +123,38 @@ int serial_server_new(struct engine *e, const struct serial_port_spec *specs, si
 /* Adds SINK (copied); events go to every sink. Returns 0 or ST_E_NO_MEMORY. */
 int serial_server_add_sink(struct serial_server *s, const struct serial_sink *sink);
 
-/* A lock around the engine, for a server that shares
- * its engine with another thread (station/service/service.c runs batches beside it):
- * ENTER is called before a loop turn's group is decided, LEAVE after its
- * commit, both on the server's thread and only for turns with requests. */
-struct serial_engine_guard {
-  void (*enter)(void *arg);
-  void (*leave)(void *arg);
-  void *arg;
-};
+/* Opens every port; one that cannot be opened is reported (LOST) and
+ * retried by the turns. Call once, with the engine logged in, before the
+ * first turn. */
+void serial_server_open(struct serial_server *s);
 
-/* Sets GUARD (copied; NULL: none, the default). Call before serial_server_run. */
-void serial_server_set_guard(struct serial_server *s, const struct serial_engine_guard *guard);
+/* The most descriptors serial_server_poll_set fills: one per port. */
+size_t serial_server_port_count(const struct serial_server *s);
 
-/* Serves until STOP_FD becomes readable (a self-pipe written by a signal
- * handler; the byte is not consumed). Returns 0 then, or the journal fault
- * (ST_E_JOURNAL_CORRUPT, ...) with DETAIL that stopped it; nothing of the
- * failed group was written to any port. A full journal disk does not stop
- * it (see Faults above). Restores every port on return. */
-int serial_server_run(struct serial_server *s, int stop_fd, struct st_detail *detail);
+/* Fills FDS (room for serial_server_port_count entries) with the open
+ * ports: POLLIN, and POLLOUT while answers wait for the port. Returns how
+ * many. The next serial_server_turn reads their revents: FDS must stay
+ * valid until then. */
+size_t serial_server_poll_set(struct serial_server *s, struct pollfd *fds);
+
+/* How long (ms) the driver may wait before the next turn is due: 0 while
+ * requests wait; else until the next block timeout or reopening, at most
+ * 1000 (the resume attempts of a stopped journal). */
+int serial_server_timeout(const struct serial_server *s);
+
+/* One turn: takes what poll() reported for the ports (the descriptors of
+ * the last serial_server_poll_set; a turn without a poll since reads
+ * nothing), the block timeouts and the reopenings; decides the head of the
+ * queue as one group with one commit and answers it (steps 1-3 above);
+ * lets a journal the engine stopped on try to resume. Returns 0, or the
+ * journal fault (ST_E_JOURNAL_CORRUPT, ...) with DETAIL after which serving
+ * must stop; nothing of the failed group was written to any port. A full
+ * journal disk does not stop it (see Faults above). */
+int serial_server_turn(struct serial_server *s, struct st_detail *detail);
+
+/* Hands the ports what they take now, closes them and restores their
+ * settings. */
+void serial_server_close_ports(struct serial_server *s);
 
 /* Closes the ports (restoring their settings) and frees S; NULL is fine. */
 void serial_server_free(struct serial_server *s);

@@ -1,10 +1,11 @@
-/* service.c - the headless runtime the console drives: threads, commands,
- * stick handling (see service.h for the thread model). */
+/* service.c - the station's runtime: the loop that owns the engine, its
+ * commands, sticks and serial turns (see service.h for the model). */
 #include "service_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,54 +27,68 @@
 #include "usb_watch.h"
 #include "workers.h"
 
-/* ---- sinks: the engine's and the serial server's events become service events ---- */
+/* How often the loop looks at the intake roots: while idle, and during a batch. */
+#define SERVICE_SCAN_MS 1000
+#define SERVICE_SCAN_BATCH_MS 500
 
-/* A journal event of the engine: the journal cannot be written, or can again. */
-static void service_on_journal(struct service *s, const struct engine_event *e)
+static int64_t service_mono_ms(void)
 {
-  struct service_event ev;
-  service_event_init(&ev, SERVICE_EVENT_JOURNAL);
-  ev.code = e->code;
-  st_printable_utf8(ev.source, sizeof ev.source, e->filesystem);
-  st_printable_utf8(ev.text, sizeof ev.text, e->detail);
-  service_event_counts(s, &ev);
-  service_push(s, &ev);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Called on the thread holding the engine lock, inside engine_commit (and
- * engine_resume, for the journal's events). */
-static void service_on_request(void *arg, const struct engine_event *e)
+/* ---- sinks: the engine's and the serial server's events become service events (on the loop) ---- */
+
+/* Called on the loop, inside the engine call that made the event: reads
+ * only the event (the journal's counts travel in it), never the engine. */
+static void service_on_engine(void *arg, const struct engine_event *e)
 {
   struct service *s = arg;
   struct service_event ev;
   if (e->kind == ENGINE_EVENT_JOURNAL_STOPPED || e->kind == ENGINE_EVENT_JOURNAL_RESUMED) {
-    service_on_journal(s, e);
-    return;
-  }
-  if (e->kind == ENGINE_EVENT_TOKEN_FAULT || e->kind == ENGINE_EVENT_TOKEN_BACK) {
+    service_event_init(&ev, SERVICE_EVENT_JOURNAL);
+    ev.code = e->code;
+    service_text(s, ev.source, sizeof ev.source, e->filesystem);
+    service_text(s, ev.text, sizeof ev.text, e->detail);
+  } else if (e->kind == ENGINE_EVENT_TOKEN_FAULT || e->kind == ENGINE_EVENT_TOKEN_BACK) {
     service_event_init(&ev, SERVICE_EVENT_TOKEN);
     ev.code = e->code;
-    st_printable_utf8(ev.source, sizeof ev.source, e->source);
-    st_printable_utf8(ev.text, sizeof ev.text, e->detail);
+    service_text(s, ev.source, sizeof ev.source, e->source);
+    service_text(s, ev.text, sizeof ev.text, e->detail);
     service_push(s, &ev);
     return;
+  } else {
+    service_event_init(&ev, SERVICE_EVENT_REQUEST);
+    if (e->kind == ENGINE_EVENT_ISSUED)
+      s->shift_issued++;
+    else if (e->kind == ENGINE_EVENT_REFUSED)
+      s->shift_refused++;
+    ev.request_kind = (int)e->kind;
+    ev.code = e->code;
+    ev.seq = e->seq;
+    service_text(s, ev.source, sizeof ev.source, e->source);
+    service_text(s, ev.device, sizeof ev.device, e->device);
+    service_text(s, ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
+    service_text(s, ev.text, sizeof ev.text, e->detail);
   }
-  service_event_init(&ev, SERVICE_EVENT_REQUEST);
-  if (e->kind == ENGINE_EVENT_ISSUED)
-    s->shift_issued++;
-  else if (e->kind == ENGINE_EVENT_REFUSED)
-    s->shift_refused++;
-  ev.request_kind = (int)e->kind;
-  ev.code = e->code;
-  st_printable_utf8(ev.source, sizeof ev.source, e->source);
-  st_printable_utf8(ev.device, sizeof ev.device, e->device);
-  st_printable_utf8(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
-  st_printable_utf8(ev.text, sizeof ev.text, e->detail);
-  service_event_counts(s, &ev);
+  ev.records = e->records;
+  ev.issued = e->issued;
+  ev.refused = e->refused;
+  ev.shift_issued = s->shift_issued;
+  ev.shift_refused = s->shift_refused;
   service_push(s, &ev);
 }
 
-/* Called on the serial thread. */
+/* The counts of EV, on the loop outside any engine call. */
+static void service_event_counts(struct service *s, struct service_event *ev)
+{
+  engine_counts(s->engine, &ev->records, &ev->issued, &ev->refused);
+  ev->shift_issued = s->shift_issued;
+  ev->shift_refused = s->shift_refused;
+}
+
+/* Called on the loop, during a serial turn. */
 static void service_on_port(void *arg, const struct serial_event *e)
 {
   struct service *s = arg;
@@ -82,41 +97,39 @@ static void service_on_port(void *arg, const struct serial_event *e)
   ev.port_event = e->kind;
   ev.port_state = e->state;
   ev.code = e->code;
-  st_printable_utf8(ev.source, sizeof ev.source, e->port);
-  st_printable_utf8(ev.device, sizeof ev.device, e->device != NULL ? e->device : "");
-  st_printable_utf8(ev.serial_hex, sizeof ev.serial_hex, e->serial_hex != NULL ? e->serial_hex : "");
-  st_printable_utf8(ev.text, sizeof ev.text, e->text != NULL ? e->text : "");
+  service_text(s, ev.source, sizeof ev.source, e->port);
+  service_text(s, ev.device, sizeof ev.device, e->device);
+  service_text(s, ev.serial_hex, sizeof ev.serial_hex, e->serial_hex);
+  service_text(s, ev.text, sizeof ev.text, e->text);
   service_push(s, &ev);
 }
 
-static void service_guard_enter(void *arg)
+/* ---- the serial ports: one turn per loop turn ---- */
+
+/* The serial server stopped on a journal fault R (DETAIL): tell the driver, close the ports. */
+static void service_serial_fault(struct service *s, int r, const struct st_detail *detail)
 {
-  service_engine_take(arg);
+  struct service_event ev;
+  service_event_init(&ev, SERVICE_EVENT_FAULT);
+  ev.code = r;
+  snprintf(ev.text, sizeof ev.text, "%s", detail->text);
+  serial_server_close_ports(s->serial);
+  s->serial_on = 0;
+  service_push(s, &ev);
 }
 
-static void service_guard_leave(void *arg)
+static void service_serial_turn(struct service *s)
 {
-  service_engine_give(arg);
-}
-
-/* ---- the serial thread ---- */
-
-static void *service_serial_main(void *arg)
-{
-  struct service *s = arg;
   struct st_detail detail = {""};
-  int r = serial_server_run(s->serial, s->serial_stop[0], &detail);
-  if (r != ST_OK) {
-    struct service_event ev;
-    service_event_init(&ev, SERVICE_EVENT_FAULT);
-    ev.code = r;
-    snprintf(ev.text, sizeof ev.text, "%s", detail.text);
-    service_push(s, &ev);
-  }
-  return NULL;
+  int r;
+  if (!s->serial_on)
+    return;
+  r = serial_server_turn(s->serial, &detail);
+  if (r != ST_OK)
+    service_serial_fault(s, r, &detail);
 }
 
-/* ---- commands, on the job thread ---- */
+/* ---- commands ---- */
 
 static void service_do_login(struct service *s)
 {
@@ -134,56 +147,25 @@ static void service_do_login(struct service *s)
   pin_clear(s->pin);
   s->pin_given = 0;
   pthread_mutex_unlock(&s->command_mutex);
-  service_engine_take(s);
   if (r == ST_OK)
     r = engine_login(s->engine, pin_value(pin), &detail);
   service_event_counts(s, &ev);
-  service_engine_give(s);
   pin_free(pin);
   ev.code = r;
   snprintf(ev.text, sizeof ev.text, "%s", detail.text);
   service_push(s, &ev);
-  if (r == ST_OK && s->serial != NULL && !s->serial_started) {
-    s->serial_started = pthread_create(&s->serial_thread, NULL, service_serial_main, s) == 0;
-    if (s->serial_started)
-      pthread_setname_np(s->serial_thread, "st-serial");
+  if (r == ST_OK && s->serial != NULL && !s->serial_on) {
+    serial_server_open(s->serial);
+    s->serial_on = 1;
   }
 }
 
 static void service_do_lock(struct service *s)
 {
   struct service_event ev;
-  service_engine_take(s);
   engine_logout(s->engine);
-  service_engine_give(s);
   service_event_init(&ev, SERVICE_EVENT_LOCKED);
   service_push(s, &ev);
-}
-
-static void service_on_stick(void *arg, enum usb_change change, const char *path);
-
-/* The batch observer: tells the driver, looks for sticks that arrived (at
- * most every half second), and lets a waiting board have the engine. */
-static void service_on_progress(void *arg, size_t done, size_t total)
-{
-  struct service *s = arg;
-  struct service_event ev;
-  service_event_init(&ev, SERVICE_EVENT_PROGRESS);
-  ev.done = done;
-  ev.total = total;
-  service_push(s, &ev);
-  service_engine_give(s);
-  if (ev.time_ms - s->scanned_ms >= 500) {
-    s->scanned_ms = ev.time_ms;
-    usb_watch_scan(s->usb, service_on_stick, s);
-  }
-  service_engine_take(s);
-}
-
-static int service_should_stop(void *arg)
-{
-  struct service *s = arg;
-  return atomic_load(&s->stop_batch);
 }
 
 /* Makes everything the station wrote on the stick whose root directory is
@@ -213,28 +195,58 @@ out:
   return ok;
 }
 
+static const char *const service_outputs[] = {"certs", "rejected"};
+
+/* The batch is over (done, stopped between groups, or failed with R when
+ * it could not even open): syncs the stick and tells the driver. */
+static void service_batch_done(struct service *s, int r, const struct st_detail *detail)
+{
+  struct service_event ev;
+  service_event_init(&ev, SERVICE_EVENT_BATCH_DONE);
+  ev.summary = s->summary;
+  service_event_counts(s, &ev);
+  ev.safe = service_sync_stick(s->batch_root, service_outputs, 2);
+  s->batch_root = -1;
+  ev.code = r;
+  snprintf(ev.source, sizeof ev.source, "%.255s", s->batch_path);
+  snprintf(ev.text, sizeof ev.text, "%s", detail->text);
+  service_push(s, &ev);
+}
+
 static void service_do_sign(struct service *s, const char *path)
 {
-  static const char *const outputs[] = {"certs", "rejected"};
   struct service_event ev;
   struct st_detail detail = {""};
-  struct batch_observer observer = {service_on_progress, s, service_should_stop};
-  int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int r;
 
+  snprintf(s->batch_path, sizeof s->batch_path, "%s", path);
+  s->batch_root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   service_event_init(&ev, SERVICE_EVENT_BATCH_START);
-  snprintf(ev.source, sizeof ev.source, "%s", path);
+  snprintf(ev.source, sizeof ev.source, "%.255s", path);
   service_push(s, &ev);
-  service_event_init(&ev, SERVICE_EVENT_BATCH_DONE);
-  service_engine_take(s);
-  r = batch_sign_directory_observed(s->engine, path, &observer, &ev.summary, &detail);
-  service_event_counts(s, &ev);
-  service_engine_give(s);
-  ev.safe = service_sync_stick(root, outputs, 2);
-  ev.code = r;
-  snprintf(ev.source, sizeof ev.source, "%s", path);
-  snprintf(ev.text, sizeof ev.text, "%s", detail.text);
-  service_push(s, &ev);
+  r = batch_open(s->engine, path, &s->summary, &s->batch, &detail);
+  if (r != ST_OK) {
+    s->batch = NULL;
+    service_batch_done(s, r, &detail);
+  }
+}
+
+/* One group of the batch in progress; closes it when it is over or the
+ * driver asked it to stop (service_stop_batch). */
+static void service_batch_step(struct service *s)
+{
+  struct st_detail detail = {""};
+  if (batch_step(s->batch)) {
+    struct service_event ev;
+    service_event_init(&ev, SERVICE_EVENT_PROGRESS);
+    batch_progress(s->batch, &ev.done, &ev.total);
+    service_push(s, &ev);
+  }
+  if (batch_finished(s->batch) || atomic_load(&s->stop_batch)) {
+    int r = batch_close(s->batch, &detail);
+    s->batch = NULL;
+    service_batch_done(s, r, &detail);
+  }
 }
 
 static void service_do_export(struct service *s, const char *path)
@@ -247,9 +259,7 @@ static void service_do_export(struct service *s, const char *path)
   int r;
 
   service_event_init(&ev, SERVICE_EVENT_EXPORTED);
-  service_engine_take(s);
   r = engine_export(s->engine, &options, path, file, sizeof file, NULL, &detail);
-  service_engine_give(s);
   if (!service_sync_stick(root, NULL, 0) && r == ST_OK) {
     r = ST_E_IO;
     st_detail_set(&detail, "the export was written but the stick could not be synced: %s", strerror(errno));
@@ -260,26 +270,54 @@ static void service_do_export(struct service *s, const char *path)
   service_push(s, &ev);
 }
 
-/* ---- sticks: noticed on the job thread, inspected on the inspector ---- */
+/* ---- sticks: noticed on the loop, inspected on the inspector, the journal asked on the loop ---- */
 
-struct service_inspection {
-  struct service *s;
-  char path[PATH_MAX];
-};
+/* Wakes the loop (a command or an inspection is waiting). */
+static void service_wake(struct service *s)
+{
+  if (write(s->command_pipe[1], "c", 1) < 0) {
+    /* the pipe is full: the loop has wake-ups pending */
+  }
+}
 
 static void service_inspect(void *arg)
 {
   struct service_inspection *task = arg;
   struct service *s = task->s;
-  struct service_event ev;
   struct st_detail detail = {""};
-  struct batch_engine_lock lock = {service_guard_enter, service_guard_leave, s};
-  service_event_init(&ev, SERVICE_EVENT_STICK);
-  snprintf(ev.source, sizeof ev.source, "%.255s", task->path);
-  ev.code = batch_inspect_journal(s->engine, task->path, &lock, &ev.inspection, &detail);
-  snprintf(ev.text, sizeof ev.text, "%s", detail.text);
-  service_push(s, &ev);
-  free(task);
+  task->event.code = batch_inspect_collect(s->engine, task->path, &task->event.inspection, &task->digests, &detail);
+  snprintf(task->event.text, sizeof task->event.text, "%s", detail.text);
+  pthread_mutex_lock(&s->command_mutex);
+  task->next = s->inspected;
+  s->inspected = task;
+  pthread_mutex_unlock(&s->command_mutex);
+  service_wake(s);
+}
+
+/* The inspections finished on the inspector: asks the journal which of
+ * their CSRs were issued before, and tells the driver (oldest first). */
+static void service_finish_inspections(struct service *s)
+{
+  struct service_inspection *list, *ordered = NULL;
+  pthread_mutex_lock(&s->command_mutex);
+  list = s->inspected;
+  s->inspected = NULL;
+  pthread_mutex_unlock(&s->command_mutex);
+  while (list != NULL) {
+    struct service_inspection *task = list;
+    list = task->next;
+    task->next = ordered;
+    ordered = task;
+  }
+  while (ordered != NULL) {
+    struct service_inspection *task = ordered;
+    ordered = task->next;
+    if (task->event.code == ST_OK)
+      batch_inspect_issued(s->engine, task->digests, &task->event.inspection);
+    batch_digests_free(task->digests);
+    service_push(s, &task->event);
+    free(task);
+  }
 }
 
 static void service_on_stick(void *arg, enum usb_change change, const char *path)
@@ -302,9 +340,22 @@ static void service_on_stick(void *arg, enum usb_change change, const char *path
     return;
   }
   task->s = s;
+  service_event_init(&task->event, SERVICE_EVENT_STICK);
   snprintf(task->path, sizeof task->path, "%s", path);
+  snprintf(task->event.source, sizeof task->event.source, "%.255s", path);
   /* on failure the task ran here, before returning */
   workers_submit(s->inspector, s->inspections, service_inspect, task);
+}
+
+/* Looks at the intake roots when the watch woke the loop (WOKEN) or the
+ * last look is old enough. */
+static void service_scan(struct service *s, int woken)
+{
+  int64_t now = service_mono_ms();
+  if (s->usb == NULL || (!woken && now - s->scanned_ms < (s->batch != NULL ? SERVICE_SCAN_BATCH_MS : SERVICE_SCAN_MS)))
+    return;
+  s->scanned_ms = now;
+  usb_watch_scan(s->usb, service_on_stick, s);
 }
 
 /* ---- lookups, on the inspector ---- */
@@ -386,11 +437,8 @@ int service_find(struct service *s, const char *text)
 static void service_resume_journal(struct service *s)
 {
   struct st_detail detail = {""};
-  if (!engine_journal_stopped(s->engine))
-    return;
-  service_engine_take(s);
-  engine_resume(s->engine, &detail);
-  service_engine_give(s);
+  if (engine_journal_stopped(s->engine))
+    engine_resume(s->engine, &detail);
 }
 
 /* Takes the oldest command, or NULL. */
@@ -408,34 +456,73 @@ static struct service_command *service_pop(struct service *s)
   return c;
 }
 
-static void *service_job_main(void *arg)
+/* Does the commands waiting, in order, until one opens a batch (its groups
+ * come first) or asks the loop to quit. Returns 1 for quit. */
+static int service_do_commands(struct service *s)
+{
+  struct service_command *c;
+  int quit = 0;
+  while (!quit && s->batch == NULL && (c = service_pop(s)) != NULL) {
+    switch (c->kind) {
+    case SERVICE_CMD_LOGIN: service_do_login(s); break;
+    case SERVICE_CMD_LOCK: service_do_lock(s); break;
+    case SERVICE_CMD_SIGN: service_do_sign(s, c->path); break;
+    case SERVICE_CMD_EXPORT: service_do_export(s, c->path); break;
+    case SERVICE_CMD_QUIT: quit = 1; break;
+    }
+    free(c);
+  }
+  return quit;
+}
+
+/* 1 when an inspection waits for the journal. */
+static int service_inspected_waiting(struct service *s)
+{
+  int waiting;
+  pthread_mutex_lock(&s->command_mutex);
+  waiting = s->inspected != NULL;
+  pthread_mutex_unlock(&s->command_mutex);
+  return waiting;
+}
+
+/* The loop: the one thread that uses the engine (see service.h). */
+static void *service_loop(void *arg)
 {
   struct service *s = arg;
   int quit = 0;
   char drain[64];
+  service_scan(s, 1);
   while (!quit) {
-    struct pollfd fds[2] = {{s->command_pipe[0], POLLIN, 0}, {usb_watch_fd(s->usb), POLLIN, 0}};
-    struct service_command *c;
-    usb_watch_scan(s->usb, service_on_stick, s);
-    service_resume_journal(s);
-    if (poll(fds, 2, 1000) > 0 && (fds[0].revents & POLLIN))
+    struct pollfd *fds = s->fds;
+    nfds_t n = 2;
+    int timeout = SERVICE_SCAN_MS;
+    fds[0] = (struct pollfd){s->command_pipe[0], POLLIN, 0};
+    fds[1] = (struct pollfd){s->usb != NULL ? usb_watch_fd(s->usb) : -1, POLLIN, 0};
+    if (s->serial_on) {
+      int due = serial_server_timeout(s->serial);
+      n += serial_server_poll_set(s->serial, fds + 2);
+      if (due < timeout)
+        timeout = due;
+    }
+    if (s->batch != NULL)
+      timeout = 0; /* the next group is due: only look at what is ready */
+    if (poll(fds, n, timeout) > 0 && (fds[0].revents & POLLIN))
       while (read(s->command_pipe[0], drain, sizeof drain) > 0) {
       }
-    while (!quit && (c = service_pop(s)) != NULL) {
-      switch (c->kind) {
-      case SERVICE_CMD_LOGIN: service_do_login(s); break;
-      case SERVICE_CMD_LOCK: service_do_lock(s); break;
-      case SERVICE_CMD_SIGN: service_do_sign(s, c->path); break;
-      case SERVICE_CMD_EXPORT: service_do_export(s, c->path); break;
-      case SERVICE_CMD_QUIT: quit = 1; break;
-      }
-      free(c);
-    }
+    service_serial_turn(s);
+    service_scan(s, (fds[1].revents & POLLIN) != 0);
+    service_resume_journal(s);
+    if (service_inspected_waiting(s))
+      service_finish_inspections(s);
+    if (s->batch != NULL)
+      service_batch_step(s);
+    else
+      quit = service_do_commands(s);
   }
   return NULL;
 }
 
-/* Queues a command of KIND on PATH (may be NULL) and wakes the job thread. */
+/* Queues a command of KIND on PATH (may be NULL) and wakes the loop. */
 static int service_command(struct service *s, enum service_command_kind kind, const char *path)
 {
   int r = ST_E_NO_MEMORY;
@@ -448,9 +535,7 @@ static int service_command(struct service *s, enum service_command_kind kind, co
   *s->commands_tail = c;
   s->commands_tail = &c->next;
   pthread_mutex_unlock(&s->command_mutex);
-  if (write(s->command_pipe[1], "c", 1) < 0) {
-    /* the pipe is full: the job thread has wake-ups pending */
-  }
+  service_wake(s);
   r = ST_OK;
 out:
   return r;
@@ -510,10 +595,36 @@ void service_stop_batch(struct service *s)
 
 int service_start(struct service *s)
 {
-  s->job_started = pthread_create(&s->job_thread, NULL, service_job_main, s) == 0;
-  if (s->job_started)
-    pthread_setname_np(s->job_thread, "st-job");
-  return s->job_started ? ST_OK : ST_E_INTERNAL;
+  sigset_t block, saved;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGWINCH);
+  pthread_sigmask(SIG_BLOCK, &block, &saved); /* the loop inherits the mask: signals go to the driver */
+  s->loop_started = pthread_create(&s->loop_thread, NULL, service_loop, s) == 0;
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  if (s->loop_started)
+    pthread_setname_np(s->loop_thread, "st-loop");
+  return s->loop_started ? ST_OK : ST_E_INTERNAL;
+}
+
+int service_run(struct service *s, int stop_fd, int (*consume)(void *arg, const struct service_event *ev),
+                void *arg)
+{
+  int r = service_start(s);
+  while (r == ST_OK) {
+    struct pollfd fds[2] = {{stop_fd, POLLIN, 0}, {s->event_fd, POLLIN, 0}};
+    struct service_event ev;
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+      r = ST_E_INTERNAL;
+      break;
+    }
+    while (r == ST_OK && service_next_event(s, &ev))
+      r = consume(arg, &ev);
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
+      break;
+  }
+  return r;
 }
 
 const struct service_info *service_info(const struct service *s)
@@ -545,10 +656,11 @@ static void service_fill_info(struct service *s)
     strftime(info->ca_not_after, sizeof info->ca_not_after, "%Y-%m-%d %H:%M UTC", &tm);
   info->ca_expired = X509_cmp_current_time(not_after) < 0;
   engine_counts(s->engine, &info->records, &info->issued, &info->refused);
-  info->port_count = s->cfg->serial_port_count < SERVICE_MAX_PORTS ? s->cfg->serial_port_count : SERVICE_MAX_PORTS;
+  info->port_count = s->options.port_count < SERVICE_MAX_PORTS ? s->options.port_count : SERVICE_MAX_PORTS;
   for (size_t i = 0; i < info->port_count; i++)
-    st_printable_utf8(info->ports[i], sizeof info->ports[i], s->cfg->serial_ports[i].port);
-  info->usb_root_count = s->cfg->usb_root_count;
+    service_text(s, info->ports[i], sizeof info->ports[i], s->options.ports[i].path);
+  info->usb_root_count = s->options.headless ? 0 : s->cfg->usb_root_count;
+  info->gateway_url = engine_gateway_url(s->engine);
 }
 
 int64_t service_shift_start(const struct service_info *info, int64_t now_ms)
@@ -608,35 +720,39 @@ static void service_fill_shift(struct service *s)
   }
 }
 
-/* The serial server for intake.serial, when ports are configured. */
+/* The serial server for the ports of the options, when there are any. */
 static int service_make_serial(struct service *s, struct st_detail *detail)
 {
-  int r = ST_E_NO_MEMORY;
-  size_t n = s->info.port_count;
-  struct serial_port_spec *specs = NULL;
+  int r = ST_OK;
   struct serial_sink sink = {service_on_port, s};
-  struct serial_engine_guard guard = {service_guard_enter, service_guard_leave, s};
-  if (n == 0) {
-    r = ST_OK;
-    goto out;
-  }
-  if ((specs = calloc(n, sizeof *specs)) == NULL)
-    goto out;
-  for (size_t i = 0; i < n; i++)
-    specs[i] = (struct serial_port_spec){s->cfg->serial_ports[i].port, s->cfg->serial_ports[i].baud};
-  r = serial_server_new(s->engine, specs, n, NULL, &s->serial, detail);
+  struct serial_server_options options = {s->options.block_timeout_ms, 0, 0};
+  if (s->options.port_count == 0)
+    return ST_OK;
+  r = serial_server_new(s->engine, s->options.ports, s->options.port_count, &options, &s->serial, detail);
   if (r == ST_OK)
     r = serial_server_add_sink(s->serial, &sink);
-  if (r == ST_OK)
-    serial_server_set_guard(s->serial, &guard);
-  if (r == ST_OK && pipe2(s->serial_stop, O_CLOEXEC | O_NONBLOCK) != 0)
-    r = ST_E_INTERNAL;
-out:
-  free(specs);
   return r;
 }
 
-int service_new(const struct station_config *cfg, struct service **out, struct st_detail *detail)
+/* The ports of intake.serial, when the options name none. */
+static int service_config_ports(struct service *s)
+{
+  size_t n = s->cfg->serial_port_count;
+  struct serial_port_spec *specs;
+  if (s->options.ports != NULL || n == 0)
+    return ST_OK;
+  if ((specs = calloc(n, sizeof *specs)) == NULL)
+    return ST_E_NO_MEMORY;
+  for (size_t i = 0; i < n; i++)
+    specs[i] = (struct serial_port_spec){s->cfg->serial_ports[i].port, s->cfg->serial_ports[i].baud};
+  s->config_ports = specs;
+  s->options.ports = specs;
+  s->options.port_count = n;
+  return ST_OK;
+}
+
+int service_new(const struct station_config *cfg, const struct service_options *options, struct service **out,
+                struct st_detail *detail)
 {
   int r = ST_E_NO_MEMORY;
   struct service *s = calloc(1, sizeof *s);
@@ -644,21 +760,28 @@ int service_new(const struct station_config *cfg, struct service **out, struct s
   if (s == NULL)
     goto out;
   s->cfg = cfg;
-  s->event_fd = s->command_pipe[0] = s->command_pipe[1] = s->serial_stop[0] = s->serial_stop[1] = -1;
+  if (options != NULL)
+    s->options = *options;
+  s->event_fd = s->command_pipe[0] = s->command_pipe[1] = s->batch_root = -1;
   r = (s->pin = pin_new()) != NULL ? service_queue_init(s) : ST_E_NO_MEMORY;
   if (r == ST_OK && pipe2(s->command_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     r = ST_E_INTERNAL;
   if (r == ST_OK)
+    r = service_config_ports(s);
+  if (r == ST_OK && (s->fds = calloc(2 + s->options.port_count, sizeof *s->fds)) == NULL)
+    r = ST_E_NO_MEMORY;
+  if (r == ST_OK)
     r = engine_open(cfg, &s->engine, detail);
-  sink = (struct engine_sink){service_on_request, s};
+  sink = (struct engine_sink){service_on_engine, s};
   if (r == ST_OK)
     r = engine_add_sink(s->engine, &sink);
   if (r == ST_OK) {
     service_fill_info(s);
-    service_fill_shift(s);
+    if (!s->options.headless)
+      service_fill_shift(s);
     r = service_make_serial(s, detail);
   }
-  if (r == ST_OK)
+  if (r == ST_OK && !s->options.headless)
     r = usb_watch_new(cfg->usb_roots, cfg->usb_root_count, &s->usb);
   if (r == ST_OK && ((s->inspector = workers_new(1, "st-inspect")) == NULL ||
                      (s->inspections = work_group_new()) == NULL))
@@ -674,28 +797,34 @@ out:
 
 void service_free(struct service *s)
 {
+  struct st_detail detail = {""};
   if (s == NULL)
     return;
-  if (s->job_started && service_command(s, SERVICE_CMD_QUIT, NULL) == ST_OK)
-    pthread_join(s->job_thread, NULL);
-  if (s->serial_started) {
-    if (write(s->serial_stop[1], "q", 1) < 0) {
-      /* cannot happen on an empty pipe */
-    }
-    pthread_join(s->serial_thread, NULL);
-  }
-  workers_free(s->inspector); /* the inspections still queued take the engine: before it closes */
+  if (s->loop_started && service_command(s, SERVICE_CMD_QUIT, NULL) == ST_OK)
+    pthread_join(s->loop_thread, NULL);
+  if (s->batch != NULL) /* the loop never started its steps */
+    batch_close(s->batch, &detail);
+  if (s->batch_root >= 0)
+    close(s->batch_root);
+  workers_free(s->inspector); /* the inspections still running finish first; nobody asks the journal for them */
   work_group_free(s->inspections);
+  while (s->inspected != NULL) {
+    struct service_inspection *task = s->inspected;
+    s->inspected = task->next;
+    batch_digests_free(task->digests);
+    free(task);
+  }
+  if (s->serial_on)
+    serial_server_close_ports(s->serial);
   serial_server_free(s->serial);
   usb_watch_free(s->usb);
   engine_close(s->engine);
   pin_free(s->pin);
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 2; i++)
     if (s->command_pipe[i] >= 0)
       close(s->command_pipe[i]);
-    if (s->serial_stop[i] >= 0)
-      close(s->serial_stop[i]);
-  }
   service_queue_cleanup(s);
+  free(s->fds);
+  free(s->config_ports);
   free(s);
 }

@@ -1,6 +1,6 @@
 /*
- * service_internal.h - the parts of the service shared by service.c (threads
- * and commands) and service_queue.c (the event queue and the engine lock).
+ * service_internal.h - the parts of the service shared by service.c (the
+ * loop and its commands) and service_queue.c (the event queue).
  */
 #ifndef STATION_SERVICE_INTERNAL_H
 #define STATION_SERVICE_INTERNAL_H
@@ -11,6 +11,8 @@
 
 #include "pin.h"
 #include "service.h"
+
+struct pollfd;
 
 /* Events beyond this many waiting: REQUEST events are dropped (their counts
  * still travel in every later event); the others are always kept. */
@@ -29,52 +31,63 @@ struct service_event_node {
   struct service_event_node *next;
 };
 
+/* A stick inspected on the inspector, waiting for the loop to ask the journal. */
+struct service_inspection {
+  struct service *s;
+  char path[PATH_MAX];               /* the stick */
+  struct service_event event;        /* STICK, its inspection without issued_before yet */
+  struct batch_digests *digests;     /* the CSRs fit to sign, or NULL */
+  struct service_inspection *next;
+};
+
 struct service {
   const struct station_config *cfg;
-  struct engine *engine;
-  struct serial_server *serial;
-  struct usb_watch *usb;
+  struct service_options options;
+  struct engine *engine;                  /* the loop's alone */
+  struct serial_server *serial;           /* the loop's; NULL without ports */
+  int serial_on;                          /* its ports are open and served (from the first login) */
+  struct usb_watch *usb;                  /* the loop's; NULL when headless */
   struct service_info info;
-  /* the engine lock: a ticket lock, so that waiting threads take turns */
-  pthread_mutex_t lock_mutex;
-  pthread_cond_t lock_turn;
-  unsigned long ticket_next, ticket_serving;
   /* events to the driver */
   pthread_mutex_t event_mutex;
   struct service_event_node *events, **events_tail;
   size_t event_count;
   int event_fd;
-  uint64_t shift_issued, shift_refused;   /* under the engine lock */
-  /* commands from the driver */
+  uint64_t shift_issued, shift_refused;   /* the loop's */
+  /* commands from the driver, and inspections finished, both wake the loop through command_pipe */
   pthread_mutex_t command_mutex;
   struct service_command *commands, **commands_tail;
+  struct service_inspection *inspected;   /* under command_mutex */
   int command_pipe[2];
   struct pin *pin;                        /* a PIN given with service_login, until used */
   int pin_given;
   atomic_int stop_batch;                  /* 1: the batch in progress stops at its next group boundary */
-  struct workers *inspector;              /* one thread inspecting the sticks that arrive */
+  /* the batch in progress (the loop's) */
+  struct batch *batch;
+  struct batch_summary summary;
+  char batch_path[PATH_MAX];
+  int batch_root;                         /* the stick's root, opened before the work (service_sync_stick) */
+  struct pollfd *fds;                     /* the loop's poll set: 2 + the serial ports */
+  struct serial_port_spec *config_ports;  /* intake.serial as specs, when the options name no ports */
+  struct workers *inspector;              /* one thread inspecting the sticks that arrive, and lookups */
   struct work_group *inspections;         /* its tasks */
-  int64_t scanned_ms;                     /* the last scan of the intake roots during a batch */
-  /* threads */
-  pthread_t job_thread, serial_thread;
-  int job_started, serial_started;
-  int serial_stop[2];
+  int64_t scanned_ms;                     /* the last scan of the intake roots (monotonic) */
+  pthread_t loop_thread;
+  int loop_started;
 };
-
-/* Takes and gives the engine lock (first come, first served). */
-void service_engine_take(struct service *s);
-void service_engine_give(struct service *s);
 
 /* A blank event of KIND, stamped with the time. */
 void service_event_init(struct service_event *ev, int kind);
 
-/* Fills the counts of EV from the engine; call holding the engine lock. */
-void service_event_counts(struct service *s, struct service_event *ev);
+/* Copies IN into OUT (CAP bytes) as text the driver can show: printable
+ * UTF-8 for a screen; as it is when headless (service_options: the driver
+ * escapes it for its log). */
+void service_text(const struct service *s, char *out, size_t cap, const char *in);
 
-/* Queues a copy of EV and wakes the driver. */
+/* Queues a copy of EV and wakes the driver. Thread-safe. */
 void service_push(struct service *s, const struct service_event *ev);
 
-/* Sets up and tears down the queue and the lock (service_new, service_free). */
+/* Sets up and tears down the queue (service_new, service_free). */
 int service_queue_init(struct service *s);
 void service_queue_cleanup(struct service *s);
 

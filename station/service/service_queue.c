@@ -1,6 +1,7 @@
-/* service_queue.c - the service's event queue and its engine lock (see service.h). */
+/* service_queue.c - the service's event queue (see service.h). */
 #include "service_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -8,25 +9,8 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "engine.h"
 #include "error.h"
-
-void service_engine_take(struct service *s)
-{
-  pthread_mutex_lock(&s->lock_mutex);
-  unsigned long mine = s->ticket_next++;
-  while (mine != s->ticket_serving)
-    pthread_cond_wait(&s->lock_turn, &s->lock_mutex);
-  pthread_mutex_unlock(&s->lock_mutex);
-}
-
-void service_engine_give(struct service *s)
-{
-  pthread_mutex_lock(&s->lock_mutex);
-  s->ticket_serving++;
-  pthread_cond_broadcast(&s->lock_turn);
-  pthread_mutex_unlock(&s->lock_mutex);
-}
+#include "log.h"
 
 void service_event_init(struct service_event *ev, int kind)
 {
@@ -35,11 +19,12 @@ void service_event_init(struct service_event *ev, int kind)
   ev->time_ms = st_wall_ms();
 }
 
-void service_event_counts(struct service *s, struct service_event *ev)
+void service_text(const struct service *s, char *out, size_t cap, const char *in)
 {
-  engine_counts(s->engine, &ev->records, &ev->issued, &ev->refused);
-  ev->shift_issued = s->shift_issued;
-  ev->shift_refused = s->shift_refused;
+  if (s->options.headless)
+    snprintf(out, cap, "%s", in != NULL ? in : "");
+  else
+    st_printable_utf8(out, cap, in != NULL ? in : "");
 }
 
 void service_push(struct service *s, const struct service_event *ev)
@@ -98,8 +83,7 @@ int service_queue_init(struct service *s)
   s->events_tail = &s->events;
   s->commands_tail = &s->commands;
   s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (s->event_fd < 0 || pthread_mutex_init(&s->lock_mutex, NULL) != 0 ||
-      pthread_cond_init(&s->lock_turn, NULL) != 0 || pthread_mutex_init(&s->event_mutex, NULL) != 0 ||
+  if (s->event_fd < 0 || pthread_mutex_init(&s->event_mutex, NULL) != 0 ||
       pthread_mutex_init(&s->command_mutex, NULL) != 0)
     goto out;
   r = ST_OK;
@@ -121,8 +105,6 @@ void service_queue_cleanup(struct service *s)
   }
   if (s->event_fd >= 0)
     close(s->event_fd);
-  pthread_mutex_destroy(&s->lock_mutex);
-  pthread_cond_destroy(&s->lock_turn);
   pthread_mutex_destroy(&s->event_mutex);
   pthread_mutex_destroy(&s->command_mutex);
 }
