@@ -49,7 +49,7 @@ static void cli_serial_print_port(const struct service_event *ev)
 static void cli_serial_print_engine(const struct service_event *ev)
 {
   struct engine_event e = {(enum engine_event_kind)ev->request_kind, ev->source, ev->device, ev->serial_hex, ev->code,
-                           ev->text, ev->seq, "", ev->records, ev->issued, ev->refused};
+                           ev->text, ev->seq, "", ev->records, ev->issued, ev->refused, NULL};
   if (ev->kind == SERVICE_EVENT_JOURNAL)
     e.kind = ev->code == ST_OK ? ENGINE_EVENT_JOURNAL_RESUMED : ENGINE_EVENT_JOURNAL_STOPPED;
   cli_print_engine_event(NULL, &e);

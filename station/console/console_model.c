@@ -25,6 +25,7 @@ void console_model_init(struct console_model *m, const struct service_info *info
   m->shift_start_ms = info->shift_start_ms;
   m->shift_issued = info->shift_issued;
   m->shift_refused = info->shift_refused;
+  m->shift_repeats = info->shift_repeats;
   m->shift_base_issued = info->issued - (info->shift_issued < info->issued ? info->shift_issued : info->issued);
   m->shift_base_refused = info->refused - (info->shift_refused < info->refused ? info->shift_refused : info->refused);
   m->dirty = 1;
@@ -129,6 +130,7 @@ static void console_counts(struct console_model *m, const struct service_event *
   m->refused = ev->refused;
   m->shift_issued = m->issued >= m->shift_base_issued ? m->issued - m->shift_base_issued : 0;
   m->shift_refused = m->refused >= m->shift_base_refused ? m->refused - m->shift_base_refused : 0;
+  m->shift_repeats = ev->shift_repeats < m->shift_refused ? ev->shift_repeats : m->shift_refused;
 }
 
 void console_model_tick(struct console_model *m, int64_t now_ms)
@@ -142,7 +144,7 @@ void console_model_tick(struct console_model *m, int64_t now_ms)
   m->shift_start_ms = start;
   m->shift_base_issued = m->issued;
   m->shift_base_refused = m->refused;
-  m->shift_issued = m->shift_refused = 0;
+  m->shift_issued = m->shift_refused = m->shift_repeats = 0;
   localtime_r(&t, &tm);
   strftime(when, sizeof when, "%H:%M", &tm);
   console_model_problem(m, CONSOLE_ROLE_INFO, "a new shift began at %s: its counters start at 0", when);

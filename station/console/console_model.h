@@ -74,6 +74,7 @@ struct console_model {
   int ca_proven;                       /* the CA key was proven to match at a login */
   uint64_t records, issued, refused;   /* journal totals */
   uint64_t shift_issued, shift_refused;   /* the journal's counts since SHIFT_START_MS */
+  uint64_t shift_repeats;                 /* of SHIFT_REFUSED, refusals of a CSR the shift refused before */
   int64_t shift_start_ms;              /* the shift in progress began (console.shifts) */
   uint64_t shift_base_issued, shift_base_refused;   /* the journal's totals when it began */
   int64_t verified_ms;                 /* the journal's last check (0: none yet) */

@@ -149,12 +149,16 @@ static void console_status_draw(struct console *c, int top, int rows)
   {
     time_t t = (time_t)(m->shift_start_ms / 1000);
     struct tm tm;
-    char since[16];
+    char since[16], repeats[48] = "";
     localtime_r(&t, &tm);
     strftime(since, sizeof since, "%H:%M", &tm);
-    console_putf(top + 4, 9, A_NORMAL, "issued %llu this shift, %llu total   refused %llu this shift, %llu total   "
+    /* a stick signed again refuses its bad CSRs again: those count as repeats, not as new refusals */
+    if (m->shift_repeats > 0)
+      snprintf(repeats, sizeof repeats, " (+%llu repeated)", (unsigned long long)m->shift_repeats);
+    console_putf(top + 4, 9, A_NORMAL, "issued %llu this shift, %llu total   refused %llu this shift%s, %llu total   "
                  "(shift since %s)", (unsigned long long)m->shift_issued, (unsigned long long)m->issued,
-                 (unsigned long long)m->shift_refused, (unsigned long long)m->refused, since);
+                 (unsigned long long)(m->shift_refused - m->shift_repeats), repeats, (unsigned long long)m->refused,
+                 since);
   }
 }
 

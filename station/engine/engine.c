@@ -82,7 +82,7 @@ void engine_flush_events(struct engine *e, int deliver)
     struct engine_pending_event *p = &e->pending[i];
     struct engine_event ev = {.kind = p->kind, .source = p->source, .device = p->device,
                               .serial_hex = p->serial_hex, .code = p->code, .detail = p->detail,
-                              .seq = p->seq, .filesystem = ""};
+                              .seq = p->seq, .filesystem = "", .csr_sha256 = p->csr_sha256};
     if (deliver)
       engine_emit(e, &ev);
     free(p->source);

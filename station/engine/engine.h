@@ -65,6 +65,7 @@ struct engine_event {
   uint64_t seq;              /* journal record (a redelivery: its handed-back record) */
   const char *filesystem;    /* JOURNAL_*: the mount point holding the journal; else "" */
   uint64_t records, issued, refused;  /* the journal's counts (engine_counts) as the event leaves */
+  const uint8_t *csr_sha256; /* ISSUED, REFUSED, REDELIVERED: the request's CSR digest (32 bytes); else NULL */
 };
 
 /* A receiver of events. EMIT is called on the engine's thread, from inside

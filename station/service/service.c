@@ -40,6 +40,22 @@ static int64_t service_mono_ms(void)
 
 /* ---- sinks: the engine's and the serial server's events become service events (on the loop) ---- */
 
+/* Counts a refusal of the CSR with digest CSR_SHA256 (NULL: unknown) in the
+ * shift in progress: a repeat when the shift refused that CSR before (a stick
+ * signed again), else a new refusal. A new shift starts with no CSR refused. */
+static void service_count_refusal(struct service *s, const uint8_t *csr_sha256)
+{
+  int64_t start = service_shift_start(&s->info, st_wall_ms());
+  s->shift_refused++;
+  if (start > s->shift_start_ms) {
+    s->shift_start_ms = start;
+    s->shift_repeats = 0;
+    digest_set_clear(s->shift_refused_csrs);
+  }
+  if (csr_sha256 != NULL && digest_set_add(s->shift_refused_csrs, csr_sha256) == 0)
+    s->shift_repeats++;
+}
+
 /* Called on the loop, inside the engine call that made the event: reads
  * only the event (the journal's counts travel in it), never the engine. */
 static void service_on_engine(void *arg, const struct engine_event *e)
@@ -63,7 +79,7 @@ static void service_on_engine(void *arg, const struct engine_event *e)
     if (e->kind == ENGINE_EVENT_ISSUED)
       s->shift_issued++;
     else if (e->kind == ENGINE_EVENT_REFUSED)
-      s->shift_refused++;
+      service_count_refusal(s, e->csr_sha256);
     ev.request_kind = (int)e->kind;
     ev.code = e->code;
     ev.seq = e->seq;
@@ -77,6 +93,7 @@ static void service_on_engine(void *arg, const struct engine_event *e)
   ev.refused = e->refused;
   ev.shift_issued = s->shift_issued;
   ev.shift_refused = s->shift_refused;
+  ev.shift_repeats = s->shift_repeats;
   service_push(s, &ev);
 }
 
@@ -86,6 +103,7 @@ static void service_event_counts(struct service *s, struct service_event *ev)
   engine_counts(s->engine, &ev->records, &ev->issued, &ev->refused);
   ev->shift_issued = s->shift_issued;
   ev->shift_refused = s->shift_refused;
+  ev->shift_repeats = s->shift_repeats;
 }
 
 /* Called on the loop, during a serial turn. */
@@ -686,7 +704,8 @@ int64_t service_shift_start(const struct service_info *info, int64_t now_ms)
 
 struct service_shift_count {
   int64_t since_ms;
-  uint64_t issued, refused;
+  uint64_t issued, refused, repeats;
+  struct digest_set *refused_csrs;
 };
 
 static int service_shift_check(void *arg, const struct journal_record *rec, const uint8_t genesis[32],
@@ -699,6 +718,9 @@ static int service_shift_check(void *arg, const struct journal_record *rec, cons
   if (rec->time_ms >= count->since_ms) {
     count->issued += rec->event == JOURNAL_EVENT_ISSUED;
     count->refused += rec->event == JOURNAL_EVENT_REFUSED;
+    if (rec->event == JOURNAL_EVENT_REFUSED && rec->has_csr_sha256 &&
+        digest_set_add(count->refused_csrs, rec->csr_sha256) == 0)
+      count->repeats++;
   }
   return 0;
 }
@@ -707,7 +729,7 @@ static int service_shift_check(void *arg, const struct journal_record *rec, cons
 static void service_fill_shift(struct service *s)
 {
   struct service_info *info = &s->info;
-  struct service_shift_count count = {0, 0, 0};
+  struct service_shift_count count = {0, 0, 0, 0, s->shift_refused_csrs};
   struct journal_checker checker = {service_shift_check, &count};
   struct st_detail detail = {""};
   info->shift_count = s->cfg->shift_count < 24 ? s->cfg->shift_count : 24;
@@ -717,7 +739,11 @@ static void service_fill_shift(struct service *s)
   if (journal_verify_with(s->cfg->journal_path, &checker, NULL, &detail) == ST_OK) {
     info->shift_issued = count.issued;
     info->shift_refused = count.refused;
+    info->shift_repeats = s->shift_repeats = count.repeats;
+  } else {
+    digest_set_clear(s->shift_refused_csrs);
   }
+  s->shift_start_ms = info->shift_start_ms;
 }
 
 /* The serial server for the ports of the options, when there are any. */
@@ -763,7 +789,8 @@ int service_new(const struct station_config *cfg, const struct service_options *
   if (options != NULL)
     s->options = *options;
   s->event_fd = s->command_pipe[0] = s->command_pipe[1] = s->batch_root = -1;
-  r = (s->pin = pin_new()) != NULL ? service_queue_init(s) : ST_E_NO_MEMORY;
+  r = (s->pin = pin_new()) != NULL && (s->shift_refused_csrs = digest_set_new()) != NULL ? service_queue_init(s)
+                                                                                        : ST_E_NO_MEMORY;
   if (r == ST_OK && pipe2(s->command_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     r = ST_E_INTERNAL;
   if (r == ST_OK)
@@ -820,6 +847,7 @@ void service_free(struct service *s)
   usb_watch_free(s->usb);
   engine_close(s->engine);
   pin_free(s->pin);
+  digest_set_free(s->shift_refused_csrs);
   for (int i = 0; i < 2; i++)
     if (s->command_pipe[i] >= 0)
       close(s->command_pipe[i]);

@@ -88,6 +88,7 @@ struct service_info {
   size_t shift_count;
   int64_t shift_start_ms;      /* when the shift in progress at start began (service_shift_start) */
   uint64_t shift_issued, shift_refused;   /* journal records of that shift at start (issued, refused) */
+  uint64_t shift_repeats;      /* of those refusals, the ones of a CSR the shift had refused before */
   const char *gateway_url;     /* the device gateway's URL told to boards, or NULL (engine_gateway_url) */
 };
 
@@ -143,6 +144,7 @@ struct service_event {
   /* journal counts and this run's counts after the event (REQUEST, BATCH_DONE, LOGIN) */
   uint64_t records, issued, refused;
   uint64_t shift_issued, shift_refused;
+  uint64_t shift_repeats;      /* refusals of the shift in progress of a CSR it had refused before */
   uint64_t seq;                /* FOUND: the record; REQUEST: the journal record written for it */
   int64_t record_ms;           /* FOUND: the record's time */
 };

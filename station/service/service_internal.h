@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "digest_set.h"
 #include "pin.h"
 #include "service.h"
 
@@ -54,6 +55,9 @@ struct service {
   size_t event_count;
   int event_fd;
   uint64_t shift_issued, shift_refused;   /* the loop's */
+  uint64_t shift_repeats;                 /* refusals of a CSR refused before in the shift in progress */
+  struct digest_set *shift_refused_csrs;  /* the CSRs refused in the shift in progress (shift_start_ms) */
+  int64_t shift_start_ms;
   /* commands from the driver, and inspections finished, both wake the loop through command_pipe */
   pthread_mutex_t command_mutex;
   struct service_command *commands, **commands_tail;
