@@ -202,6 +202,39 @@ struct engine_relogin {
   struct st_detail detail;
 };
 
+/* Runs FN(TASK) on a signing thread under the watchdog (engine_watch), as a
+ * signature. Returns ST_OK once it finished (its result is in TASK),
+ * ST_E_NO_MEMORY, or ST_E_HSM_TIMEOUT when it did not finish within
+ * hsm.sign_timeout: the engine is then wedged, TASK is parked (the thread
+ * may still write it: never free it), the fault is logged and emitted as
+ * "NOUN never came back", and DETAIL says that WHAT did not finish, then
+ * AFTER. */
+static int engine_run_watched(struct engine *e, void (*fn)(void *), void *task, const char *what, const char *noun,
+                              const char *after, struct st_detail *detail)
+{
+  char text[160];
+  struct work_group *group = NULL;
+  if (e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
+    return ST_E_NO_MEMORY;
+  if ((group = work_group_new()) == NULL)
+    return ST_E_NO_MEMORY;
+  workers_submit(e->token.signers, group, fn, task);
+  if (!engine_watch(e, group)) {
+    work_group_free(group);
+    return ST_OK;
+  }
+  __atomic_store_n(&e->token.wedged, 1, __ATOMIC_RELEASE);
+  engine_park(task);
+  engine_park(group);
+  st_error("hsm: token %s did not finish %s within %u s; the station signs nothing more until restarted",
+           e->cfg->hsm_token, what, e->cfg->hsm_sign_timeout);
+  snprintf(text, sizeof text, "%s never came back; the station signs nothing more until restarted", noun);
+  engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, ST_E_HSM_TIMEOUT, text);
+  st_detail_set(detail, "token %s did not finish %s within %u s (hsm.sign_timeout); %s", e->cfg->hsm_token, what,
+                e->cfg->hsm_sign_timeout, after);
+  return ST_E_HSM_TIMEOUT;
+}
+
 /* Signing-thread task: writes out the journal head first (the sessions may
  * all be closed while logging in again, a head write in flight with them),
  * logs in again whatever became of the token (hsm_relogin), finds the keys
@@ -229,38 +262,25 @@ static int engine_relogin(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_HSM_PIN;
   struct engine_relogin *t = NULL;
-  struct work_group *group = NULL;
 
   if (e->token.kept_pin == NULL) {
     st_detail_set(detail, "the token failed and the station keeps no PIN to log in again; log in again");
     goto out;
   }
   r = ST_E_NO_MEMORY;
-  if (e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
-    goto out;
-  if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
+  if ((t = calloc(1, sizeof *t)) == NULL)
     goto out;
   t->engine = e;
   if ((t->pin = pin_copy(e->token.kept_pin)) == NULL)
     goto out;
   st_info("hsm: logging in to token %s again after a fault", e->cfg->hsm_token);
   e->logged_in = 0;
-  workers_submit(e->token.signers, group, engine_relogin_run, t);
-  if (engine_watch(e, group)) {
-    __atomic_store_n(&e->token.wedged, 1, __ATOMIC_RELEASE);
-    engine_park(t);
-    engine_park(group);
-    t = NULL;
-    group = NULL;
-    st_error("hsm: token %s did not finish logging in again within %u s; the station signs nothing more until "
-             "restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
-    engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, ST_E_HSM_TIMEOUT,
-                      "a login never came back; the station signs nothing more until restarted");
-    st_detail_set(detail, "token %s did not finish logging in again within %u s (hsm.sign_timeout); the station "
-                  "signs nothing more until restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
-    r = ST_E_HSM_TIMEOUT;
+  r = engine_run_watched(e, engine_relogin_run, t, "logging in again", "a login",
+                         "the station signs nothing more until restarted", detail);
+  if (r == ST_E_HSM_TIMEOUT)
+    t = NULL; /* parked */
+  if (r != ST_OK)
     goto out;
-  }
   r = t->result;
   *detail = t->detail;
   if (r == ST_E_HSM_PIN || r == ST_E_HSM_PIN_LOCKED)
@@ -270,7 +290,6 @@ out:
   if (t != NULL)
     pin_free(t->pin);
   free(t);
-  work_group_free(group);
   return r;
 }
 
@@ -302,30 +321,17 @@ int engine_seal_append(struct engine *e, struct st_detail *detail)
 {
   int r = ST_E_NO_MEMORY;
   struct engine_seal_task *t = NULL;
-  struct work_group *group = NULL;
 
-  if (e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
-    goto out;
-  if ((group = work_group_new()) == NULL || (t = calloc(1, sizeof *t)) == NULL)
+  if ((t = calloc(1, sizeof *t)) == NULL)
     goto out;
   t->engine = e;
   t->msg_len = checkpoint_next_message(e->journal, t->msg);
-  workers_submit(e->token.signers, group, engine_seal_run, t);
-  if (engine_watch(e, group)) {
-    __atomic_store_n(&e->token.wedged, 1, __ATOMIC_RELEASE);
-    engine_park(t);
-    engine_park(group);
-    t = NULL;
-    group = NULL;
-    st_error("hsm: token %s did not finish the journal seal within %u s; the station signs nothing more until "
-             "restarted", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
-    engine_token_emit(e, ENGINE_EVENT_TOKEN_FAULT, ST_E_HSM_TIMEOUT,
-                      "a seal never came back; the station signs nothing more until restarted");
-    st_detail_set(detail, "token %s did not finish the journal seal within %u s (hsm.sign_timeout); nothing of "
-                  "the group was journaled or released", e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
-    r = ST_E_HSM_TIMEOUT;
+  r = engine_run_watched(e, engine_seal_run, t, "the journal seal", "a seal",
+                         "nothing of the group was journaled or released", detail);
+  if (r == ST_E_HSM_TIMEOUT)
+    t = NULL; /* parked */
+  if (r != ST_OK)
     goto out;
-  }
   r = t->result;
   if (r != ST_OK) {
     *detail = t->detail;
@@ -335,7 +341,6 @@ int engine_seal_append(struct engine *e, struct st_detail *detail)
   r = checkpoint_append_signed(e->journal, audit_public_key(e->audit), t->sig, t->sig_len, detail);
 out:
   free(t);
-  work_group_free(group);
   return r;
 }
 
