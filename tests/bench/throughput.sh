@@ -13,6 +13,7 @@
 # (1/raw s, on the token's own thread) and two P-256 verifications (the CSR's
 # signature and the new certificate's, 1/verify s each):
 #   limit = cores / (1/raw + 2/verify)   certificates/s
+#   (with --slow-ms the token waits rather than computes: limit = min(raw, cores x verify / 2))
 # The last lines are one summary block (the figures, the ratios, uptime's load).
 #
 # usage: tests/bench/throughput.sh [-n N] [--build DIR] [--slow-ms D] [--sessions S] [--no-openssl]
@@ -169,7 +170,14 @@ verify_rate() {
 }
 VERIFY=$(verify_rate)
 printf '%-10s %9s verifications/s on one core (openssl speed ecdsap256)\n' verify "$VERIFY"
-limit() { awk -v c="$1" -v r="$RAW" -v v="$VERIFY" 'BEGIN {printf "%.0f", c / (1 / r + 2 / v)}'; }
+# Behind slow_token the token's time is a wait, not CPU: the limit is then the
+# token's rate or the cores' verifications, whichever is lower.
+limit() {
+  if [ "$SLOW_MS" = 0 ]; then awk -v c="$1" -v r="$RAW" -v v="$VERIFY" 'BEGIN {printf "%.0f", c / (1 / r + 2 / v)}'
+  else awk -v c="$1" -v r="$RAW" -v v="$VERIFY" 'BEGIN {l = c * v / 2; printf "%.0f", r < l ? r : l}'; fi
+}
+if [ "$SLOW_MS" = 0 ]; then LIMIT_WHAT="the CPU limit"; LIMIT_HOW="%d / (1/raw + 2/verify)"
+else LIMIT_WHAT="the token's limit"; LIMIT_HOW="min(raw, %d x verify / 2)"; fi
 
 # One `station sign` of the whole batch on C cores, with a journal of its own
 # (the first run begins the token's journal; later ones `journal init` theirs).
@@ -200,9 +208,10 @@ echo "---- summary ($(uptime | sed 's/.*load average/load average/')) ----"
 echo "raw C_Sign        $RAW/s ($SESSIONS session$([ "$SESSIONS" = 1 ] || echo s)); P-256 verify $VERIFY/s per core"
 for c in ${CORES//,/ }; do
   L=$(limit "$c")
-  awk -v c="$c" -v s="${RATE[$c]}" -v l="$L" -v r="$RAW" -v o="$OSSL" -v m="${RSS[$c]}" 'BEGIN {
-    printf "%d core%s: station %d certs/s = %.2f x the CPU limit (%d/s = %d / (1/raw + 2/verify)), %.2f x raw",
-      c, c == 1 ? " " : "s", s, s / l, l, c, s / r
+  awk -v c="$c" -v s="${RATE[$c]}" -v l="$L" -v r="$RAW" -v o="$OSSL" -v m="${RSS[$c]}" -v what="$LIMIT_WHAT" \
+    -v how="$LIMIT_HOW" 'BEGIN {
+    printf "%d core%s: station %d certs/s = %.2f x %s (%d/s = " how "), %.2f x raw",
+      c, c == 1 ? " " : "s", s, s / l, what, l, c, s / r
     if (o != "") printf ", %.2f x openssl ca (%d/s)", s / o, o
     printf "; peak RSS %.1f MiB\n", m }'
 done
