@@ -35,7 +35,9 @@
  *     wedges the engine as a stuck signature does. The task (with its copy of
  *     the PIN, which the stuck call may still read) is parked, not freed.
  *
- * A signing thread writes only into its own plan; the engine thread moves
+ * Plans are signed in blocks of up to ENGINE_SIGN_BLOCK, one task a block,
+ * and the block's signatures are checked by one pool task. A signing thread
+ * writes only into the plans of its own block; the engine thread moves
  * the certificate into the result when the whole group is back.
  */
 #include "engine.h"
@@ -106,39 +108,37 @@ void engine_pin_forget(struct engine *e)
 
 /* ---- signing ---- */
 
-/* Pool task: checks a signature the HSM made (over the certificate's TBS
- * digest) with the CA certificate's key. A failure stops the engine at its
- * next commit: nothing of that group is released or made durable. */
-static void engine_check_signature(void *arg)
+/* Pool task: checks the signatures the HSM made (each over a certificate's
+ * TBS digest) with the CA certificate's key. A failure stops the engine at
+ * its next commit: nothing of that group is released or made durable. */
+static void engine_check_signatures(void *arg)
 {
-  struct engine_check *check = arg;
-  struct engine *e = check->engine;
-  if (!device_cert_signature_ok(X509_get0_pubkey(e->ca_cert), check->digest, check->sig, check->sig_len)) {
+  struct engine_checks *checks = arg;
+  struct engine *e = checks->engine;
+  for (size_t k = 0; k < checks->count; k++) {
+    const struct engine_check *check = &checks->item[k];
+    if (device_cert_signature_ok(X509_get0_pubkey(e->ca_cert), check->digest, check->sig, check->sig_len))
+      continue;
     pthread_mutex_lock(&e->check_lock);
     if (!e->check_failed)
       memcpy(e->check_failed_serial, check->serial_hex, sizeof e->check_failed_serial);
     e->check_failed = 1;
     pthread_mutex_unlock(&e->check_lock);
   }
-  free(check);
+  free(checks);
 }
 
-/* Signing task for one plan: write the TBS, sign its digest in the token,
- * keep the certificate in the plan and hand the signature's check to the
- * pool. Touches only its own plan (and the engine's pool); a plan queued
+/* Signs one plan: writes the TBS, signs its digest in the token and keeps the
+ * certificate in the plan, the signature and digest in CHECK. Returns 0 or
+ * the fault (also in the plan). Touches only its own plan; a plan queued
  * behind a stuck signature finds the engine wedged and does not sign. */
-static void engine_sign_plan(void *arg)
+static int engine_sign_plan(struct engine_plan *plan, struct engine_check *check)
 {
-  struct engine_plan *plan = arg;
   struct engine *e = plan->engine;
   struct device_tbs tbs = {0};
-  struct engine_check *check = NULL;
   int r = ST_E_HSM_TIMEOUT;
 
   if (__atomic_load_n(&e->token.wedged, __ATOMIC_ACQUIRE))
-    goto out;
-  r = ST_E_NO_MEMORY;
-  if ((check = calloc(1, sizeof *check)) == NULL)
     goto out;
   r = device_cert_tbs(e->issuer, plan->req->csr, plan->serial, e->cfg->validity_days, time(NULL), &tbs,
                       &plan->sign_detail);
@@ -152,15 +152,45 @@ static void engine_sign_plan(void *arg)
   if (r != ST_OK)
     goto out;
   st_hex_encode(plan->serial_hex, plan->serial, CERT_SERIAL_BYTES);
-  check->engine = e;
   memcpy(check->digest, tbs.digest, sizeof check->digest);
   memcpy(check->serial_hex, plan->serial_hex, sizeof check->serial_hex);
-  workers_submit(e->pool, e->checks, engine_check_signature, check);
-  check = NULL;
 out:
-  free(check);
   free(tbs.der);
   plan->sign_result = r;
+  return r;
+}
+
+/* The plans [from, to) of a group, signed by one signing task. */
+struct engine_sign_block {
+  struct engine_plan *plans;
+  size_t from, to;
+};
+
+/* Signing task: signs the ENGINE_PLAN_SIGN plans of its block one after
+ * the other and hands their checks to the pool as one task. */
+static void engine_sign_block_run(void *arg)
+{
+  const struct engine_sign_block *block = arg;
+  struct engine *e = block->plans[block->from].engine;
+  struct engine_checks *checks = calloc(1, sizeof *checks);
+
+  for (size_t k = block->from; k < block->to; k++) {
+    struct engine_plan *plan = &block->plans[k];
+    if (plan->kind != ENGINE_PLAN_SIGN)
+      continue;
+    if (checks == NULL) {
+      plan->sign_result = ST_E_NO_MEMORY;
+      continue;
+    }
+    if (engine_sign_plan(plan, &checks->item[checks->count]) == ST_OK)
+      checks->count++;
+  }
+  if (checks != NULL && checks->count > 0) {
+    checks->engine = e;
+    workers_submit(e->pool, e->checks, engine_check_signatures, checks);
+  } else {
+    free(checks);
+  }
 }
 
 /* Waits for SIGNING while signatures keep coming back. Returns 0, or 1 when
@@ -422,12 +452,21 @@ static void engine_plan_settle(struct engine *e, struct engine_plan *plan, int t
   }
 }
 
+/* Plans per signing task for TO_SIGN signatures on SESSIONS threads: every
+ * thread gets work, and no task holds more than ENGINE_SIGN_BLOCK. */
+static size_t engine_block_size(size_t to_sign, unsigned sessions)
+{
+  size_t per_thread = (to_sign + (sessions > 0 ? sessions : 1) - 1) / (sessions > 0 ? sessions : 1);
+  return per_thread < 1 ? 1 : per_thread > ENGINE_SIGN_BLOCK ? ENGINE_SIGN_BLOCK : per_thread;
+}
+
 int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
 {
   int r = ST_OK, ready;
-  size_t to_sign = 0;
+  size_t to_sign = 0, size, blocks = 0;
   struct st_detail why = {""};
   struct work_group *signing = NULL;
+  struct engine_sign_block *block = NULL;
 
   for (size_t k = 0; k < n; k++)
     to_sign += plans[k].kind == ENGINE_PLAN_SIGN;
@@ -438,20 +477,32 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
     ready = ST_E_NO_MEMORY;
   if (ready == ST_OK && (signing = work_group_new()) == NULL)
     ready = ST_E_NO_MEMORY;
-  for (size_t k = 0; k < n; k++) {
+  /* blocks of plans in order, each holding SIZE plans to sign (the last fewer) */
+  size = engine_block_size(to_sign, e->cfg->hsm_sessions);
+  if (ready == ST_OK && (block = calloc((to_sign + size - 1) / size, sizeof *block)) == NULL)
+    ready = ST_E_NO_MEMORY;
+  for (size_t k = 0, held = 0; k < n; k++) {
     if (plans[k].kind != ENGINE_PLAN_SIGN)
       continue;
     if (ready != ST_OK) {
       plans[k].sign_result = ready;
       plans[k].sign_detail = why;
-    } else {
-      workers_submit(e->token.signers, signing, engine_sign_plan, &plans[k]);
+      continue;
     }
+    if (held == 0)
+      block[blocks++] = (struct engine_sign_block){.plans = plans, .from = k};
+    block[blocks - 1].to = k + 1;
+    if (++held == size)
+      held = 0;
   }
+  for (size_t b = 0; b < blocks; b++)
+    workers_submit(e->token.signers, signing, engine_sign_block_run, &block[b]);
   if (signing != NULL && engine_watch(e, signing)) {
     __atomic_store_n(&e->token.wedged, 1, __ATOMIC_RELEASE);
     engine_park(plans);
+    engine_park(block);
     engine_park(signing);
+    block = NULL;
     signing = NULL;
     st_error("hsm: token %s finished no signature for %u s; the station signs nothing more until restarted",
              e->cfg->hsm_token, e->cfg->hsm_sign_timeout);
@@ -467,6 +518,7 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
     if (plans[k].kind == ENGINE_PLAN_SIGN)
       engine_plan_settle(e, &plans[k], ready == ST_OK);
 out:
+  free(block);
   work_group_free(signing);
   return r;
 }
