@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: quitting the console while it writes a stick. `station console`
-# in tmux, its token tests/pkcs11 slow_token in front of SoftHSM (15 ms per
-# signature, as a USB HSM), sticks of 1500 CSRs made by tests/bench make_csrs.
+# in tmux, its token tests/pkcs11 slow_token in front of SoftHSM (10 ms per
+# signature, as a USB HSM), sticks of 800 CSRs made by tests/bench make_csrs.
 #   (A) q at about 20% of a batch: the console asks, saying how many
 #       certificates are still to write; y finishes the batch: the console
 #       stays on screen ("finishing: N certificates to write"), then shows the
@@ -20,13 +20,13 @@ SLOW=$(dirname "$STATION")/../tests/libslow_token.so
 [ -x "$MAKE_CSRS" ] || { echo "make_csrs not built at $MAKE_CSRS"; exit 1; }
 [ -f "$SLOW" ] || { echo "slow_token module not built at $SLOW"; exit 1; }
 make_pki
-N=1500
+N=800
 MEDIA=$WORK/media
 mkdir -p "$MEDIA" "$WORK/prep"
 sed -e "s|module: .*|module: $SLOW|" "$WORK/station.yaml" >"$WORK/console.yaml"
 printf 'intake:\n  usb: [%s]\n' "$MEDIA" >>"$WORK/console.yaml"
 : >"$WORK/signatures"
-ENV="TERM=tmux-256color STATION_TEST_PIN=$TEST_PIN SLOW_TOKEN_MODULE=$SOFTHSM_MODULE SLOW_TOKEN_DELAY_MS=15 \
+ENV="TERM=tmux-256color STATION_TEST_PIN=$TEST_PIN SLOW_TOKEN_MODULE=$SOFTHSM_MODULE SLOW_TOKEN_DELAY_MS=10 \
 SLOW_TOKEN_COUNT=$WORK/signatures"
 
 # big_stick NAME: a stick of $N good CSRs, moved under the intake root.
