@@ -60,7 +60,6 @@ static void hsm_trim_label(char *out, size_t out_size, const char *label)
  * ST_E_HSM_TOKEN (none, or more than one token with that label). */
 static int hsm_find_slot(struct hsm *h, const char *want, struct st_detail *detail)
 {
-  int r = ST_E_HSM_TOKEN;
   char seen[256] = "";
   size_t used = 0;
   unsigned int matches = 0;
@@ -82,17 +81,15 @@ static int hsm_find_slot(struct hsm *h, const char *want, struct st_detail *deta
   if (matches == 0) {
     st_detail_set(detail, "no token labelled \"%s\" in %s; tokens seen: %s", want, h->module_path,
                   used > 0 ? seen : "none");
-    goto out;
+    return ST_E_HSM_TOKEN;
   }
   if (matches > 1) {
     h->slot = NULL;
     st_detail_set(detail, "%u tokens labelled \"%s\" in %s; the station needs exactly one",
                   matches, want, h->module_path);
-    goto out;
+    return ST_E_HSM_TOKEN;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int hsm_open(const char *module_path, const char *token_label, struct hsm **out,
@@ -170,14 +167,13 @@ out:
 static int hsm_match_private(struct hsm *h, const char *label, const unsigned char *id,
                              size_t id_len, PKCS11_KEY **match, unsigned int *matches)
 {
-  int r = -1;
   PKCS11_KEY *keys = NULL;
   unsigned int nkeys = 0;
 
   *match = NULL;
   *matches = 0;
   if (PKCS11_enumerate_keys(h->slot->token, &keys, &nkeys) != 0)
-    goto out;
+    return -1;
   for (unsigned int i = 0; i < nkeys; i++) {
     if (keys[i].label != NULL && strcmp(keys[i].label, label) == 0
         && (id_len == 0 || (keys[i].id_len == id_len && memcmp(keys[i].id, id, id_len) == 0))) {
@@ -185,9 +181,7 @@ static int hsm_match_private(struct hsm *h, const char *label, const unsigned ch
       *match = &keys[i];
     }
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int hsm_find_key(struct hsm *h, const char *label, struct hsm_key **out,
@@ -351,30 +345,24 @@ static int hsm_login_behind_libp11(struct hsm *h, const char *pin, struct st_det
 
 int hsm_login(struct hsm *h, const char *pin, struct st_detail *detail)
 {
-  int r = ST_E_HSM;
   int logged_in = 0;
   struct hsm_token_info ti;
 
   if (h == NULL || pin == NULL) {
-    r = ST_E_USAGE;
     st_detail_set(detail, "hsm_login needs a handle and a PIN");
-    goto out;
+    return ST_E_USAGE;
   }
   if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && logged_in) {
     /* libp11 answers from its own bookkeeping: ask the token */
     memset(&ti, 0, sizeof ti);
-    r = hsm_p11_token_info(h->p11, &ti) == 0 && !ti.logged_in ? hsm_login_behind_libp11(h, pin, detail) : 0;
-    goto out;
+    return hsm_p11_token_info(h->p11, &ti) == 0 && !ti.logged_in ? hsm_login_behind_libp11(h, pin, detail) : 0;
   }
   ERR_clear_error();
   if (PKCS11_login(h->slot, 0, pin) == 0) {
     hsm_refresh_keys(h);
-    r = 0;
-    goto out;
+    return 0;
   }
-  r = hsm_login_failed(h, hsm_take_ckr(), detail);
-out:
-  return r;
+  return hsm_login_failed(h, hsm_take_ckr(), detail);
 }
 
 /* hsm_relogin when the sessions libp11 keeps died with the token: libp11
@@ -398,65 +386,51 @@ static int hsm_relogin_fresh(struct hsm *h, const char *pin, struct st_detail *d
 
 int hsm_relogin(struct hsm *h, const char *pin, struct st_detail *detail)
 {
-  int r = ST_E_HSM;
   int logged_in = 0;
   char name[48];
 
   if (h == NULL || pin == NULL) {
-    r = ST_E_USAGE;
     st_detail_set(detail, "hsm_relogin needs a handle and a PIN");
-    goto out;
+    return ST_E_USAGE;
   }
   if (hsm_p11_token_present(h->p11) == 0) {
     /* before libp11 is asked anything: with no token, 0.4.12 may wait for
      * ever for a session it cannot open */
     st_detail_set(detail, "token %s is not in its slot: it was pulled out (plug it back in)", h->token_label);
-    goto out;
+    return ST_E_HSM;
   }
   ERR_clear_error();
-  if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && logged_in && PKCS11_logout(h->slot) == 0) {
-    r = hsm_login(h, pin, detail); /* the sessions are alive */
-    goto out;
-  }
+  if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && logged_in && PKCS11_logout(h->slot) == 0)
+    return hsm_login(h, pin, detail); /* the sessions are alive */
   hsm_ckr_text(hsm_take_ckr(), name, sizeof name);
   st_info("hsm: the sessions on token %s are gone (%s); opening new ones", h->token_label,
           logged_in ? name : "not logged in");
-  r = hsm_relogin_fresh(h, pin, detail);
-out:
-  return r;
+  return hsm_relogin_fresh(h, pin, detail);
 }
 
 int hsm_logout(struct hsm *h)
 {
-  int r = ST_E_HSM;
   int logged_in = 1;
 
   if (h == NULL)
-    goto out;
-  if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && !logged_in) {
-    r = 0;
-    goto out;
-  }
+    return ST_E_HSM;
+  if (PKCS11_is_logged_in(h->slot, 0, &logged_in) == 0 && !logged_in)
+    return 0;
   if (PKCS11_logout(h->slot) != 0) {
     char name[48];
     hsm_ckr_text(hsm_take_ckr(), name, sizeof name);
     st_warn("hsm: C_Logout on token %s: %s", h->token_label, name);
-    goto out;
+    return ST_E_HSM;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int hsm_token_info(struct hsm *h, struct hsm_token_info *info)
 {
-  int r = ST_E_HSM;
   if (h == NULL || info == NULL)
-    goto out;
+    return ST_E_HSM;
   memset(info, 0, sizeof *info);
-  r = hsm_p11_token_info(h->p11, info);
-out:
-  return r;
+  return hsm_p11_token_info(h->p11, info);
 }
 
 EVP_PKEY *hsm_key_signer(struct hsm_key *k)

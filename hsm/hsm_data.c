@@ -63,7 +63,6 @@ struct hsm_data_slot {
 static int hsm_data_read_slot(struct hsm *h, CK_SESSION_HANDLE s, const char *label, int index,
                               struct hsm_data_slot *slot, struct st_detail *detail)
 {
-  int r = ST_E_HSM;
   char name[160];
   CK_OBJECT_HANDLE found[2];
   CK_ULONG n = 0;
@@ -73,33 +72,27 @@ static int hsm_data_read_slot(struct hsm *h, CK_SESSION_HANDLE s, const char *la
   memset(slot, 0, sizeof *slot);
   snprintf(name, sizeof name, "%s#%d", label, index);
   rv = hsm_p11_find(h->p11, s, CKO_DATA, name, NULL, 0, found, 2, &n);
-  if (rv != CKR_OK) {
-    r = hsm_p11_fail(detail, "C_FindObjects", rv);
-    goto out;
-  }
+  if (rv != CKR_OK)
+    return hsm_p11_fail(detail, "C_FindObjects", rv);
   if (n > 1) {
     st_detail_set(detail, "%lu data objects labelled \"%s\" on token %s", (unsigned long)n, name, h->token_label);
-    goto out;
+    return ST_E_HSM;
   }
-  if (n == 0) {
-    r = 0;
-    goto out;
-  }
+  if (n == 0)
+    return 0;
   rv = hsm_p11_functions(h->p11)->C_GetAttributeValue(s, found[0], &a, 1);
-  if (rv != CKR_OK || a.ulValueLen < HSM_DATA_GEN || a.ulValueLen > sizeof slot->value) {
-    r = rv != CKR_OK ? hsm_p11_fail(detail, "C_GetAttributeValue", rv) : ST_E_HSM;
-    if (rv == CKR_OK)
-      st_detail_set(detail, "data object \"%s\" on token %s is not a station value", name, h->token_label);
-    goto out;
+  if (rv != CKR_OK)
+    return hsm_p11_fail(detail, "C_GetAttributeValue", rv);
+  if (a.ulValueLen < HSM_DATA_GEN || a.ulValueLen > sizeof slot->value) {
+    st_detail_set(detail, "data object \"%s\" on token %s is not a station value", name, h->token_label);
+    return ST_E_HSM;
   }
   slot->object = found[0];
   slot->present = 1;
   for (int i = 0; i < HSM_DATA_GEN; i++)
     slot->generation = slot->generation << 8 | slot->value[i];
   slot->len = a.ulValueLen - HSM_DATA_GEN;
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* Reads both slots of LABEL; *NEWER is the index of the current value, or -1. */

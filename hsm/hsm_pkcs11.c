@@ -211,27 +211,21 @@ CK_RV hsm_p11_session(struct hsm_p11 *p, int rw, CK_SESSION_HANDLE *s)
 
 int hsm_p11_token_present(struct hsm_p11 *p)
 {
-  int r = -1;
   CK_SLOT_INFO si;
   CK_TOKEN_INFO ti;
   CK_RV rv = p->f->C_GetSlotInfo(p->slot, &si);
-  if (rv == CKR_SLOT_ID_INVALID || rv == CKR_DEVICE_REMOVED) {
-    r = 0; /* a token that is its own reader takes its slot with it */
-    goto out;
-  }
+  if (rv == CKR_SLOT_ID_INVALID || rv == CKR_DEVICE_REMOVED)
+    return 0; /* a token that is its own reader takes its slot with it */
   if (rv != CKR_OK)
-    goto out;
-  if ((si.flags & CKF_TOKEN_PRESENT) == 0) {
-    r = 0;
-    goto out;
-  }
+    return -1;
+  if ((si.flags & CKF_TOKEN_PRESENT) == 0)
+    return 0;
   rv = p->f->C_GetTokenInfo(p->slot, &ti);
   if (rv == CKR_OK)
-    r = 1;
-  else if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_RECOGNIZED)
-    r = 0;
-out:
-  return r;
+    return 1;
+  if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_RECOGNIZED)
+    return 0;
+  return -1;
 }
 
 CK_RV hsm_p11_login(struct hsm_p11 *p, const char *pin)
@@ -239,12 +233,11 @@ CK_RV hsm_p11_login(struct hsm_p11 *p, const char *pin)
   CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
   CK_RV rv = hsm_p11_session(p, 0, &s);
   if (rv != CKR_OK)
-    goto out;
+    return rv;
   rv = p->f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
   if (rv == CKR_USER_ALREADY_LOGGED_IN)
     rv = CKR_OK;
   p->f->C_CloseSession(s);
-out:
   return rv;
 }
 
@@ -436,7 +429,7 @@ EVP_PKEY *hsm_p11_public_key(struct hsm_key *k)
 
   if (hsm_p11_session(p, 0, &s) != CKR_OK) {
     st_warn("hsm: cannot open a session on token %s", k->h->token_label);
-    goto out;
+    return NULL;
   }
   /* The public-key object of the pair: same label and same CKA_ID. */
   if (hsm_p11_find(p, s, CKO_PUBLIC_KEY, k->label, k->id, k->id_len, found, 1, &n) == CKR_OK
@@ -448,7 +441,6 @@ EVP_PKEY *hsm_p11_public_key(struct hsm_key *k)
       && n == 1)
     ret = hsm_p11_ec_public(p, s, found[0]);
   p->f->C_CloseSession(s);
-out:
   return ret;
 }
 
@@ -508,27 +500,21 @@ static int hsm_p11_refuse_existing(struct hsm *h, CK_SESSION_HANDLE s, const cha
                                    struct st_detail *detail)
 {
   static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
-  int r = ST_E_HSM;
   CK_OBJECT_HANDLE found[1];
   CK_ULONG n = 0;
   CK_RV rv;
 
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     rv = hsm_p11_find(h->p11, s, classes[i], label, NULL, 0, found, 1, &n);
-    if (rv != CKR_OK) {
-      r = hsm_p11_fail(detail, "C_FindObjects", rv);
-      goto out;
-    }
+    if (rv != CKR_OK)
+      return hsm_p11_fail(detail, "C_FindObjects", rv);
     if (n > 0) {
       st_detail_set(detail, "a %s key labelled \"%s\" is already on token %s",
                     classes[i] == CKO_PRIVATE_KEY ? "private" : "public", label, h->token_label);
-      r = ST_E_EXISTS;
-      goto out;
+      return ST_E_EXISTS;
     }
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int hsm_generate_ec_p256(struct hsm *h, const char *label, struct hsm_key **out,

@@ -110,23 +110,20 @@ out:
 
 int output_group_stage_fd(struct output_group *g, int dirfd, const char *name, int *fd, struct st_detail *detail)
 {
-  int r = ST_E_NO_MEMORY;
   struct output_item *item = output_group_add(g, dirfd, name);
   *fd = -1;
   if (item == NULL)
-    goto out;
+    return ST_E_NO_MEMORY;
   snprintf(item->tmp, sizeof item->tmp, OUTPUT_TMP_PREFIX "%ld-%lu", (long)getpid(), ++output_counter);
   *fd = openat(dirfd, item->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (*fd < 0) {
-    r = output_errno_code(errno);
+    int r = output_errno_code(errno);
     st_detail_set(detail, "cannot write %s: %s", name, strerror(errno));
     free(item->name); /* not staged: the group forgets it */
     g->count--;
-    goto out;
+    return r;
   }
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int output_fd_write(int fd, const char *name, const void *data, size_t len, struct st_detail *detail)

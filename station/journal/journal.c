@@ -115,28 +115,24 @@ enum {
 
 int journal_resolve(const char *path, char **log_path, int *is_dir, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL;
   struct stat st;
   *log_path = NULL;
   if (stat(path, &st) < 0) {
     st_detail_set(detail, "cannot open journal %s: %s", path, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   *is_dir = S_ISDIR(st.st_mode);
   if (!*is_dir && !S_ISREG(st.st_mode)) {
     st_detail_set(detail, "cannot open journal %s: it is neither a directory nor a regular file",
                   path);
-    goto out;
+    return ST_E_JOURNAL;
   }
-  r = ST_E_NO_MEMORY;
   if (*is_dir ? asprintf(log_path, "%s/%s", path, JOURNAL_LOG_NAME) < 0
               : (*log_path = strdup(path)) == NULL) {
     *log_path = NULL;
-    goto out;
+    return ST_E_NO_MEMORY;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* fsyncs the directory that holds FILE (so a new name in it is durable). */
@@ -250,7 +246,7 @@ static int journal_index_record(void *arg, uint64_t off, const struct journal_re
   struct journal *j = arg;
   int r = rec->event == JOURNAL_EVENT_ISSUED ? jindex_add(j->index, off, rec) : 0;
   if (r < 0)
-    goto out;
+    return r;
   if (rec->seq == 1)
     memcpy(j->tail_base, j->scanning->chain, 32);
   if (rec->event == JOURNAL_EVENT_CHECKPOINT) {
@@ -259,14 +255,13 @@ static int journal_index_record(void *arg, uint64_t off, const struct journal_re
     memcpy(j->seal_prev, j->scanning->chain, 32);
     memcpy(j->tail_base, rec->chain, 32);
     j->tail_n = 0;
-    goto out;
+    return 0;
   }
   if (j->tail_n == j->tail_cap) {
     size_t cap = j->tail_cap ? j->tail_cap * 2 : 64;
     struct journal_tail *grown = realloc(j->tail, cap * sizeof *grown);
-    r = ST_E_NO_MEMORY;
     if (grown == NULL)
-      goto out;
+      return ST_E_NO_MEMORY;
     j->tail = grown;
     j->tail_cap = cap;
   }
@@ -274,9 +269,7 @@ static int journal_index_record(void *arg, uint64_t off, const struct journal_re
   j->tail[j->tail_n].off = off;
   memcpy(j->tail[j->tail_n].chain, rec->chain, 32);
   j->tail_n++;
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* Forgets what a full read found about the seal (before another one). */
@@ -290,7 +283,6 @@ static void journal_seal_reset(struct journal *j)
  * locks it. *CREATED says the log file was made now. */
 static int journal_open_log(struct journal *j, int is_dir, int *created, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL;
   int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY;
   struct stat st;
   *created = 0;
@@ -305,75 +297,67 @@ static int journal_open_log(struct journal *j, int is_dir, int *created, struct 
   if (j->fd < 0 && errno == ELOOP) {
     st_detail_set(detail, "cannot open journal %s: it is a symbolic link; the journal is kept only in a regular "
                   "file in the journal directory", j->log_path);
-    goto out;
+    return ST_E_JOURNAL;
   }
   if (j->fd < 0 || fstat(j->fd, &st) < 0) {
     st_detail_set(detail, "cannot open journal %s: %s", j->log_path, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   if (!S_ISREG(st.st_mode)) {
     st_detail_set(detail, "cannot open journal %s: it is not a regular file", j->log_path);
-    goto out;
+    return ST_E_JOURNAL;
   }
   if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
     if (errno == EWOULDBLOCK) {
-      r = ST_E_JOURNAL_LOCKED;
       st_detail_set(detail, "journal %s is in use by another station process", j->log_path);
-    } else {
-      st_detail_set(detail, "cannot lock journal %s: %s", j->log_path, strerror(errno));
+      return ST_E_JOURNAL_LOCKED;
     }
-    goto out;
+    st_detail_set(detail, "cannot lock journal %s: %s", j->log_path, strerror(errno));
+    return ST_E_JOURNAL;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* Starts an empty (or torn-header) log: a new header with a random genesis,
  * written and fsync'd, and the directory fsync'd. */
 static int journal_init(struct journal *j, struct jscan *s, struct st_detail *detail)
 {
-  int r = ST_E_CRYPTO;
+  int r;
   uint8_t genesis[32];
   char header[JOURNAL_HEADER_LEN + 2];
   if (RAND_bytes(genesis, sizeof genesis) != 1) {
     st_detail_set(detail, "cannot draw the journal's genesis value");
     st_detail_add_openssl(detail);
-    goto out;
+    return ST_E_CRYPTO;
   }
   jf_header_format(header, genesis);
   memcpy(j->genesis, genesis, 32);
-  r = ST_E_JOURNAL;
   if ((s->header_torn && st_sys.ftruncate(j->fd, 0) < 0) ||
       st_write_all(j->fd, header, JOURNAL_HEADER_LEN + 1) < 0 || st_sys.fsync(j->fd) < 0) {
     st_detail_set(detail, "cannot write the header of journal %s: %s", j->log_path,
                   strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   r = journal_sync_dir_of(j->log_path, detail);
   if (r < 0)
-    goto out;
+    return r;
   r = EVP_Digest(header, JOURNAL_HEADER_LEN, j->chain, NULL, EVP_sha256(), NULL) ? 0 : ST_E_CRYPTO;
   j->durable_len = JOURNAL_HEADER_LEN + 1;
-out:
   return r;
 }
 
 /* Cuts a torn tail found by the scan back to the last whole record. */
 static int journal_cut_torn(struct journal *j, const struct jscan *s, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL;
   if (st_sys.ftruncate(j->fd, (off_t)s->good_end) < 0 || st_sys.fsync(j->fd) < 0) {
     st_detail_set(detail, "cannot cut the torn last record of journal %s: %s", j->log_path,
                   strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   st_warn("journal %s: cut %llu bytes of a torn last record (a write a crash interrupted, "
           "never committed) after record %llu", j->log_path, (unsigned long long)s->torn_bytes,
           (unsigned long long)s->last_seq);
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* Takes the state a whole scan S found (after any cut) into J, and into
@@ -412,19 +396,16 @@ static void journal_take_scan(struct journal *j, const struct jscan *s, struct j
 /* Makes the journal directory PATH when nothing is there; *MADE says so. */
 static int journal_make_dir(const char *path, int *made, struct st_detail *detail)
 {
-  int r = 0;
   struct stat st;
   *made = 0;
   if (stat(path, &st) == 0 || errno != ENOENT)
-    goto out;
+    return 0;
   if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-    r = ST_E_JOURNAL;
     st_detail_set(detail, "cannot create journal directory %s: %s", path, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   *made = 1;
-out:
-  return r;
+  return 0;
 }
 
 /* Reads the log into J and builds the index anew, into scan S: through the
@@ -436,7 +417,7 @@ out:
 static int journal_read(struct journal *j, int want, const uint8_t *must, struct jscan *s,
                         struct st_detail *detail)
 {
-  int r = ST_E_NO_MEMORY, loaded = 0;
+  int r, loaded = 0;
   struct jindex_loader loader = {journal_load, j};
   struct jif_header h;
   struct stat st;
@@ -447,7 +428,7 @@ static int journal_read(struct journal *j, int want, const uint8_t *must, struct
   memset(&h, 0, sizeof h);
   jindex_free(j->index);
   if ((j->index = jindex_new(&loader)) == NULL)
-    goto out;
+    return ST_E_NO_MEMORY;
   journal_seal_reset(j);
   j->ix_state = JOURNAL_IX_BUILT;
   j->ix_seq = 0;
@@ -469,7 +450,7 @@ static int journal_read(struct journal *j, int want, const uint8_t *must, struct
     if (got != 0) {
       jindex_free(j->index);
       if ((j->index = jindex_new(&loader)) == NULL)
-        goto out;
+        return ST_E_NO_MEMORY;
     }
   }
   if (loaded) {
@@ -488,15 +469,14 @@ static int journal_read(struct journal *j, int want, const uint8_t *must, struct
     memcpy(j->ix_digest, digest, 32);
     j->ix_msg_len = jif_message(j->ix_msg, h.genesis, h.seq, h.chain, digest);
   } else if (lseek(j->fd, 0, SEEK_SET) != 0) { /* appends (O_APPEND) do not depend on the offset */
-    r = ST_E_JOURNAL;
     st_detail_set(detail, "cannot read journal %s: %s", j->log_path, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   j->scanning = s;
   r = jscan_run(s, detail);
   j->scanning = NULL;
   if (r < 0 || !loaded)
-    goto out;
+    return r;
   s->records += h.records;
   s->issued += h.issued;
   s->refused += h.refused;
@@ -504,7 +484,6 @@ static int journal_read(struct journal *j, int want, const uint8_t *must, struct
   s->handed_back += h.handed_back;
   if (s->last_checkpoint == 0)
     s->last_checkpoint = h.seq;
-out:
   return r;
 }
 
@@ -565,11 +544,11 @@ out:
 
 int journal_append(struct journal *j, struct journal_record *rec)
 {
-  int r = ST_E_JOURNAL;
+  int r;
   size_t start = j->pending.len;
   uint8_t prev[32];
   if (j->failed)
-    goto out;
+    return ST_E_JOURNAL;
   memcpy(prev, j->chain, 32);
   rec->seq = j->next_seq;
   if (rec->time_ms == 0)
@@ -579,10 +558,10 @@ int journal_append(struct journal *j, struct journal_record *rec)
     st_error("journal: record %llu cannot be written: a field is out of range",
              (unsigned long long)rec->seq);
   if (r < 0)
-    goto out;
+    return r;
   if (rec->event == JOURNAL_EVENT_ISSUED && (r = jindex_add(j->index, j->durable_len + start, rec)) < 0) {
     j->pending.len = start;
-    goto out;
+    return r;
   }
   memcpy(j->chain, rec->chain, 32);
   j->next_seq++;
@@ -602,9 +581,7 @@ int journal_append(struct journal *j, struct journal_record *rec)
     memcpy(j->cp_prev, prev, 32);
     memcpy(j->cp_chain, rec->chain, 32);
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 size_t journal_pending(const struct journal *j)
@@ -614,14 +591,13 @@ size_t journal_pending(const struct journal *j)
 
 int journal_commit(struct journal *j, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL, err;
+  int r, err;
   if (j->failed) {
     st_detail_set(detail, "journal %s failed earlier; close it and open it again", j->log_path);
-    goto out;
+    return ST_E_JOURNAL;
   }
-  r = 0;
   if (j->pending.len == 0)
-    goto out;
+    return 0;
   if (st_write_all(j->fd, j->pending.data, j->pending.len) == 0 && st_sys.fdatasync(j->fd) == 0) {
     j->durable_len += j->pending.len;
     j->durable_seq = j->next_seq - 1;
@@ -632,7 +608,7 @@ int journal_commit(struct journal *j, struct st_detail *detail)
     memcpy(j->durable_chain, j->chain, 32);
     j->pending.len = 0;
     j->pending_records = 0;
-    goto out;
+    return 0;
   }
   err = errno;
   r = err == ENOSPC ? ST_E_NO_SPACE : ST_E_JOURNAL;
@@ -645,7 +621,6 @@ int journal_commit(struct journal *j, struct st_detail *detail)
     st_detail_set(detail, "cannot write journal %s: %s; cutting it back to %llu bytes also "
                   "failed: %s", j->log_path, strerror(err), (unsigned long long)j->durable_len,
                   strerror(errno));
-out:
   return r;
 }
 
@@ -659,12 +634,12 @@ int journal_failed(const struct journal *j)
  * or ST_E_JOURNAL when that cannot be told now. */
 static int journal_same_file(const struct journal *j, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL, gone = 0;
+  int gone = 0;
   struct stat held, named;
   memset(&named, 0, sizeof named);
   if (fstat(j->fd, &held) < 0) {
     st_detail_set(detail, "cannot stat journal %s: %s", j->log_path, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   if (held.st_nlink == 0) {
     gone = 1;
@@ -672,19 +647,16 @@ static int journal_same_file(const struct journal *j, struct st_detail *detail)
     gone = errno == ENOENT;
     if (!gone) {
       st_detail_set(detail, "cannot stat journal %s: %s", j->log_path, strerror(errno));
-      goto out;
+      return ST_E_JOURNAL;
     }
   }
-  r = ST_E_JOURNAL_REPLACED;
   if (gone || named.st_dev != held.st_dev || named.st_ino != held.st_ino) {
     st_detail_set(detail, "journal %s was deleted, moved or replaced by another file while it could not be "
                   "written: the station does not sign on without it; put the journal back as it was and "
                   "restart the station", j->log_path);
-    goto out;
+    return ST_E_JOURNAL_REPLACED;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* Reads the log again from its first byte, as journal_open does, and builds
@@ -708,51 +680,46 @@ static int journal_reread(struct journal *j, uint64_t durable, struct journal_op
   r = journal_read(j, trusted, trusted ? must : NULL, &s, detail);
   j->durable_len = durable;
   if (r < 0)
-    goto out;
+    return r;
   if (s.empty || s.header_torn || s.torn_tail || s.good_end != durable || s.last_seq != j->durable_seq ||
       memcmp(s.chain, j->durable_chain, 32) != 0) {
-    r = ST_E_JOURNAL_CORRUPT;
     st_detail_set(detail, "journal %s does not end where the station last committed it (record %llu, byte %llu): "
                   "it now ends at record %llu, byte %llu: it was changed %s",
                   j->log_path, (unsigned long long)j->durable_seq, (unsigned long long)durable,
                   (unsigned long long)s.last_seq, (unsigned long long)(s.good_end + s.torn_bytes), when);
-    goto out;
+    return ST_E_JOURNAL_CORRUPT;
   }
   memcpy(j->chain, s.chain, 32);
   journal_take_scan(j, &s, report);
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int journal_recover(struct journal *j, struct journal_open_report *report, struct st_detail *detail)
 {
-  int r = 0;
+  int r;
   uint64_t durable = j->durable_len;
   struct stat st;
 
   if (report != NULL)
     memset(report, 0, sizeof *report);
   if (!j->failed)
-    goto out;
+    return 0;
   if ((r = journal_same_file(j, detail)) < 0)
-    goto out;
-  r = ST_E_JOURNAL;
+    return r;
   if (fstat(j->fd, &st) < 0) {
     st_detail_set(detail, "cannot stat journal %s: %s", j->log_path, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   if ((uint64_t)st.st_size < durable) { /* never extend it: it stays as it was found */
-    r = ST_E_JOURNAL_CORRUPT;
     st_detail_set(detail, "journal %s does not end where the station last committed it (record %llu, byte %llu): "
                   "it is only %llu bytes long: it was cut while it could not be written", j->log_path,
                   (unsigned long long)j->durable_seq, (unsigned long long)durable, (unsigned long long)st.st_size);
-    goto out;
+    return ST_E_JOURNAL_CORRUPT;
   }
   if (st_sys.ftruncate(j->fd, (off_t)durable) < 0 || st_sys.fsync(j->fd) < 0) {
     st_detail_set(detail, "cannot cut journal %s back to its last durable length (%llu bytes): %s", j->log_path,
                   (unsigned long long)durable, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   if ((uint64_t)st.st_size > durable)
     st_warn("journal %s: cut %llu bytes a failed write had left after record %llu (never committed, never "
@@ -766,13 +733,11 @@ int journal_recover(struct journal *j, struct journal_open_report *report, struc
     j->opened_seq = opened;
   }
   if (r < 0)
-    goto out;
+    return r;
   if (report != NULL)
     report->torn_bytes_dropped = (uint64_t)st.st_size - durable;
   j->failed = 0;
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 void journal_abandon(struct journal *j, int code)
@@ -793,21 +758,19 @@ void journal_trust_upto(struct journal *j, uint64_t last)
 
 int journal_last_seal(struct journal *j, struct journal_record *rec, uint8_t prev_chain[32])
 {
-  int r = 0;
+  int r;
   memset(rec, 0, sizeof *rec);
   if (j->seal_seq == 0)
-    goto out;
+    return 0;
   r = journal_load(j, j->seal_off, NULL, rec);
   if (r == 0 && rec->seq != j->seal_seq)
     r = ST_E_JOURNAL_CORRUPT;
   if (r < 0) {
     journal_record_cleanup(rec);
-    goto out;
+    return r;
   }
   memcpy(prev_chain, j->seal_prev, 32);
-  r = 1;
-out:
-  return r;
+  return 1;
 }
 
 int journal_chain_at(const struct journal *j, uint64_t seq, uint8_t chain[32])
@@ -872,7 +835,7 @@ out:
 int journal_cut_after(struct journal *j, uint64_t keep, char *saved, size_t saved_cap, uint64_t *cut,
                       struct st_detail *detail)
 {
-  int r = ST_E_INTERNAL;
+  int r;
   size_t first = 0;
   uint64_t from, durable = j->durable_len, last = j->durable_seq;
   uint8_t keep_chain[32];
@@ -883,28 +846,26 @@ int journal_cut_after(struct journal *j, uint64_t keep, char *saved, size_t save
   if (j->failed || j->pending_records > 0 || keep < j->seal_seq || first == j->tail_n ||
       j->tail[j->tail_n - 1].seq != last || !journal_chain_at(j, keep, keep_chain)) {
     st_detail_set(detail, "journal %s: cannot cut after record %llu", j->log_path, (unsigned long long)keep);
-    goto out;
+    return ST_E_INTERNAL;
   }
   from = j->tail[first].off;
   journal_unsealed_name(j, saved, saved_cap);
   if ((r = journal_copy_out(j, from, durable, saved, detail)) < 0)
-    goto out;
-  r = ST_E_JOURNAL;
+    return r;
   if (st_sys.ftruncate(j->fd, (off_t)from) < 0 || st_sys.fsync(j->fd) < 0) {
     j->failed = ST_E_JOURNAL; /* what is on disk is no longer certain */
     st_detail_set(detail, "cannot cut journal %s after record %llu: %s", j->log_path, (unsigned long long)keep,
                   strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   j->durable_seq = keep;
   memcpy(j->durable_chain, keep_chain, 32);
   r = journal_reread(j, from, NULL, "while its unsealed records were cut", detail);
   if (r < 0) {
     j->failed = ST_E_JOURNAL;
-    goto out;
+    return r;
   }
   *cut = last - keep;
-out:
   return r;
 }
 
@@ -912,15 +873,14 @@ out:
 static int journal_find(struct journal *j, enum jindex_table table, const void *key, size_t len,
                         struct journal_record *out)
 {
-  int r = ST_E_JOURNAL;
+  int r;
   uint64_t loc = 0;
   uint8_t chain[16];
   memset(out, 0, sizeof *out);
   if (j->failed)
-    goto out;
-  r = ST_E_JOURNAL_UNSEALED;
+    return ST_E_JOURNAL;
   if (j->ix_state == JOURNAL_IX_CLAIMED) /* an index whose signature is not checked answers nothing */
-    goto out;
+    return ST_E_JOURNAL_UNSEALED;
   r = jindex_find(j->index, table, key, len, &loc, chain);
   if (r == 1 && (r = journal_load(j, loc, chain, out)) == 0)
     r = 1;
@@ -928,7 +888,6 @@ static int journal_find(struct journal *j, enum jindex_table table, const void *
     journal_record_cleanup(out);
     r = ST_E_JOURNAL_UNSEALED; /* never handed out, never used by a rule */
   }
-out:
   return r;
 }
 
@@ -1007,17 +966,16 @@ int journal_index_claim(const struct journal *j, char *msg, size_t *msg_len, con
 
 int journal_index_settle(struct journal *j, int verified, const char *why, struct st_detail *detail)
 {
-  int r = 0;
+  int r;
   uint64_t trusted = j->trust_limit, opened = j->opened_seq;
   if (j->ix_state != JOURNAL_IX_CLAIMED)
-    goto out;
+    return 0;
   if (verified) {
     j->ix_state = JOURNAL_IX_TRUSTED;
-    goto out;
+    return 0;
   }
-  r = ST_E_INTERNAL;
   if (j->failed || j->pending_records > 0)
-    goto out;
+    return ST_E_INTERNAL;
   st_warn("journal %s: its index %s is not used: %s; the whole journal is read instead", j->log_path, j->ix_path,
           why);
   j->ix_state = JOURNAL_IX_BUILT;
@@ -1026,7 +984,6 @@ int journal_index_settle(struct journal *j, int verified, const char *why, struc
   j->opened_seq = opened;
   if (r < 0)
     j->failed = ST_E_JOURNAL;
-out:
   return r;
 }
 
@@ -1045,12 +1002,12 @@ int journal_index_due(const struct journal *j)
 
 int journal_index_write(struct journal *j, const struct journal_index_signer *signer, struct st_detail *detail)
 {
-  int r = ST_E_INTERNAL;
+  int r;
   struct jif_header h;
   uint8_t digest[32];
   if (!journal_index_allowed(j)) {
     st_detail_set(detail, "journal %s: its index cannot be written now", j->log_path);
-    goto out;
+    return ST_E_INTERNAL;
   }
   memset(&h, 0, sizeof h);
   memcpy(h.genesis, j->genesis, 32);
@@ -1068,11 +1025,10 @@ int journal_index_write(struct journal *j, const struct journal_index_signer *si
   if (r == 0)
     r = journal_sync_dir_of(j->ix_path, detail);
   if (r < 0)
-    goto out;
+    return r;
   j->ix_seq = h.seq;
   j->ix_state = JOURNAL_IX_TRUSTED; /* the index in memory is the one in the file, written by this station */
   memcpy(j->ix_digest, digest, 32);
-out:
   return r;
 }
 

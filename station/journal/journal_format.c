@@ -283,37 +283,27 @@ out:
 /* Parses the reason field: "-" (none) or [a-z0-9-]+ into a malloc'd string. */
 static int jf_parse_reason(const char *p, size_t n, char **out)
 {
-  int r = 0;
   if (n == 1 && p[0] == '-')
-    goto out;
-  r = ST_E_JOURNAL_CORRUPT;
+    return 0;
   if (!jf_reason_ok(p, n))
-    goto out;
-  r = ST_E_NO_MEMORY;
+    return ST_E_JOURNAL_CORRUPT;
   *out = strndup(p, n);
   if (*out == NULL)
-    goto out;
-  r = 0;
-out:
-  return r;
+    return ST_E_NO_MEMORY;
+  return 0;
 }
 
 /* Parses the certificate field: "-" or canonical base64 of at least one byte. */
 static int jf_parse_cert(const char *p, size_t n, struct journal_record *rec)
 {
-  int r = 0;
   if (n == 1 && p[0] == '-')
-    goto out;
-  r = ST_E_NO_MEMORY;
+    return 0;
   rec->cert_der = malloc(n / 4 * 3 + 1);
   if (rec->cert_der == NULL)
-    goto out;
-  r = ST_E_JOURNAL_CORRUPT;
+    return ST_E_NO_MEMORY;
   if (!st_base64_decode(rec->cert_der, &rec->cert_len, p, n) || rec->cert_len == 0)
-    goto out;
-  r = 0;
-out:
-  return r;
+    return ST_E_JOURNAL_CORRUPT;
+  return 0;
 }
 
 int jf_parse(const char *line, size_t len, struct journal_record *rec, size_t *body_len,

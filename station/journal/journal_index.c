@@ -178,16 +178,13 @@ static int jindex_probe(struct jindex *ix, enum jindex_table table, const void *
 /* Makes sure TABLE can take one more key without passing 3/4 full. */
 static int jindex_table_reserve(struct jindex *ix, enum jindex_table table)
 {
-  int r = ST_E_NO_MEMORY;
   struct jindex_table_slots *t = &ix->t[table];
   size_t size = t->size == 0 ? 64 : t->size * 2;
   uint32_t *slot = NULL;
-  if (t->size != 0 && (t->used + 1) * 4 <= t->size * 3) {
-    r = 0;
-    goto out;
-  }
+  if (t->size != 0 && (t->used + 1) * 4 <= t->size * 3)
+    return 0;
   if (size > SIZE_MAX / sizeof *slot || (slot = calloc(size, sizeof *slot)) == NULL)
-    goto out;
+    return ST_E_NO_MEMORY;
   for (size_t i = 0; i < t->size; i++) {
     uint32_t s = t->slot[i];
     if (s == 0)
@@ -202,33 +199,28 @@ static int jindex_table_reserve(struct jindex *ix, enum jindex_table table)
   ix->slot_mapped[table] = 0;
   t->slot = slot;
   t->size = size;
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* Makes sure one more entry, and one more key in each table, fit. */
 static int jindex_reserve(struct jindex *ix)
 {
-  int r = ST_E_NO_MEMORY;
   if (ix->n >= UINT32_MAX - 1)
-    goto out;
+    return ST_E_NO_MEMORY;
   if (ix->n - ix->base_n == ix->cap) {
     size_t cap = ix->cap == 0 ? 1024 : ix->cap * 2;
     struct jindex_entry *e = cap > SIZE_MAX / sizeof *e ? NULL : realloc(ix->entry, cap * sizeof *e);
     if (e == NULL)
-      goto out;
+      return ST_E_NO_MEMORY;
     ix->entry = e;
     ix->cap = cap;
   }
   for (int t = 0; t < JINDEX_TABLES; t++) {
-    r = jindex_table_reserve(ix, (enum jindex_table)t);
+    int r = jindex_table_reserve(ix, (enum jindex_table)t);
     if (r < 0)
-      goto out;
+      return r;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec)
@@ -238,7 +230,7 @@ int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec
   size_t pos[JINDEX_TABLES] = {0};
   struct jindex_entry *e = NULL;
   if (r < 0)
-    goto out;
+    return r;
   e = &ix->entry[ix->n - ix->base_n];
   /* First every lookup (which may fail), then every change (which cannot). */
   memset(e, 0, sizeof *e);
@@ -253,7 +245,7 @@ int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec
     e->hash[t] = jindex_hash((enum jindex_table)t, key, len);
     r = found[t] = jindex_probe(ix, (enum jindex_table)t, key, len, e->hash[t], &pos[t]);
     if (r < 0)
-      goto out;
+      return r;
   }
   for (int t = 0; t < JINDEX_TABLES; t++) {
     if (!has[t])
@@ -266,24 +258,21 @@ int jindex_add(struct jindex *ix, uint64_t loc, const struct journal_record *rec
       ix->t[t].slot[pos[t]] = (uint32_t)ix->n + 1;
   }
   ix->n++;
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 int jindex_find(struct jindex *ix, enum jindex_table table, const void *key, size_t len,
                 uint64_t *loc, uint8_t chain[16])
 {
-  int r = 0;
+  int r;
   size_t pos = 0;
   if (ix->t[table].size == 0 || len == 0)
-    goto out;
+    return 0;
   r = jindex_probe(ix, table, key, len, jindex_hash(table, key, len), &pos);
   if (r == 1) {
     *loc = jindex_at(ix, ix->t[table].slot[pos] - 1)->loc;
     memcpy(chain, jindex_at(ix, ix->t[table].slot[pos] - 1)->chain, 16);
   }
-out:
   return r;
 }
 
@@ -302,12 +291,11 @@ void jindex_arrays(const struct jindex *ix, struct jindex_arrays *out)
 
 int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, void *map, size_t map_len)
 {
-  int r = ST_E_INTERNAL;
   if (ix->n != 0 || ix->entry != NULL || ix->map != NULL || a->n2 != 0)
-    goto out;
+    return ST_E_INTERNAL;
   for (int t = 0; t < JINDEX_TABLES; t++)
     if (ix->t[t].slot != NULL)
-      goto out;
+      return ST_E_INTERNAL;
   ix->map = map;
   ix->map_len = map_len;
   ix->base = a->entry;
@@ -320,7 +308,5 @@ int jindex_adopt(struct jindex *ix, struct jindex_arrays *a, void *map, size_t m
     ix->t[t].used = a->used[t];
     a->slot[t] = NULL;
   }
-  r = 0;
-out:
-  return r;
+  return 0;
 }

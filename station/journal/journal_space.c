@@ -38,7 +38,6 @@ static void journal_bytes_text(char *out, size_t cap, uint64_t n)
 
 int journal_room(const struct journal *j, uint64_t need, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL;
   const char *log = journal_log_path(j);
   struct statvfs vfs;
   uint64_t avail;
@@ -46,20 +45,18 @@ int journal_room(const struct journal *j, uint64_t need, struct st_detail *detai
 
   if (st_sys.statvfs(log, &vfs) < 0) {
     st_detail_set(detail, "cannot ask the file system of journal %s for its free space: %s", log, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   avail = (uint64_t)vfs.f_bavail * (uint64_t)(vfs.f_frsize ? vfs.f_frsize : vfs.f_bsize);
-  r = 0;
-  if (avail >= need)
-    goto out;
-  r = ST_E_NO_SPACE;
-  journal_filesystem(log, fs, sizeof fs);
-  journal_bytes_text(have_text, sizeof have_text, avail);
-  journal_bytes_text(need_text, sizeof need_text, need);
-  st_detail_set(detail, "the file system %s holding journal %s has %s free; the station needs %s", fs, log,
-                have_text, need_text);
-out:
-  return r;
+  if (avail < need) {
+    journal_filesystem(log, fs, sizeof fs);
+    journal_bytes_text(have_text, sizeof have_text, avail);
+    journal_bytes_text(need_text, sizeof need_text, need);
+    st_detail_set(detail, "the file system %s holding journal %s has %s free; the station needs %s", fs, log,
+                  have_text, need_text);
+    return ST_E_NO_SPACE;
+  }
+  return 0;
 }
 
 void journal_filesystem(const char *path, char *out, size_t cap)

@@ -91,19 +91,15 @@ static int jscan_gap(struct jscan *s, const struct jscan_pos *p, uint64_t next_s
 /* Checks the header line. */
 static int jscan_header(struct jscan *s, const char *line, size_t len, struct st_detail *detail)
 {
-  int r = ST_E_CRYPTO;
   const char *why = NULL;
   if (!jf_header_check(line, len, &why)) {
     st_detail_set(detail, "line 1: the header is not valid: %s", why);
-    r = jscan_bad(s, 0, 1);
-    goto out;
+    return jscan_bad(s, 0, 1);
   }
   if (!EVP_Digest(line, len, s->chain, NULL, EVP_sha256(), NULL) ||
       !st_hex_decode(s->genesis, line + sizeof JOURNAL_HEADER_PREFIX - 1, 64))
-    goto out;
-  r = 0;
-out:
-  return r;
+    return ST_E_CRYPTO;
+  return 0;
 }
 
 /* Checks one record line (LEN bytes, no '\n') at P. */
@@ -182,20 +178,17 @@ out:
 /* Reads more of the file into BUF[*END..JSCAN_BUF). Sets *EOF at the end. */
 static int jscan_read(struct jscan *s, char *buf, size_t *end, int *eof, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL;
   ssize_t n;
   do
     n = read(s->fd, buf + *end, JSCAN_BUF - *end);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     st_detail_set(detail, "cannot read %s: %s", s->path, strerror(errno));
-    goto out;
+    return ST_E_JOURNAL;
   }
   *end += (size_t)n;
   *eof = n == 0;
-  r = 0;
-out:
-  return r;
+  return 0;
 }
 
 /* After the last '\n': classifies the TAIL bytes (the first TAIL_SEEN of them
