@@ -91,9 +91,8 @@ static int engine_result_from_record(struct engine *e, struct engine_plan *plan,
   int r = engine_check_handback(e, rec, req, &res->detail);
   if (r != ST_OK) {
     e->failed = 1;
-    goto out;
+    return r;
   }
-  r = ST_E_NO_MEMORY;
   res->code = ST_OK;
   res->from_journal = 1;
   res->seq = 0;
@@ -104,12 +103,10 @@ static int engine_result_from_record(struct engine *e, struct engine_plan *plan,
   memcpy(plan->back_serial, rec->serial, plan->back_serial_len);
   res->cert_der = malloc(rec->cert_len);
   if (res->cert_der == NULL)
-    goto out;
+    return ST_E_NO_MEMORY;
   memcpy(res->cert_der, rec->cert_der, rec->cert_len);
   res->cert_len = rec->cert_len;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* 1 when the subject of the certificate in REC is byte-equal to REQ's subject. */
@@ -492,10 +489,9 @@ int engine_decide(struct engine *e, const char *source, const struct engine_requ
 
 int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, struct engine_request **out)
 {
-  int r = ST_E_NO_MEMORY;
   struct engine_request *req = calloc(1, sizeof *req);
   if (req == NULL)
-    goto out;
+    return ST_E_NO_MEMORY;
   req->code = csr_parse(data, len, &req->csr, &req->detail);
   if (req->code != ST_OK) {
     EVP_Digest(data, len, req->csr_sha256, NULL, EVP_sha256(), NULL);
@@ -508,9 +504,7 @@ int engine_prepare(const struct engine *e, const uint8_t *data, size_t len, stru
       policy_device_id(req->csr, req->id.device_id);
   }
   *out = req;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 void engine_request_free(struct engine_request *req)
@@ -559,22 +553,19 @@ int engine_submit(struct engine *e, const char *source, const uint8_t *data, siz
 int engine_refuse(struct engine *e, const char *source, int code, const char *detail,
                   struct engine_result *res)
 {
-  int r = ST_E_JOURNAL;
+  int r;
   struct st_detail stopped = {""};
   memset(res, 0, sizeof *res);
   if (e->failed)
-    goto out;
-  r = ST_E_HSM_PIN;
+    return ST_E_JOURNAL;
   if (!e->established)
-    goto out;
+    return ST_E_HSM_PIN;
   if (engine_journal_stopped(e) && (r = engine_resume(e, &stopped)) != ST_OK) {
     engine_journal_refuse(e, source, NULL, res, r, &stopped);
-    goto out;
+    return r;
   }
   res->code = code;
   st_detail_set(&res->detail, "%s", detail != NULL ? detail : "");
-  r = engine_record(e, source, res, NULL, NULL, 0);
-out:
-  return r;
+  return engine_record(e, source, res, NULL, NULL, 0);
 }
 

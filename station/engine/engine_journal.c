@@ -245,21 +245,20 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
     engine_outage_clear(e);
     engine_journal_emit(e, ENGINE_EVENT_JOURNAL_STOPPED, r, why.text);
     *detail = why;
-    goto out;
+    return r;
   }
   if (r != ST_OK) {
     if (r != ST_E_NO_SPACE) /* not a matter of room: wait as after a failed commit */
       e->stop.resume_at_ms = now + e->stop.backoff_ms;
     engine_stop_explain(e, why.text);
     *detail = e->stop.detail;
-    r = stop;
-    goto out;
+    return stop;
   }
   r = engine_outage_commit(e, &why);
   if (r != ST_OK) {
     engine_journal_stop(e, r, &why);
     *detail = why;
-    goto out;
+    return r;
   }
   __atomic_store_n(&e->stop.code, 0, __ATOMIC_RELEASE);
   engine_outage_clear(e);
@@ -276,32 +275,28 @@ static int engine_resume_now(struct engine *e, struct st_detail *detail)
     r = engine_journal_stopped(e);
     *detail = e->stop.detail;
   }
-out:
   return r;
 }
 
 int engine_resume(struct engine *e, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL;
+  int r;
+  struct st_detail local = {""};
   if (e->failed) {
     st_detail_set(detail, "the engine stopped after an earlier fault; restart the station");
-    goto out;
+    return ST_E_JOURNAL;
   }
   r = engine_journal_stopped(e);
   if (r == ST_OK)
-    goto out;
+    return r;
   if (st_mono_ms() < e->stop.resume_at_ms) {
     if (detail != NULL)
       *detail = e->stop.detail;
-    goto out;
+    return r;
   }
-  {
-    struct st_detail local = {""};
-    r = engine_resume_now(e, &local);
-    if (detail != NULL)
-      *detail = local;
-  }
-out:
+  r = engine_resume_now(e, &local);
+  if (detail != NULL)
+    *detail = local;
   return r;
 }
 

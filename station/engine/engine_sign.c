@@ -379,44 +379,40 @@ out:
  * request of the group, with DETAIL. */
 static int engine_sign_ready(struct engine *e, struct st_detail *detail)
 {
-  int r = ST_E_HSM_TIMEOUT;
+  int r;
   int64_t now = st_mono_ms();
   if (__atomic_load_n(&e->token.wedged, __ATOMIC_ACQUIRE)) {
     st_detail_set(detail, "token %s stopped answering (a signature or a login never came back); the station "
                   "signs nothing more until restarted", e->cfg->hsm_token);
-    goto out;
+    return ST_E_HSM_TIMEOUT;
   }
-  r = ST_E_HSM;
   if (e->token.fault_ms != 0 && now - e->token.fault_ms < (int64_t)e->token.backoff_ms) {
     st_detail_set(detail, "token %s failed %lld ms ago (%.300s); the station logs in again in %lld ms",
                   e->cfg->hsm_token, (long long)(now - e->token.fault_ms), e->token.fault_why.text,
                   (long long)(e->token.backoff_ms - (now - e->token.fault_ms)));
-    goto out;
+    return ST_E_HSM;
   }
   if (e->token.fault_ms != 0) {
     r = engine_relogin(e, detail);
     if (r == ST_E_HSM_TIMEOUT)
-      goto out;
+      return r;
     if (r != ST_OK) {
       e->token.fault_ms = now;
       e->token.backoff_ms = e->token.backoff_ms * 2 > ENGINE_BACKOFF_MAX_MS ? ENGINE_BACKOFF_MAX_MS : e->token.backoff_ms * 2;
       e->token.fault_why = *detail;
       st_warn("hsm: logging in to token %s again failed: %s; the next try in %u s", e->cfg->hsm_token,
               detail->text, e->token.backoff_ms / 1000);
-      goto out;
+      return r;
     }
     st_info("hsm: token %s is back: logged in again and the CA key proved", e->cfg->hsm_token);
     e->token.fault_ms = 0;
     engine_token_emit(e, ENGINE_EVENT_TOKEN_BACK, ST_OK, "logged in again and the CA key proved");
   }
-  r = ST_E_HSM_PIN;
   if (!e->logged_in || e->ca_key == NULL) {
     st_detail_set(detail, "the station is not logged in to the HSM");
-    goto out;
+    return ST_E_HSM_PIN;
   }
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* Notes a signature's fault for the next engine_sign_ready, and names the

@@ -567,28 +567,25 @@ static int batch_dir_has_entries(int dirfd)
 /* Opens (creating when missing) the output directory NAME under the batch root. */
 static int batch_open_outdir(int root_fd, const char *name, int *out, struct st_detail *detail)
 {
-  int r = ST_E_IO;
   int fd;
   if (mkdirat(root_fd, name, 0755) == 0) {
     if (st_sys.fsync(root_fd) != 0) {
       st_detail_set(detail, "cannot make %s/ durable: %s", name, strerror(errno));
-      goto out;
+      return ST_E_IO;
     }
   } else if (errno != EEXIST) {
-    r = errno == ENOSPC ? ST_E_NO_SPACE : ST_E_IO;
+    int r = errno == ENOSPC ? ST_E_NO_SPACE : ST_E_IO;
     st_detail_set(detail, "cannot create %s/: %s", name, strerror(errno));
-    goto out;
+    return r;
   }
   fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     st_detail_set(detail, "%s/ is not a directory (a symbolic link is not followed): %s", name, strerror(errno));
-    goto out;
+    return ST_E_IO;
   }
   output_remove_stale(fd);
   *out = fd;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 /* A batch in progress (batch.h): the run, its three chunks, and the first fault. */
