@@ -415,18 +415,22 @@ out:
 static void server_prepare_group(struct serial_server *s, size_t n)
 {
   struct serial_request *first = NULL;
+  size_t submitted = 0;
   for (size_t i = 0; i < n; i++) {
     struct serial_request *q = s->group[i];
     if (q->refusal != ST_OK)
       continue;
-    if (first == NULL)
+    if (first == NULL) {
       first = q;
-    else
+    } else {
       workers_submit(engine_workers(s->engine), s->prepares, server_prepare, q);
+      submitted++;
+    }
   }
   if (first != NULL)
     server_prepare(first);
-  work_group_help(engine_workers(s->engine), s->prepares);
+  if (submitted > 0)
+    work_group_help(engine_workers(s->engine), s->prepares);
 }
 
 /* Decides the head of the queue, at most one request per port, with one
