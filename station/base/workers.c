@@ -158,6 +158,36 @@ int workers_submit(struct workers *w, struct work_group *g, work_fn fn, void *ar
   return ST_OK;
 }
 
+/* Takes the first task of G out of W's queue, or NULL when none waits. */
+static struct work_item *workers_take(struct workers *w, struct work_group *g)
+{
+  struct work_item *item, *prev = NULL;
+  pthread_mutex_lock(&w->lock);
+  for (item = w->head; item != NULL && item->group != g; item = item->next)
+    prev = item;
+  if (item != NULL) {
+    if (prev != NULL)
+      prev->next = item->next;
+    else
+      w->head = item->next;
+    if (w->tail == item)
+      w->tail = prev;
+  }
+  pthread_mutex_unlock(&w->lock);
+  return item;
+}
+
+void work_group_help(struct workers *w, struct work_group *g)
+{
+  struct work_item *item;
+  while (w != NULL && (item = workers_take(w, g)) != NULL) {
+    item->fn(item->arg);
+    work_group_finish_one(item->group);
+    free(item);
+  }
+  work_group_wait(g);
+}
+
 void work_group_wait(struct work_group *g)
 {
   pthread_mutex_lock(&g->lock);

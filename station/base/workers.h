@@ -44,6 +44,12 @@ int workers_submit(struct workers *w, struct work_group *g, work_fn fn, void *ar
 /* Blocks until every task queued in G so far has finished. */
 void work_group_wait(struct work_group *g);
 
+/* As work_group_wait, but first runs on the caller's thread, in queue
+ * order, the tasks of G that are still waiting in W's queue (W: the pool
+ * they were queued on): a caller that would only wait does the work itself,
+ * and the tasks of other groups queued ahead of them are not waited for. */
+void work_group_help(struct workers *w, struct work_group *g);
+
 /* As work_group_wait, for at most TIMEOUT_MS milliseconds (monotonic clock).
  * Returns 0 when every task finished, 1 when the time ran out first (the
  * tasks still running go on: G must then outlive them, so it cannot be freed). */

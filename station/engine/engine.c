@@ -290,8 +290,15 @@ int engine_logout(struct engine *e)
 
 int engine_commit(struct engine *e, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL;
+  int r = ST_E_JOURNAL, sealed = ST_OK;
   size_t records = 0;
+  struct st_detail seal_why = {""};
+  /* the seal is signed in the token while the pool finishes the signature
+   * checks; it is only appended, and nothing is written before they pass */
+  if (!e->failed && !engine_journal_stopped(e)) {
+    records = journal_pending(e->journal);
+    sealed = engine_seal_pending(e, &seal_why);
+  }
   work_group_wait(e->checks);
   if (e->check_failed && !e->failed) {
     st_detail_set(detail, "certificate %s signed by the HSM does not verify with the CA certificate; "
@@ -308,8 +315,13 @@ int engine_commit(struct engine *e, struct st_detail *detail)
   r = ST_OK;
   if (engine_journal_stopped(e))
     goto out; /* nothing was appended since the stop: every request was refused at once */
-  records = journal_pending(e->journal);
-  r = engine_seal_commit(e, detail);
+  r = sealed;
+  if (r == ST_OK)
+    r = journal_commit(e->journal, detail);
+  else
+    *detail = seal_why;
+  if (r == ST_OK)
+    journal_counts(e->journal, NULL, &e->durable_issued, NULL);
   if (r != ST_OK) {
     engine_journal_stop(e, r, detail); /* refuse, then resume by itself */
     goto out;
@@ -426,28 +438,34 @@ static int engine_can_seal(const struct engine *e)
   return e->audit != NULL && e->logged_in && e->established && engine_token_answering(e);
 }
 
-int engine_seal_commit(struct engine *e, struct st_detail *detail)
+int engine_seal_pending(struct engine *e, struct st_detail *detail)
 {
   int r = ST_OK;
   uint64_t records = 0, issued = 0, durable_issued = 0;
-  if (journal_pending(e->journal) > 0) {
-    if (engine_can_seal(e)) {
-      r = engine_seal_append(e, detail);
-    } else {
-      /* unsealed: only a group with no issued record (nothing can be signed without the token) */
-      journal_counts(e->journal, &records, &issued, NULL);
-      durable_issued = e->durable_issued;
-      if (issued != durable_issued) {
-        st_detail_set(detail, "%llu certificates cannot be sealed: the station is not logged in to the token",
-                      (unsigned long long)(issued - durable_issued));
-        r = ST_E_JOURNAL_KEY;
-      }
-    }
-    if (r != ST_OK) {
-      journal_abandon(e->journal, r); /* nothing of the group is written or released */
-      return r;
+  if (journal_pending(e->journal) == 0)
+    return r;
+  if (engine_can_seal(e)) {
+    r = engine_seal_append(e, detail);
+  } else {
+    /* unsealed: only a group with no issued record (nothing can be signed without the token) */
+    journal_counts(e->journal, &records, &issued, NULL);
+    durable_issued = e->durable_issued;
+    if (issued != durable_issued) {
+      st_detail_set(detail, "%llu certificates cannot be sealed: the station is not logged in to the token",
+                    (unsigned long long)(issued - durable_issued));
+      r = ST_E_JOURNAL_KEY;
     }
   }
+  if (r != ST_OK)
+    journal_abandon(e->journal, r); /* nothing of the group is written or released */
+  return r;
+}
+
+int engine_seal_commit(struct engine *e, struct st_detail *detail)
+{
+  int r = engine_seal_pending(e, detail);
+  if (r != ST_OK)
+    return r;
   r = journal_commit(e->journal, detail);
   if (r == ST_OK)
     journal_counts(e->journal, NULL, &e->durable_issued, NULL);

@@ -175,9 +175,11 @@ struct workers *engine_workers(const struct engine *e);
 int engine_refuse(struct engine *e, const char *source, int code, const char *detail,
                   struct engine_result *res);
 
-/* Waits for the signature checks of the certificates signed since the last
- * commit; when all verify, makes every result since the last commit durable
- * and emits their events. Returns 0, or ST_E_SIGN_VERIFY (a certificate the
+/* Seals the records appended since the last commit (the journal key signs
+ * in the token while the pool finishes the signature checks of the
+ * certificates signed since then), waits for those checks; when all verify,
+ * makes every result since the last commit durable with its seal (one write,
+ * one fdatasync) and emits their events. Returns 0, or ST_E_SIGN_VERIFY (a certificate the
  * HSM signed does not verify: the engine refuses further work until
  * reopened), or ST_E_NO_SPACE / ST_E_JOURNAL (the journal could not be
  * written: the engine stops on its journal, see engine_resume). In both

@@ -214,12 +214,17 @@ void engine_pin_forget(struct engine *e);
 int engine_sign_close(struct engine *e);
 
 /* Appends the seal (a checkpoint signed by the journal key) to the records
- * appended since the last commit, then commits them all with one write and
- * one fdatasync (journal_commit). Without a token to seal with (not logged
- * in, a token fault being waited out), a group that holds no issued record
- * is committed unsealed: the next sealed commit covers it. Returns 0, the
- * sealing fault (the group is dropped: journal_abandon), or what
- * journal_commit returned. */
+ * appended since the last commit, without writing anything; nothing when
+ * none was appended. Without a token to seal with (not logged in, a token
+ * fault being waited out), a group that holds no issued record stays
+ * unsealed: the next sealed commit covers it. Returns 0, or the sealing
+ * fault (the group is dropped: journal_abandon). */
+int engine_seal_pending(struct engine *e, struct st_detail *detail);
+
+/* Appends the seal (engine_seal_pending) to the records appended since the
+ * last commit, then commits them all with one write and one fdatasync
+ * (journal_commit). Returns 0, the sealing fault (the group is dropped), or
+ * what journal_commit returned. */
 int engine_seal_commit(struct engine *e, struct st_detail *detail);
 
 /* Queues an event for the sinks; it goes out at the next successful commit.

@@ -48,10 +48,11 @@ struct serial_answer_meta {
  * *OUT (NUL-terminated, caller frees), or ST_E_CRYPTO / ST_E_NO_MEMORY. */
 int serial_answer_chain(X509 *ca, X509 *root, char **out);
 
-/* The answer for an issued certificate CERT_DER (CERT_LEN bytes) with serial
- * SERIAL_HEX, followed by CHAIN_PEM, with the header lines of META (NULL:
- * none). Returns 0 and *OUT / *OUT_LEN (caller frees), or ST_E_CRYPTO when
- * CERT_DER does not parse, or ST_E_NO_MEMORY. */
+/* The answer for an issued certificate CERT_DER (CERT_LEN bytes, the DER
+ * the engine made or checked: put into PEM as it is, not decoded) with
+ * serial SERIAL_HEX, followed by CHAIN_PEM, with the header lines of META
+ * (NULL: none). Returns 0 and *OUT / *OUT_LEN (caller frees), or
+ * ST_E_CRYPTO when CERT_LEN is 0 or the PEM cannot be written. */
 int serial_answer_issued(const uint8_t *cert_der, size_t cert_len, const char *chain_pem, const char *serial_hex,
                          const struct serial_answer_meta *meta, char **out, size_t *out_len);
 

@@ -35,8 +35,8 @@ struct serial_request {
   char *data;
   size_t len;
   const struct engine *engine;
-  int prepared;              /* ST_OK, or ST_E_NO_MEMORY: what engine_prepare of DATA gave (on the pool) */
-  struct engine_request *request;  /* the prepared CSR (refusal ST_OK), once s->prepares is waited for */
+  int prepared;              /* ST_OK, or ST_E_NO_MEMORY: what engine_prepare of DATA gave */
+  struct engine_request *request;  /* the prepared CSR (refusal ST_OK), once its group is prepared */
   char why[160];             /* the refusal's particulars */
   char request_hex[65];      /* SHA-256 of DATA, hex (the answer's Request-SHA256), or "" */
 };
@@ -73,7 +73,7 @@ struct serial_server {
   struct pollfd *fds;        /* the driver's array of the last serial_server_poll_set (borrowed), or NULL */
   struct serial_request **group;
   struct engine_result *results;
-  struct work_group *prepares;  /* the CSRs being prepared on the engine's pool */
+  struct work_group *prepares;  /* the group's CSRs being prepared on the engine's pool */
 };
 
 /* Sets the slot's STATE and tells every sink. */
@@ -173,7 +173,7 @@ static struct serial_answer_meta server_meta(const struct serial_server *s, cons
   return meta;
 }
 
-/* Pool task: prepares the CSR of a request (engine_prepare). */
+/* Task: prepares the CSR of a request (engine_prepare). */
 static void server_prepare(void *arg)
 {
   struct serial_request *q = arg;
@@ -222,8 +222,6 @@ static void server_enqueue(struct serial_slot *slot, int refusal, const char *da
   for (tail = &s->queue; *tail != NULL; tail = &(*tail)->next)
     ;
   *tail = q;
-  if (refusal == ST_OK) /* parsed and checked beside the engine; the turn that decides it waits for it */
-    workers_submit(engine_workers(s->engine), s->prepares, server_prepare, q);
   q = NULL;
   slot->queued++;
   server_emit(slot, SERIAL_EVENT_QUEUED, SERIAL_PORT_SIGNING, refusal, NULL, NULL, why);
@@ -409,6 +407,32 @@ out:
   return r;
 }
 
+/* Prepares the CSRs of the N requests of the group (engine_prepare): the
+ * first on this thread, which would otherwise wait; the others on the
+ * engine's pool, this thread taking those no pool thread has started
+ * (work_group_help), so that a lone request costs no hand-off and a group
+ * is not queued behind a batch's read-ahead on the pool. */
+static void server_prepare_group(struct serial_server *s, size_t n)
+{
+  struct serial_request *first = NULL;
+  size_t submitted = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct serial_request *q = s->group[i];
+    if (q->refusal != ST_OK)
+      continue;
+    if (first == NULL) {
+      first = q;
+    } else {
+      workers_submit(engine_workers(s->engine), s->prepares, server_prepare, q);
+      submitted++;
+    }
+  }
+  if (first != NULL)
+    server_prepare(first);
+  if (submitted > 0)
+    work_group_help(engine_workers(s->engine), s->prepares);
+}
+
 /* Decides the head of the queue, at most one request per port, with one
  * commit; then answers. Returns 0, or the fault that must stop the station. */
 static int server_decide_group(struct serial_server *s, struct st_detail *detail)
@@ -428,8 +452,7 @@ static int server_decide_group(struct serial_server *s, struct st_detail *detail
     *pp = q->next;
     s->group[n++] = q;
   }
-  if (n > 0)
-    work_group_wait(s->prepares);
+  server_prepare_group(s, n);
   r = server_decide_requests(s, n, detail);
   decided_ms = st_mono_ms();
   if (r == ST_OK && n > 0)

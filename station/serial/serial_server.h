@@ -6,22 +6,24 @@
  *
  * Each port has a line parser (line_parser.h). A complete CSR block, or a
  * refusal the parser decided (too-large, timeout), becomes a request in one
- * FIFO queue shared by all ports; a CSR is prepared (parsed, its signature
- * and the policy checked: engine_prepare) on the engine's worker pool as soon
- * as it arrives, never on the engine's thread. Each turn
- * (serial_server_turn):
+ * FIFO queue shared by all ports. Each turn (serial_server_turn):
  *
  *   1. reads what every ready port sent and feeds its parser; reopens ports
  *      that went away, once per reopen interval, without waiting for them;
  *   2. takes the requests at the head of the queue, at most one per port (a
- *      board that sends many CSRs cannot crowd out the others), waits for
- *      their preparation, decides the refusals of the intake with
- *      engine_refuse and the CSRs together with engine_decide_many (signed on
- *      the hsm.sessions threads), and makes the whole group durable with ONE
- *      engine_commit;
+ *      board that sends many CSRs cannot crowd out the others), prepares
+ *      their CSRs (parsed, signature and policy checked: engine_prepare) -
+ *      the first on the driver's thread, the others on the engine's worker
+ *      pool with the driver's thread taking those the pool has not started,
+ *      so that a lone request costs no hand-off between threads - decides
+ *      the refusals of the intake with engine_refuse and the CSRs together
+ *      with engine_decide_many (signed on the signing threads), and makes the
+ *      whole group durable with ONE engine_commit (the seal signed while the
+ *      pool checks the new certificates' signatures);
  *   3. only then writes each answer into its port's output buffer, which is
  *      flushed without blocking as the port takes bytes: a board that does
- *      not read holds up nobody.
+ *      not read holds up nobody. An issued answer's certificate PEM is
+ *      written from the DER the engine made, never decoded again.
  *
  * Answers (docs/line-protocol.md), LF line ends:
  *   issued:  device certificate PEM, local CA PEM, factory root PEM, the

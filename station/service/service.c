@@ -142,9 +142,11 @@ static void service_serial_turn(struct service *s)
   int r;
   if (!s->serial_on)
     return;
+  service_hold_events(s);
   r = serial_server_turn(s->serial, &detail);
   if (r != ST_OK)
     service_serial_fault(s, r, &detail);
+  service_release_events(s);
 }
 
 /* ---- commands ---- */

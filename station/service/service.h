@@ -41,6 +41,8 @@
  * Everything the service has to say is an event in a queue (thread-safe):
  * the driver polls service_event_fd() with its own descriptors and drains
  * the queue with service_next_event(), or hands its thread to service_run.
+ * The events of a serial turn wake the driver once, when the turn is over
+ * (its answers written), so that the driver's thread takes no CPU from it.
  * Text in events that came from outside (file names, serial text) has
  * already been made printable (st_printable_utf8), except when headless:
  * then it is as it came, for the driver to escape (st_printable) in its log

@@ -54,6 +54,8 @@ struct service {
   struct service_event_node *events, **events_tail;
   size_t event_count;
   int event_fd;
+  int events_held;                        /* under event_mutex: the loop is in a serial turn (service_hold_events) */
+  int events_unsignalled;                 /* under event_mutex: events queued while held, the driver not woken yet */
   uint64_t shift_issued, shift_refused;   /* the loop's */
   uint64_t shift_repeats;                 /* refusals of a CSR refused before in the shift in progress */
   struct digest_set *shift_refused_csrs;  /* the CSRs refused in the shift in progress (shift_start_ms) */
@@ -88,8 +90,15 @@ void service_event_init(struct service_event *ev, int kind);
  * escapes it for its log). */
 void service_text(const struct service *s, char *out, size_t cap, const char *in);
 
-/* Queues a copy of EV and wakes the driver. Thread-safe. */
+/* Queues a copy of EV and wakes the driver (not while held). Thread-safe. */
 void service_push(struct service *s, const struct service_event *ev);
+
+/* From service_hold_events to service_release_events, events are queued
+ * without waking the driver; the release wakes it once when any came. The
+ * loop holds them during a serial turn, so that the driver's thread, woken
+ * once after the answers went out, takes no CPU from the turn. */
+void service_hold_events(struct service *s);
+void service_release_events(struct service *s);
 
 /* Sets up and tears down the queue (service_new, service_free). */
 int service_queue_init(struct service *s);

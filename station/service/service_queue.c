@@ -43,10 +43,31 @@ void service_push(struct service *s, const struct service_event *ev)
   *s->events_tail = node;
   s->events_tail = &node->next;
   s->event_count++;
-  if (write(s->event_fd, &one, sizeof one) < 0) {
+  if (s->events_held)
+    s->events_unsignalled = 1;
+  else if (write(s->event_fd, &one, sizeof one) < 0) {
     /* the counter is already non-zero: the driver wakes anyway */
   }
 out:
+  pthread_mutex_unlock(&s->event_mutex);
+}
+
+void service_hold_events(struct service *s)
+{
+  pthread_mutex_lock(&s->event_mutex);
+  s->events_held = 1;
+  pthread_mutex_unlock(&s->event_mutex);
+}
+
+void service_release_events(struct service *s)
+{
+  uint64_t one = 1;
+  pthread_mutex_lock(&s->event_mutex);
+  s->events_held = 0;
+  if (s->events_unsignalled && write(s->event_fd, &one, sizeof one) < 0) {
+    /* the counter is already non-zero: the driver wakes anyway */
+  }
+  s->events_unsignalled = 0;
   pthread_mutex_unlock(&s->event_mutex);
 }
 

@@ -1,8 +1,8 @@
 /*
  * test_base.c - the base layer (station/base): the classes of the error
  * table, the system-call seam set by name, the one read/write loop (short
- * transfers, EINTR, the end of a file), the two clocks, the PIN and the
- * growable buffer.
+ * transfers, EINTR, the end of a file), the two clocks, the PIN, the
+ * growable buffer and the worker pool's help (work_group_help).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +22,7 @@
 #include "error.h"
 #include "pin.h"
 #include "syscalls.h"
+#include "workers.h"
 #include "xbuf.h"
 
 /* The classes beside the kind: who stops, who logs in again, who exits 1. */
@@ -266,6 +268,84 @@ static void test_array_grow(void **state)
   free(a);
 }
 
+/* A task of the pool test: notes the thread it ran on; the gate task holds
+ * its pool thread until the gate opens. */
+struct help_task {
+  pthread_t ran_on;
+  int ran;
+  int gate;                  /* 1: wait for the gate */
+  pthread_mutex_t *lock;
+  pthread_cond_t *cond;
+  int *open, *holding;
+};
+
+static void help_task_run(void *arg)
+{
+  struct help_task *t = arg;
+  t->ran_on = pthread_self();
+  if (t->gate) {
+    pthread_mutex_lock(t->lock);
+    *t->holding = 1;
+    pthread_cond_broadcast(t->cond);
+    while (!*t->open)
+      pthread_cond_wait(t->cond, t->lock);
+    pthread_mutex_unlock(t->lock);
+  }
+  __atomic_store_n(&t->ran, 1, __ATOMIC_RELEASE);
+}
+
+/* work_group_help runs the group's queued tasks on the caller, in order,
+ * and leaves other groups' tasks (queued before and after them) to the
+ * pool: with the pool's one thread held by a gate task, the helped group
+ * still finishes, on the calling thread. */
+static void test_work_group_help(void **state)
+{
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+  int open = 0, holding = 0;
+  struct workers *w = workers_new(1, "st-test");
+  struct work_group *other = work_group_new(), *mine = work_group_new();
+  struct help_task gate = {.gate = 1, .lock = &lock, .cond = &cond, .open = &open, .holding = &holding};
+  struct help_task before = {0}, after = {0}, own[3];
+  (void)state;
+  memset(own, 0, sizeof own);
+  assert_non_null(w);
+  assert_non_null(other);
+  assert_non_null(mine);
+  assert_int_equal(workers_submit(w, other, help_task_run, &gate), ST_OK);
+  pthread_mutex_lock(&lock);
+  while (!holding) /* the pool's thread is inside the gate task */
+    pthread_cond_wait(&cond, &lock);
+  pthread_mutex_unlock(&lock);
+  assert_int_equal(workers_submit(w, other, help_task_run, &before), ST_OK);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(workers_submit(w, mine, help_task_run, &own[i]), ST_OK);
+  assert_int_equal(workers_submit(w, other, help_task_run, &after), ST_OK);
+
+  work_group_help(w, mine);
+  for (int i = 0; i < 3; i++) {
+    assert_true(__atomic_load_n(&own[i].ran, __ATOMIC_ACQUIRE));
+    assert_true(pthread_equal(own[i].ran_on, pthread_self()));
+  }
+  assert_false(__atomic_load_n(&before.ran, __ATOMIC_ACQUIRE)); /* still queued behind the gate */
+  assert_false(__atomic_load_n(&after.ran, __ATOMIC_ACQUIRE));
+
+  pthread_mutex_lock(&lock);
+  open = 1;
+  pthread_cond_broadcast(&cond);
+  pthread_mutex_unlock(&lock);
+  work_group_wait(other);
+  assert_true(before.ran && after.ran && gate.ran);
+  assert_false(pthread_equal(before.ran_on, pthread_self()));
+  assert_false(pthread_equal(after.ran_on, pthread_self()));
+  /* a group with nothing queued: help returns at once; a NULL pool only waits */
+  work_group_help(w, mine);
+  work_group_help(NULL, mine);
+  work_group_free(mine);
+  work_group_free(other);
+  workers_free(w);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -276,6 +356,7 @@ int main(void)
       cmocka_unit_test(test_pin),
       cmocka_unit_test(test_xbuf),
       cmocka_unit_test(test_array_grow),
+      cmocka_unit_test(test_work_group_help),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

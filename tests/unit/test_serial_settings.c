@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "config.h"
@@ -278,7 +279,23 @@ static void test_header_lines_before_the_verdict(void **state)
                       "Time: 1000000000 2001-09-09T01:46:40Z\n"
                       "Gateway: https://gw.acme.example:8443\n"
                       "STATION OK 01\n");
+  {
+    /* the PEM is the DER as the engine gave it: read back, the same bytes */
+    BIO *bio = BIO_new_mem_buf(text, (int)len);
+    X509 *back = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *back_der = NULL;
+    int back_len = back != NULL ? i2d_X509(back, &back_der) : -1;
+    assert_int_equal(back_len, der_len);
+    assert_memory_equal(back_der, der, (size_t)der_len);
+    OPENSSL_free(back_der);
+    X509_free(back);
+    BIO_free(bio);
+  }
   free(text);
+  text = NULL;
+  /* no certificate bytes: no answer */
+  assert_int_equal(serial_answer_issued(der, 0, "CHAIN\n", "01", &meta, &text, &len), ST_E_CRYPTO);
+  assert_null(text);
   /* without a gateway configured, no Gateway line */
   meta.gateway_url = NULL;
   assert_int_equal(serial_answer_issued(der, (size_t)der_len, "CHAIN\n", "01", &meta, &text, &len), ST_OK);
