@@ -38,13 +38,12 @@
 int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char *source,
                               const struct engine_result *res)
 {
-  int r = ST_E_NO_MEMORY;
   struct engine_pending_event *ev;
   if (e->pending_count == e->pending_cap) {
     size_t cap = e->pending_cap ? e->pending_cap * 2 : 64;
     struct engine_pending_event *grown = realloc(e->pending, cap * sizeof *grown);
     if (grown == NULL)
-      goto out;
+      return ST_E_NO_MEMORY;
     e->pending = grown;
     e->pending_cap = cap;
   }
@@ -61,12 +60,10 @@ int engine_queue_event(struct engine *e, enum engine_event_kind kind, const char
   if (ev->source == NULL || ev->detail == NULL) {
     free(ev->source);
     free(ev->detail);
-    goto out;
+    return ST_E_NO_MEMORY;
   }
   e->pending_count++;
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 void engine_emit(struct engine *e, struct engine_event *ev)
@@ -290,7 +287,7 @@ int engine_logout(struct engine *e)
 
 int engine_commit(struct engine *e, struct st_detail *detail)
 {
-  int r = ST_E_JOURNAL, sealed = ST_OK;
+  int r, sealed = ST_OK;
   size_t records = 0;
   struct st_detail seal_why = {""};
   /* the seal is signed in the token while the pool finishes the signature
@@ -305,16 +302,14 @@ int engine_commit(struct engine *e, struct st_detail *detail)
                   "nothing of this group was released or journaled", e->check_failed_serial);
     e->failed = 1;
     engine_flush_events(e, 0);
-    r = ST_E_SIGN_VERIFY;
-    goto out;
+    return ST_E_SIGN_VERIFY;
   }
   if (e->failed) {
     st_detail_set(detail, "the engine stopped after an earlier fault; restart the station");
-    goto out;
+    return ST_E_JOURNAL;
   }
-  r = ST_OK;
   if (engine_journal_stopped(e))
-    goto out; /* nothing was appended since the stop: every request was refused at once */
+    return ST_OK; /* nothing was appended since the stop: every request was refused at once */
   r = sealed;
   if (r == ST_OK)
     r = journal_commit(e->journal, detail);
@@ -324,14 +319,12 @@ int engine_commit(struct engine *e, struct st_detail *detail)
     journal_counts(e->journal, NULL, &e->durable_issued, NULL);
   if (r != ST_OK) {
     engine_journal_stop(e, r, detail); /* refuse, then resume by itself */
-    goto out;
+    return r;
   }
   if (records > 0)
     engine_journal_committed(e);
   engine_flush_events(e, 1);
-  r = engine_audit_commit(e, detail);
-out:
-  return r;
+  return engine_audit_commit(e, detail);
 }
 
 void engine_result_cleanup(struct engine_result *res)
@@ -474,10 +467,10 @@ int engine_seal_commit(struct engine *e, struct st_detail *detail)
 
 int engine_audit_commit(struct engine *e, struct st_detail *detail)
 {
-  int r = ST_OK;
+  int r;
   if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !e->logged_in || !e->established ||
       engine_token_wedged(e))
-    goto out;
+    return ST_OK;
   /* every commit ended with its seal (engine_seal_commit); the head follows it */
   r = audit_head_write(e->audit, e->journal, detail);
   if (r != ST_OK && journal_failed(e->journal)) {
@@ -487,22 +480,20 @@ int engine_audit_commit(struct engine *e, struct st_detail *detail)
   } else if (r != ST_OK) {
     e->failed = 1;
   }
-out:
   return r;
 }
 
 int engine_checkpoint(struct engine *e, struct st_detail *detail)
 {
-  int r = ST_OK;
+  int r;
   if (e->audit == NULL || e->failed || engine_journal_stopped(e) || !engine_can_seal(e) ||
       journal_pending(e->journal) > 0)
-    goto out;
+    return ST_OK;
   r = audit_checkpoint(e->audit, e->journal, detail); /* after commits made unsealed */
   if (r != ST_OK && journal_failed(e->journal))
     engine_journal_stop(e, r, detail);
   else if (r != ST_OK)
     e->failed = 1;
-out:
   return r;
 }
 
@@ -523,11 +514,10 @@ int engine_export(struct engine *e, const struct export_options *opt, const char
 {
   static const char *const ext[] = {"csv", "jsonl", "pem", "txt"};
   struct export_station station;
-  int r = ST_E_HSM_PIN;
   char stamp[ST_TIME_LEN + 1];
   if (e->audit == NULL || !e->logged_in) {
     st_detail_set(detail, "log in to the token first: the export is signed by the journal key");
-    goto out;
+    return ST_E_HSM_PIN;
   }
   st_time_format(stamp, st_wall_ms());
   for (char *c = stamp; *c != '\0'; c++)
@@ -535,7 +525,5 @@ int engine_export(struct engine *e, const struct export_options *opt, const char
   snprintf(path, path_cap, "%s/station-journal-%s.%s", out_dir, stamp, ext[opt->format]);
   station.factory = e->cfg->factory;
   station.ca_cert = e->ca_cert;
-  r = export_write(e->cfg->journal_path, e->audit, &station, opt, path, counts, detail);
-out:
-  return r;
+  return export_write(e->cfg->journal_path, e->audit, &station, opt, path, counts, detail);
 }

@@ -319,16 +319,15 @@ static void server_fail_group(struct serial_server *s, size_t n, int code, const
  * stopped for good. */
 static int server_resume(struct serial_server *s, struct st_detail *detail)
 {
-  int r = ST_OK;
+  int r;
   struct st_detail why = {""};
   if (!engine_journal_stopped(s->engine))
-    goto out;
+    return ST_OK;
   r = engine_resume(s->engine, &why);
   if (r != ST_OK && engine_journal_stopped(s->engine))
     r = ST_OK; /* still stopped: the engine tries again later */
   if (r != ST_OK)
     *detail = why;
-out:
   return r;
 }
 
@@ -574,7 +573,6 @@ int serial_server_add_sink(struct serial_server *s, const struct serial_sink *si
 
 static int server_slot_init(struct serial_server *s, size_t i, const struct serial_port_spec *spec)
 {
-  int r = ST_E_NO_MEMORY;
   struct serial_slot *slot = &s->slots[i];
   size_t source_len = strlen("serial:") + strlen(spec->path) + 1;
 
@@ -588,11 +586,9 @@ static int server_slot_init(struct serial_server *s, size_t i, const struct seri
   slot->out = malloc(SERVER_OUTPUT_MAX);
   slot->parser = line_parser_new(0, s->options.block_timeout_ms);
   if (slot->path == NULL || slot->source == NULL || slot->out == NULL || slot->parser == NULL)
-    goto out;
+    return ST_E_NO_MEMORY; /* what was made is freed with the server */
   snprintf(slot->source, source_len, "serial:%s", spec->path);
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int serial_server_new(struct engine *e, const struct serial_port_spec *specs, size_t n,

@@ -195,10 +195,9 @@ static void service_do_lock(struct service *s)
  * all of it succeeded; closes ROOT (-1 is fine: returns 0). */
 static int service_sync_stick(int root, const char *const *dirs, size_t n)
 {
-  int ok = 0;
+  int ok = 1;
   if (root < 0)
-    goto out;
-  ok = 1;
+    return 0;
   for (size_t i = 0; i < n; i++) {
     int fd = openat(root, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
@@ -211,7 +210,6 @@ static int service_sync_stick(int root, const char *const *dirs, size_t n)
   if (st_sys.fsync(root) != 0 || st_sys.syncfs(root) != 0)
     ok = 0;
   close(root);
-out:
   return ok;
 }
 
@@ -545,10 +543,9 @@ static void *service_loop(void *arg)
 /* Queues a command of KIND on PATH (may be NULL) and wakes the loop. */
 static int service_command(struct service *s, enum service_command_kind kind, const char *path)
 {
-  int r = ST_E_NO_MEMORY;
   struct service_command *c = calloc(1, sizeof *c);
   if (c == NULL)
-    goto out;
+    return ST_E_NO_MEMORY;
   c->kind = kind;
   snprintf(c->path, sizeof c->path, "%s", path != NULL ? path : "");
   pthread_mutex_lock(&s->command_mutex);
@@ -556,9 +553,7 @@ static int service_command(struct service *s, enum service_command_kind kind, co
   s->commands_tail = &c->next;
   pthread_mutex_unlock(&s->command_mutex);
   service_wake(s);
-  r = ST_OK;
-out:
-  return r;
+  return ST_OK;
 }
 
 int service_login(struct service *s, const char *pin)

@@ -100,16 +100,13 @@ int service_event_fd(const struct service *s)
 
 int service_queue_init(struct service *s)
 {
-  int r = ST_E_INTERNAL;
   s->events_tail = &s->events;
   s->commands_tail = &s->commands;
   s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (s->event_fd < 0 || pthread_mutex_init(&s->event_mutex, NULL) != 0 ||
       pthread_mutex_init(&s->command_mutex, NULL) != 0)
-    goto out;
-  r = ST_OK;
-out:
-  return r;
+    return ST_E_INTERNAL;
+  return ST_OK;
 }
 
 void service_queue_cleanup(struct service *s)
