@@ -448,12 +448,17 @@ static void engine_plan_settle(struct engine *e, struct engine_plan *plan, int t
   }
 }
 
-/* Plans per signing task for TO_SIGN signatures on SESSIONS threads: every
- * thread gets work, and no task holds more than ENGINE_SIGN_BLOCK. */
+/* Plans per signing task for TO_SIGN signatures on SESSIONS threads: as many
+ * blocks as the fewest whole rounds over the threads with at most
+ * ENGINE_SIGN_BLOCK plans each, the plans spread evenly over them, so that
+ * every thread gets the same share (88 on 4 threads: 8 blocks of 11). */
 static size_t engine_block_size(size_t to_sign, unsigned sessions)
 {
-  size_t per_thread = (to_sign + (sessions > 0 ? sessions : 1) - 1) / (sessions > 0 ? sessions : 1);
-  return per_thread < 1 ? 1 : per_thread > ENGINE_SIGN_BLOCK ? ENGINE_SIGN_BLOCK : per_thread;
+  size_t threads = sessions > 0 ? sessions : 1;
+  size_t rounds = (to_sign + threads * ENGINE_SIGN_BLOCK - 1) / (threads * ENGINE_SIGN_BLOCK);
+  size_t blocks = threads * (rounds > 0 ? rounds : 1);
+  size_t size = (to_sign + blocks - 1) / blocks;
+  return size > 0 ? size : 1;
 }
 
 int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
