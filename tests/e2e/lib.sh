@@ -11,6 +11,11 @@
 #                test says why and exits 77 (CTest: skipped).
 #   PKCS11_MODULE the module of that backend, for pkcs11-tool and the configuration
 set -eu
+# Debian's own interpreters and tools first (install-deps.sh --test installs
+# them): a version manager's shim earlier on PATH, such as pyenv's python3,
+# runs a dozen shell scripts for every call (0.35 s against 0.03 s here),
+# which over the suite's few hundred python3 calls costs minutes of CPU.
+export PATH=/usr/bin:/bin:$PATH
 STATION=${1:?usage: test.sh path/to/station}
 STATION=$(cd "$(dirname "$STATION")" && pwd)/$(basename "$STATION")
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
