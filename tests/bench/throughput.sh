@@ -191,21 +191,29 @@ station_run() {
   sed "s|path: journal|path: $d/journal|" "$W/station.yaml" >"$d/station.yaml"
   if [ "$FIRST" = 0 ]; then "$STATION" -q -c "$d/station.yaml" journal init >/dev/null; fi
   FIRST=0
-  /usr/bin/time -f "%e %M" -o "$d/time" taskset -c "$cpus" "$STATION" -q -c "$d/station.yaml" sign "$d/stick" \
+  /usr/bin/time -f "%e %M %U %S" -o "$d/time" taskset -c "$cpus" "$STATION" -q -c "$d/station.yaml" sign "$d/stick" \
     >"$d/sign.out"
-  read -r secs rss_kb <"$d/time"
+  read -r secs rss_kb user_s sys_s <"$d/time"
   grep -q "new $N," "$d/sign.out" || { echo "station did not issue all $N: $(cat "$d/sign.out")" >&2; exit 1; }
   RATE[$c]=$(awk -v n="$N" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
   RSS[$c]=$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k / 1024}')
-  printf '%-10s %9s certs/s   on %d core%s   peak RSS %s MiB\n' station "${RATE[$c]}" "$c" \
-    "$([ "$c" = 1 ] || echo s)" "${RSS[$c]}"
+  # CPU per certificate (user + system, every thread) and how busy the C cores were
+  CPU_US[$c]=$(awk -v u="$user_s" -v y="$sys_s" -v n="$N" 'BEGIN {printf "%.0f", (u + y) * 1e6 / n}')
+  BUSY[$c]=$(awk -v u="$user_s" -v y="$sys_s" -v s="$secs" -v c="$c" 'BEGIN {printf "%.0f", 100 * (u + y) / (s * c)}')
+  printf '%-10s %9s certs/s   on %d core%s   peak RSS %s MiB   CPU %s us a certificate, cores %s %% busy\n' \
+    station "${RATE[$c]}" "$c" "$([ "$c" = 1 ] || echo s)" "${RSS[$c]}" "${CPU_US[$c]}" "${BUSY[$c]}"
   rm -rf "$d/stick"
 }
-declare -A RATE RSS
+declare -A RATE RSS CPU_US BUSY
 for c in ${CORES//,/ }; do station_run "$c"; done
 
 echo "---- summary ($(uptime | sed 's/.*load average/load average/')) ----"
 echo "raw C_Sign        $RAW/s ($SESSIONS session$([ "$SESSIONS" = 1 ] || echo s)); P-256 verify $VERIFY/s per core"
+# The limit's cryptography per certificate, against the CPU the station spent on
+# one: the ratio to the CPU limit is about (crypto / CPU) x busy share
+if [ "$SLOW_MS" = 0 ]; then
+  awk -v r="$RAW" -v v="$VERIFY" 'BEGIN {printf "cryptography: %.0f us a certificate (1/raw + 2/verify)\n", 1e6 * (1 / r + 2 / v)}'
+fi
 for c in ${CORES//,/ }; do
   L=$(limit "$c")
   awk -v c="$c" -v s="${RATE[$c]}" -v l="$L" -v r="$RAW" -v o="$OSSL" -v m="${RSS[$c]}" -v what="$LIMIT_WHAT" \
@@ -214,6 +222,7 @@ for c in ${CORES//,/ }; do
       c, c == 1 ? " " : "s", s, s / l, what, l, c, s / r
     if (o != "") printf ", %.2f x openssl ca (%d/s)", s / o, o
     printf "; peak RSS %.1f MiB\n", m }'
+  echo "        CPU ${CPU_US[$c]} us a certificate, the $c core$([ "$c" = 1 ] || echo s) ${BUSY[$c]} % busy"
 done
 set -- ${CORES//,/ }
 if [ $# -gt 1 ]; then
