@@ -1,13 +1,17 @@
 /* workers.c - the thread pool (see workers.h). */
 #include "workers.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 
 struct work_item {
   work_fn fn;
@@ -27,6 +31,7 @@ struct workers {
   pthread_cond_t wake;
   struct work_item *head, *tail;
   int stopping;
+  int nice;                         /* each thread's nice value (0: the process's) */
   unsigned count;
   pthread_t threads[64];
 };
@@ -43,6 +48,8 @@ static void work_group_finish_one(struct work_group *g)
 static void *workers_main(void *arg)
 {
   struct workers *w = arg;
+  if (w->nice != 0 && workers_thread_nice(w->nice) != 0)
+    st_debug("workers: a thread keeps the process's priority: %s", strerror(errno));
   for (;;) {
     struct work_item *item;
     pthread_mutex_lock(&w->lock);
@@ -64,6 +71,11 @@ static void *workers_main(void *arg)
   return NULL;
 }
 
+int workers_thread_nice(int nice)
+{
+  return setpriority(PRIO_PROCESS, (id_t)gettid(), nice);
+}
+
 unsigned workers_default_threads(void)
 {
   cpu_set_t allowed;
@@ -75,11 +87,12 @@ unsigned workers_default_threads(void)
   return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 
-struct workers *workers_new(unsigned threads, const char *name)
+struct workers *workers_new(unsigned threads, const char *name, int nice)
 {
   struct workers *w = calloc(1, sizeof *w);
   if (w == NULL || threads > 64)
     goto fail;
+  w->nice = nice;
   pthread_mutex_init(&w->lock, NULL);
   pthread_cond_init(&w->wake, NULL);
   for (; w->count < threads; w->count++)

@@ -134,7 +134,7 @@ int engine_open(const struct station_config *cfg, struct engine **out, struct st
   if (e == NULL)
     goto out;
   pthread_mutex_init(&e->check_lock, NULL);
-  e->pool = workers_new(workers_default_threads(), "st-check");
+  e->pool = workers_new(workers_default_threads(), "st-check", WORKERS_NICE_SLACK);
   e->checks = work_group_new();
   if (e->pool == NULL || e->checks == NULL)
     goto out;

@@ -244,7 +244,7 @@ static int engine_run_watched(struct engine *e, void (*fn)(void *), void *task, 
 {
   char text[160];
   struct work_group *group = NULL;
-  if (e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
+  if (e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign", 0)) == NULL)
     return ST_E_NO_MEMORY;
   if ((group = work_group_new()) == NULL)
     return ST_E_NO_MEMORY;
@@ -474,7 +474,7 @@ int engine_sign_group(struct engine *e, struct engine_plan *plans, size_t n)
   if (to_sign == 0)
     goto out;
   ready = engine_sign_ready(e, &why);
-  if (ready == ST_OK && e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign")) == NULL)
+  if (ready == ST_OK && e->token.signers == NULL && (e->token.signers = workers_new(1, "st-sign", 0)) == NULL)
     ready = ST_E_NO_MEMORY;
   if (ready == ST_OK && (signing = work_group_new()) == NULL)
     ready = ST_E_NO_MEMORY;
@@ -526,7 +526,7 @@ out:
 
 int engine_token_open(struct engine *e, unsigned sessions)
 {
-  if (sessions > 1 && (e->token.signers = workers_new(sessions, "st-sign")) == NULL)
+  if (sessions > 1 && (e->token.signers = workers_new(sessions, "st-sign", 0)) == NULL)
     return ST_E_NO_MEMORY;
   return ST_OK;
 }

@@ -653,7 +653,7 @@ int batch_open(struct engine *e, const char *dir, struct batch_summary *summary,
     r = batch_list(run->csr_fd, &run->entries, &run->entry_count, detail);
   if (r != ST_OK)
     goto out;
-  run->publisher = workers_new(1, "st-publish");
+  run->publisher = workers_new(1, "st-publish", WORKERS_NICE_SLACK);
   for (int k = 0; k < BATCH_CHUNKS; k++) {
     b->chunks[k].slots = calloc(BATCH_GROUP, sizeof *b->chunks[k].slots);
     b->chunks[k].prepared = work_group_new();

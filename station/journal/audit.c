@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include "error.h"
 #include "hsm.h"
 #include "log.h"
+#include "workers.h"
 
 /*
  * The head is written by a thread of its own, so that a request's answer does
@@ -39,7 +39,8 @@
  * but never leads it. A failed write (the token went away) is logged once and
  * tried again with the next post: issuance goes on, the head lags until the
  * token answers; audit_head_flush, which waits until the newest head is on
- * the token, reports it. The writer runs at a lower priority (nice +10):
+ * the token, reports it. The writer runs at a lower priority
+ * (WORKERS_NICE_SLACK, nice +10):
  * a head write is CPU work in the token's software on the station's own
  * cores (SoftHSM: about 0.6 ms per write), and it must not take them from
  * the request being answered or the signatures being made; the head then
@@ -62,8 +63,6 @@ struct audit {
   int key_created;                    /* audit_open made the journal key */
 };
 
-#define AUDIT_WRITER_NICE 10   /* the head writer's nice value: below the threads that answer and sign */
-
 /* Writes HEAD to the token now. Returns 0 or ST_E_JOURNAL_HEAD. */
 static int audit_head_store(struct audit *a, const struct journal_head *head, struct st_detail *detail)
 {
@@ -76,8 +75,7 @@ static int audit_head_store(struct audit *a, const struct journal_head *head, st
 static void *audit_head_writer(void *arg)
 {
   struct audit *a = arg;
-  /* Linux: the nice value is the thread's own; failing leaves it at the process's */
-  if (setpriority(PRIO_PROCESS, (id_t)gettid(), AUDIT_WRITER_NICE) != 0)
+  if (workers_thread_nice(WORKERS_NICE_SLACK) != 0)
     st_debug("journal: the head writer keeps its priority: %s", strerror(errno));
   pthread_mutex_lock(&a->lock);
   for (;;) {

@@ -807,7 +807,7 @@ int service_new(const struct station_config *cfg, const struct service_options *
   }
   if (r == ST_OK && !s->options.headless)
     r = usb_watch_new(cfg->usb_roots, cfg->usb_root_count, &s->usb);
-  if (r == ST_OK && ((s->inspector = workers_new(1, "st-inspect")) == NULL ||
+  if (r == ST_OK && ((s->inspector = workers_new(1, "st-inspect", 0)) == NULL ||
                      (s->inspections = work_group_new()) == NULL))
     r = ST_E_NO_MEMORY;
   if (r != ST_OK)

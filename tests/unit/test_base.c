@@ -303,7 +303,7 @@ static void test_work_group_help(void **state)
   pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
   pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
   int open = 0, holding = 0;
-  struct workers *w = workers_new(1, "st-test");
+  struct workers *w = workers_new(1, "st-test", 0);
   struct work_group *other = work_group_new(), *mine = work_group_new();
   struct help_task gate = {.gate = 1, .lock = &lock, .cond = &cond, .open = &open, .holding = &holding};
   struct help_task before = {0}, after = {0}, own[3];
