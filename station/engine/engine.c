@@ -285,6 +285,17 @@ int engine_logout(struct engine *e)
   return r;
 }
 
+/* Writes the records appended since the last commit, with their seal, in one
+ * write and one fdatasync (journal_commit), and notes how many issued
+ * records are now durable. Returns 0 or what journal_commit returned. */
+static int engine_write_pending(struct engine *e, struct st_detail *detail)
+{
+  int r = journal_commit(e->journal, detail);
+  if (r == ST_OK)
+    journal_counts(e->journal, NULL, &e->durable_issued, NULL);
+  return r;
+}
+
 int engine_commit(struct engine *e, struct st_detail *detail)
 {
   int r, sealed = ST_OK;
@@ -312,11 +323,9 @@ int engine_commit(struct engine *e, struct st_detail *detail)
     return ST_OK; /* nothing was appended since the stop: every request was refused at once */
   r = sealed;
   if (r == ST_OK)
-    r = journal_commit(e->journal, detail);
+    r = engine_write_pending(e, detail);
   else
     *detail = seal_why;
-  if (r == ST_OK)
-    journal_counts(e->journal, NULL, &e->durable_issued, NULL);
   if (r != ST_OK) {
     engine_journal_stop(e, r, detail); /* refuse, then resume by itself */
     return r;
@@ -457,12 +466,7 @@ int engine_seal_pending(struct engine *e, struct st_detail *detail)
 int engine_seal_commit(struct engine *e, struct st_detail *detail)
 {
   int r = engine_seal_pending(e, detail);
-  if (r != ST_OK)
-    return r;
-  r = journal_commit(e->journal, detail);
-  if (r == ST_OK)
-    journal_counts(e->journal, NULL, &e->durable_issued, NULL);
-  return r;
+  return r != ST_OK ? r : engine_write_pending(e, detail);
 }
 
 int engine_audit_commit(struct engine *e, struct st_detail *detail)

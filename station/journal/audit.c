@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -40,11 +39,10 @@
  * tried again with the next post: issuance goes on, the head lags until the
  * token answers; audit_head_flush, which waits until the newest head is on
  * the token, reports it. The writer runs at a lower priority
- * (WORKERS_NICE_SLACK, nice +10):
- * a head write is CPU work in the token's software on the station's own
- * cores (SoftHSM: about 0.6 ms per write), and it must not take them from
- * the request being answered or the signatures being made; the head then
- * lags a little more under load, never leads.
+ * (WORKERS_NICE_SLACK, nice +10): a head write is CPU work in the token's
+ * software on the station's own cores (SoftHSM: about 0.6 ms per write), and
+ * it must not take them from the request being answered or the signatures
+ * being made; the head then lags a little more under load, never leads.
  */
 struct audit {
   struct hsm *h;

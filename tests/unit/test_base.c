@@ -2,7 +2,8 @@
  * test_base.c - the base layer (station/base): the classes of the error
  * table, the system-call seam set by name, the one read/write loop (short
  * transfers, EINTR, the end of a file), the two clocks, the PIN, the
- * growable buffer and the worker pool's help (work_group_help).
+ * growable buffer, the worker pool's help (work_group_help) and its
+ * threads' priority.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -346,6 +348,38 @@ static void test_work_group_help(void **state)
   workers_free(w);
 }
 
+/* A task of the priority test: the nice value of the thread it runs on. */
+static void nice_task_run(void *arg)
+{
+  errno = 0;
+  *(int *)arg = getpriority(PRIO_PROCESS, (id_t)gettid());
+  if (errno != 0)
+    *(int *)arg = -100;
+}
+
+/* A pool made with a nice value runs its tasks at that value; a pool made
+ * with 0 at the process's own; the calling thread is not changed. */
+static void test_workers_nice(void **state)
+{
+  int own = getpriority(PRIO_PROCESS, (id_t)gettid()), slack = -100, plain = -100;
+  struct workers *low = workers_new(1, "st-test", WORKERS_NICE_SLACK), *normal = workers_new(1, "st-test", 0);
+  struct work_group *g = work_group_new();
+  (void)state;
+  assert_non_null(low);
+  assert_non_null(normal);
+  assert_non_null(g);
+  assert_int_equal(workers_submit(low, g, nice_task_run, &slack), ST_OK);
+  assert_int_equal(workers_submit(normal, g, nice_task_run, &plain), ST_OK);
+  work_group_wait(g);
+  if (own <= WORKERS_NICE_SLACK) /* raising the nice value needs no privilege */
+    assert_int_equal(slack, WORKERS_NICE_SLACK);
+  assert_int_equal(plain, own);
+  assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), own);
+  work_group_free(g);
+  workers_free(low);
+  workers_free(normal);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -357,6 +391,7 @@ int main(void)
       cmocka_unit_test(test_xbuf),
       cmocka_unit_test(test_array_grow),
       cmocka_unit_test(test_work_group_help),
+      cmocka_unit_test(test_workers_nice),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
