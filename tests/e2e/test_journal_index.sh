@@ -56,7 +56,10 @@ check "one issued record for that CSR" test "$(grep -c " issued .*000016.csr " "
 
 # --- 3. a changed index is not used
 cp "$IX" "$WORK/index.good"
-printf '\x5a' | dd of="$IX" bs=1 seek=$((320 + 40 * 7 + 29)) conv=notrunc 2>/dev/null
+# one byte of an entry flipped (an XOR, so the byte always changes)
+python3 -c 'import sys; p, at = sys.argv[1], int(sys.argv[2]); d = bytearray(open(p, "rb").read()); d[at] ^= 0xff; open(p, "wb").write(d)' \
+  "$IX" $((320 + 40 * 7 + 29))
+check "the changed index differs from the one the station wrote" sh -c "! cmp -s '$IX' '$WORK/index.good'"
 one s3 18
 check "with a changed index: the CSR is still handed back" \
   sh -c "'$STATION' sign '$WORK/s3' >'$WORK/s3.out' 2>'$WORK/s3.err' && grep -q 'new 0, issued before 1' '$WORK/s3.out'"
