@@ -5,6 +5,11 @@
 #   opensslca  `openssl ca -batch -infiles` with the libp11 engine, same token
 #   verify     `openssl speed -seconds 3 ecdsap256` pinned to one core: ECDSA
 #              P-256 verifications per second on one core
+#   floor      tests/bench/floor on the same core and file system: the least
+#              work a certificate needs besides its cryptography (read the
+#              CSR file, decode its key, write the certificate atomically,
+#              the journal's write and fdatasync once a group), and the bound
+#              it puts on the ratio: crypto / (crypto + floor)
 #   cores      the cores the station may use (nproc, or --cores)
 #   station    `station sign` on a batch of N fresh CSRs, journal durable
 # and prints certs/s, the CPU limit of the work, the ratios, and the station's
@@ -53,7 +58,7 @@ while [ $# -gt 0 ]; do
 done
 STATION=$BUILD/bin/station
 export STATION_ALLOW_ROOT=1 # a benchmark on a build machine, often as root
-[ -x "$STATION" ] && [ -x "$BUILD/tests/bench/raw_sign" ] || {
+[ -x "$STATION" ] && [ -x "$BUILD/tests/bench/raw_sign" ] && [ -x "$BUILD/tests/bench/floor" ] || {
   echo "build first: cmake -S $ROOT -B $BUILD -DCMAKE_BUILD_TYPE=Release && cmake --build $BUILD" >&2; exit 2; }
 NPROC=$(nproc)
 [ -n "$CORES" ] || CORES=$NPROC
@@ -170,6 +175,19 @@ verify_rate() {
 }
 VERIFY=$(verify_rate)
 printf '%-10s %9s verifications/s on one core (openssl speed ecdsap256)\n' verify "$VERIFY"
+# The least work a certificate needs besides its cryptography, on this file
+# system, pinned to the core openssl speed ran on (tests/bench/floor.c): a
+# bound on the ratio to the CPU limit that any signer of files reaches here
+FLOOR=""
+if [ "$SLOW_MS" = 0 ]; then
+  FLOOR=$(taskset -c 0 "$BUILD/tests/bench/floor" "$W/stick/csr" "$W/floor" |
+    awk '$1 == "floor_files_us" {f = $2} $1 == "floor_parse_us" {p = $2} $1 == "floor_verify_us" {v = $2}
+         END {printf "%.1f %.1f %.1f", f, p, v}')
+  rm -rf "$W/floor"
+  read -r FLOOR_FILES FLOOR_PARSE FLOOR_VERIFY <<<"$FLOOR"
+  printf '%-10s %9s us a certificate: files %s (read a CSR, write a certificate atomically, a group'"'"'s journal write and fdatasync), parse %s (PEM to a key); verify %s us there\n' \
+    floor "$(awk -v f="$FLOOR_FILES" -v p="$FLOOR_PARSE" 'BEGIN {printf "%.1f", f + p}')" "$FLOOR_FILES" "$FLOOR_PARSE" "$FLOOR_VERIFY"
+fi
 # Behind slow_token the token's time is a wait, not CPU: the limit is then the
 # token's rate or the cores' verifications, whichever is lower.
 limit() {
@@ -213,6 +231,9 @@ echo "raw C_Sign        $RAW/s ($SESSIONS session$([ "$SESSIONS" = 1 ] || echo s
 # one: the ratio to the CPU limit is about (crypto / CPU) x busy share
 if [ "$SLOW_MS" = 0 ]; then
   awk -v r="$RAW" -v v="$VERIFY" 'BEGIN {printf "cryptography: %.0f us a certificate (1/raw + 2/verify)\n", 1e6 * (1 / r + 2 / v)}'
+  awk -v r="$RAW" -v v="$VERIFY" -v f="$FLOOR_FILES" -v p="$FLOOR_PARSE" 'BEGIN {c = 1e6 * (1 / r + 2 / v)
+    printf "floor: %.0f us a certificate besides it (files %.0f, parse %.0f): with every core busy, no signer of files\n", f + p, f, p
+    printf "       reaches more than %.2f x the CPU limit here (cryptography / (cryptography + floor))\n", c / (c + f + p)}'
 fi
 for c in ${CORES//,/ }; do
   L=$(limit "$c")
