@@ -20,14 +20,21 @@ openssl req -new -x509 -key "$WORK/rogue-ca.key" -subj "/CN=rogue/OU=$FACTORY" -
 openssl x509 -req -in "$B/csr/dev.csr" -CA "$WORK/rogue-ca.pem" -CAkey "$WORK/rogue-ca.key" -CAcreateserial \
   -days 30 -out "$WORK/rogue.pem" 2>/dev/null
 
-PORT=$((20000 + RANDOM % 20000))
-openssl s_server -quiet -accept "127.0.0.1:$PORT" -cert "$WORK/gw.pem" -key "$WORK/gw.key" \
-  -CAfile "$WORK/pki/ca-bundle.pem" -Verify 2 -verify_return_error -www >"$WORK/server.log" 2>&1 &
-SERVER=$!
+# the gateway on a port the kernel says is free (another test may take it
+# between the look and the bind: then a new port, up to three times)
+SERVER=""
 trap 'kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
+for _ in 1 2 3; do
+  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  openssl s_server -quiet -accept "127.0.0.1:$PORT" -cert "$WORK/gw.pem" -key "$WORK/gw.key" \
+    -CAfile "$WORK/pki/ca-bundle.pem" -Verify 2 -verify_return_error -www >"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break 2
+    kill -0 "$SERVER" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$SERVER" 2>/dev/null
 done
 check "curl with the issued certificate completes the mutual-TLS handshake" \
   curl -sS --fail --max-time 10 --cacert "$WORK/pki/factory_ca.pem" --cert "$B/certs/dev.pem" --key "$WORK/dev.key" \
