@@ -36,7 +36,7 @@ struct workers *workers_new(unsigned threads, const char *name, int nice);
 
 /* Sets the calling thread's nice value to NICE (Linux keeps one per thread;
  * raising it needs no privilege). Returns 0, or -1 with errno set: the
- * thread then keeps the process's priority, and works as before. */
+ * thread then keeps the process's priority and does the same work. */
 int workers_thread_nice(int nice);
 
 /* A number of threads that suits this process: the CPUs it may run on (its

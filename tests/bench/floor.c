@@ -43,7 +43,6 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 
-#define FLOOR_MAX_CSRS 200000
 #define FLOOR_CERT_BYTES 704   /* a PEM certificate the station writes */
 #define FLOOR_LINE_BYTES 480   /* an issued record in the journal */
 #define FLOOR_GROUP 256
@@ -51,7 +50,7 @@
 #define FLOOR_VERIFY_ROUNDS 2000
 
 struct floor_csr {
-  char name[256];
+  const char *name;
   char *pem;
   size_t len;
 };
@@ -69,21 +68,11 @@ static void floor_die(const char *what)
   exit(1);
 }
 
-/* The names of the *.csr files in DIR; returns how many. */
-static size_t floor_list(const char *dir, struct floor_csr *csrs)
+/* scandir filter: the *.csr files. */
+static int floor_is_csr(const struct dirent *ent)
 {
-  DIR *d = opendir(dir);
-  struct dirent *ent;
-  size_t n = 0;
-  if (d == NULL)
-    floor_die(dir);
-  while ((ent = readdir(d)) != NULL && n < FLOOR_MAX_CSRS) {
-    size_t len = strlen(ent->d_name);
-    if (len > 4 && len < sizeof csrs[n].name && strcmp(ent->d_name + len - 4, ".csr") == 0)
-      memcpy(csrs[n++].name, ent->d_name, len + 1);
-  }
-  closedir(d);
-  return n;
+  size_t len = strlen(ent->d_name);
+  return len > 4 && strcmp(ent->d_name + len - 4, ".csr") == 0;
 }
 
 /* Part "files": reads every CSR (kept for the parse part), writes a
@@ -187,7 +176,7 @@ static double floor_verify(void)
   EVP_PKEY_CTX *vctx = key != NULL ? EVP_PKEY_CTX_new(key, NULL) : NULL;
   unsigned char digest[32] = {1}, sig[80];
   size_t sig_len = sizeof sig;
-  double start;
+  double start, per_verify;
   if (sctx == NULL || vctx == NULL || EVP_PKEY_sign_init(sctx) != 1 ||
       EVP_PKEY_sign(sctx, sig, &sig_len, digest, sizeof digest) != 1 || EVP_PKEY_verify_init(vctx) != 1) {
     fprintf(stderr, "floor: cannot make a P-256 key\n");
@@ -199,40 +188,46 @@ static double floor_verify(void)
       fprintf(stderr, "floor: the verification failed\n");
       exit(1);
     }
-  start = (floor_cpu_us() - start) / FLOOR_VERIFY_ROUNDS;
+  per_verify = (floor_cpu_us() - start) / FLOOR_VERIFY_ROUNDS;
   EVP_PKEY_CTX_free(sctx);
   EVP_PKEY_CTX_free(vctx);
   EVP_PKEY_free(key);
-  return start;
+  return per_verify;
 }
 
 int main(int argc, char **argv)
 {
+  struct dirent **names = NULL;
   struct floor_csr *csrs;
-  size_t n;
-  int csr_fd, out_fd;
+  int n, csr_fd, out_fd;
   double files, parse;
 
   if (argc != 3) {
     fprintf(stderr, "usage: floor CSR_DIR WORK_DIR\n");
     return 2;
   }
-  if ((csrs = calloc(FLOOR_MAX_CSRS, sizeof *csrs)) == NULL)
-    floor_die("calloc");
-  n = floor_list(argv[1], csrs);
+  if ((n = scandir(argv[1], &names, floor_is_csr, NULL)) < 0)
+    floor_die(argv[1]);
   if (n == 0) {
     fprintf(stderr, "floor: no *.csr in %s\n", argv[1]);
     return 1;
   }
+  if ((csrs = calloc((size_t)n, sizeof *csrs)) == NULL)
+    floor_die("calloc");
+  for (int i = 0; i < n; i++)
+    csrs[i].name = names[i]->d_name;
   if ((csr_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     floor_die(argv[1]);
   if (mkdir(argv[2], 0700) != 0 || (out_fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     floor_die(argv[2]);
-  files = floor_files(csr_fd, out_fd, csrs, n);
-  parse = floor_parse(csrs, n);
+  files = floor_files(csr_fd, out_fd, csrs, (size_t)n);
+  parse = floor_parse(csrs, (size_t)n);
   printf("floor_files_us %.1f\nfloor_parse_us %.1f\nfloor_verify_us %.1f\n", files, parse, floor_verify());
-  for (size_t i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     free(csrs[i].pem);
+    free(names[i]);
+  }
+  free(names);
   free(csrs);
   close(csr_fd);
   close(out_fd);

@@ -178,13 +178,11 @@ printf '%-10s %9s verifications/s on one core (openssl speed ecdsap256)\n' verif
 # The least work a certificate needs besides its cryptography, on this file
 # system, pinned to the core openssl speed ran on (tests/bench/floor.c): a
 # bound on the ratio to the CPU limit that any signer of files reaches here
-FLOOR=""
 if [ "$SLOW_MS" = 0 ]; then
-  FLOOR=$(taskset -c 0 "$BUILD/tests/bench/floor" "$W/stick/csr" "$W/floor" |
-    awk '$1 == "floor_files_us" {f = $2} $1 == "floor_parse_us" {p = $2} $1 == "floor_verify_us" {v = $2}
-         END {printf "%.1f %.1f %.1f", f, p, v}')
+  read -r FLOOR_FILES FLOOR_PARSE FLOOR_VERIFY < <(taskset -c 0 "$BUILD/tests/bench/floor" "$W/stick/csr" "$W/floor" |
+    awk '{v[$1] = $2} END {print v["floor_files_us"], v["floor_parse_us"], v["floor_verify_us"]}')
   rm -rf "$W/floor"
-  read -r FLOOR_FILES FLOOR_PARSE FLOOR_VERIFY <<<"$FLOOR"
+  [ -n "${FLOOR_VERIFY:-}" ] || { echo "tests/bench/floor failed" >&2; exit 1; }
   printf '%-10s %9s us a certificate: files %s (read a CSR, write a certificate atomically, a group'"'"'s journal write and fdatasync), parse %s (PEM to a key); verify %s us there\n' \
     floor "$(awk -v f="$FLOOR_FILES" -v p="$FLOOR_PARSE" 'BEGIN {printf "%.1f", f + p}')" "$FLOOR_FILES" "$FLOOR_PARSE" "$FLOOR_VERIFY"
 fi
